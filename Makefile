@@ -1,0 +1,34 @@
+# Honeycomb: `make plan` sets everything up and plans the sample cells offline; `make test` runs every check.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup plan test lint typecheck bench clean
+
+setup: $(STAMP)
+
+# Reinstalls only when pyproject.toml changes, so repeated runs are fast.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+plan: setup
+	$(BIN)/cellctl validate
+	$(BIN)/cellctl list
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest
+
+typecheck: setup
+	$(BIN)/mypy cells cellctl stacks components policies
+
+bench: setup
+	@for b in benchmarks/*.py; do case $$b in */_*) continue;; esac; echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .honeycomb

@@ -1,0 +1,20 @@
+"""`cellctl`: the operator's tool for a Honeycomb organization."""
+
+from __future__ import annotations
+
+import typer
+
+from cellctl import registry_cmds
+
+app = typer.Typer(
+    name="cellctl",
+    help="Operate a Honeycomb cell organization: validate the registry, plan cells offline, roll changes out.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+registry_cmds.register(app)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,5 @@
+"""Mock outputs of k8s resources and calls (registered in `cellctl.mocks.HANDLERS`)."""
+
+from __future__ import annotations
+
+from cellctl.mocks import HANDLERS  # noqa: F401

@@ -1,0 +1,36 @@
+"""Mocks of Pulumi's own resources: StackReference to the management stack."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cellctl.mocks import HANDLERS, MockContext, fake_account_id, fake_project_number
+from stacks import outputs as mgmt
+
+
+def management_outputs(ctx: MockContext) -> dict[str, Any]:
+    """What the management stack would export for this registry."""
+    reg = ctx.registry
+    org = reg.organization.aws
+    regions = sorted({c.region for c in reg.aws_cells})
+    return {
+        mgmt.ACCOUNT_IDS: {c.name: c.account_id or fake_account_id(c.name) for c in reg.aws_cells},
+        mgmt.PROJECT_NUMBERS: {c.name: fake_project_number(c.project_id) for c in reg.gcp_cells},
+        mgmt.OAM_SINK_ARNS: {
+            r: f"arn:aws:oam:{r}:{org.monitoring_account_id}:sink/{fake_account_id('sink-' + r)[:8]}-sink" for r in regions
+        },
+        mgmt.DNS_DELEGATION_ROLE_ARN: f"arn:aws:iam::{org.dns_account_id}:role/{org.dns_delegation_role_name}",
+        mgmt.CI_ROLE_ARN: f"arn:aws:iam::{org.management_account_id}:role/honeycomb-ci",
+        mgmt.ECR_REGISTRY: f"{org.management_account_id}.dkr.ecr.{org.allowed_regions[0]}.amazonaws.com",
+        mgmt.REGISTRY_URL: f"s3://{reg.organization.registry.bucket}/{reg.organization.registry.key}",
+    }
+
+
+@HANDLERS.resource("pulumi:pulumi:StackReference")
+def stack_reference(ctx: MockContext) -> dict[str, Any]:
+    name = ctx.resource_id or ctx.name
+    short = name.rsplit("/", 1)[-1]
+    outputs = ctx.mocks.stack_outputs.get(short)
+    if outputs is None and short == mgmt.DEFAULT_MANAGEMENT_STACK:
+        outputs = management_outputs(ctx)
+    return {"name": name, "outputs": outputs or {}, "secretOutputNames": []}

@@ -1,0 +1,278 @@
+"""Load and validate a registry directory.
+
+Layout: `<dir>/organization.yaml` and one `<dir>/cells/<name>.yaml` per cell. Every problem is
+collected (not just the first) and reported with the file, the field path and the reason, so
+one run of `cellctl validate` shows everything to fix.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from cells.models import CELL_ADAPTER, AwsCell, CellBase, Environment, GcpCell, Organization, Registry
+from cells.regions import KNOWN_REGIONS
+
+DEFAULT_REGISTRY = Path(__file__).parent / "registry"
+REGISTRY_ENV = "HONEYCOMB_REGISTRY"
+
+
+@dataclass(frozen=True, order=True)
+class RegistryIssue:
+    file: str
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}: {self.path}" if self.path else self.file
+        return f"{where}: {self.message}"
+
+
+class RegistryError(Exception):
+    """The registry is invalid; `issues` holds every problem found."""
+
+    def __init__(self, issues: Iterable[RegistryIssue]):
+        self.issues = sorted(set(issues))
+        super().__init__(self.report())
+
+    def report(self) -> str:
+        n = len(self.issues)
+        head = f"the cell registry has {n} error{'s' if n != 1 else ''}:"
+        return "\n".join([head, *(f"  {issue}" for issue in self.issues)])
+
+
+def registry_dir(override: str | os.PathLike[str] | None = None) -> Path:
+    """The registry to use: an explicit path, else $HONEYCOMB_REGISTRY, else the bundled sample."""
+    return Path(override or os.environ.get(REGISTRY_ENV) or DEFAULT_REGISTRY)
+
+
+def load_registry(directory: str | os.PathLike[str] | None = None) -> Registry:
+    """Load, validate and return the registry, or raise RegistryError with every problem."""
+    root = registry_dir(directory)
+    issues: list[RegistryIssue] = []
+    if not root.is_dir():
+        raise RegistryError([RegistryIssue(str(root), "", "registry directory not found")])
+
+    org_file = root / "organization.yaml"
+    org = _validate(org_file, _read_yaml(org_file, issues), Organization.model_validate, issues)
+
+    cells: list[tuple[Path, AwsCell | GcpCell]] = []
+    cell_files = sorted([*(root / "cells").glob("*.yaml"), *(root / "cells").glob("*.yml")])
+    for path in cell_files:
+        data = _read_yaml(path, issues)
+        if data is None:
+            continue
+        cell = _validate(path, data, CELL_ADAPTER.validate_python, issues)
+        if cell is not None:
+            if cell.name != path.stem:
+                issues.append(RegistryIssue(str(path), "name", f"cell {cell.name!r} must live in {cell.name}.yaml"))
+            cells.append((path, cell))
+
+    if isinstance(org, Organization):
+        issues += _check_organization(org_file, org)
+        issues += _check_cells(org, cells)
+    if issues:
+        raise RegistryError(issues)
+    assert isinstance(org, Organization)
+    return Registry(organization=org, cells=[c for _, c in sorted(cells, key=lambda pc: pc[1].name)])
+
+
+def load_registry_data(data: dict[str, Any], source: str = "<registry>") -> Registry:
+    """Validate an exported registry document (see `cells.export`) with the same rules."""
+    issues: list[RegistryIssue] = []
+    org = _validate(Path(source), data.get("organization"), Organization.model_validate, issues, "organization")
+    cells = []
+    for i, raw in enumerate(data.get("cells") or []):
+        cell = _validate(Path(source), raw, CELL_ADAPTER.validate_python, issues, f"cells[{i}]")
+        if cell is not None:
+            cells.append((Path(source), cell))
+    if isinstance(org, Organization):
+        issues += _check_cells(org, cells)
+    if issues:
+        raise RegistryError(issues)
+    assert isinstance(org, Organization)
+    return Registry(organization=org, cells=[c for _, c in sorted(cells, key=lambda pc: pc[1].name)])
+
+
+# --- YAML -----------------------------------------------------------------------------------
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate mapping keys instead of keeping the last one."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def parse_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+def _read_yaml(path: Path, issues: list[RegistryIssue]) -> Any:
+    try:
+        data = parse_yaml(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        issues.append(RegistryIssue(str(path), "", "file not found"))
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        issues.append(RegistryIssue(str(path), "", f"cannot read file: {exc}"))
+        return None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        issues.append(RegistryIssue(str(path), where, f"invalid YAML: {problem}"))
+        return None
+    if not isinstance(data, dict):
+        issues.append(RegistryIssue(str(path), "", f"expected a mapping at the top level, got {type(data).__name__}"))
+        return None
+    return data
+
+
+# --- schema errors --------------------------------------------------------------------------
+
+_MESSAGES = {
+    "extra_forbidden": "unknown key",
+    "missing": "required field is missing",
+    "union_tag_invalid": "cloud must be 'aws' or 'gcp'",
+    "union_tag_not_found": "required field 'cloud' is missing (aws or gcp)",
+}
+
+
+def _validate(
+    path: Path, data: Any, validate: Callable[[Any], Any], issues: list[RegistryIssue], prefix: str = ""
+) -> Any:
+    if data is None:
+        return None
+    try:
+        return validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = list(err["loc"])
+            if loc and loc[0] in ("aws", "gcp") and err["type"] not in _MESSAGES:
+                loc = loc[1:]  # the discriminated union's tag, not a field
+            message = _MESSAGES.get(err["type"], err["msg"].removeprefix("Value error, "))
+            issues.append(RegistryIssue(str(path), _field_path([prefix, *loc] if prefix else loc), message))
+        return None
+
+
+def _field_path(loc: Iterable[Any]) -> str:
+    out = ""
+    for part in loc:
+        if part == "" or part is None:
+            continue
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+# --- cross-file rules -----------------------------------------------------------------------
+
+
+def _check_organization(path: Path, org: Organization) -> list[RegistryIssue]:
+    issues = []
+    for cloud, regions in (("aws", org.aws.allowed_regions), ("gcp", org.gcp.allowed_regions)):
+        for i, region in enumerate(regions):
+            if region not in KNOWN_REGIONS[cloud]:
+                issues.append(RegistryIssue(str(path), f"{cloud}.allowed_regions[{i}]", f"unknown {cloud} region {region!r}"))
+    for field, names in (
+        ("waves", [w.name for w in org.waves]),
+        ("groups", [g.name for g in org.groups]),
+        ("components", [c.name for c in org.components]),
+    ):
+        for name in {n for n in names if names.count(n) > 1}:
+            issues.append(RegistryIssue(str(path), field, f"{name!r} is defined more than once"))
+    groups = {g.name for g in org.groups}
+    for env, rules in org.access.items():
+        for i, rule in enumerate(rules):
+            if rule.group not in groups:
+                issues.append(
+                    RegistryIssue(str(path), f"access.{env}[{i}].group", f"group {rule.group!r} is not defined in groups")
+                )
+    return issues
+
+
+def _check_cells(org: Organization, cells: list[tuple[Path, AwsCell | GcpCell]]) -> list[RegistryIssue]:
+    issues: list[RegistryIssue] = []
+    waves = [w.name for w in org.waves]
+    groups = {g.name for g in org.groups}
+    components = {c.name for c in org.components}
+    allowed = {"aws": set(org.aws.allowed_regions), "gcp": set(org.gcp.allowed_regions)}
+
+    for path, cell in cells:
+        f = str(path)
+        if cell.region not in allowed[cell.cloud]:
+            issues.append(
+                RegistryIssue(
+                    f, "region", f"{cell.cloud} region {cell.region!r} is not allowed "
+                    f"(allowed: {', '.join(sorted(allowed[cell.cloud]))})"
+                )
+            )
+        if cell.wave not in waves:
+            issues.append(RegistryIssue(f, "wave", f"wave {cell.wave!r} is not defined (waves: {', '.join(waves)})"))
+        elif cell.environment == Environment.prod and cell.wave == waves[0]:
+            issues.append(RegistryIssue(f, "wave", f"a prod cell cannot be in the first wave {waves[0]!r}, which is pre-production"))
+        if cell.environment == Environment.dev and cell.owner is None:
+            issues.append(RegistryIssue(f, "owner", "a dev cell needs an owner (the email that gets admin there)"))
+        for i, rule in enumerate(cell.access):
+            if rule.group not in groups:
+                issues.append(RegistryIssue(f, f"access[{i}].group", f"group {rule.group!r} is not defined in the organization"))
+        for name in cell.overrides:
+            if name not in components:
+                issues.append(
+                    RegistryIssue(f, f"overrides.{name}", f"no application component named {name!r} in the organization")
+                )
+
+    # Unique names also make DNS zones unique: a zone is always <name>.<domain>.
+    unique: list[tuple[str, Callable[[CellBase], Any]]] = [
+        ("name", lambda c: c.name),
+        ("account_email", lambda c: c.account_email.lower() if isinstance(c, AwsCell) else None),
+        ("account_id", lambda c: c.account_id if isinstance(c, AwsCell) else None),
+        ("project_id", lambda c: c.project_id if isinstance(c, GcpCell) else None),
+    ]
+    reserved_accounts = {org.aws.management_account_id, org.aws.monitoring_account_id, org.aws.dns_account_id}
+    for field, key in unique:
+        owners: dict[Any, list[tuple[Path, CellBase]]] = defaultdict(list)
+        for path, cell in cells:
+            value = key(cell)
+            if value is not None:
+                owners[value].append((path, cell))
+        for value, holders in owners.items():
+            if len(holders) > 1:
+                names = ", ".join(sorted(str(p) for p, _ in holders))
+                for path, _ in holders:
+                    issues.append(RegistryIssue(str(path), field, f"{value!r} is used by more than one cell ({names})"))
+    for path, cell in cells:
+        if isinstance(cell, AwsCell) and cell.account_id in reserved_accounts:
+            issues.append(RegistryIssue(str(path), "account_id", f"{cell.account_id} is a shared account, not a cell account"))
+
+    networks = sorted(((c.network.cidr, p, c) for p, c in cells), key=lambda t: (int(t[0].network_address), t[0].prefixlen))
+    for i, (cidr, path, cell) in enumerate(networks):
+        # Sorted by start address, an overlap can only be with a later network that starts inside this one.
+        for other_cidr, other_path, other in networks[i + 1 :]:
+            if int(other_cidr.network_address) > int(cidr.broadcast_address):
+                break
+            if cidr.overlaps(other_cidr):
+                for p, c, o in ((path, cell, other), (other_path, other, cell)):
+                    issues.append(
+                        RegistryIssue(str(p), "network.cidr", f"{c.network.cidr} overlaps cell {o.name!r} ({o.network.cidr})")
+                    )
+    return issues

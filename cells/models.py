@@ -1,0 +1,343 @@
+"""Typed models of the cell registry.
+
+Scope: the shape of the organization file and of one cell file, plus values derived from
+them (stack name, DNS zone, tags). Rules that need more than one file at a time (unique
+names, overlapping CIDRs, waves that exist) live in `cells.loader`. No Pulumi import here.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from enum import StrEnum
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
+
+MANAGED_BY = "honeycomb"
+
+DnsLabel = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$"),
+    Field(description="A lowercase DNS label: letters, digits and hyphens, at most 32 characters."),
+]
+AccountId = Annotated[str, StringConstraints(pattern=r"^\d{12}$"), Field(description="A 12-digit AWS account id.")]
+Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[a-zA-Z]{2,}$")]
+
+
+class Strict(BaseModel):
+    """Base of every registry model: unknown keys are errors, models are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Environment(StrEnum):
+    prod = "prod"
+    preprod = "preprod"
+    dev = "dev"
+
+
+class Size(StrEnum):
+    small = "small"
+    medium = "medium"
+    large = "large"
+
+
+class Permission(StrEnum):
+    read_only = "read-only"
+    cell_operator = "cell-operator"
+    admin = "admin"
+
+
+T = TypeVar("T")
+
+
+class PerSize(Strict, Generic[T]):
+    """One value per cell size."""
+
+    small: T
+    medium: T
+    large: T
+
+    def __getitem__(self, size: Size | str) -> T:
+        return getattr(self, str(size))
+
+
+class NodeSizing(Strict):
+    min: int = Field(ge=1)
+    desired: int = Field(ge=1)
+    max: int = Field(ge=1)
+    instance_type: str = Field(description="AWS instance type of the cell's nodes.")
+    machine_type: str = Field(description="GCP machine type of the cell's nodes.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> NodeSizing:
+        if not self.min <= self.desired <= self.max:
+            raise ValueError(f"node counts must satisfy min <= desired <= max, got {self.min}/{self.desired}/{self.max}")
+        return self
+
+
+#: Node pools per cell size; the one place where `size` turns into machines.
+NODE_SIZING: dict[Size, NodeSizing] = {
+    Size.small: NodeSizing(min=2, desired=3, max=4, instance_type="m6i.large", machine_type="e2-standard-2"),
+    Size.medium: NodeSizing(min=3, desired=4, max=8, instance_type="m6i.xlarge", machine_type="e2-standard-4"),
+    Size.large: NodeSizing(min=6, desired=8, max=16, instance_type="m6i.2xlarge", machine_type="e2-standard-8"),
+}
+
+
+# --- organization -------------------------------------------------------------------------
+
+
+class AwsOrganization(Strict):
+    management_account_id: AccountId
+    monitoring_account_id: AccountId = Field(description="Holds the central CloudWatch observability sinks.")
+    dns_account_id: AccountId = Field(description="Holds the parent Route53 zone of every cell's zone.")
+    parent_zone_id: str = Field(pattern=r"^Z[A-Z0-9]{1,31}$", description="Route53 id of the parent zone.")
+    sso_instance_arn: str = Field(pattern=r"^arn:aws:sso:::instance/ssoins-[0-9a-f]{16}$")
+    identity_store_id: str = Field(pattern=r"^d-[0-9a-f]{10}$")
+    access_role_name: str = Field(default="OrganizationAccountAccessRole", pattern=r"^[\w+=,.@-]{1,64}$")
+    dns_delegation_role_name: str = Field(default="honeycomb-dns-delegation", pattern=r"^[\w+=,.@-]{1,64}$")
+    allowed_regions: list[str] = Field(min_length=1)
+
+
+class GcpOrganization(Strict):
+    organization_id: str = Field(pattern=r"^\d{6,20}$")
+    billing_account: str = Field(pattern=r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$")
+    monitoring_project: str = Field(description="Scoping project of the central metrics scope.")
+    allowed_regions: list[str] = Field(min_length=1)
+
+
+class Wave(Strict):
+    name: DnsLabel
+    bake_minutes: int = Field(ge=0, le=24 * 60, description="How long to watch health before the next wave.")
+
+
+class Group(Strict):
+    name: str = Field(min_length=1, description="Display name of the IAM Identity Center group.")
+    email: Email = Field(description="The same group in Google Workspace / Cloud Identity, for GCP IAM.")
+
+
+class AccessRule(Strict):
+    group: str
+    permission: Permission
+
+
+class ResourceSpec(Strict):
+    cpu: str = Field(pattern=r"^\d+(\.\d+)?m?$")
+    memory: str = Field(pattern=r"^\d+(Ki|Mi|Gi)$")
+
+
+class AppComponent(Strict):
+    """A workload of the application that every cell runs."""
+
+    name: DnsLabel
+    image: str = Field(description="Repository and tag (or digest); never `latest`.")
+    port: int = Field(ge=1, le=65535)
+    replicas: PerSize[int]
+    resources: PerSize[ResourceSpec] = Field(
+        default_factory=lambda: PerSize[ResourceSpec](
+            small=ResourceSpec(cpu="250m", memory="256Mi"),
+            medium=ResourceSpec(cpu="500m", memory="512Mi"),
+            large=ResourceSpec(cpu="1", memory="1Gi"),
+        )
+    )
+    health_path: str = Field(default="/healthz", pattern=r"^/")
+
+    @field_validator("image")
+    @classmethod
+    def _pinned(cls, image: str) -> str:
+        return _check_image(image)
+
+
+def _check_image(image: str) -> str:
+    if "@sha256:" in image:
+        return image
+    repo, sep, tag = image.rpartition(":")
+    if not sep or "/" in tag or not repo:
+        raise ValueError(f"image {image!r} has no tag: pin it by tag or digest")
+    if tag == "latest":
+        raise ValueError(f"image {image!r} uses the `latest` tag: pin it by tag or digest")
+    return image
+
+
+class RegistryTarget(Strict):
+    bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    key: str = Field(default="registry.json", min_length=1)
+
+
+class Organization(Strict):
+    name: DnsLabel
+    domain: str = Field(
+        pattern=r"^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$", description="Parent DNS domain; cells get <cell>.<domain>."
+    )
+    aws: AwsOrganization
+    gcp: GcpOrganization
+    waves: list[Wave] = Field(min_length=1, description="Rollout order; the first wave is pre-production.")
+    groups: list[Group] = Field(default_factory=list)
+    access: dict[Environment, list[AccessRule]] = Field(default_factory=dict)
+    components: list[AppComponent] = Field(default_factory=list)
+    registry: RegistryTarget
+
+    def wave_index(self, name: str) -> int:
+        return [w.name for w in self.waves].index(name)
+
+    def group(self, name: str) -> Group:
+        return next(g for g in self.groups if g.name == name)
+
+    def component(self, name: str) -> AppComponent:
+        return next(c for c in self.components if c.name == name)
+
+
+# --- cells ----------------------------------------------------------------------------------
+
+
+class Network(Strict):
+    cidr: ipaddress.IPv4Network = Field(description="The cell's private address space, /16 to /20.")
+
+    @field_validator("cidr")
+    @classmethod
+    def _size(cls, cidr: ipaddress.IPv4Network) -> ipaddress.IPv4Network:
+        if not 16 <= cidr.prefixlen <= 20:
+            raise ValueError(f"{cidr} is a /{cidr.prefixlen}: a cell needs a /16 to /20")
+        if not cidr.is_private:
+            raise ValueError(f"{cidr} is not a private range")
+        return cidr
+
+
+class Capacity(Strict):
+    max_tenants: int = Field(ge=1)
+    max_daily_requests: int = Field(ge=1)
+
+
+class ComponentOverride(Strict):
+    """Per-cell override of an application component, for staged rollouts."""
+
+    image_tag: str | None = Field(default=None, pattern=r"^[\w][\w.-]{0,127}$")
+    replicas: int | None = Field(default=None, ge=1, le=100)
+
+    @field_validator("image_tag")
+    @classmethod
+    def _not_latest(cls, tag: str | None) -> str | None:
+        if tag == "latest":
+            raise ValueError("image tag `latest` is not allowed: pin a version")
+        return tag
+
+
+class CellBase(Strict):
+    name: DnsLabel = Field(description="The cell's name; its stack is cell-<name>.")
+    environment: Environment
+    region: str
+    wave: str
+    size: Size
+    network: Network
+    capacity: Capacity
+    owner: Email | None = Field(default=None, description="Required for a dev cell: gets admin there.")
+    access: list[AccessRule] = Field(default_factory=list, description="Grants on top of the environment's rules.")
+    overrides: dict[str, ComponentOverride] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_derived(cls, data: Any) -> Any:
+        # An exported registry carries derived values; loading it back ignores them.
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if k not in _DERIVED}
+        return data
+
+    @property
+    def stack_name(self) -> str:
+        return f"cell-{self.name}"
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """The tags (AWS) and labels (GCP) every taggable resource of the cell carries."""
+        return {"cell": self.name, "environment": str(self.environment), "managed-by": MANAGED_BY}
+
+    @property
+    def sizing(self) -> NodeSizing:
+        return NODE_SIZING[self.size]
+
+    def zone_name(self, domain: str) -> str:
+        return f"{self.name}.{domain}"
+
+    def endpoint(self, component: str, domain: str) -> str:
+        return f"{component}.{self.zone_name(domain)}"
+
+
+class AwsCell(CellBase):
+    cloud: Literal["aws"] = "aws"
+    account_email: Email = Field(description="Root email of the cell's AWS account; unique in the organization.")
+    account_id: AccountId | None = Field(default=None, description="Pin an existing account instead of creating one.")
+
+
+class GcpCell(CellBase):
+    cloud: Literal["gcp"] = "gcp"
+    project_id: str = Field(description="GCP project id: 6-30 characters, lowercase, starts with a letter.")
+    folder: str | None = Field(default=None, pattern=r"^folders/\d+$")
+
+    @field_validator("project_id")
+    @classmethod
+    def _project_id(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z][a-z0-9-]{4,28}[a-z0-9]", value):
+            raise ValueError(
+                f"{value!r} is not a valid GCP project id: 6-30 characters of lowercase letters, digits "
+                "and hyphens, starting with a letter and not ending with a hyphen"
+            )
+        return value
+
+
+Cell = Annotated[AwsCell | GcpCell, Field(discriminator="cloud")]
+CELL_ADAPTER: TypeAdapter[AwsCell | GcpCell] = TypeAdapter(Cell)
+_DERIVED = {"stack_name", "dns_zone", "tags", "endpoints", "outputs"}
+
+
+class Registry(Strict):
+    """The organization and its cells: the one source of truth."""
+
+    organization: Organization
+    cells: list[Cell]
+
+    def cell(self, name: str) -> AwsCell | GcpCell:
+        for cell in self.cells:
+            if cell.name == name:
+                return cell
+        known = ", ".join(sorted(c.name for c in self.cells)) or "none"
+        raise UnknownCellError(f"no cell named {name!r} in the registry (known cells: {known})")
+
+    @property
+    def aws_cells(self) -> list[AwsCell]:
+        return [c for c in self.cells if isinstance(c, AwsCell)]
+
+    @property
+    def gcp_cells(self) -> list[GcpCell]:
+        return [c for c in self.cells if isinstance(c, GcpCell)]
+
+    @property
+    def stack_names(self) -> list[str]:
+        return ["management", *sorted(c.stack_name for c in self.cells)]
+
+    def zone_name(self, cell: CellBase) -> str:
+        return cell.zone_name(self.organization.domain)
+
+    def access_for(self, cell: CellBase) -> list[AccessRule]:
+        """Access rules that apply to a cell: its environment's plus its own (order kept, no repeats)."""
+        rules = [*self.organization.access.get(cell.environment, []), *cell.access]
+        return list(dict.fromkeys(rules))
+
+    def waves(self) -> list[tuple[Wave, list[AwsCell | GcpCell]]]:
+        """Waves in rollout order with their cells (sorted by name)."""
+        return [
+            (wave, sorted((c for c in self.cells if c.wave == wave.name), key=lambda c: c.name))
+            for wave in self.organization.waves
+        ]
+
+
+class UnknownCellError(LookupError):
+    pass

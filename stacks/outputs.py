@@ -1,0 +1,18 @@
+"""The management stack's outputs: the one contract between it and the cell stacks.
+
+The management program exports these names; cell programs read them through a
+`StackReference`; the offline mocks synthesize them. Keys of every map are stable ids
+(cell name, region), never list positions.
+"""
+
+ACCOUNT_IDS = "accountIds"  # {cell name: AWS account id}
+PROJECT_NUMBERS = "projectNumbers"  # {cell name: GCP project number}
+OAM_SINK_ARNS = "oamSinkArns"  # {AWS region: ARN of the central observability sink there}
+DNS_DELEGATION_ROLE_ARN = "dnsDelegationRoleArn"  # role in the DNS account cells assume for NS records
+CI_ROLE_ARN = "ciRoleArn"  # the identity CI deploys as; cell deployer roles trust it
+ECR_REGISTRY = "ecrRegistry"  # <account>.dkr.ecr.<region>.amazonaws.com holding the app images
+REGISTRY_URL = "registryUrl"  # s3://bucket/key of the published registry
+
+#: Stack config key (project namespace) naming the management stack to reference.
+MANAGEMENT_STACK_CONFIG = "managementStack"
+DEFAULT_MANAGEMENT_STACK = "management"
