@@ -22,7 +22,9 @@ def load(location: str, *, s3_client: Any = None) -> Registry:
         try:
             text = Path(location).read_text(encoding="utf-8")
         except OSError as exc:
-            raise RegistryError([RegistryIssue(location, "", f"cannot read published registry: {exc.strerror}")]) from exc
+            raise RegistryError(
+                [RegistryIssue(location, "", f"cannot read published registry: {exc.strerror}")]
+            ) from exc
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -113,9 +113,7 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
         if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
         seen.add(key)
     return loader.construct_mapping(node, deep=deep)
 
@@ -192,7 +190,9 @@ def _check_organization(path: Path, org: Organization) -> list[RegistryIssue]:
     for cloud, regions in (("aws", org.aws.allowed_regions), ("gcp", org.gcp.allowed_regions)):
         for i, region in enumerate(regions):
             if region not in KNOWN_REGIONS[cloud]:
-                issues.append(RegistryIssue(str(path), f"{cloud}.allowed_regions[{i}]", f"unknown {cloud} region {region!r}"))
+                issues.append(
+                    RegistryIssue(str(path), f"{cloud}.allowed_regions[{i}]", f"unknown {cloud} region {region!r}")
+                )
     for field, names in (
         ("waves", [w.name for w in org.waves]),
         ("groups", [g.name for g in org.groups]),
@@ -205,7 +205,9 @@ def _check_organization(path: Path, org: Organization) -> list[RegistryIssue]:
         for i, rule in enumerate(rules):
             if rule.group not in groups:
                 issues.append(
-                    RegistryIssue(str(path), f"access.{env}[{i}].group", f"group {rule.group!r} is not defined in groups")
+                    RegistryIssue(
+                        str(path), f"access.{env}[{i}].group", f"group {rule.group!r} is not defined in groups"
+                    )
                 )
     return issues
 
@@ -222,23 +224,33 @@ def _check_cells(org: Organization, cells: list[tuple[Path, AwsCell | GcpCell]])
         if cell.region not in allowed[cell.cloud]:
             issues.append(
                 RegistryIssue(
-                    f, "region", f"{cell.cloud} region {cell.region!r} is not allowed "
-                    f"(allowed: {', '.join(sorted(allowed[cell.cloud]))})"
+                    f,
+                    "region",
+                    f"{cell.cloud} region {cell.region!r} is not allowed "
+                    f"(allowed: {', '.join(sorted(allowed[cell.cloud]))})",
                 )
             )
         if cell.wave not in waves:
             issues.append(RegistryIssue(f, "wave", f"wave {cell.wave!r} is not defined (waves: {', '.join(waves)})"))
         elif cell.environment == Environment.prod and cell.wave == waves[0]:
-            issues.append(RegistryIssue(f, "wave", f"a prod cell cannot be in the first wave {waves[0]!r}, which is pre-production"))
+            issues.append(
+                RegistryIssue(
+                    f, "wave", f"a prod cell cannot be in the first wave {waves[0]!r}, which is pre-production"
+                )
+            )
         if cell.environment == Environment.dev and cell.owner is None:
             issues.append(RegistryIssue(f, "owner", "a dev cell needs an owner (the email that gets admin there)"))
         for i, rule in enumerate(cell.access):
             if rule.group not in groups:
-                issues.append(RegistryIssue(f, f"access[{i}].group", f"group {rule.group!r} is not defined in the organization"))
+                issues.append(
+                    RegistryIssue(f, f"access[{i}].group", f"group {rule.group!r} is not defined in the organization")
+                )
         for name in cell.overrides:
             if name not in components:
                 issues.append(
-                    RegistryIssue(f, f"overrides.{name}", f"no application component named {name!r} in the organization")
+                    RegistryIssue(
+                        f, f"overrides.{name}", f"no application component named {name!r} in the organization"
+                    )
                 )
 
     # Unique names also make DNS zones unique: a zone is always <name>.<domain>.
@@ -262,9 +274,13 @@ def _check_cells(org: Organization, cells: list[tuple[Path, AwsCell | GcpCell]])
                     issues.append(RegistryIssue(str(path), field, f"{value!r} is used by more than one cell ({names})"))
     for path, cell in cells:
         if isinstance(cell, AwsCell) and cell.account_id in reserved_accounts:
-            issues.append(RegistryIssue(str(path), "account_id", f"{cell.account_id} is a shared account, not a cell account"))
+            issues.append(
+                RegistryIssue(str(path), "account_id", f"{cell.account_id} is a shared account, not a cell account")
+            )
 
-    networks = sorted(((c.network.cidr, p, c) for p, c in cells), key=lambda t: (int(t[0].network_address), t[0].prefixlen))
+    networks = sorted(
+        ((c.network.cidr, p, c) for p, c in cells), key=lambda t: (int(t[0].network_address), t[0].prefixlen)
+    )
     for i, (cidr, path, cell) in enumerate(networks):
         # Sorted by start address, an overlap can only be with a later network that starts inside this one.
         for other_cidr, other_path, other in networks[i + 1 :]:
@@ -273,6 +289,8 @@ def _check_cells(org: Organization, cells: list[tuple[Path, AwsCell | GcpCell]])
             if cidr.overlaps(other_cidr):
                 for p, c, o in ((path, cell, other), (other_path, other, cell)):
                     issues.append(
-                        RegistryIssue(str(p), "network.cidr", f"{c.network.cidr} overlaps cell {o.name!r} ({o.network.cidr})")
+                        RegistryIssue(
+                            str(p), "network.cidr", f"{c.network.cidr} overlaps cell {o.name!r} ({o.network.cidr})"
+                        )
                     )
     return issues

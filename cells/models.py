@@ -81,7 +81,9 @@ class NodeSizing(Strict):
     @model_validator(mode="after")
     def _ordered(self) -> NodeSizing:
         if not self.min <= self.desired <= self.max:
-            raise ValueError(f"node counts must satisfy min <= desired <= max, got {self.min}/{self.desired}/{self.max}")
+            raise ValueError(
+                f"node counts must satisfy min <= desired <= max, got {self.min}/{self.desired}/{self.max}"
+            )
         return self
 
 
@@ -176,7 +178,8 @@ class RegistryTarget(Strict):
 class Organization(Strict):
     name: DnsLabel
     domain: str = Field(
-        pattern=r"^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$", description="Parent DNS domain; cells get <cell>.<domain>."
+        pattern=r"^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$",
+        description="Parent DNS domain; cells get <cell>.<domain>.",
     )
     aws: AwsOrganization
     gcp: GcpOrganization

@@ -92,7 +92,9 @@ class CloudMocks(pulumi.runtime.Mocks):
         #: Set by the recording monitor before each registration: the URN being registered.
         self.current_urn: str = ""
 
-    def _context(self, token: str, name: str, inputs: dict[str, Any], provider: str | None, rid: str | None) -> MockContext:
+    def _context(
+        self, token: str, name: str, inputs: dict[str, Any], provider: str | None, rid: str | None
+    ) -> MockContext:
         return MockContext(token, name, inputs, self.providers.get(provider or "", {}), self.registry, self, rid)
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
@@ -116,4 +118,4 @@ class CloudMocks(pulumi.runtime.Mocks):
 
 def _load_handlers() -> None:
     # Importing the per-cloud modules registers their handlers in HANDLERS.
-    from cellctl.mocks import aws, gcp, k8s, pulumi_builtin  # noqa: F401
+    from cellctl.mocks import aws, aws_org, gcp, k8s, pulumi_builtin  # noqa: F401
