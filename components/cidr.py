@@ -1,0 +1,68 @@
+"""Pure CIDR carving: the same cell CIDR always yields the same subnets.
+
+No Pulumi and no cloud calls here, so the layout is tested directly and a stack program can
+compute every subnet before it creates anything (lists of known length, never inside an `apply`).
+Changing these functions re-addresses every existing cell: keep them stable.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+IPv4Like = ipaddress.IPv4Network | str
+
+#: Availability zones a cell spreads over; the layout has room for at most this many.
+MAX_ZONES = 3
+
+
+@dataclass(frozen=True)
+class SubnetLayout:
+    """Per-zone subnets of a cell, index i belonging to the i-th availability zone."""
+
+    public: tuple[ipaddress.IPv4Network, ...]
+    private: tuple[ipaddress.IPv4Network, ...]
+
+    @property
+    def all(self) -> tuple[ipaddress.IPv4Network, ...]:
+        return (*self.public, *self.private)
+
+
+def network(cidr: IPv4Like) -> ipaddress.IPv4Network:
+    """A strict IPv4 network: host bits set (10.0.0.1/16) are an error, not silently dropped."""
+    return cidr if isinstance(cidr, ipaddress.IPv4Network) else ipaddress.IPv4Network(cidr, strict=True)
+
+
+def split(cidr: IPv4Like, extra_bits: int) -> list[ipaddress.IPv4Network]:
+    """The 2**extra_bits equal parts of `cidr`, in address order."""
+    return list(network(cidr).subnets(prefixlen_diff=extra_bits))
+
+
+def subnet_layout(cidr: IPv4Like, zones: int = MAX_ZONES) -> SubnetLayout:
+    """Public and private subnets for `zones` availability zones.
+
+    The CIDR is cut into quarters: each of the first three is one zone's private subnet (where
+    the nodes and pods live, so they get the room); the last quarter is cut into four and its
+    first three are the public subnets (load balancers and NAT gateways need few addresses).
+    A /16 gives private /18s and public /20s; a /20 gives private /22s and public /24s.
+    """
+    if not 1 <= zones <= MAX_ZONES:
+        raise ValueError(f"a cell spans 1 to {MAX_ZONES} availability zones, got {zones}")
+    net = network(cidr)
+    if net.prefixlen > 24:
+        raise ValueError(f"{net} is too small to carve into subnets: use a /24 or larger")
+    quarters = split(net, 2)
+    public = split(quarters[-1], 2)
+    return SubnetLayout(public=tuple(public[:zones]), private=tuple(quarters[:zones]))
+
+
+def overlapping(networks: Iterable[IPv4Like]) -> list[tuple[ipaddress.IPv4Network, ipaddress.IPv4Network]]:
+    """Every pair of networks that overlap (empty when they are pairwise disjoint)."""
+    nets = [network(n) for n in networks]
+    return [(a, b) for i, a in enumerate(nets) for b in nets[i + 1 :] if a.overlaps(b)]
+
+
+def contains(outer: IPv4Like, inner: IPv4Like) -> bool:
+    """Whether `inner` lies entirely inside `outer`."""
+    return network(inner).subnet_of(network(outer))
