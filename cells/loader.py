@@ -166,9 +166,11 @@ def _validate(
     except ValidationError as exc:
         for err in exc.errors():
             loc = list(err["loc"])
-            if loc and loc[0] in ("aws", "gcp") and err["type"] not in _MESSAGES:
+            if validate == CELL_ADAPTER.validate_python and loc and loc[0] in ("aws", "gcp"):
                 loc = loc[1:]  # the discriminated union's tag, not a field
             message = _MESSAGES.get(err["type"], err["msg"].removeprefix("Value error, "))
+            if err["type"] == "string_pattern_mismatch":
+                message = f"{err['input']!r} does not have the expected form ({err['ctx']['pattern']})"
             issues.append(RegistryIssue(str(path), _field_path([prefix, *loc] if prefix else loc), message))
         return None
 

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -29,7 +30,15 @@ DnsLabel = Annotated[
     StringConstraints(pattern=r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$"),
     Field(description="A lowercase DNS label: letters, digits and hyphens, at most 32 characters."),
 ]
-AccountId = Annotated[str, StringConstraints(pattern=r"^\d{12}$"), Field(description="A 12-digit AWS account id.")]
+
+
+def _account_id(value: str) -> str:
+    if not re.fullmatch(r"\d{12}", value):
+        raise ValueError(f"{value!r} is not an AWS account id (12 digits, quoted in YAML)")
+    return value
+
+
+AccountId = Annotated[str, AfterValidator(_account_id), Field(description="A 12-digit AWS account id.")]
 Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[a-zA-Z]{2,}$")]
 
 
