@@ -87,7 +87,7 @@ class RecordingMonitor(MockMonitor):
         with self._lock:
             urn = self.make_urn(request.parent, request.type, request.name)
             self.mocks.current_urn = urn
-            response = super().RegisterResource(request)
+            response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
             if request.type != "pulumi:pulumi:Stack":
                 self.records.append(self._record(request, urn, response.id))
             return response
@@ -95,7 +95,7 @@ class RecordingMonitor(MockMonitor):
     def ReadResource(self, request: Any) -> Any:  # noqa: N802
         with self._lock:
             self.mocks.current_urn = self.make_urn(request.parent, request.type, request.name)
-            return super().ReadResource(request)
+            return super().ReadResource(request)  # type: ignore[no-untyped-call]
 
     def _record(self, request: Any, urn: str, rid: str) -> PlannedResource:
         state = self.resources[urn].state

@@ -77,7 +77,8 @@ class PerSize(Strict, Generic[T]):
     large: T
 
     def __getitem__(self, size: Size | str) -> T:
-        return getattr(self, str(size))
+        value: T = getattr(self, str(size))
+        return value
 
 
 class NodeSizing(Strict):
@@ -229,18 +230,37 @@ class Capacity(Strict):
     max_daily_requests: int = Field(ge=1)
 
 
+#: An OCI image tag (ASCII only).
+_IMAGE_TAG = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
+
+
 class ComponentOverride(Strict):
     """Per-cell override of an application component, for staged rollouts."""
 
-    image_tag: str | None = Field(default=None, pattern=r"^[\w][\w.-]{0,127}$")
-    replicas: int | None = Field(default=None, ge=1, le=100)
+    image_tag: str | None = Field(
+        default=None,
+        description="Replaces the tag or digest of the component's image.",
+        json_schema_extra={"pattern": _IMAGE_TAG},
+    )
+    replicas: int | None = Field(default=None, ge=1, le=100, description="Replaces the replicas of the cell's size.")
 
     @field_validator("image_tag")
     @classmethod
     def _not_latest(cls, tag: str | None) -> str | None:
+        if tag is not None and not re.fullmatch(_IMAGE_TAG, tag):
+            raise ValueError(
+                f"{tag!r} is not an image tag: up to 128 letters, digits, '_', '.' and '-', not starting with "
+                "'.' or '-' (a tag only, without the repository, ':' or a digest)"
+            )
         if tag == "latest":
             raise ValueError("image tag `latest` is not allowed: pin a version")
         return tag
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> ComponentOverride:
+        if self.image_tag is None and self.replicas is None:
+            raise ValueError("an override must set image_tag, replicas or both (remove it to use the defaults)")
+        return self
 
 
 class CellBase(Strict):

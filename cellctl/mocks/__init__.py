@@ -109,11 +109,11 @@ class CloudMocks(pulumi.runtime.Mocks):
             self.providers[f"{self.current_urn}::{rid}"] = dict(args.inputs)
         return rid, outputs
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         handler = HANDLERS.calls.get(args.token)
         if handler is None:
-            return {}
-        return handler(self._context(args.token, args.token, args.args, args.provider, None))
+            return {}, None
+        return handler(self._context(args.token, args.token, args.args, args.provider, None)), None
 
 
 def _load_handlers() -> None:
