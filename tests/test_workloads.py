@@ -1,0 +1,436 @@
+"""The application's standard workloads: the same objects in every cell, sized and overridden per cell."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from cellctl.mocks import CloudMocks
+from cellctl.offline import PlannedResource, StackPlan, run_program
+from cells import Registry, load_registry
+from cells.loader import DEFAULT_REGISTRY, RegistryError
+from cells.models import AppComponent, ComponentOverride, Size
+from components.k8s.spec import (
+    HPA_MAX_FACTOR,
+    CellIdentity,
+    ComputeResources,
+    WorkloadSpec,
+    cell_workloads,
+    resolve_component,
+    with_tag,
+)
+
+NAMESPACE = "kubernetes:core/v1:Namespace"
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+SERVICE = "kubernetes:core/v1:Service"
+HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
+PDB = "kubernetes:policy/v1:PodDisruptionBudget"
+NETPOL = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
+NAMESPACED = (DEPLOYMENT, SERVICE, HPA, PDB, NETPOL, INGRESS)
+PROVIDER = "pulumi:providers:kubernetes"
+COMPONENT = "honeycomb:k8s:Workloads"
+
+#: An AWS cell and the GCP cell (plus staging, which carries the sample's api override).
+CELLS = ["alpha", "beta", "staging"]
+
+
+def workloads_plan(registry: Registry, name: str) -> StackPlan:
+    """The cell's workloads as its stack would deploy them."""
+    from stacks.workloads import deploy
+
+    cell = registry.cell(name)
+    return run_program(lambda: deploy(registry, cell, "kubeconfig"), stack=cell.stack_name, mocks=CloudMocks(registry))
+
+
+@pytest.fixture(scope="module")
+def plans(registry: Registry) -> dict[str, StackPlan]:
+    return {name: workloads_plan(registry, name) for name in CELLS}
+
+
+def k8s_objects(plan: StackPlan) -> list[PlannedResource]:
+    return [r for r in plan.resources if r.type.startswith("kubernetes:")]
+
+
+def in_namespace(plan: StackPlan, type_: str, namespace: str) -> list[PlannedResource]:
+    return [r for r in plan.of_type(type_) if r.inputs["metadata"]["namespace"] == namespace]
+
+
+def deployment(plan: StackPlan, component: str) -> dict[str, Any]:
+    (found,) = in_namespace(plan, DEPLOYMENT, component)
+    return found.inputs
+
+
+def container(plan: StackPlan, component: str) -> dict[str, Any]:
+    (only,) = deployment(plan, component)["spec"]["template"]["spec"]["containers"]
+    return only
+
+
+# --- pure helpers ---------------------------------------------------------------------------
+
+
+class TestWithTag:
+    @pytest.mark.parametrize(
+        ("image", "expected"),
+        [
+            ("ghcr.io/acme/api:1.42.0", "ghcr.io/acme/api:2.0.0"),
+            ("ghcr.io/acme/api@sha256:" + "a" * 64, "ghcr.io/acme/api:2.0.0"),
+            ("ghcr.io/acme/api:1.42.0@sha256:" + "b" * 64, "ghcr.io/acme/api:2.0.0"),
+            ("registry.internal:5000/acme/api:1.0", "registry.internal:5000/acme/api:2.0.0"),
+            ("registry.internal:5000/acme/api", "registry.internal:5000/acme/api:2.0.0"),
+            ("api:1.0", "api:2.0.0"),
+        ],
+    )
+    def test_replaces_tag_or_digest(self, image, expected):
+        assert with_tag(image, "2.0.0") == expected
+
+
+class TestResolve:
+    api = AppComponent.model_validate(
+        {
+            "name": "api",
+            "image": "ghcr.io/acme/api:1.42.0",
+            "port": 8080,
+            "replicas": {"small": 2, "medium": 3, "large": 6},
+        }
+    )
+
+    @pytest.mark.parametrize(
+        ("size", "replicas", "cpu"), [("small", 2, "250m"), ("medium", 3, "500m"), ("large", 6, "1")]
+    )
+    def test_size_sets_replicas_and_resources(self, size, replicas, cpu):
+        spec = resolve_component(self.api, Size(size))
+        assert (spec.replicas, spec.resources.cpu, spec.image) == (replicas, cpu, "ghcr.io/acme/api:1.42.0")
+        assert spec.max_replicas == replicas * HPA_MAX_FACTOR
+
+    def test_override_replaces_tag_and_replicas(self):
+        spec = resolve_component(self.api, Size.large, ComponentOverride(image_tag="1.43.0-rc.1", replicas=9))
+        assert (spec.image, spec.replicas, spec.max_replicas) == ("ghcr.io/acme/api:1.43.0-rc.1", 9, 27)
+
+    def test_override_of_tag_only_keeps_size_replicas(self):
+        spec = resolve_component(self.api, Size.small, ComponentOverride(image_tag="1.43.0"))
+        assert spec.replicas == 2
+
+    def test_each_cell_gets_only_its_own_overrides(self, registry):
+        components = registry.organization.components
+        api_images = {c.name: cell_workloads(components, c)[0].image for c in registry.cells}
+        assert api_images.pop("staging") == "ghcr.io/acme/api:1.43.0-rc.1"
+        assert set(api_images.values()) == {"ghcr.io/acme/api:1.42.0"}
+        staging = {w.name: w.image for w in cell_workloads(components, registry.cell("staging"))}
+        assert staging["worker"] == "ghcr.io/acme/worker:1.42.0"
+
+
+class TestOverrideValidation:
+    def _error(self, registry_copy, edit_yaml, override: dict[str, Any]) -> str:
+        edit_yaml(registry_copy / "cells/gamma.yaml", lambda d: d.update(overrides={"api": override}))
+        with pytest.raises(RegistryError) as exc:
+            load_registry(registry_copy)
+        (issue,) = exc.value.issues
+        assert issue.file.endswith("gamma.yaml")
+        return f"{issue.path}: {issue.message}"
+
+    def test_latest_tag(self, registry_copy, edit_yaml):
+        assert "overrides.api.image_tag: image tag `latest` is not allowed" in self._error(
+            registry_copy, edit_yaml, {"image_tag": "latest"}
+        )
+
+    @pytest.mark.parametrize("tag", ["ghcr.io/acme/api:1.0", "sha256:abc", "-rc1", "v1 beta", "a" * 129])
+    def test_malformed_tag(self, registry_copy, edit_yaml, tag):
+        assert f"overrides.api.image_tag: {tag!r} is not an image tag" in self._error(
+            registry_copy, edit_yaml, {"image_tag": tag}
+        )
+
+    @pytest.mark.parametrize(
+        ("replicas", "bound"), [(0, "greater than or equal to 1"), (101, "less than or equal to 100")]
+    )
+    def test_replicas_bounds(self, registry_copy, edit_yaml, replicas, bound):
+        assert f"overrides.api.replicas: Input should be {bound}" in self._error(
+            registry_copy, edit_yaml, {"replicas": replicas}
+        )
+
+    def test_empty_override(self, registry_copy, edit_yaml):
+        assert "overrides.api: an override must set image_tag, replicas or both" in self._error(
+            registry_copy, edit_yaml, {}
+        )
+
+    def test_sample_registry_is_valid(self):
+        assert load_registry(DEFAULT_REGISTRY).cell("staging").overrides["api"].image_tag == "1.43.0-rc.1"
+
+
+# --- the component in both kinds of cell ----------------------------------------------------
+
+
+@pytest.mark.parametrize("name", CELLS)
+class TestEveryCell:
+    def test_one_of_each_object_per_component_with_unique_urns(self, plans, registry, name):
+        plan = plans[name]
+        urns = [r.urn for r in plan.resources]
+        assert len(urns) == len(set(urns))
+        components = [c.name for c in registry.organization.components]
+        assert sorted(r.inputs["metadata"]["name"] for r in plan.of_type(NAMESPACE)) == sorted(components)
+        for component in components:
+            for type_ in (DEPLOYMENT, SERVICE, HPA, PDB, INGRESS):
+                (found,) = in_namespace(plan, type_, component)
+                assert found.inputs["metadata"]["name"] == component
+            policies = {r.inputs["metadata"]["name"] for r in in_namespace(plan, NETPOL, component)}
+            assert policies == {
+                "default-deny",
+                "allow-ingress-controller",
+                "allow-application",
+                "allow-dns",
+                "allow-egress-application",
+            }
+
+    def test_every_object_is_labelled_parented_and_uses_the_cell_provider(self, plans, registry, name):
+        plan = plans[name]
+        cell = registry.cell(name)
+        provider = plan.one(PROVIDER, f"{name}-k8s")
+        # Provider inputs reach the engine as strings.
+        assert str(provider.inputs["enableServerSideApply"]).lower() == "true"
+        assert provider.inputs["kubeconfig"] == "kubeconfig"
+        component = plan.one(COMPONENT, f"{name}-workloads")
+        objects = k8s_objects(plan)
+        assert len(objects) == 3 * (1 + 5 + 5)  # namespace, 5 workload objects, 5 network policies
+        for obj in objects:
+            assert obj.provider == provider.urn, obj.urn
+            assert obj.parent == component.urn, obj.urn
+            assert obj.name.startswith(f"{name}-workloads-"), obj.name
+            labels = obj.inputs["metadata"]["labels"]
+            assert cell.tags.items() <= labels.items(), obj.urn
+        assert not [r for r in plan.resources if r.custom and r.provider is None and r.type != PROVIDER]
+
+    def test_namespaces_enforce_restricted_pod_security(self, plans, name):
+        for ns in plans[name].of_type(NAMESPACE):
+            labels = ns.inputs["metadata"]["labels"]
+            for mode in ("enforce", "audit", "warn"):
+                assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted"
+
+    def test_replicas_and_resources_follow_size(self, plans, registry, name):
+        cell = registry.cell(name)
+        for component in registry.organization.components:
+            override = cell.overrides.get(component.name)
+            replicas = (override and override.replicas) or component.replicas[cell.size]
+            spec = deployment(plans[name], component.name)["spec"]
+            assert spec["replicas"] == replicas
+            size = component.resources[cell.size]
+            expected = {"cpu": size.cpu, "memory": size.memory}
+            resources = container(plans[name], component.name)["resources"]
+            assert resources == {"requests": expected, "limits": expected}
+            (hpa,) = in_namespace(plans[name], HPA, component.name)
+            assert hpa.inputs["spec"]["minReplicas"] == replicas
+            assert hpa.inputs["spec"]["maxReplicas"] == replicas * HPA_MAX_FACTOR
+            assert hpa.inputs["spec"]["scaleTargetRef"] == {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "name": component.name,
+            }
+
+    def test_the_autoscaler_owns_the_live_replica_count(self, plans, name):
+        for dep in plans[name].of_type(DEPLOYMENT):
+            assert dep.ignore_changes == ("spec.replicas",)
+
+    def test_hardened_pods(self, plans, registry, name):
+        for component in registry.organization.components:
+            pod = deployment(plans[name], component.name)["spec"]["template"]["spec"]
+            ctr = container(plans[name], component.name)
+            assert pod["securityContext"]["runAsNonRoot"] is True
+            assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+            assert pod["automountServiceAccountToken"] is False
+            sc = ctr["securityContext"]
+            assert sc["privileged"] is False
+            assert sc["allowPrivilegeEscalation"] is False
+            assert sc["readOnlyRootFilesystem"] is True
+            assert sc["runAsNonRoot"] is True
+            assert sc["capabilities"] == {"drop": ["ALL"]}
+            assert ctr["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
+            assert pod["volumes"] == [{"name": "tmp", "emptyDir": {"sizeLimit": "128Mi"}}]
+            assert not ctr["image"].endswith(":latest") and ":" in ctr["image"].rsplit("/", 1)[-1]
+
+    def test_probes_hit_the_health_path_on_the_component_port(self, plans, registry, name):
+        for component in registry.organization.components:
+            ctr = container(plans[name], component.name)
+            assert ctr["ports"] == [{"name": "http", "containerPort": component.port, "protocol": "TCP"}]
+            for probe in ("readinessProbe", "livenessProbe"):
+                assert ctr[probe]["httpGet"] == {"path": component.health_path, "port": "http"}
+
+    def test_pods_know_their_cell_and_spread_across_zones(self, plans, registry, name):
+        cell = registry.cell(name)
+        for component in registry.organization.components:
+            env = {e["name"]: e["value"] for e in container(plans[name], component.name)["env"]}
+            assert env == {
+                "CELL_NAME": name,
+                "CELL_REGION": cell.region,
+                "CELL_DOMAIN": registry.zone_name(cell),
+                "CELL_ENVIRONMENT": str(cell.environment),
+            }
+            spread = deployment(plans[name], component.name)["spec"]["template"]["spec"]["topologySpreadConstraints"]
+            zone = next(s for s in spread if s["topologyKey"] == "topology.kubernetes.io/zone")
+            assert zone["labelSelector"] == {"matchLabels": {"app.kubernetes.io/name": component.name}}
+            assert zone["maxSkew"] == 1
+
+    def test_ingress_hosts_are_in_the_cell_zone_with_tls(self, plans, registry, name):
+        cell = registry.cell(name)
+        for component in registry.organization.components:
+            (ing,) = in_namespace(plans[name], INGRESS, component.name)
+            host = cell.endpoint(component.name, registry.organization.domain)
+            assert host == f"{component.name}.{name}.cells.acme-corp.net"
+            spec = ing.inputs["spec"]
+            assert spec["ingressClassName"] == "nginx"
+            assert spec["tls"] == [{"hosts": [host], "secretName": f"{component.name}-tls"}]
+            (rule,) = spec["rules"]
+            assert rule["host"] == host
+            (path,) = rule["http"]["paths"]
+            assert path["backend"] == {"service": {"name": component.name, "port": {"number": component.port}}}
+
+    def test_service_and_disruption_budget_select_the_pods(self, plans, registry, name):
+        for component in registry.organization.components:
+            selector = {"app.kubernetes.io/name": component.name}
+            pod_labels = deployment(plans[name], component.name)["spec"]["template"]["metadata"]["labels"]
+            assert selector.items() <= pod_labels.items()
+            (svc,) = in_namespace(plans[name], SERVICE, component.name)
+            assert svc.inputs["spec"]["selector"] == selector
+            assert svc.inputs["spec"]["ports"][0]["port"] == component.port
+            (pdb,) = in_namespace(plans[name], PDB, component.name)
+            assert pdb.inputs["spec"] == {"maxUnavailable": 1, "selector": {"matchLabels": selector}}
+
+
+class TestNetworkPolicies:
+    def policy(self, plan: StackPlan, component: str, policy: str) -> dict[str, Any]:
+        (found,) = [r for r in in_namespace(plan, NETPOL, component) if r.inputs["metadata"]["name"] == policy]
+        return found.inputs["spec"]
+
+    def test_default_deny_selects_every_pod_both_ways(self, plans):
+        spec = self.policy(plans["alpha"], "api", "default-deny")
+        assert spec == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+
+    def test_only_the_ingress_controller_reaches_the_port_from_outside(self, plans):
+        spec = self.policy(plans["beta"], "web", "allow-ingress-controller")
+        assert spec["ingress"] == [
+            {
+                "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}],
+                "ports": [{"protocol": "TCP", "port": 3000}],
+            }
+        ]
+
+    def test_application_namespaces_reach_each_other_on_their_ports_only(self, plans):
+        spec = self.policy(plans["alpha"], "api", "allow-application")
+        (rule,) = spec["ingress"]
+        (source,) = rule["from"]
+        assert source["namespaceSelector"]["matchExpressions"] == [
+            {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["api", "worker", "web"]}
+        ]
+        assert rule["ports"] == [{"protocol": "TCP", "port": 8080}]
+        egress = self.policy(plans["alpha"], "web", "allow-egress-application")["egress"]
+        assert {
+            (e["to"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"], e["ports"][0]["port"])
+            for e in egress
+        } == {
+            ("api", 8080),
+            ("worker", 9090),
+        }
+
+    def test_dns_egress_only_to_kube_dns(self, plans):
+        spec = self.policy(plans["alpha"], "worker", "allow-dns")
+        (rule,) = spec["egress"]
+        assert rule["to"] == [
+            {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+            }
+        ]
+        assert sorted((p["protocol"], p["port"]) for p in rule["ports"]) == [("TCP", 53), ("UDP", 53)]
+
+
+class TestAcrossCells:
+    def test_aws_and_gcp_cells_run_the_same_objects(self, plans):
+        def shape(plan: StackPlan) -> Counter[tuple[str, str, str]]:
+            return Counter(
+                (r.type, r.inputs["metadata"].get("namespace", ""), r.inputs["metadata"]["name"])
+                for r in k8s_objects(plan)
+            )
+
+        assert shape(plans["alpha"]) == shape(plans["beta"]) == shape(plans["staging"])
+
+    def test_containers_differ_only_in_size_and_cell(self, plans):
+        def normalised(plan: StackPlan, component: str) -> dict[str, Any]:
+            ctr = dict(container(plan, component))
+            for key in ("env", "resources"):
+                ctr.pop(key)
+            return ctr
+
+        for component in ("api", "worker", "web"):
+            assert normalised(plans["alpha"], component) == normalised(plans["beta"], component)
+
+    def test_override_applies_only_to_its_cell(self, plans):
+        assert container(plans["staging"], "api")["image"] == "ghcr.io/acme/api:1.43.0-rc.1"
+        assert container(plans["staging"], "worker")["image"] == "ghcr.io/acme/worker:1.42.0"
+        assert container(plans["alpha"], "api")["image"] == "ghcr.io/acme/api:1.42.0"
+        assert container(plans["beta"], "api")["image"] == "ghcr.io/acme/api:1.42.0"
+
+    def test_replicas_override(self, registry_copy, edit_yaml):
+        edit_yaml(registry_copy / "cells/beta.yaml", lambda d: d.update(overrides={"worker": {"replicas": 7}}))
+        reg = load_registry(registry_copy)
+        beta = workloads_plan(reg, "beta")
+        assert deployment(beta, "worker")["spec"]["replicas"] == 7
+        assert deployment(beta, "api")["spec"]["replicas"] == 3  # medium, untouched
+        (hpa,) = in_namespace(beta, HPA, "worker")
+        assert (hpa.inputs["spec"]["minReplicas"], hpa.inputs["spec"]["maxReplicas"]) == (7, 21)
+
+    def test_sizes_differ(self, plans):
+        # alpha is large, beta medium, staging small: the api's replicas follow.
+        assert [deployment(plans[c], "api")["spec"]["replicas"] for c in ("alpha", "beta", "staging")] == [6, 3, 2]
+
+
+class TestMocks:
+    def test_ids_and_metadata_are_those_of_the_api_server(self, plans):
+        plan = plans["alpha"]
+        ns = plan.one(NAMESPACE, "alpha-workloads-api-namespace")
+        assert ns.outputs["id"] == "api"
+        assert ns.outputs["metadata"]["labels"]["kubernetes.io/metadata.name"] == "api"
+        dep = plan.one(DEPLOYMENT, "alpha-workloads-api-deployment")
+        assert dep.outputs["id"] == "api/api"
+        assert dep.outputs["status"]["readyReplicas"] == 6
+        svc = plan.one(SERVICE, "alpha-workloads-api-service")
+        assert svc.outputs["spec"]["clusterIP"].startswith("172.20.")
+
+    def test_component_outputs(self, registry):
+        from stacks.workloads import deploy
+
+        cell = registry.cell("beta")
+        seen: dict[str, Any] = {}
+
+        def program() -> None:
+            workloads = deploy(registry, cell, "kubeconfig")
+            workloads.hosts.apply(seen.update)
+            workloads.namespaces.apply(lambda ns: seen.update(namespaces=ns))
+
+        run_program(program, stack=cell.stack_name, mocks=CloudMocks(registry))
+        assert seen["web"] == "web.beta.cells.acme-corp.net"
+        assert seen["namespaces"] == {"api": "api", "worker": "worker", "web": "web"}
+
+
+def test_duplicate_component_names_are_refused(registry):
+    from components.k8s.workloads import Workloads
+
+    spec = WorkloadSpec("api", "ghcr.io/acme/api:1.0", 8080, 2, ComputeResources("250m", "256Mi"), "/healthz")
+    cell = CellIdentity("alpha", "us-east-1", "alpha.example.com", "prod")
+
+    def program() -> None:
+        import pulumi_kubernetes as k8s
+
+        Workloads(
+            "alpha-workloads",
+            {
+                "components": [spec, spec],
+                "cell": cell,
+                "labels": {},
+                "ingress_class": "nginx",
+                "ingress_namespace": "x",
+            },
+            provider=k8s.Provider("alpha-k8s", kubeconfig="kubeconfig"),
+        )
+
+    with pytest.raises(ValueError, match="unique names; repeated: api"):
+        run_program(program, stack="cell-alpha", mocks=CloudMocks(registry))
