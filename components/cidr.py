@@ -66,3 +66,55 @@ def overlapping(networks: Iterable[IPv4Like]) -> list[tuple[ipaddress.IPv4Networ
 def contains(outer: IPv4Like, inner: IPv4Like) -> bool:
     """Whether `inner` lies entirely inside `outer`."""
     return network(inner).subnet_of(network(outer))
+
+
+# --- GKE ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GkeRanges:
+    """A GKE cell's address plan: the node subnet and its two secondary ranges, all inside the cell CIDR."""
+
+    nodes: ipaddress.IPv4Network
+    pods: ipaddress.IPv4Network
+    services: ipaddress.IPv4Network
+
+    @property
+    def all(self) -> tuple[ipaddress.IPv4Network, ...]:
+        return (self.nodes, self.pods, self.services)
+
+
+#: Pods per node GKE may reserve for, largest first, with the block each node then takes from the pod range.
+_PODS_PER_NODE_BLOCKS = ((110, 256), (64, 128), (32, 64), (16, 32), (8, 16))
+
+
+def gke_ranges(cidr: IPv4Like) -> GkeRanges:
+    """The node subnet and the pod and service secondary ranges of a GKE cell.
+
+    Pods need by far the most room (GKE gives every node its own block of pod addresses), so
+    they get the first half; nodes and services get an eighth each; the last quarter stays free
+    for later subnets (an internal load balancer's proxy-only subnet, for example).
+    A /16 gives pods a /17 and nodes and services /19s; a /20 gives pods a /21 and the rest /23s.
+    """
+    net = network(cidr)
+    if net.prefixlen > 24:
+        raise ValueError(f"{net} is too small for a GKE cell: use a /24 or larger")
+    pods, rest = split(net, 1)
+    nodes, services, _reserved, _ = split(rest, 2)
+    return GkeRanges(nodes=nodes, pods=pods, services=services)
+
+
+def max_pods_per_node(pods: IPv4Like, nodes: int) -> int:
+    """The largest per-node pod limit that lets `nodes` nodes take their pod blocks from `pods`.
+
+    GKE reserves a block of twice the limit (rounded up to a power of two) for every node, so a
+    small pod range caps the node pool; lowering the limit is what lets a /20 cell grow to 16+ nodes.
+    """
+    size = network(pods).num_addresses
+    for limit, block in _PODS_PER_NODE_BLOCKS:
+        if block * nodes <= size:
+            return limit
+    raise ValueError(
+        f"the pod range {network(pods)} cannot hold {nodes} nodes even at 8 pods per node: "
+        "give the cell a larger CIDR or a smaller size"
+    )

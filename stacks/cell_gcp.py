@@ -1,9 +1,176 @@
-"""The program of a GCP cell stack."""
+"""The program of a GCP cell stack: everything inside one cell's project.
+
+The registry says what the cell is; this program turns it into component arguments. The
+project itself, its number and the DNS delegation role come from the management stack (read
+through a `StackReference`), because creating a project and working inside it in the same
+update fails.
+
+Stack config (`stacks/Pulumi.cell-<name>.yaml`), all optional:
+- `managementStack`: the management stack to read (default `management`);
+- `masterAuthorizedNetworks`: CIDRs besides the node subnet that may reach the GKE control plane
+  (CI's egress addresses, for example);
+- `healthNotificationEmail`: where the health alert policy sends notifications.
+"""
 
 from __future__ import annotations
 
-from cells import GcpCell, Registry
+import re
+from typing import Any
+
+import pulumi
+
+from cells import Environment, GcpCell, Registry
+from components.aws.delegation import delegation_provider
+from components.cidr import gke_ranges, max_pods_per_node
+from components.gcp.cluster import CellCluster, CellClusterArgs
+from components.gcp.dns import CellDns, CellDnsArgs
+from components.gcp.health import CellHealth, CellHealthArgs
+from components.gcp.iam import AccessGrant, CellIam, CellIamArgs
+from components.gcp.network import CellNetwork, CellNetworkArgs
+from components.gcp.provider import CellProjectArgs, cell_provider
+from components.gcp.services import CELL_SERVICES, ProjectServices, ProjectServicesArgs
+from stacks import outputs as mgmt
+from stacks import workloads
+
+#: Release channel per environment: prod takes versions last.
+RELEASE_CHANNELS = {Environment.prod: "STABLE", Environment.preprod: "REGULAR", Environment.dev: "REGULAR"}
+#: Nodes a surge upgrade adds on top of the autoscaling maximum.
+SURGE_NODES = 1
+
+
+def access_grants(registry: Registry, cell: GcpCell) -> list[AccessGrant]:
+    """The registry's access rules for the cell as IAM members, plus admin for a dev cell's owner."""
+    org = registry.organization
+    grants = [
+        AccessGrant(
+            key=_key(rule.group), member=f"group:{org.group(rule.group).email}", permission=str(rule.permission)
+        )
+        for rule in registry.access_for(cell)
+    ]
+    if cell.environment == Environment.dev and cell.owner:
+        grants.append(AccessGrant(key="owner", member=f"user:{cell.owner}", permission="admin"))
+    return grants
+
+
+def _key(group: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", group.lower()).strip("-")
+
+
+def _from_management(ref: pulumi.StackReference, output: str, cell: str | None = None) -> pulumi.Output[Any]:
+    """One of the management stack's outputs (one cell's entry of a map), with a clear error when missing."""
+
+    def pick(value: Any) -> Any:
+        if value is None or (cell is not None and cell not in value):
+            what = f"{output}[{cell!r}]" if cell else output
+            raise ValueError(
+                f"the management stack has no output {what}: run `pulumi up --stack management` "
+                "after adding the cell to the registry, then update this stack"
+            )
+        return value[cell] if cell is not None else value
+
+    return ref.get_output(output).apply(pick)
 
 
 def program(registry: Registry, cell: GcpCell) -> None:
-    raise NotImplementedError("the GCP cell program is not written yet")
+    config = pulumi.Config()
+    org = registry.organization
+    name = cell.name
+    labels = cell.tags
+
+    provider = cell_provider(CellProjectArgs(cell=name, project_id=cell.project_id, region=cell.region, labels=labels))
+    management = pulumi.StackReference(
+        f"{name}-management", stack_name=config.get(mgmt.MANAGEMENT_STACK_CONFIG) or mgmt.DEFAULT_MANAGEMENT_STACK
+    )
+    project_number = _from_management(management, mgmt.PROJECT_NUMBERS, name)
+
+    services = ProjectServices(
+        name, ProjectServicesArgs(project=cell.project_id, services=CELL_SERVICES), provider=provider
+    )
+    # Resolves once every API is on: everything below waits for the services through it.
+    project = services.project
+
+    ranges = gke_ranges(cell.network.cidr)
+    network = CellNetwork(
+        name,
+        CellNetworkArgs(
+            project=project,
+            region=cell.region,
+            nodes_cidr=ranges.nodes,
+            pods_cidr=ranges.pods,
+            services_cidr=ranges.services,
+        ),
+        provider=provider,
+    )
+
+    sizing = cell.sizing
+    cluster = CellCluster(
+        name,
+        CellClusterArgs(
+            project=project,
+            project_number=project_number,
+            region=cell.region,
+            network=network.network_self_link,
+            subnetwork=network.subnet_self_link,
+            nodes_cidr=str(ranges.nodes),
+            pods_range_name=network.pods_range_name,
+            services_range_name=network.services_range_name,
+            machine_type=sizing.machine_type,
+            min_nodes=sizing.min,
+            desired_nodes=sizing.desired,
+            max_nodes=sizing.max,
+            max_pods_per_node=max_pods_per_node(ranges.pods, sizing.max + SURGE_NODES),
+            labels=labels,
+            authorized_networks=list(config.get_object("masterAuthorizedNetworks") or []),
+            release_channel=RELEASE_CHANNELS[cell.environment],
+            deletion_protection=cell.environment == Environment.prod,
+        ),
+        provider=provider,
+    )
+
+    dns = CellDns(
+        name,
+        CellDnsArgs(
+            project=project,
+            zone_name=registry.zone_name(cell),
+            parent_zone_id=org.aws.parent_zone_id,
+            labels=labels,
+            protect=cell.environment == Environment.prod,
+        ),
+        provider=provider,
+        delegation_provider=delegation_provider(
+            f"{name}-dns-delegation",
+            role_arn=_from_management(management, mgmt.DNS_DELEGATION_ROLE_ARN),
+            cell=name,
+            tags=labels,
+        ),
+    )
+
+    CellIam(name, CellIamArgs(project=project, grants=access_grants(registry, cell)), provider=provider)
+
+    health = CellHealth(
+        name,
+        CellHealthArgs(
+            project=project,
+            cluster_name=f"{name}-gke",
+            labels=labels,
+            notification_email=config.get("healthNotificationEmail"),
+        ),
+        provider=provider,
+    )
+
+    pulumi.export("cloud", "gcp")
+    pulumi.export("projectId", cell.project_id)
+    pulumi.export("projectNumber", project_number)
+    pulumi.export("region", cell.region)
+    pulumi.export("networkName", network.network_name)
+    pulumi.export("subnetName", network.subnet_name)
+    pulumi.export("clusterName", cluster.cluster_name)
+    pulumi.export("clusterEndpoint", cluster.endpoint)
+    pulumi.export("kubeconfig", cluster.kubeconfig)
+    pulumi.export("nodeServiceAccount", cluster.node_service_account_email)
+    pulumi.export("zoneName", dns.zone_name)
+    pulumi.export("nameServers", dns.name_servers)
+    pulumi.export("healthPolicyName", health.policy_name)
+    pulumi.export("healthPolicyDisplayName", health.display_name)
+
+    workloads.deploy(registry, cell, cluster.kubeconfig)

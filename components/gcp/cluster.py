@@ -1,0 +1,304 @@
+"""A cell's GKE cluster: regional, private nodes, secrets encrypted with the cell's own KMS key.
+
+- Private nodes (no external IPs; egress through the network's Cloud NAT). The control plane
+  keeps its public endpoint, but only the node subnet and the CIDRs the stack authorizes (CI's
+  egress, for example) may reach it, and Google's public ranges may not.
+- Workload identity, shielded nodes, Dataplane V2 (which enforces the workloads' network policies),
+  a release channel, managed Prometheus, system and workload logs.
+- Kubernetes secrets encrypted in etcd with a Cloud KMS key in a key ring of the cell's project;
+  the GKE service agent gets encrypt/decrypt on that key only. Key rings cannot be deleted in
+  GCP: recreating a destroyed cell under the same name needs the key ring imported.
+- No default node pool: one node pool sized by the cell's size, on a dedicated node service
+  account whose only role is `roles/container.defaultNodeServiceAccount` (logs, metrics, and
+  the metadata GKE needs), instead of the broad Compute Engine default service account.
+- A kubeconfig that authenticates through `gke-gcloud-auth-plugin`, for the Kubernetes provider.
+
+Non-goals: Autopilot, GPU pools, multiple node pools.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_gcp as gcp
+
+from components.gcp.iam import role_slug
+
+#: Every zone of a regional cluster gets the same number of nodes; GKE spreads over three zones.
+ZONES = 3
+#: The node service account's one project role: what a GKE node needs, nothing more.
+NODE_ROLES: tuple[str, ...] = ("roles/container.defaultNodeServiceAccount",)
+#: Automatic rotation of the secrets encryption key (90 days).
+KEY_ROTATION = f"{90 * 24 * 3600}s"
+#: Service account ids are 6 to 30 characters.
+_ACCOUNT_ID_MAX = 30
+
+
+def node_account_id(cell: str) -> str:
+    """The node service account's id (`<cell>-nodes`); other stacks grant to it by this name."""
+    account_id = f"{cell}-nodes"
+    if not 6 <= len(account_id) <= _ACCOUNT_ID_MAX:
+        raise ValueError(
+            f"the node service account id {account_id!r} must be 6 to {_ACCOUNT_ID_MAX} characters: "
+            f"a GCP cell's name may have at most {_ACCOUNT_ID_MAX - len('-nodes')} characters"
+        )
+    return account_id
+
+
+def gke_service_agent(project_number: pulumi.Input[str]) -> pulumi.Output[str]:
+    """The GKE service agent of a project: the identity that uses the secrets encryption key."""
+    return pulumi.Output.concat(
+        "serviceAccount:service-", project_number, "@container-engine-robot.iam.gserviceaccount.com"
+    )
+
+
+def kubeconfig(name: str, endpoint: str, ca_certificate: str) -> str:
+    """A kubeconfig for one cluster; credentials come from gcloud's auth plugin, never from the file."""
+    return "\n".join(
+        [
+            "apiVersion: v1",
+            "kind: Config",
+            f"current-context: {name}",
+            "clusters:",
+            f"- name: {name}",
+            "  cluster:",
+            f"    server: https://{endpoint}",
+            f"    certificate-authority-data: {ca_certificate}",
+            "contexts:",
+            f"- name: {name}",
+            "  context:",
+            f"    cluster: {name}",
+            f"    user: {name}",
+            "users:",
+            f"- name: {name}",
+            "  user:",
+            "    exec:",
+            "      apiVersion: client.authentication.k8s.io/v1beta1",
+            "      command: gke-gcloud-auth-plugin",
+            "      provideClusterInfo: true",
+            "      installHint: Install gke-gcloud-auth-plugin (gcloud components install gke-gcloud-auth-plugin).",
+            "",
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class CellClusterArgs:
+    project: pulumi.Input[str]
+    """The cell's project id."""
+    project_number: pulumi.Input[str]
+    """The project's number: names the GKE service agent that uses the KMS key."""
+    region: str
+    """The cell's region: the cluster is regional, its key ring lives there too."""
+    network: pulumi.Input[str]
+    """Self link of the cell's VPC."""
+    subnetwork: pulumi.Input[str]
+    """Self link of the cell's subnet (nodes on its primary range)."""
+    nodes_cidr: str
+    """The subnet's primary range: always allowed to reach the control plane."""
+    pods_range_name: str
+    """Name of the subnet's secondary range for pods."""
+    services_range_name: str
+    """Name of the subnet's secondary range for services."""
+    machine_type: str
+    """Machine type of the nodes (from the cell's size)."""
+    min_nodes: int
+    """Fewest nodes across all zones (autoscaling)."""
+    desired_nodes: int
+    """Nodes to start with across all zones."""
+    max_nodes: int
+    """Most nodes across all zones (autoscaling)."""
+    max_pods_per_node: int
+    """Pod limit per node; small cell CIDRs need a lower limit to fit every node's pod block."""
+    labels: Mapping[str, str]
+    """The cell's labels, put on the cluster, its nodes and its key."""
+    authorized_networks: Sequence[str] = ()
+    """CIDRs besides the node subnet that may reach the control plane (CI's egress, for example)."""
+    release_channel: str = "REGULAR"
+    """GKE release channel: RAPID, REGULAR or STABLE."""
+    deletion_protection: bool = True
+    """Refuse to delete the cluster (prod)."""
+    node_roles: Sequence[str] = field(default=NODE_ROLES)
+    """Project roles of the node service account."""
+
+
+class CellCluster(pulumi.ComponentResource):
+    cluster_name: pulumi.Output[str]
+    endpoint: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]
+    node_service_account_email: pulumi.Output[str]
+    crypto_key_id: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: CellClusterArgs, *, provider: gcp.Provider, opts: pulumi.ResourceOptions | None = None
+    ):
+        super().__init__("honeycomb:gcp:Cluster", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self, provider=provider)
+        labels = dict(args.labels)
+
+        # --- secrets encryption key ---------------------------------------------------------
+        key_ring = gcp.kms.KeyRing(
+            f"{name}-keyring", name=f"{name}-gke", project=args.project, location=args.region, opts=child
+        )
+        key = gcp.kms.CryptoKey(
+            f"{name}-secrets-key",
+            name=f"{name}-gke-secrets",
+            key_ring=key_ring.id,
+            purpose="ENCRYPT_DECRYPT",
+            rotation_period=KEY_ROTATION,
+            labels=labels,
+            opts=child,
+        )
+        key_grant = gcp.kms.CryptoKeyIAMMember(
+            f"{name}-secrets-key-gke",
+            crypto_key_id=key.id,
+            role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
+            member=gke_service_agent(args.project_number),
+            opts=child,
+        )
+
+        # --- node identity ------------------------------------------------------------------
+        node_sa = gcp.serviceaccount.Account(
+            f"{name}-nodes-sa",
+            account_id=node_account_id(name),
+            project=args.project,
+            display_name=f"{name} GKE nodes",
+            description="Least-privilege identity of the cell's GKE nodes (logs, metrics, node metadata).",
+            opts=child,
+        )
+        node_member = node_sa.email.apply(lambda email: f"serviceAccount:{email}")
+        grants = [
+            gcp.projects.IAMMember(
+                f"{name}-nodes-{role_slug(role)}",
+                project=args.project,
+                role=role,
+                member=node_member,
+                opts=child,
+            )
+            for role in args.node_roles
+        ]
+
+        node_config_common = {
+            "service_account": node_sa.email,
+            "oauth_scopes": ["https://www.googleapis.com/auth/cloud-platform"],
+            "resource_labels": labels,
+        }
+
+        # --- cluster ------------------------------------------------------------------------
+        authorized = [args.nodes_cidr, *(c for c in args.authorized_networks if c != args.nodes_cidr)]
+        cluster = gcp.container.Cluster(
+            f"{name}-gke",
+            name=f"{name}-gke",
+            project=args.project,
+            location=args.region,
+            network=args.network,
+            subnetwork=args.subnetwork,
+            networking_mode="VPC_NATIVE",
+            ip_allocation_policy=gcp.container.ClusterIpAllocationPolicyArgs(
+                cluster_secondary_range_name=args.pods_range_name,
+                services_secondary_range_name=args.services_range_name,
+            ),
+            # The default pool is created and deleted at once; it still gets the node identity and
+            # shielded VMs, so organizations that disable the default compute account can create it.
+            remove_default_node_pool=True,
+            initial_node_count=1,
+            node_config=gcp.container.ClusterNodeConfigArgs(
+                **node_config_common,
+                shielded_instance_config=gcp.container.ClusterNodeConfigShieldedInstanceConfigArgs(
+                    enable_secure_boot=True, enable_integrity_monitoring=True
+                ),
+            ),
+            private_cluster_config=gcp.container.ClusterPrivateClusterConfigArgs(
+                enable_private_nodes=True,
+                enable_private_endpoint=False,
+            ),
+            master_authorized_networks_config=gcp.container.ClusterMasterAuthorizedNetworksConfigArgs(
+                cidr_blocks=[
+                    gcp.container.ClusterMasterAuthorizedNetworksConfigCidrBlockArgs(
+                        cidr_block=cidr, display_name="nodes" if cidr == args.nodes_cidr else f"authorized-{i}"
+                    )
+                    for i, cidr in enumerate(authorized)
+                ],
+                gcp_public_cidrs_access_enabled=False,
+            ),
+            workload_identity_config=gcp.container.ClusterWorkloadIdentityConfigArgs(
+                workload_pool=pulumi.Output.concat(args.project, ".svc.id.goog")
+            ),
+            release_channel=gcp.container.ClusterReleaseChannelArgs(channel=args.release_channel),
+            enable_shielded_nodes=True,
+            database_encryption=gcp.container.ClusterDatabaseEncryptionArgs(state="ENCRYPTED", key_name=key.id),
+            datapath_provider="ADVANCED_DATAPATH",
+            logging_config=gcp.container.ClusterLoggingConfigArgs(enable_components=["SYSTEM_COMPONENTS", "WORKLOADS"]),
+            monitoring_config=gcp.container.ClusterMonitoringConfigArgs(
+                enable_components=["SYSTEM_COMPONENTS"],
+                managed_prometheus=gcp.container.ClusterMonitoringConfigManagedPrometheusArgs(enabled=True),
+            ),
+            resource_labels=labels,
+            deletion_protection=args.deletion_protection,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                provider=provider,
+                depends_on=[key_grant],
+                # Only the removed default pool reads node_config; a change there must not replace the cluster.
+                ignore_changes=["nodeConfig"],
+            ),
+        )
+
+        # --- node pool ----------------------------------------------------------------------
+        gcp.container.NodePool(
+            f"{name}-nodes",
+            name=f"{name}-nodes",
+            project=args.project,
+            location=args.region,
+            cluster=cluster.name,
+            # Per zone; the autoscaler owns the count afterwards, so a size change must not replace the pool.
+            initial_node_count=math.ceil(args.desired_nodes / ZONES),
+            autoscaling=gcp.container.NodePoolAutoscalingArgs(
+                total_min_node_count=args.min_nodes,
+                total_max_node_count=args.max_nodes,
+                location_policy="BALANCED",
+            ),
+            max_pods_per_node=args.max_pods_per_node,
+            management=gcp.container.NodePoolManagementArgs(auto_repair=True, auto_upgrade=True),
+            upgrade_settings=gcp.container.NodePoolUpgradeSettingsArgs(max_surge=1, max_unavailable=0),
+            node_config=gcp.container.NodePoolNodeConfigArgs(
+                **node_config_common,
+                machine_type=args.machine_type,
+                image_type="COS_CONTAINERD",
+                disk_type="pd-balanced",
+                disk_size_gb=100,
+                labels=labels,
+                shielded_instance_config=gcp.container.NodePoolNodeConfigShieldedInstanceConfigArgs(
+                    enable_secure_boot=True, enable_integrity_monitoring=True
+                ),
+                workload_metadata_config=gcp.container.NodePoolNodeConfigWorkloadMetadataConfigArgs(
+                    mode="GKE_METADATA"
+                ),
+            ),
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=provider, depends_on=grants, ignore_changes=["initialNodeCount"]
+            ),
+        )
+
+        self.cluster_name = cluster.name
+        self.endpoint = cluster.endpoint
+        context = pulumi.Output.concat("gke_", args.project, "_", args.region, "_", cluster.name)
+        self.kubeconfig = pulumi.Output.secret(
+            pulumi.Output.all(context, cluster.endpoint, cluster.master_auth.cluster_ca_certificate).apply(
+                lambda v: kubeconfig(v[0], v[1], v[2])
+            )
+        )
+        self.node_service_account_email = node_sa.email
+        self.crypto_key_id = key.id
+        self.register_outputs(
+            {
+                "cluster_name": self.cluster_name,
+                "endpoint": self.endpoint,
+                "kubeconfig": self.kubeconfig,
+                "node_service_account_email": self.node_service_account_email,
+                "crypto_key_id": self.crypto_key_id,
+            }
+        )
