@@ -112,8 +112,9 @@ class CloudMocks(pulumi.runtime.Mocks):
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         handler = HANDLERS.calls.get(args.token)
         if handler is None:
-            return {}, None
-        return handler(self._context(args.token, args.token, args.args, args.provider, None)), None
+            return {}, []
+        # The failures list must be a list: the mock monitor iterates it.
+        return handler(self._context(args.token, args.token, args.args, args.provider, None)), []
 
 
 def _load_handlers() -> None:
