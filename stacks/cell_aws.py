@@ -1,9 +1,209 @@
-"""The program of an AWS cell stack."""
+"""The program of an AWS cell stack: everything inside one cell's account.
+
+Registry models become component arguments here and nowhere else. What the registry cannot
+know (an account the management stack created, the CI role, the monitoring sinks, the DNS
+delegation role) comes from the management stack's outputs through a `StackReference`;
+`honeycomb:managementStack` names that stack (default `management`).
+
+Stack config (stacks/Pulumi.cell-<name>.yaml) may also set `honeycomb:eksPublicAccessCidrs`, the
+networks allowed to reach a non-prod cluster's public endpoint (a prod cluster has none).
+"""
 
 from __future__ import annotations
 
-from cells import AwsCell, Registry
+import ipaddress
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from cells import AwsCell, Environment, Registry
+from components.aws.account import CellAccountArgs, access_role_arn, cell_provider
+from components.aws.cluster import CellCluster, CellClusterArgs, NodeGroupSize
+from components.aws.delegation import delegation_provider
+from components.aws.dns import CellDns, CellDnsArgs
+from components.aws.health import CellHealth, CellHealthArgs
+from components.aws.iam import CellRoles, CellRolesArgs
+from components.aws.metrics import MetricsExport, MetricsExportArgs
+from components.aws.network import CellNetwork, CellNetworkArgs, zone_key
+from components.cidr import MAX_ZONES
+from stacks import outputs as mgmt
+from stacks import workloads
+
+#: Config key: networks that may reach a non-prod cluster's public API endpoint.
+PUBLIC_ACCESS_CIDRS_CONFIG = "eksPublicAccessCidrs"
+#: Days of VPC flow logs and of control-plane logs kept, per environment.
+FLOW_LOG_RETENTION = {Environment.prod: 365, Environment.preprod: 90, Environment.dev: 14}
+CLUSTER_LOG_RETENTION = {Environment.prod: 365, Environment.preprod: 90, Environment.dev: 14}
+
+
+class CellConfigError(ValueError):
+    """The cell's stack config is wrong; the message says how to fix it."""
+
+
+def management_stack_name(config: pulumi.Config) -> str:
+    """The fully qualified name of the management stack this cell reads."""
+    name = config.get(mgmt.MANAGEMENT_STACK_CONFIG) or mgmt.DEFAULT_MANAGEMENT_STACK
+    if "/" in name:
+        return name
+    organization = pulumi.get_organization() or "organization"
+    return f"{organization}/{pulumi.get_project()}/{name}"
+
+
+def public_access_cidrs(cell: AwsCell, config: pulumi.Config) -> list[str]:
+    """The non-prod public endpoint's allowed networks; empty (endpoint off) unless configured."""
+    raw = config.get_object(PUBLIC_ACCESS_CIDRS_CONFIG)
+    if raw is None:
+        return []
+    key = f"honeycomb:{PUBLIC_ACCESS_CIDRS_CONFIG}"
+    if cell.environment == Environment.prod:
+        raise CellConfigError(
+            f"{key} is set for the prod cell {cell.name!r}, but a prod cluster has no public endpoint: "
+            f"remove it from stacks/Pulumi.{cell.stack_name}.yaml"
+        )
+    if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
+        raise CellConfigError(f'{key} must be a list of CIDRs such as ["203.0.113.0/24"], got {raw!r}')
+    cidrs = []
+    for item in raw:
+        try:
+            net = ipaddress.ip_network(item, strict=True)
+        except ValueError as exc:
+            raise CellConfigError(f"{key}: {item!r} is not a CIDR ({exc})") from None
+        if net.prefixlen == 0:
+            raise CellConfigError(f"{key}: {item!r} opens the API endpoint to the whole internet; list your networks")
+        cidrs.append(str(net))
+    return cidrs
+
+
+def _pick(outputs: Any, key: str, item: str, hint: str) -> str:
+    """outputs[item], or a clear error naming the management output that lacks it."""
+    if not isinstance(outputs, dict) or item not in outputs:
+        known = ", ".join(sorted(outputs)) if isinstance(outputs, dict) else "nothing"
+        raise CellConfigError(f"the management stack's output {key!r} has no entry {item!r} (it has: {known}); {hint}")
+    return str(outputs[item])
 
 
 def program(registry: Registry, cell: AwsCell) -> None:
-    raise NotImplementedError("the AWS cell program is not written yet")
+    org = registry.organization.aws
+    config = pulumi.Config()
+    cidrs = public_access_cidrs(cell, config)
+    prod = cell.environment == Environment.prod
+    management = pulumi.StackReference(management_stack_name(config))
+    apply_first = "run `pulumi up --stack management` first"
+
+    account_id: pulumi.Input[str] = cell.account_id or management.require_output(mgmt.ACCOUNT_IDS).apply(
+        lambda ids: _pick(ids, mgmt.ACCOUNT_IDS, cell.name, f"{apply_first} to create the cell's account")
+    )
+    sink_arn = management.require_output(mgmt.OAM_SINK_ARNS).apply(
+        lambda sinks: _pick(sinks, mgmt.OAM_SINK_ARNS, cell.region, f"{apply_first} to create the region's sink")
+    )
+    ci_role_arn = management.require_output(mgmt.CI_ROLE_ARN)
+    delegation_role_arn = management.require_output(mgmt.DNS_DELEGATION_ROLE_ARN)
+
+    provider = cell_provider(
+        CellAccountArgs(
+            cell=cell.name,
+            account_id=account_id,
+            access_role_name=org.access_role_name,
+            region=cell.region,
+            tags=cell.tags,
+        )
+    )
+    dns_provider = delegation_provider(
+        f"{cell.name}-dns-delegation", role_arn=delegation_role_arn, cell=cell.name, tags=cell.tags
+    )
+
+    # Zones that need no opt-in: local and wavelength zones are not for a cell's subnets.
+    zones = aws.get_availability_zones_output(
+        state="available",
+        filters=[aws.GetAvailabilityZonesFilterArgs(name="opt-in-status", values=["opt-in-not-required"])],
+        opts=pulumi.InvokeOptions(provider=provider),
+    ).names
+    # Three zone names as three Outputs: a list of known length, so no resource is made in an apply.
+    zone_names = [zones.apply(lambda names, i=i: _zone(names, i, cell.region)) for i in range(MAX_ZONES)]
+
+    network = CellNetwork(
+        cell.name,
+        CellNetworkArgs(
+            cidr=cell.network.cidr,
+            zones=zone_names,
+            account_id=account_id,
+            region=cell.region,
+            nat_per_zone=prod,
+            flow_log_retention_days=FLOW_LOG_RETENTION[cell.environment],
+        ),
+        provider=provider,
+    )
+    roles = CellRoles(
+        cell.name,
+        CellRolesArgs(
+            account_id=account_id,
+            management_account_id=org.management_account_id,
+            ci_role_arn=ci_role_arn,
+            access_role_name=org.access_role_name,
+        ),
+        provider=provider,
+    )
+    sizing = cell.sizing
+    cluster = CellCluster(
+        cell.name,
+        CellClusterArgs(
+            cluster_name=cell.name,
+            region=cell.region,
+            subnet_ids=network.private_subnet_ids,
+            nodes=NodeGroupSize(
+                min=sizing.min, desired=sizing.desired, max=sizing.max, instance_type=sizing.instance_type
+            ),
+            access_role_arn=access_role_arn(account_id, org.access_role_name),
+            public_access_cidrs=[] if prod else cidrs,
+            admin_role_arns={"deployer": roles.deployer_role_arn},
+            viewer_role_arns={"read-only": roles.read_only_role_arn},
+            log_retention_days=CLUSTER_LOG_RETENTION[cell.environment],
+        ),
+        provider=provider,
+    )
+    dns = CellDns(
+        cell.name,
+        CellDnsArgs(zone_name=registry.zone_name(cell), parent_zone_id=org.parent_zone_id),
+        provider=provider,
+        delegation_provider=dns_provider,
+    )
+    metrics = MetricsExport(cell.name, MetricsExportArgs(sink_arn=sink_arn), provider=provider)
+    health = CellHealth(
+        cell.name,
+        CellHealthArgs(
+            cluster_name=cell.name,
+            autoscaling_group_name=cluster.autoscaling_group_name,
+            nat_gateway_ids={zone_key(i): nat for i, nat in enumerate(network.nat_gateway_ids)},
+        ),
+        provider=provider,
+    )
+
+    pulumi.export("cell", cell.name)
+    pulumi.export("accountId", account_id)
+    pulumi.export("region", cell.region)
+    pulumi.export("vpcId", network.vpc_id)
+    pulumi.export("privateSubnetIds", network.private_subnet_ids)
+    pulumi.export("publicSubnetIds", network.public_subnet_ids)
+    pulumi.export("clusterName", cluster.cluster_name)
+    pulumi.export("clusterEndpoint", cluster.endpoint)
+    pulumi.export("kubeconfig", cluster.kubeconfig)
+    pulumi.export("zoneName", dns.zone_name)
+    pulumi.export("zoneId", dns.zone_id)
+    pulumi.export("nameServers", dns.name_servers)
+    pulumi.export("deployerRoleArn", roles.deployer_role_arn)
+    pulumi.export("readOnlyRoleArn", roles.read_only_role_arn)
+    pulumi.export("oamLinkArn", metrics.link_arn)
+    pulumi.export("healthAlarmName", health.health_alarm_name)
+
+    workloads.deploy(registry, cell, cluster.kubeconfig)
+
+
+def _zone(names: list[str] | None, index: int, region: str) -> str:
+    names = sorted(names or [])
+    if len(names) < MAX_ZONES:
+        raise CellConfigError(
+            f"region {region} offers {len(names)} availability zones ({', '.join(names) or 'none'}), "
+            f"a cell needs {MAX_ZONES}"
+        )
+    return names[index]

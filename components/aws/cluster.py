@@ -1,0 +1,248 @@
+"""A cell's EKS cluster: IAM roles, KMS envelope encryption of secrets, logging, a managed node group.
+
+The API endpoint is always reachable from inside the VPC; from outside only when the caller
+allows it (never for prod, restricted CIDRs otherwise). Access is through EKS access entries
+(authentication mode API): the creator (the organization's access role the cell provider
+assumes) is admin, and the caller may add more roles. The kubeconfig runs
+`aws eks get-token --role-arn <access role>`, so whoever holds it reaches the cluster as the
+same role that built it, from any starting credentials the organization trusts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from components.aws.iam import managed_policy_arn, service_trust_policy
+
+DEFAULT_VERSION = "1.33"
+LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+CLUSTER_POLICIES = ("AmazonEKSClusterPolicy", "AmazonEKSVPCResourceController")
+NODE_POLICIES = (
+    "AmazonEKSWorkerNodePolicy",
+    "AmazonEKS_CNI_Policy",
+    "AmazonEC2ContainerRegistryReadOnly",
+    "AmazonSSMManagedInstanceCore",
+)
+ADMIN_ACCESS_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+VIEW_ACCESS_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"
+
+
+def kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str, role_arn: str) -> str:
+    """A kubeconfig (JSON) whose token comes from `aws eks get-token` as `role_arn`."""
+    user = f"{cluster_name}-{region}"
+    return json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": user, "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}],
+            "contexts": [{"name": user, "context": {"cluster": user, "user": user}}],
+            "current-context": user,
+            "users": [
+                {
+                    "name": user,
+                    "user": {
+                        "exec": {
+                            "apiVersion": "client.authentication.k8s.io/v1beta1",
+                            "command": "aws",
+                            "args": [
+                                "eks",
+                                "get-token",
+                                "--cluster-name",
+                                cluster_name,
+                                "--region",
+                                region,
+                                "--role-arn",
+                                role_arn,
+                                "--output",
+                                "json",
+                            ],
+                            "interactiveMode": "Never",
+                        }
+                    },
+                }
+            ],
+        },
+        sort_keys=True,
+    )
+
+
+def first_autoscaling_group(resources: Sequence[aws.eks.outputs.NodeGroupResource] | None) -> str:
+    """The Auto Scaling group EKS made for a node group ("" until it exists)."""
+    for resource in resources or []:
+        for group in resource.autoscaling_groups or []:
+            if group.name:
+                return group.name
+    return ""
+
+
+@dataclass(frozen=True)
+class NodeGroupSize:
+    min: int
+    desired: int
+    max: int
+    instance_type: str
+
+
+@dataclass(frozen=True)
+class CellClusterArgs:
+    cluster_name: str
+    """The EKS cluster's name (the cell's name: one cluster per cell account)."""
+    region: str
+    """The cell's region, for the kubeconfig."""
+    subnet_ids: Sequence[pulumi.Input[str]]
+    """Private subnets for the control plane's interfaces and the nodes."""
+    nodes: NodeGroupSize
+    """The managed node group's size, from the cell's `size`."""
+    access_role_arn: pulumi.Input[str]
+    """The role the kubeconfig assumes: the one the cell provider (and so the cluster's creator) uses."""
+    public_access_cidrs: Sequence[str] = ()
+    """Networks that may reach the public endpoint; empty turns the public endpoint off."""
+    admin_role_arns: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """More cluster admins, keyed by a stable id (e.g. `deployer`)."""
+    viewer_role_arns: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Read-only cluster users, keyed by a stable id."""
+    version: str = DEFAULT_VERSION
+    """Kubernetes version of the control plane."""
+    log_retention_days: int = 90
+    """How long control-plane logs are kept."""
+
+
+class CellCluster(pulumi.ComponentResource):
+    cluster_name: pulumi.Output[str]
+    endpoint: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]
+    node_role_arn: pulumi.Output[str]
+    node_group_name: pulumi.Output[str]
+    autoscaling_group_name: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: CellClusterArgs, *, provider: aws.Provider, opts: pulumi.ResourceOptions | None = None
+    ):
+        super().__init__("honeycomb:aws:CellCluster", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self, provider=provider)
+
+        def role(suffix: str, service: str, policies: Sequence[str]) -> tuple[aws.iam.Role, list[pulumi.Resource]]:
+            role = aws.iam.Role(
+                f"{name}-{suffix}",
+                name=f"{name}-{suffix}",
+                assume_role_policy=service_trust_policy(service),
+                opts=child,
+            )
+            attachments: list[pulumi.Resource] = [
+                aws.iam.RolePolicyAttachment(
+                    f"{name}-{suffix}-{policy}", role=role.name, policy_arn=managed_policy_arn(policy), opts=child
+                )
+                for policy in policies
+            ]
+            return role, attachments
+
+        cluster_role, cluster_attachments = role("cluster", "eks.amazonaws.com", CLUSTER_POLICIES)
+        node_role, node_attachments = role("nodes", "ec2.amazonaws.com", NODE_POLICIES)
+
+        key = aws.kms.Key(
+            f"{name}-eks",
+            description=f"Envelope encryption of the {args.cluster_name} cluster's Kubernetes secrets",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            opts=child,
+        )
+        aws.kms.Alias(f"{name}-eks", name=f"alias/{name}-eks", target_key_id=key.key_id, opts=child)
+
+        # EKS would create this group itself, keeping logs forever; creating it first sets the retention.
+        logs = aws.cloudwatch.LogGroup(
+            f"{name}-cluster-logs",
+            name=f"/aws/eks/{args.cluster_name}/cluster",
+            retention_in_days=args.log_retention_days,
+            opts=child,
+        )
+        public = bool(args.public_access_cidrs)
+        cluster = aws.eks.Cluster(
+            f"{name}-cluster",
+            name=args.cluster_name,
+            version=args.version,
+            role_arn=cluster_role.arn,
+            vpc_config=aws.eks.ClusterVpcConfigArgs(
+                subnet_ids=list(args.subnet_ids),
+                endpoint_private_access=True,
+                endpoint_public_access=public,
+                public_access_cidrs=list(args.public_access_cidrs) if public else None,
+            ),
+            encryption_config=aws.eks.ClusterEncryptionConfigArgs(
+                resources=["secrets"], provider=aws.eks.ClusterEncryptionConfigProviderArgs(key_arn=key.arn)
+            ),
+            enabled_cluster_log_types=list(LOG_TYPES),
+            access_config=aws.eks.ClusterAccessConfigArgs(
+                authentication_mode="API", bootstrap_cluster_creator_admin_permissions=True
+            ),
+            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[logs, *cluster_attachments]),
+        )
+
+        for key_id, principal in args.admin_role_arns.items():
+            self._access(name, cluster, key_id, principal, ADMIN_ACCESS_POLICY, child)
+        for key_id, principal in args.viewer_role_arns.items():
+            self._access(name, cluster, key_id, principal, VIEW_ACCESS_POLICY, child)
+
+        nodes = aws.eks.NodeGroup(
+            f"{name}-nodes",
+            cluster_name=cluster.name,
+            node_group_name=f"{args.cluster_name}-nodes",
+            node_role_arn=node_role.arn,
+            subnet_ids=list(args.subnet_ids),
+            instance_types=[args.nodes.instance_type],
+            capacity_type="ON_DEMAND",
+            ami_type="AL2023_x86_64_STANDARD",
+            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
+                min_size=args.nodes.min, desired_size=args.nodes.desired, max_size=args.nodes.max
+            ),
+            update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
+            labels={"honeycomb/cell": args.cluster_name},
+            # Nodes only join once their role may pull images and run the CNI.
+            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=node_attachments),
+        )
+
+        self.cluster_name = cluster.name
+        self.endpoint = cluster.endpoint
+        self.node_role_arn = node_role.arn
+        self.node_group_name = nodes.node_group_name
+        self.autoscaling_group_name = nodes.resources.apply(first_autoscaling_group)
+        self.kubeconfig = pulumi.Output.secret(
+            pulumi.Output.all(
+                cluster.name, cluster.endpoint, cluster.certificate_authority.data, args.access_role_arn
+            ).apply(lambda v: kubeconfig(v[0], v[1], v[2], args.region, v[3]))
+        )
+        self.register_outputs(
+            {
+                "cluster_name": self.cluster_name,
+                "endpoint": self.endpoint,
+                "kubeconfig": self.kubeconfig,
+                "node_role_arn": self.node_role_arn,
+                "node_group_name": self.node_group_name,
+                "autoscaling_group_name": self.autoscaling_group_name,
+            }
+        )
+
+    @staticmethod
+    def _access(
+        name: str,
+        cluster: aws.eks.Cluster,
+        key_id: str,
+        principal: pulumi.Input[str],
+        policy_arn: str,
+        child: pulumi.ResourceOptions,
+    ) -> None:
+        entry = aws.eks.AccessEntry(
+            f"{name}-access-{key_id}", cluster_name=cluster.name, principal_arn=principal, type="STANDARD", opts=child
+        )
+        aws.eks.AccessPolicyAssociation(
+            f"{name}-access-{key_id}",
+            cluster_name=cluster.name,
+            principal_arn=entry.principal_arn,
+            policy_arn=policy_arn,
+            access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+            opts=child,
+        )

@@ -1,0 +1,225 @@
+"""The cell's IAM roles, and every IAM policy document of an AWS cell as a pure function.
+
+Two roles live in each cell account besides the organization's access role:
+
+- `<cell>-deployer`: what CI assumes to change the cell. Trusted only by the CI role of the
+  management account, and only for sessions that name themselves `honeycomb-*`. Broad rights,
+  but it cannot loosen the roles that keep the cell reachable and observed, nor cut the cell
+  off from central monitoring.
+- `<cell>-read-only`: for people and tools that look. Trusted only by roles (not users) of the
+  management account, where IAM Identity Center and the operators' tooling live.
+
+Policy documents are built by plain functions returning JSON so they are tested directly and
+the components only wire them to resources.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components.aws.account import role_arn
+
+VERSION = "2012-10-17"
+#: Sessions CI opens in a cell must carry this prefix, so CloudTrail shows who changed what.
+SESSION_PREFIX = "honeycomb-"
+#: AWS managed policies, by the ARN suffix after `arn:<partition>:iam::aws:policy/`.
+ADMINISTRATOR_ACCESS = "AdministratorAccess"
+READ_ONLY_ACCESS = "ReadOnlyAccess"
+#: IAM actions that would let a deployer loosen or remove a protected role.
+ROLE_TAMPERING_ACTIONS = (
+    "iam:AttachRolePolicy",
+    "iam:DeleteRole",
+    "iam:DeleteRolePermissionsBoundary",
+    "iam:DeleteRolePolicy",
+    "iam:DetachRolePolicy",
+    "iam:PutRolePermissionsBoundary",
+    "iam:PutRolePolicy",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:UpdateRole",
+)
+
+
+def document(*statements: Mapping[str, Any]) -> str:
+    """A policy document as stable JSON (sorted keys, so a diff means a real change)."""
+    return json.dumps({"Version": VERSION, "Statement": list(statements)}, sort_keys=True)
+
+
+def managed_policy_arn(name: str, partition: str = "aws") -> str:
+    return f"arn:{partition}:iam::aws:policy/{name}"
+
+
+def service_trust_policy(service: str, *, source_account: str | None = None, source_arn: str | None = None) -> str:
+    """Trust for an AWS service; the source conditions stop the confused-deputy problem."""
+    statement: dict[str, Any] = {
+        "Effect": "Allow",
+        "Principal": {"Service": service},
+        "Action": "sts:AssumeRole",
+    }
+    condition: dict[str, dict[str, str]] = {}
+    if source_account is not None:
+        condition["StringEquals"] = {"aws:SourceAccount": source_account}
+    if source_arn is not None:
+        condition["ArnLike"] = {"aws:SourceArn": source_arn}
+    if condition:
+        statement["Condition"] = condition
+    return document(statement)
+
+
+def flow_logs_trust_policy(account_id: str, region: str, partition: str = "aws") -> str:
+    """VPC Flow Logs may assume the role, only on behalf of this account's flow logs."""
+    return service_trust_policy(
+        "vpc-flow-logs.amazonaws.com",
+        source_account=account_id,
+        source_arn=f"arn:{partition}:ec2:{region}:{account_id}:vpc-flow-log/*",
+    )
+
+
+def flow_logs_policy(log_group_arn: str) -> str:
+    """Writing flow logs into exactly one log group (and its streams)."""
+    return document(
+        {
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+            "Resource": [log_group_arn, f"{log_group_arn}:log-stream:*"],
+        },
+        {"Effect": "Allow", "Action": "logs:DescribeLogGroups", "Resource": "*"},
+    )
+
+
+def deployer_trust_policy(ci_role_arn: str, management_account_id: str) -> str:
+    """Only the CI role of the management account, with a `honeycomb-*` session name."""
+    return document(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": ci_role_arn},
+            "Action": "sts:AssumeRole",
+            "Condition": {
+                "StringEquals": {"aws:PrincipalAccount": management_account_id},
+                "StringLike": {"sts:RoleSessionName": f"{SESSION_PREFIX}*"},
+            },
+        },
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": ci_role_arn},
+            "Action": "sts:TagSession",
+            "Condition": {"StringEquals": {"aws:PrincipalAccount": management_account_id}},
+        },
+    )
+
+
+def read_only_trust_policy(management_account_id: str, partition: str = "aws") -> str:
+    """Roles of the management account (SSO permission sets, tooling); never its IAM users."""
+    return document(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:{partition}:iam::{management_account_id}:root"},
+            "Action": "sts:AssumeRole",
+            "Condition": {
+                "StringEquals": {"aws:PrincipalAccount": management_account_id, "aws:PrincipalType": "AssumedRole"}
+            },
+        }
+    )
+
+
+def deployer_guardrails_policy(protected_role_arns: Sequence[str]) -> str:
+    """What the deployer may never do, whatever else it is allowed: weaken the protected roles
+    (the organization's access role, its own role, the read-only role) or unlink the cell from
+    central monitoring."""
+    return document(
+        {
+            "Sid": "KeepCellRoles",
+            "Effect": "Deny",
+            "Action": list(ROLE_TAMPERING_ACTIONS),
+            "Resource": sorted(protected_role_arns),
+        },
+        {
+            "Sid": "KeepMonitoringLink",
+            "Effect": "Deny",
+            "Action": ["oam:DeleteLink", "oam:UpdateLink"],
+            "Resource": "*",
+        },
+        {
+            "Sid": "StayInOrganization",
+            "Effect": "Deny",
+            "Action": "organizations:LeaveOrganization",
+            "Resource": "*",
+        },
+    )
+
+
+@dataclass(frozen=True)
+class CellRolesArgs:
+    account_id: pulumi.Input[str]
+    """The cell's account: the guardrails name roles by ARN."""
+    management_account_id: str
+    """The organization's management account, where CI and IAM Identity Center live."""
+    ci_role_arn: pulumi.Input[str]
+    """The identity CI deploys as (the management stack's `ciRoleArn` output)."""
+    access_role_name: str
+    """The organization's access role in the cell account, protected from the deployer."""
+    max_session_seconds: int = 3600
+    """How long a session of either role lasts."""
+
+
+class CellRoles(pulumi.ComponentResource):
+    """The deployer and read-only roles of one cell account."""
+
+    deployer_role_arn: pulumi.Output[str]
+    read_only_role_arn: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: CellRolesArgs, *, provider: aws.Provider, opts: pulumi.ResourceOptions | None = None
+    ):
+        super().__init__("honeycomb:aws:CellRoles", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self, provider=provider)
+        deployer_name, read_only_name = f"{name}-deployer", f"{name}-read-only"
+
+        deployer = aws.iam.Role(
+            deployer_name,
+            name=deployer_name,
+            description="CI deploys the cell with this role.",
+            assume_role_policy=pulumi.Output.from_input(args.ci_role_arn).apply(
+                lambda ci: deployer_trust_policy(ci, args.management_account_id)
+            ),
+            max_session_duration=args.max_session_seconds,
+            opts=child,
+        )
+        aws.iam.RolePolicyAttachment(
+            f"{deployer_name}-admin",
+            role=deployer.name,
+            policy_arn=managed_policy_arn(ADMINISTRATOR_ACCESS),
+            opts=child,
+        )
+        protected = pulumi.Output.from_input(args.account_id).apply(
+            lambda account: [role_arn(account, role) for role in (args.access_role_name, deployer_name, read_only_name)]
+        )
+        aws.iam.RolePolicy(
+            f"{deployer_name}-guardrails",
+            role=deployer.name,
+            policy=protected.apply(deployer_guardrails_policy),
+            opts=child,
+        )
+
+        read_only = aws.iam.Role(
+            read_only_name,
+            name=read_only_name,
+            description="Read-only access to the cell for operators and tools.",
+            assume_role_policy=read_only_trust_policy(args.management_account_id),
+            max_session_duration=args.max_session_seconds,
+            opts=child,
+        )
+        aws.iam.RolePolicyAttachment(
+            f"{read_only_name}-read", role=read_only.name, policy_arn=managed_policy_arn(READ_ONLY_ACCESS), opts=child
+        )
+
+        self.deployer_role_arn = deployer.arn
+        self.read_only_role_arn = read_only.arn
+        self.register_outputs(
+            {"deployer_role_arn": self.deployer_role_arn, "read_only_role_arn": self.read_only_role_arn}
+        )
