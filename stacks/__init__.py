@@ -17,12 +17,32 @@ class UnknownStackError(LookupError):
     pass
 
 
+class StackNotImplementedError(NotImplementedError):
+    """The stack is valid but its program is not written yet."""
+
+
+def _guarded(stack_name: str, program: Callable[[], None]) -> Callable[[], None]:
+    """Turn a program's NotImplementedError into one clear sentence naming the stack."""
+
+    def run() -> None:
+        try:
+            program()
+        except StackNotImplementedError:
+            raise
+        except NotImplementedError as exc:
+            raise StackNotImplementedError(
+                f"stack {stack_name!r} cannot be deployed yet: {exc or 'its program is not written'}"
+            ) from exc
+
+    return run
+
+
 def resolve(stack_name: str, registry: Registry) -> Callable[[], None]:
     """The program for a stack name, or UnknownStackError listing the valid stacks."""
     if stack_name == "management":
         from stacks import management
 
-        return lambda: management.program(registry)
+        return _guarded(stack_name, lambda: management.program(registry))
     if stack_name.startswith(CELL_PREFIX):
         try:
             cell = registry.cell(stack_name.removeprefix(CELL_PREFIX))
@@ -32,13 +52,18 @@ def resolve(stack_name: str, registry: Registry) -> Callable[[], None]:
             if isinstance(cell, AwsCell):
                 from stacks import cell_aws
 
-                return lambda: cell_aws.program(registry, cell)
+                return _guarded(stack_name, lambda: cell_aws.program(registry, cell))
             if isinstance(cell, GcpCell):
                 from stacks import cell_gcp
 
-                return lambda: cell_gcp.program(registry, cell)
+                return _guarded(stack_name, lambda: cell_gcp.program(registry, cell))
+    why = (
+        f"no cell named {stack_name.removeprefix(CELL_PREFIX)!r} in the registry; "
+        if stack_name.startswith(CELL_PREFIX)
+        else ""
+    )
     raise UnknownStackError(
-        f"unknown stack {stack_name!r}: this registry has the stacks {', '.join(registry.stack_names)} "
+        f"unknown stack {stack_name!r}: {why}this registry has the stacks {', '.join(registry.stack_names)} "
         "(a cell's stack is cell-<name>; add cells/registry/cells/<name>.yaml to create one)"
     )
 
