@@ -1,9 +1,329 @@
-"""The management stack: everything that spans cells."""
+"""The management stack: everything that spans cells, driven by looping over the registry.
+
+Adding a cell file adds exactly that cell's account (or project), its Identity Center
+assignments, its place in the monitoring sinks and dashboards, and its entry in the published
+registry; every resource is keyed by cell name, group name, permission or region, never by
+position. The exports (names in `stacks.outputs`) are what the cell stacks read.
+
+Providers (default providers are disabled, so each is explicit):
+- `management`: the default credentials' account, the organization's management account
+  (Organizations, Identity Center, the CI role, ECR, the published registry);
+- `monitoring-<region>`: the monitoring account in each region with AWS cells (plus the home
+  region, which holds the dashboards), through the organization's access role;
+- `dns`: the DNS account (the delegation role), through the same access role;
+- `gcp`: the organization's GCP credentials, default project the metrics scoping project.
+
+Stack config (all optional): `awsOrganizationId` and `awsOrganizationRootId` (else looked up),
+`identityCenterRegion` (default: the first allowed AWS region), `ciPrincipalArns` (JSON list of
+the CI runner identities that may assume the CI role; default: roles of the management account),
+`gcpArtifactsProject` (default: the monitoring project) and `gcpArtifactsLocation` (default: the
+first allowed GCP region).
+"""
 
 from __future__ import annotations
 
-from cells import Registry
+import json
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_gcp as gcp
+
+from cells import MANAGED_BY, AwsCell, Environment, GcpCell, Registry
+from cells.export import to_json
+from components.aws.account import role_arn
+from components.aws.artifacts import ImageRepositories, ou_path
+from components.aws.dns_role import DnsDelegationRole
+from components.aws.identity import Assignment, CellAccess, CiRole, PrincipalType, permission_set_specs
+from components.aws.monitoring import CentralMonitoring, DashboardCell
+from components.aws.organization import CellAccount, CellOrganization
+from components.aws.registry_bucket import RegistryBucket
+from components.gcp.monitoring_scope import CentralScope, node_service_account_email
+from components.gcp.projects import CellProject, CellProjects
+from stacks import outputs
+
+CI_ROLE_NAME = "honeycomb-ci"
+#: Route53 is global; its API lives in us-east-1.
+DNS_REGION = "us-east-1"
+SESSION_NAME = "honeycomb-management"
+
+
+def assignments_for(registry: Registry) -> list[Assignment]:
+    """Every Identity Center assignment the registry implies: each AWS cell's access rules
+    (its environment's plus its own), and admin for a dev cell's owner."""
+    result: list[Assignment] = []
+    for cell in registry.aws_cells:
+        for rule in registry.access_for(cell):
+            result.append(Assignment(cell.name, PrincipalType.group, rule.group, str(rule.permission)))
+        if cell.environment is Environment.dev and cell.owner:
+            result.append(Assignment(cell.name, PrincipalType.user, cell.owner, "admin"))
+    return sorted(set(result))
+
+
+def ecr_registry(registry: Registry) -> str:
+    aws_org = registry.organization.aws
+    return f"{aws_org.management_account_id}.dkr.ecr.{aws_org.allowed_regions[0]}.amazonaws.com"
+
+
+def registry_url(registry: Registry) -> str:
+    target = registry.organization.registry
+    return f"s3://{target.bucket}/{target.key}"
+
+
+def published_outputs(
+    registry: Registry,
+    account_ids: dict[str, str],
+    project_numbers: dict[str, str],
+    sink_arns: dict[str, str],
+) -> dict[str, dict[str, Any]]:
+    """The resolved values published with each cell in registry.json."""
+    result: dict[str, dict[str, Any]] = {}
+    for cell in registry.cells:
+        doc: dict[str, Any] = {"stack_name": cell.stack_name, "zone_name": registry.zone_name(cell)}
+        if isinstance(cell, AwsCell):
+            doc["account_id"] = account_ids[cell.name]
+            doc["oam_sink_arn"] = sink_arns.get(cell.region)
+        else:
+            doc["project_id"] = cell.project_id
+            doc["project_number"] = project_numbers[cell.name]
+        result[cell.name] = doc
+    return result
 
 
 def program(registry: Registry) -> None:
-    raise NotImplementedError("the management stack program is not written yet")
+    org = registry.organization
+    aws_org = org.aws
+    config = pulumi.Config()
+    home = aws_org.allowed_regions[0]
+    tags = {"managed-by": MANAGED_BY}
+
+    # --- providers ------------------------------------------------------------------------
+    management = aws.Provider(
+        "management",
+        region=home,
+        allowed_account_ids=[aws_org.management_account_id],
+        default_tags={"tags": tags},
+    )
+    sso_region = config.get("identityCenterRegion") or home
+    sso = (
+        management
+        if sso_region == home
+        else aws.Provider(
+            "management-sso",
+            region=sso_region,
+            allowed_account_ids=[aws_org.management_account_id],
+            default_tags={"tags": tags},
+        )
+    )
+
+    def member_account(name: str, account_id: str, region: str) -> aws.Provider:
+        return aws.Provider(
+            name,
+            region=region,
+            allowed_account_ids=[account_id],
+            assume_roles=[{"role_arn": role_arn(account_id, aws_org.access_role_name), "session_name": SESSION_NAME}],
+            default_tags={"tags": tags},
+        )
+
+    cell_regions = sorted({c.region for c in registry.aws_cells})
+    monitoring = {
+        region: member_account(f"monitoring-{region}", aws_org.monitoring_account_id, region)
+        for region in sorted({*cell_regions, home})
+    }
+    dns = member_account("dns", aws_org.dns_account_id, DNS_REGION)
+    google = gcp.Provider("gcp", project=org.gcp.monitoring_project, default_labels=tags)
+
+    # --- AWS Organizations ------------------------------------------------------------------
+    organization_id, root_id = _organization_ids(config, management)
+    environments = [str(env) for env in Environment]
+    cells_org = CellOrganization(
+        "org",
+        {
+            "root_id": root_id,
+            "environments": environments,
+            "allowed_regions": aws_org.allowed_regions,
+            "accounts": {
+                cell.name: CellAccount(
+                    email=cell.account_email,
+                    environment=str(cell.environment),
+                    role_name=aws_org.access_role_name,
+                    account_id=cell.account_id,
+                    protect=cell.environment is Environment.prod,
+                    tags=cell.tags,
+                )
+                for cell in registry.aws_cells
+            },
+            "tags": tags,
+        },
+        provider=management,
+    )
+    account_ids = cells_org.account_ids
+
+    # --- GCP projects -----------------------------------------------------------------------
+    projects = CellProjects(
+        "gcp",
+        {
+            "organization": org.name,
+            "organization_id": org.gcp.organization_id,
+            "billing_account": org.gcp.billing_account,
+            "environments": environments,
+            "projects": {
+                cell.name: CellProject(
+                    project_id=cell.project_id,
+                    environment=str(cell.environment),
+                    prod=cell.environment is Environment.prod,
+                    folder=cell.folder,
+                    labels=cell.tags,
+                )
+                for cell in registry.gcp_cells
+            },
+        },
+        provider=google,
+    )
+
+    # --- identity -----------------------------------------------------------------------------
+    ci = CiRole(
+        "ci",
+        {
+            "role_name": CI_ROLE_NAME,
+            "trusted_principal_arns": _ci_principals(config, aws_org.management_account_id),
+            "tags": tags,
+        },
+        provider=management,
+    )
+    CellAccess(
+        "sso",
+        {
+            "instance_arn": aws_org.sso_instance_arn,
+            "identity_store_id": aws_org.identity_store_id,
+            "permission_sets": permission_set_specs(),
+            "account_ids": account_ids,
+            "assignments": assignments_for(registry),
+            "tags": tags,
+        },
+        provider=sso,
+    )
+    dns_role = DnsDelegationRole(
+        "dns",
+        {
+            "role_name": aws_org.dns_delegation_role_name,
+            "parent_zone_id": aws_org.parent_zone_id,
+            "zones": {cell.name: registry.zone_name(cell) for cell in registry.cells},
+            "cell_accounts": account_ids,
+            "ci_role_arn": ci.arn,
+            "tags": tags,
+        },
+        provider=dns,
+    )
+
+    # --- central monitoring ---------------------------------------------------------------------
+    central = CentralMonitoring(
+        "monitoring",
+        {
+            "sink_accounts": {
+                region: [account_ids[c.name] for c in registry.aws_cells if c.region == region]
+                for region in cell_regions
+            },
+            "cells": [_dashboard_cell(cell) for cell in registry.cells],
+            "account_ids": account_ids,
+            "dashboard_prefix": "honeycomb-cells",
+            "scoping_project": org.gcp.monitoring_project,
+            "tags": tags,
+        },
+        providers=monitoring,
+        dashboard_provider=monitoring[home],
+    )
+    CentralScope(
+        "gcp-scope",
+        {
+            "scoping_project": org.gcp.monitoring_project,
+            "artifacts_project": config.get("gcpArtifactsProject") or org.gcp.monitoring_project,
+            "artifacts_location": config.get("gcpArtifactsLocation") or org.gcp.allowed_regions[0],
+            "repository_id": org.name,
+            "cells": {
+                cell.name: {
+                    "project_id": projects.project_ids[cell.name],
+                    "node_service_account": node_service_account_email(cell.name, cell.project_id),
+                }
+                for cell in registry.gcp_cells
+            },
+            "labels": tags,
+        },
+        provider=google,
+    )
+
+    # --- shared resources ---------------------------------------------------------------------
+    ImageRepositories(
+        "images",
+        {
+            "organization": org.name,
+            "components": [component.name for component in org.components],
+            "org_paths": [
+                pulumi.Output.all(organization_id, root_id, ou).apply(lambda ids: ou_path(*ids))
+                for ou in cells_org.ou_ids.values()
+            ],
+            "tags": tags,
+        },
+        provider=management,
+    )
+    content = pulumi.Output.all(
+        pulumi.Output.from_input(account_ids),
+        pulumi.Output.from_input(projects.project_numbers),
+        pulumi.Output.from_input(central.sink_arns),
+    ).apply(lambda values: to_json(registry, published_outputs(registry, *values)))
+    published = RegistryBucket(
+        "registry",
+        {
+            "bucket": org.registry.bucket,
+            "key": org.registry.key,
+            "content": content,
+            "organization_id": organization_id,
+            "tags": tags,
+        },
+        provider=management,
+    )
+
+    # --- exports (the contract in stacks.outputs) -------------------------------------------------
+    pulumi.export(outputs.ACCOUNT_IDS, account_ids)
+    pulumi.export(outputs.PROJECT_NUMBERS, projects.project_numbers)
+    pulumi.export(outputs.OAM_SINK_ARNS, central.sink_arns)
+    pulumi.export(outputs.DNS_DELEGATION_ROLE_ARN, dns_role.arn)
+    pulumi.export(outputs.CI_ROLE_ARN, ci.arn)
+    pulumi.export(outputs.ECR_REGISTRY, ecr_registry(registry))
+    pulumi.export(outputs.REGISTRY_URL, published.url)
+
+
+def _dashboard_cell(cell: AwsCell | GcpCell) -> DashboardCell:
+    return DashboardCell(
+        name=cell.name,
+        cloud=cell.cloud,
+        environment=str(cell.environment),
+        region=cell.region,
+        project_id=cell.project_id if isinstance(cell, GcpCell) else None,
+    )
+
+
+def _organization_ids(config: pulumi.Config, provider: aws.Provider) -> tuple[pulumi.Input[str], pulumi.Input[str]]:
+    """The organization's id and root id: from stack config when set, else looked up."""
+    organization_id = config.get("awsOrganizationId")
+    root_id = config.get("awsOrganizationRootId")
+    if organization_id and root_id:
+        return organization_id, root_id
+    found = aws.organizations.get_organization_output(opts=pulumi.InvokeOutputOptions(provider=provider))
+    return (
+        organization_id or found.id,
+        root_id or found.roots.apply(lambda roots: roots[0].id),
+    )
+
+
+def _ci_principals(config: pulumi.Config, management_account_id: str) -> list[str]:
+    raw = config.get("ciPrincipalArns")
+    if not raw:
+        return [f"arn:aws:iam::{management_account_id}:root"]
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"stack config ciPrincipalArns must be a JSON list of IAM ARNs: {exc.msg}") from exc
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise ValueError("stack config ciPrincipalArns must be a non-empty JSON list of IAM ARNs")
+    return value

@@ -1,0 +1,319 @@
+"""Who may enter a cell account: IAM Identity Center permission sets and account assignments,
+and the role CI deploys as.
+
+Scope: the three permission sets (read-only, cell-operator, admin), group and user lookups in
+the identity store, one account assignment per (cell, principal, permission set), and the CI
+role in the management account. Non-goals: creating groups or users (they come from the
+identity provider) and GCP IAM (the cell stacks grant the groups' Google identities).
+
+Every assignment is keyed by cell, principal and permission, never by position, so adding a
+cell or a rule adds exactly its assignments. Policy attachments depend on the assignments:
+attaching or detaching a policy re-provisions the permission set into every account it is
+assigned to, so it must run after the assignments exist (and, on destroy, before they go).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, TypedDict
+
+import pulumi
+import pulumi_aws as aws
+
+from components.aws.iam import ADMINISTRATOR_ACCESS, READ_ONLY_ACCESS, document, managed_policy_arn
+
+#: The longest session any permission set grants.
+MAX_SESSION = "PT8H"
+
+
+class PrincipalType(StrEnum):
+    group = "GROUP"
+    user = "USER"
+
+
+@dataclass(frozen=True)
+class PermissionSetSpec:
+    description: str
+    session_duration: str
+    """ISO 8601 duration, at most PT8H."""
+    managed_policies: tuple[str, ...] = ()
+    """AWS managed policy names (after arn:aws:iam::aws:policy/)."""
+    inline_policy: str | None = None
+
+
+def cell_operator_policy() -> str:
+    """Operate a cell's workloads (clusters, node groups, load balancers, logs, metrics) without
+    touching identity, the organization, the audit trail or the monitoring link."""
+    return document(
+        {
+            "Sid": "OperateCell",
+            "Effect": "Allow",
+            "Action": [
+                "autoscaling:Describe*",
+                "autoscaling:SetDesiredCapacity",
+                "cloudwatch:Describe*",
+                "cloudwatch:Get*",
+                "cloudwatch:List*",
+                "ec2:Describe*",
+                "ecr:BatchGetImage",
+                "ecr:Describe*",
+                "ecr:List*",
+                "eks:AccessKubernetesApi",
+                "eks:Describe*",
+                "eks:List*",
+                "eks:UpdateNodegroupConfig",
+                "elasticloadbalancing:Describe*",
+                "logs:Describe*",
+                "logs:FilterLogEvents",
+                "logs:Get*",
+                "logs:StartQuery",
+                "logs:StopQuery",
+                "route53:Get*",
+                "route53:List*",
+                "ssm:StartSession",
+                "ssm:TerminateSession",
+                "tag:GetResources",
+            ],
+            "Resource": "*",
+        },
+        {
+            "Sid": "NeverIdentityOrGuardrails",
+            "Effect": "Deny",
+            "Action": [
+                "account:*",
+                "cloudtrail:DeleteTrail",
+                "cloudtrail:StopLogging",
+                "iam:*",
+                "oam:*",
+                "organizations:*",
+                "sso:*",
+            ],
+            "Resource": "*",
+        },
+    )
+
+
+def permission_set_specs() -> dict[str, PermissionSetSpec]:
+    """The permission sets by name (the registry's `Permission` values)."""
+    return {
+        "read-only": PermissionSetSpec(
+            description="Look at everything in a cell account, change nothing",
+            session_duration="PT8H",
+            managed_policies=(READ_ONLY_ACCESS,),
+        ),
+        "cell-operator": PermissionSetSpec(
+            description="Operate a cell: scale, inspect, read logs and metrics; no IAM, no guardrails",
+            session_duration="PT4H",
+            managed_policies=(READ_ONLY_ACCESS,),
+            inline_policy=cell_operator_policy(),
+        ),
+        "admin": PermissionSetSpec(
+            description="Break-glass administrator of a cell account: one-hour sessions, every use is audited",
+            session_duration="PT1H",
+            managed_policies=(ADMINISTRATOR_ACCESS,),
+        ),
+    }
+
+
+@dataclass(frozen=True, order=True)
+class Assignment:
+    """One principal holding one permission set in one cell's account."""
+
+    cell: str
+    principal_type: PrincipalType
+    principal: str
+    """A group's display name or a user's user name."""
+    permission: str
+
+    @property
+    def key(self) -> str:
+        """The resource name: stable ids only (cell, principal, permission)."""
+        return f"{self.cell}-{self.principal_type.value.lower()}-{self.principal}-{self.permission}"
+
+
+class CellAccessArgs(TypedDict):
+    instance_arn: str
+    """ARN of the IAM Identity Center instance."""
+    identity_store_id: str
+    """Id of the identity store that holds the groups and users."""
+    permission_sets: Mapping[str, PermissionSetSpec]
+    """Permission sets by name."""
+    account_ids: Mapping[str, pulumi.Input[str]]
+    """Cell accounts by cell name."""
+    assignments: Sequence[Assignment]
+    """Every (cell, principal, permission set) to grant; each cell must be in `account_ids`."""
+    tags: Mapping[str, str]
+
+
+class CellAccess(pulumi.ComponentResource):
+    """Permission sets, identity-store lookups and account assignments."""
+
+    permission_set_arns: dict[str, pulumi.Output[str]]
+    group_ids: dict[str, pulumi.Output[str]]
+    user_ids: dict[str, pulumi.Output[str]]
+    assignment_ids: dict[str, pulumi.Output[str]]
+
+    def __init__(
+        self,
+        name: str,
+        args: CellAccessArgs,
+        *,
+        provider: aws.Provider,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__("honeycomb:aws:CellAccess", name, None, opts)
+        instance_arn = args["instance_arn"]
+        store = args["identity_store_id"]
+        child = pulumi.ResourceOptions(parent=self, provider=provider)
+        invoke = pulumi.InvokeOutputOptions(parent=self, provider=provider)
+        specs = dict(args["permission_sets"])
+        _check_assignments(args["assignments"], specs, args["account_ids"])
+
+        permission_sets = {
+            ps_name: aws.ssoadmin.PermissionSet(
+                f"{name}-{ps_name}",
+                name=ps_name,
+                description=spec.description,
+                instance_arn=instance_arn,
+                session_duration=spec.session_duration,
+                tags=dict(args["tags"]),
+                opts=child,
+            )
+            for ps_name, spec in specs.items()
+        }
+        self.permission_set_arns = {ps_name: ps.arn for ps_name, ps in permission_sets.items()}
+
+        assignments = sorted(args["assignments"])
+        groups = sorted({a.principal for a in assignments if a.principal_type is PrincipalType.group})
+        users = sorted({a.principal for a in assignments if a.principal_type is PrincipalType.user})
+        self.group_ids = {
+            group: aws.identitystore.get_group_output(
+                identity_store_id=store,
+                alternate_identifier={"unique_attribute": {"attribute_path": "DisplayName", "attribute_value": group}},
+                opts=invoke,
+            ).group_id
+            for group in groups
+        }
+        self.user_ids = {
+            user: aws.identitystore.get_user_output(
+                identity_store_id=store,
+                alternate_identifier={"unique_attribute": {"attribute_path": "UserName", "attribute_value": user}},
+                opts=invoke,
+            ).user_id
+            for user in users
+        }
+
+        created: dict[str, list[pulumi.Resource]] = {ps_name: [] for ps_name in specs}
+        self.assignment_ids = {}
+        for a in assignments:
+            principal_ids = self.group_ids if a.principal_type is PrincipalType.group else self.user_ids
+            resource = aws.ssoadmin.AccountAssignment(
+                a.key,
+                instance_arn=instance_arn,
+                permission_set_arn=permission_sets[a.permission].arn,
+                principal_type=a.principal_type.value,
+                principal_id=principal_ids[a.principal],
+                target_type="AWS_ACCOUNT",
+                target_id=args["account_ids"][a.cell],
+                opts=child,
+            )
+            created[a.permission].append(resource)
+            self.assignment_ids[a.key] = resource.id
+
+        for ps_name, spec in specs.items():
+            after_assignments = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=created[ps_name])
+            for policy in spec.managed_policies:
+                aws.ssoadmin.ManagedPolicyAttachment(
+                    f"{name}-{ps_name}-{policy}",
+                    instance_arn=instance_arn,
+                    permission_set_arn=permission_sets[ps_name].arn,
+                    managed_policy_arn=managed_policy_arn(policy),
+                    opts=after_assignments,
+                )
+            if spec.inline_policy is not None:
+                aws.ssoadmin.PermissionSetInlinePolicy(
+                    f"{name}-{ps_name}-inline",
+                    instance_arn=instance_arn,
+                    permission_set_arn=permission_sets[ps_name].arn,
+                    inline_policy=spec.inline_policy,
+                    opts=after_assignments,
+                )
+        self.register_outputs({"permission_set_arns": self.permission_set_arns, "assignment_ids": self.assignment_ids})
+
+
+def _check_assignments(
+    assignments: Sequence[Assignment], specs: Mapping[str, PermissionSetSpec], accounts: Mapping[str, Any]
+) -> None:
+    seen: dict[str, Assignment] = {}
+    for a in assignments:
+        if a.permission not in specs:
+            raise ValueError(f"assignment {a.key}: no permission set named {a.permission!r} ({', '.join(specs)})")
+        if a.cell not in accounts:
+            raise ValueError(f"assignment {a.key}: cell {a.cell!r} has no AWS account")
+        other = seen.setdefault(a.key, a)
+        if other != a:
+            raise ValueError(f"assignments {other} and {a} would share the resource name {a.key!r}")
+
+
+# --- the CI role ---------------------------------------------------------------------------
+
+
+def ci_trust_policy(principal_arns: Sequence[str]) -> str:
+    """Who may become CI: the listed principals (the CI runner's identity), nobody else."""
+    if not principal_arns:
+        raise ValueError("the CI role needs at least one trusted principal")
+    return document(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": sorted(set(principal_arns))},
+            "Action": ["sts:AssumeRole", "sts:TagSession"],
+        }
+    )
+
+
+def ci_policy() -> str:
+    """CI deploys by assuming roles inside the organization (cell deployer roles, the access role
+    of new accounts, the DNS delegation role); it holds no other rights itself."""
+    return document(
+        {
+            "Sid": "AssumeRolesInTheOrganization",
+            "Effect": "Allow",
+            "Action": ["sts:AssumeRole", "sts:TagSession"],
+            "Resource": "arn:aws:iam::*:role/*",
+            "Condition": {"StringEquals": {"aws:ResourceOrgID": "${aws:PrincipalOrgID}"}},
+        }
+    )
+
+
+class CiRoleArgs(TypedDict):
+    role_name: str
+    """Name of the role (cell deployer roles trust exactly this role)."""
+    trusted_principal_arns: Sequence[str]
+    """The CI runner's identities allowed to assume the role."""
+    tags: Mapping[str, str]
+
+
+class CiRole(pulumi.ComponentResource):
+    """The identity CI deploys as, in the management account."""
+
+    arn: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: CiRoleArgs, *, provider: aws.Provider, opts: pulumi.ResourceOptions | None = None
+    ):
+        super().__init__("honeycomb:aws:CiRole", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self, provider=provider)
+        role = aws.iam.Role(
+            f"{name}-role",
+            name=args["role_name"],
+            description="CI deploys Honeycomb stacks by assuming roles in the organization",
+            assume_role_policy=ci_trust_policy(args["trusted_principal_arns"]),
+            max_session_duration=3600 * 2,
+            tags=dict(args["tags"]),
+            opts=child,
+        )
+        aws.iam.RolePolicy(f"{name}-assume", role=role.id, policy=ci_policy(), opts=child)
+        self.arn = role.arn
+        self.register_outputs({"arn": self.arn})

@@ -1,0 +1,210 @@
+"""Central monitoring in the monitoring account: one CloudWatch observability sink per region
+that has AWS cells, and dashboards showing every cell side by side.
+
+A cell's observability link must be in its sink's region, and an account has at most one sink
+per region, so the sinks are keyed by region and each admits only that region's cell accounts.
+The dashboards are rebuilt from the registry on every update: one row per cell, labelled with
+the cell's name, grouped by environment. GCP cells' metrics live in the GCP metrics scope
+(`components.gcp.monitoring_scope`); their row here links there.
+
+Non-goals: the links themselves (each cell stack creates its own) and alarms (per cell).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, TypedDict
+
+import pulumi
+import pulumi_aws as aws
+
+from components.aws.iam import document
+
+#: What cell accounts may share with the monitoring account.
+SHARED_RESOURCE_TYPES = ("AWS::CloudWatch::Metric", "AWS::Logs::LogGroup", "AWS::XRay::Trace")
+#: CloudWatch's limit of widgets on one dashboard.
+MAX_WIDGETS = 500
+#: Dashboard grid width.
+GRID_WIDTH = 24
+ROW_HEIGHT = 6
+
+
+def sink_policy(account_ids: Sequence[str]) -> str:
+    """Exactly these accounts may link to the sink, sharing metrics, logs and traces only."""
+    accounts = sorted(set(account_ids))
+    if not accounts:
+        raise ValueError("a sink policy needs at least one account")
+    return document(
+        {
+            "Sid": "CellAccountsLink",
+            "Effect": "Allow",
+            "Principal": {"AWS": accounts},
+            "Action": ["oam:CreateLink", "oam:UpdateLink"],
+            "Resource": "*",
+            "Condition": {"ForAllValues:StringEquals": {"oam:ResourceTypes": list(SHARED_RESOURCE_TYPES)}},
+        }
+    )
+
+
+@dataclass(frozen=True)
+class DashboardCell:
+    """A cell as the dashboards show it."""
+
+    name: str
+    cloud: str
+    """aws or gcp."""
+    environment: str
+    region: str
+    account_id: str | None = None
+    """The cell's AWS account (AWS cells): its metrics are selected by it."""
+    project_id: str | None = None
+    """The cell's GCP project (GCP cells)."""
+
+
+#: The key metrics of an AWS cell: (title, namespace and dimensions, metric, statistic).
+AWS_KEY_METRICS = (
+    ("requests", "{AWS/ApplicationELB,LoadBalancer}", "RequestCount", "Sum"),
+    ("5xx", "{AWS/ApplicationELB,LoadBalancer}", "HTTPCode_Target_5XX_Count", "Sum"),
+    ("latency p99", "{AWS/ApplicationELB,LoadBalancer}", "TargetResponseTime", "p99"),
+)
+
+
+def widgets_for(cell: DashboardCell, y: int, *, scoping_project: str) -> list[dict[str, Any]]:
+    """One dashboard row for one cell, every widget titled with the cell's name."""
+    if cell.cloud == "gcp":
+        url = f"https://console.cloud.google.com/monitoring?project={scoping_project}"
+        text = (
+            f"### {cell.name}\nGCP · {cell.environment} · {cell.region} · project `{cell.project_id}`  \n"
+            f"Metrics in the [central metrics scope]({url}), label `cell={cell.name}`."
+        )
+        return [{"type": "text", "x": 0, "y": y, "width": GRID_WIDTH, "height": 2, "properties": {"markdown": text}}]
+    text = f"### {cell.name}\nAWS · {cell.environment} · {cell.region}  \naccount `{cell.account_id}`"
+    row: list[dict[str, Any]] = [
+        {"type": "text", "x": 0, "y": y, "width": 6, "height": ROW_HEIGHT, "properties": {"markdown": text}}
+    ]
+    width = (GRID_WIDTH - 6) // len(AWS_KEY_METRICS)
+    for i, (title, schema, metric, stat) in enumerate(AWS_KEY_METRICS):
+        search = f"SEARCH('{schema} :aws.AccountId=\"{cell.account_id}\" MetricName=\"{metric}\"', '{stat}', 300)"
+        row.append(
+            {
+                "type": "metric",
+                "x": 6 + i * width,
+                "y": y,
+                "width": width,
+                "height": ROW_HEIGHT,
+                "properties": {
+                    "title": f"{cell.name} · {title}",
+                    "region": cell.region,
+                    "view": "timeSeries",
+                    "stat": stat,
+                    "period": 300,
+                    "metrics": [[{"expression": search, "id": "e1", "label": f"{cell.name} {title}"}]],
+                },
+            }
+        )
+    return row
+
+
+def widget_count(cell: DashboardCell) -> int:
+    return 1 if cell.cloud == "gcp" else 1 + len(AWS_KEY_METRICS)
+
+
+def dashboard_pages(cells: Sequence[DashboardCell], *, prefix: str) -> dict[str, list[DashboardCell]]:
+    """Dashboards by name: one per environment (cells by name), split into pages of at most
+    MAX_WIDGETS widgets. Names depend only on the registry, never on resolved values."""
+    pages: dict[str, list[DashboardCell]] = {}
+    for env in sorted({c.environment for c in cells}):
+        page, used, number = [], 0, 1
+        for cell in sorted((c for c in cells if c.environment == env), key=lambda c: c.name):
+            if used + widget_count(cell) > MAX_WIDGETS:
+                pages[_page_name(prefix, env, number)] = page
+                page, used, number = [], 0, number + 1
+            page.append(cell)
+            used += widget_count(cell)
+        pages[_page_name(prefix, env, number)] = page
+    return pages
+
+
+def _page_name(prefix: str, env: str, number: int) -> str:
+    return f"{prefix}-{env}" if number == 1 else f"{prefix}-{env}-{number}"
+
+
+def dashboard_body(cells: Sequence[DashboardCell], *, scoping_project: str) -> str:
+    """The dashboard JSON: one row per cell, in the order given."""
+    widgets: list[dict[str, Any]] = []
+    y = 0
+    for cell in cells:
+        row = widgets_for(cell, y, scoping_project=scoping_project)
+        widgets.extend(row)
+        y += max(w["height"] for w in row)
+    return json.dumps({"widgets": widgets}, sort_keys=True)
+
+
+class CentralMonitoringArgs(TypedDict):
+    sink_accounts: Mapping[str, Sequence[pulumi.Input[str]]]
+    """Cell account ids by AWS region: one sink per region, admitting exactly these accounts."""
+    cells: Sequence[DashboardCell]
+    """Every cell, for the dashboards; AWS cells' account_id is filled from `account_ids`."""
+    account_ids: Mapping[str, pulumi.Input[str]]
+    """AWS cell accounts by cell name."""
+    dashboard_prefix: str
+    """Dashboard names are <prefix>-<environment>[-<page>]."""
+    scoping_project: str
+    """The GCP metrics scope's project, linked from GCP cells' rows."""
+    tags: Mapping[str, str]
+
+
+class CentralMonitoring(pulumi.ComponentResource):
+    """Sinks per region and the dashboards, all in the monitoring account."""
+
+    sink_arns: dict[str, pulumi.Output[str]]
+    dashboard_names: list[str]
+
+    def __init__(
+        self,
+        name: str,
+        args: CentralMonitoringArgs,
+        *,
+        providers: Mapping[str, aws.Provider],
+        dashboard_provider: aws.Provider,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        """`providers`: the monitoring account by region (every region of `sink_accounts`)."""
+        super().__init__("honeycomb:aws:CentralMonitoring", name, None, opts)
+        self.sink_arns = {}
+        for region, accounts in sorted(args["sink_accounts"].items()):
+            if region not in providers:
+                raise ValueError(f"no monitoring-account provider for region {region!r}")
+            child = pulumi.ResourceOptions(parent=self, provider=providers[region])
+            sink = aws.oam.Sink(
+                f"{name}-sink-{region}", name=f"honeycomb-{region}", tags=dict(args["tags"]), opts=child
+            )
+            aws.oam.SinkPolicy(
+                f"{name}-sink-policy-{region}",
+                sink_identifier=sink.arn,
+                policy=pulumi.Output.all(*accounts).apply(sink_policy),
+                opts=child,
+            )
+            self.sink_arns[region] = sink.arn
+
+        account_ids = dict(args["account_ids"])
+        pages = dashboard_pages(args["cells"], prefix=args["dashboard_prefix"])
+        self.dashboard_names = list(pages)
+        scoping = args["scoping_project"]
+        for dashboard, cells in pages.items():
+            aws_names = [c.name for c in cells if c.cloud == "aws"]
+
+            def body(resolved: list[str], cells: list[DashboardCell] = cells, aws_names: list[str] = aws_names) -> str:
+                ids = dict(zip(aws_names, resolved, strict=True))
+                filled = [replace(c, account_id=ids[c.name]) if c.name in ids else c for c in cells]
+                return dashboard_body(filled, scoping_project=scoping)
+
+            aws.cloudwatch.Dashboard(
+                f"{name}-{dashboard}",
+                dashboard_name=dashboard,
+                dashboard_body=pulumi.Output.all(*(account_ids[n] for n in aws_names)).apply(body),
+                opts=pulumi.ResourceOptions(parent=self, provider=dashboard_provider),
+            )
+        self.register_outputs({"sink_arns": self.sink_arns, "dashboard_names": self.dashboard_names})

@@ -1,0 +1,113 @@
+"""GCP cells in the central view: every cell project in the organization's metrics scope, and the
+cells' nodes allowed to pull the application's images from Artifact Registry.
+
+Metrics: a `MonitoredProject` per GCP cell adds its project to the metrics scope of the scoping
+project, so one Cloud Monitoring view shows every GCP cell (label `cell` tells them apart).
+
+Images: one Docker repository (`<organization>`) in the artifacts project; each GCP cell's node
+service account gets `roles/artifactregistry.reader` on it. That service account's email is
+deterministic (`node_service_account_email`): the cell stack creates the account under exactly
+that id, this stack grants it. GCP only binds existing service accounts, so a new cell's grant
+succeeds on the first management update after the cell stack created its node account.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import TypedDict
+
+import pulumi
+import pulumi_gcp as gcp
+
+READER_ROLE = "roles/artifactregistry.reader"
+#: GCP service account ids are 6 to 30 characters.
+MAX_ACCOUNT_ID = 30
+NODES_SUFFIX = "-nodes"
+
+
+def node_service_account_id(cell: str) -> str:
+    """The account id of a GCP cell's node service account: `<cell>-nodes`, or for cell names too
+    long for that, the name cut short plus a hash of the full name (still unique and stable)."""
+    plain = f"{cell}{NODES_SUFFIX}"
+    if len(plain) <= MAX_ACCOUNT_ID:
+        return plain
+    tag = hashlib.sha256(cell.encode()).hexdigest()[:6]
+    head = cell[: MAX_ACCOUNT_ID - len(NODES_SUFFIX) - len(tag) - 1].rstrip("-")
+    return f"{head}-{tag}{NODES_SUFFIX}"
+
+
+def node_service_account_email(cell: str, project_id: str) -> str:
+    """`<cell>-nodes@<project>.iam.gserviceaccount.com`: the identity of a GCP cell's nodes."""
+    return f"{node_service_account_id(cell)}@{project_id}.iam.gserviceaccount.com"
+
+
+def metrics_scope(scoping_project: str) -> str:
+    return f"locations/global/metricsScopes/{scoping_project}"
+
+
+class ScopedCell(TypedDict):
+    project_id: pulumi.Input[str]
+    """The cell's project (an output of the project, so the grant waits for it)."""
+    node_service_account: str
+    """Email of the cell's node service account."""
+
+
+class CentralScopeArgs(TypedDict):
+    scoping_project: str
+    """The project whose metrics scope shows every cell."""
+    artifacts_project: str
+    """The project holding the image repository."""
+    artifacts_location: str
+    """Artifact Registry location (a region or a multi-region such as `europe`)."""
+    repository_id: str
+    """The Docker repository's id."""
+    cells: Mapping[str, ScopedCell]
+    """GCP cells by name."""
+    labels: Mapping[str, str]
+
+
+class CentralScope(pulumi.ComponentResource):
+    repository_url: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        args: CentralScopeArgs,
+        *,
+        provider: gcp.Provider,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
+        super().__init__("honeycomb:gcp:CentralScope", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self, provider=provider)
+        repository = gcp.artifactregistry.Repository(
+            f"{name}-images",
+            project=args["artifacts_project"],
+            location=args["artifacts_location"],
+            repository_id=args["repository_id"],
+            format="DOCKER",
+            description="The application's images, pulled by every GCP cell",
+            docker_config={"immutable_tags": True},
+            labels=dict(args["labels"]),
+            opts=child,
+        )
+        for cell, spec in sorted(args["cells"].items()):
+            gcp.monitoring.MonitoredProject(
+                f"{cell}-monitored-project",
+                metrics_scope=metrics_scope(args["scoping_project"]),
+                name=spec["project_id"],
+                opts=child,
+            )
+            gcp.artifactregistry.RepositoryIamMember(
+                f"{cell}-image-reader",
+                project=args["artifacts_project"],
+                location=args["artifacts_location"],
+                repository=repository.repository_id,
+                role=READER_ROLE,
+                member=f"serviceAccount:{spec['node_service_account']}",
+                opts=child,
+            )
+        self.repository_url = pulumi.Output.concat(
+            args["artifacts_location"], "-docker.pkg.dev/", args["artifacts_project"], "/", args["repository_id"]
+        )
+        self.register_outputs({"repository_url": self.repository_url})
