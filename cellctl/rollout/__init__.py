@@ -1,0 +1,1 @@
+"""Bulk bootstrap and wave rollouts on the Pulumi Automation API (`cellctl bootstrap`, `cellctl rollout`)."""

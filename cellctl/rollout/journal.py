@@ -1,0 +1,262 @@
+"""The rollout journal: `.honeycomb/rollouts/<id>.json`, rewritten atomically after every step.
+
+It is what `--resume` continues from (cells that already succeeded are not deployed again) and
+what the final report is built from. A journal belongs to exactly one rollout: resuming it with
+a different plan (other waves or cells, other code revision, other registry) is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+import threading
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+
+from cellctl.rollout.plan import RolloutPlan
+
+
+class CellState(StrEnum):
+    pending = "pending"
+    running = "running"
+    succeeded = "succeeded"
+    unchanged = "unchanged"
+    failed = "failed"
+    cancelled = "cancelled"
+    skipped = "skipped"
+    rolled_back = "rolled-back"
+    rollback_failed = "rollback-failed"
+
+
+DONE = {CellState.succeeded, CellState.unchanged}
+
+
+class WaveState(StrEnum):
+    pending = "pending"
+    running = "running"
+    baking = "baking"
+    healthy = "healthy"
+    unhealthy = "unhealthy"
+    failed = "failed"
+    cancelled = "cancelled"
+    done = "done"
+
+
+class Status(StrEnum):
+    running = "running"
+    succeeded = "succeeded"
+    halted = "halted"
+    cancelled = "cancelled"
+
+
+class JournalError(ValueError):
+    """A journal that cannot be used: missing, unreadable, or from another rollout."""
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class CellEntry(BaseModel):
+    stack: str
+    cell: str | None = None
+    wave: str
+    state: CellState = CellState.pending
+    attempts: int = 0
+    started_at: str | None = None
+    finished_at: str | None = None
+    seconds: float | None = None
+    error: str | None = None
+    previous_revision: str | None = Field(default=None, description="Revision deployed before this rollout.")
+    revision: str | None = None
+    changes: dict[str, int] = Field(default_factory=dict)
+    log: str | None = None
+    rollback: str | None = Field(default=None, description="Outcome of re-deploying the previous revision.")
+
+
+class WaveEntry(BaseModel):
+    name: str
+    state: WaveState = WaveState.pending
+    bake_seconds: float = 0
+    health: dict[str, str] = Field(default_factory=dict)
+
+
+class JournalDoc(BaseModel):
+    id: str
+    kind: str
+    mode: str
+    revision: str
+    plan: dict[str, Any]
+    status: Status = Status.running
+    concurrency: int
+    created_at: str = Field(default_factory=_now)
+    updated_at: str = Field(default_factory=_now)
+    halt_reason: str | None = None
+    waves: list[WaveEntry]
+    cells: dict[str, CellEntry]
+
+
+def new_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+class Journal:
+    """A journal on disk; every mutation is saved before the method returns (thread-safe)."""
+
+    def __init__(self, path: Path, doc: JournalDoc) -> None:
+        self.path = path
+        self.doc = doc
+        self._lock = threading.RLock()
+
+    @property
+    def id(self) -> str:
+        return self.doc.id
+
+    # --- creation and loading ------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, directory: Path, plan: RolloutPlan, journal_id: str | None = None) -> Journal:
+        journal_id = journal_id or new_id()
+        doc = JournalDoc(
+            id=journal_id,
+            kind=plan.kind,
+            mode=plan.mode,
+            revision=plan.revision,
+            plan=plan.identity(),
+            concurrency=plan.concurrency,
+            waves=[WaveEntry(name=w.name, bake_seconds=w.bake_seconds) for w in plan.waves],
+            cells={t.stack: CellEntry(stack=t.stack, cell=t.cell, wave=w.name) for w in plan.waves for t in w.targets},
+        )
+        journal = cls(directory / f"{journal_id}.json", doc)
+        journal.save()
+        return journal
+
+    @classmethod
+    def load(cls, directory: Path, journal_id: str) -> Journal:
+        """Load `<directory>/<id>.json`; `latest` picks the most recently written journal."""
+        if journal_id == "latest":
+            found = latest(directory)
+            if found is None:
+                raise JournalError(f"no rollout journal in {directory} to resume")
+            journal_id = found.stem
+        path = directory / f"{journal_id}.json"
+        if not path.is_file():
+            known = ", ".join(p.stem for p in sorted(directory.glob("*.json"))) or "none"
+            raise JournalError(f"no rollout journal {journal_id!r} in {directory} (journals there: {known})")
+        try:
+            doc = JournalDoc.model_validate_json(path.read_text(encoding="utf-8"))
+        except (ValidationError, ValueError) as exc:
+            raise JournalError(f"{path} is not a readable rollout journal: {exc}") from None
+        if doc.id != journal_id:
+            raise JournalError(f"{path} holds the journal of rollout {doc.id!r}, not {journal_id!r}")
+        return cls(path, doc)
+
+    def check_resumable(self, plan: RolloutPlan) -> None:
+        """Refuse a journal written by another rollout, or one with nothing left to do."""
+        mine = plan.identity()
+        theirs = self.doc.plan
+        differ = [key for key in ("kind", "mode", "revision", "registry", "waves") if mine.get(key) != theirs.get(key)]
+        if differ:
+            details = "; ".join(
+                f"{key}: journal has {theirs.get(key)!r}, this run has {mine.get(key)!r}" for key in differ
+            )
+            raise JournalError(
+                f"journal {self.id} is from another rollout ({details}). Resume it with the same command, "
+                "code revision and registry, or start a new rollout without --resume"
+            )
+        if self.doc.status == Status.succeeded:
+            raise JournalError(f"rollout {self.id} already succeeded: nothing to resume")
+
+    # --- mutation ------------------------------------------------------------------------------
+
+    def save(self) -> None:
+        with self._lock:
+            self.doc.updated_at = _now()
+            text = self.doc.model_dump_json(indent=2)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    handle.write(text)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.replace(tmp, self.path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+
+    def cell(self, stack: str) -> CellEntry:
+        return self.doc.cells[stack]
+
+    def wave(self, name: str) -> WaveEntry:
+        return next(w for w in self.doc.waves if w.name == name)
+
+    def update_cell(self, stack: str, **changes: Any) -> CellEntry:
+        with self._lock:
+            entry = self.doc.cells[stack]
+            for key, value in changes.items():
+                setattr(entry, key, value)
+            self.save()
+            return entry
+
+    def update_wave(self, name: str, **changes: Any) -> None:
+        with self._lock:
+            entry = self.wave(name)
+            for key, value in changes.items():
+                setattr(entry, key, value)
+            self.save()
+
+    def finish(self, status: Status, reason: str | None = None) -> None:
+        with self._lock:
+            self.doc.status = status
+            self.doc.halt_reason = reason
+            self.save()
+
+    def reopen(self) -> None:
+        """Continue a halted or interrupted rollout: whatever did not succeed runs again."""
+        with self._lock:
+            for entry in self.doc.cells.values():
+                if entry.state not in {CellState.succeeded, CellState.unchanged}:
+                    entry.state = CellState.pending
+                    entry.error = None
+                    entry.rollback = None
+            for wave in self.doc.waves:
+                if wave.state not in {WaveState.healthy, WaveState.done}:
+                    wave.state = WaveState.pending
+                    wave.health = {}
+            self.doc.status = Status.running
+            self.doc.halt_reason = None
+            self.save()
+
+    def as_dict(self) -> dict[str, Any]:
+        with self._lock:
+            return json.loads(self.doc.model_dump_json())
+
+
+def latest(directory: Path) -> Path | None:
+    journals = [p for p in directory.glob("*.json") if not p.name.startswith(".")]
+    return max(journals, key=lambda p: (p.stat().st_mtime, p.name), default=None)
+
+
+def duration_estimates(directory: Path) -> dict[str, float]:
+    """Seconds each stack took in its most recent successful run, from the journals on disk."""
+    estimates: dict[str, float] = {}
+    if not directory.is_dir():
+        return estimates
+    for path in sorted(directory.glob("*.json"), key=lambda p: p.stat().st_mtime):
+        try:
+            doc = JournalDoc.model_validate_json(path.read_text(encoding="utf-8"))
+        except (ValidationError, ValueError, OSError):
+            continue
+        if doc.mode != "up":
+            continue
+        for entry in doc.cells.values():
+            if entry.state == CellState.succeeded and entry.seconds:
+                estimates[entry.stack] = entry.seconds
+    return estimates

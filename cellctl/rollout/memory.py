@@ -1,0 +1,149 @@
+"""An in-memory `StackRunner` for tests and the benchmark: no engine, scripted behaviour per stack.
+
+Each stack can succeed, fail, hang until cancelled, or fail transiently a few times and then
+succeed, each taking a set duration on the injected clock.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from cellctl.rollout.clock import Clock, Signal
+from cellctl.rollout.plan import Target
+from cellctl.rollout.retry import CancelledError, TransientError
+from cellctl.rollout.runner import RunResult
+
+
+class StackFailedError(Exception):
+    """A real (non-transient) failure of a scripted stack."""
+
+
+@dataclass
+class Behaviour:
+    kind: Literal["succeed", "fail", "hang", "flaky"] = "succeed"
+    duration: float = 60.0
+    #: For `flaky`: how many attempts fail transiently before one succeeds.
+    failures: int = 1
+    message: str = ""
+    changes: dict[str, int] = field(default_factory=lambda: {"update": 1})
+
+
+@dataclass(frozen=True)
+class Call:
+    op: str
+    stack: str
+    project_dir: str
+    start: float
+    end: float
+    outcome: str
+
+
+class _State:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.calls: list[Call] = []
+        self.running: set[str] = set()
+        self.max_running = 0
+        self.attempts: dict[str, int] = {}
+        self.cancels: dict[str, Signal] = {}
+        self.cancelled: list[str] = []
+        self.prepared = 0
+
+
+class InMemoryRunner:
+    def __init__(
+        self,
+        clock: Clock,
+        behaviours: dict[str, Behaviour] | None = None,
+        *,
+        default: Behaviour | None = None,
+        revisions: dict[str, str] | None = None,
+        on_start: Callable[[str], None] | None = None,
+        project_dir: Path | str = "project",
+    ) -> None:
+        self.clock = clock
+        self.behaviours = behaviours or {}
+        self.default = default or Behaviour()
+        self.revisions: dict[str, str] = revisions if revisions is not None else {}
+        self.on_start = on_start
+        self.project_dir = str(project_dir)
+        self.state = _State()
+
+    def at(self, project_dir: Path | str) -> InMemoryRunner:
+        """The same stacks driven from another checkout (a rollback worktree); state is shared."""
+        view = copy.copy(self)
+        view.project_dir = str(project_dir)
+        return view
+
+    @property
+    def calls(self) -> list[Call]:
+        return list(self.state.calls)
+
+    @property
+    def max_running(self) -> int:
+        return self.state.max_running
+
+    def behaviour(self, stack: str) -> Behaviour:
+        return self.behaviours.get(stack, self.default)
+
+    def prepare(self) -> None:
+        self.state.prepared += 1
+
+    def up(self, target: Target, *, revision: str) -> RunResult:
+        result = self._run("up", target)
+        with self.state.lock:
+            self.revisions[target.stack] = revision
+        return result
+
+    def preview(self, target: Target) -> RunResult:
+        return self._run("preview", target)
+
+    def cancel(self, stack: str) -> None:
+        with self.state.lock:
+            signal = self.state.cancels.get(stack)
+            if signal is not None:
+                self.state.cancelled.append(stack)
+        if signal is not None:
+            signal.set()
+
+    def last_revision(self, stack: str) -> str | None:
+        with self.state.lock:
+            return self.revisions.get(stack)
+
+    def _run(self, op: str, target: Target) -> RunResult:
+        behaviour = self.behaviour(target.stack)
+        signal = self.clock.signal()
+        with self.state.lock:
+            self.state.running.add(target.stack)
+            self.state.max_running = max(self.state.max_running, len(self.state.running))
+            self.state.attempts[target.stack] = attempt = self.state.attempts.get(target.stack, 0) + 1
+            self.state.cancels[target.stack] = signal
+        start = self.clock.now()
+        outcome = "succeeded"
+        try:
+            if self.on_start is not None:
+                self.on_start(target.stack)
+            if behaviour.kind == "hang":
+                self.clock.wait(signal)
+                outcome = "cancelled"
+                raise CancelledError(f"{op} of {target.stack} was cancelled")
+            if not self.clock.sleep(behaviour.duration, signal):
+                outcome = "cancelled"
+                raise CancelledError(f"{op} of {target.stack} was cancelled")
+            if behaviour.kind == "fail":
+                outcome = "failed"
+                raise StackFailedError(behaviour.message or f"{target.stack}: resource creation failed")
+            if behaviour.kind == "flaky" and attempt <= behaviour.failures:
+                outcome = "transient"
+                raise TransientError(behaviour.message or f"{target.stack}: Throttling: Rate exceeded")
+            return RunResult(dict(behaviour.changes))
+        finally:
+            with self.state.lock:
+                self.state.running.discard(target.stack)
+                self.state.cancels.pop(target.stack, None)
+                self.state.calls.append(Call(op, target.stack, self.project_dir, start, self.clock.now(), outcome))

@@ -1,0 +1,194 @@
+"""What a rollout or bootstrap will do: stacks grouped into waves, built from the registry.
+
+Pure data: nothing here touches a backend. `expected_seconds` is the same lower bound the
+benchmark measures the orchestrator against.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Literal
+
+from cells import AwsCell, GcpCell, Registry, UnknownCellError
+from cells.export import to_json
+
+Kind = Literal["rollout", "bootstrap"]
+Mode = Literal["up", "preview"]
+
+MANAGEMENT = "management"
+#: Duration assumed for a stack with no earlier run in any journal.
+DEFAULT_STACK_SECONDS = 600.0
+
+
+class PlanError(ValueError):
+    """Bad input for a plan: an unknown cell or wave, or an empty selection."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """One stack to run."""
+
+    stack: str
+    wave: str
+    cell: str | None = None
+    cloud: str | None = None
+    #: Stack config set from the registry before every run (provider settings only).
+    config: dict[str, str] = field(default_factory=dict)
+    #: Run `up` only when a preview shows changes (the management stack during a bootstrap).
+    only_if_changes: bool = False
+
+
+@dataclass(frozen=True)
+class WavePlan:
+    name: str
+    bake_seconds: float
+    targets: tuple[Target, ...]
+    #: Watch health during the bake (rollouts); a bootstrap's new cells have no traffic to judge.
+    health_gate: bool = True
+
+
+@dataclass(frozen=True)
+class RolloutPlan:
+    kind: Kind
+    mode: Mode
+    waves: tuple[WavePlan, ...]
+    concurrency: int
+    revision: str
+    registry_digest: str
+
+    @property
+    def targets(self) -> list[Target]:
+        return [t for w in self.waves for t in w.targets]
+
+    def identity(self) -> dict[str, object]:
+        """What makes two runs the same rollout: a journal may only be resumed by its own rollout."""
+        return {
+            "kind": self.kind,
+            "mode": self.mode,
+            "revision": self.revision,
+            "registry": self.registry_digest,
+            "waves": {w.name: [t.stack for t in w.targets] for w in self.waves},
+        }
+
+
+def stack_config(cell: AwsCell | GcpCell) -> dict[str, str]:
+    """Provider settings of a cell's stack; everything else the program reads from the registry."""
+    if isinstance(cell, GcpCell):
+        return {"gcp:project": cell.project_id, "gcp:region": cell.region}
+    return {"aws:region": cell.region}
+
+
+def registry_digest(registry: Registry) -> str:
+    return hashlib.sha256(to_json(registry).encode()).hexdigest()[:16]
+
+
+def rollout_plan(
+    registry: Registry,
+    *,
+    revision: str,
+    wave: str | None = None,
+    mode: Mode = "up",
+    concurrency: int = 4,
+) -> RolloutPlan:
+    """Every cell, wave by wave in the registry's order (or the one wave asked for)."""
+    names = [w.name for w in registry.organization.waves]
+    if wave is not None and wave not in names:
+        raise PlanError(f"unknown wave {wave!r}: the registry's waves are {', '.join(names)}")
+    waves = []
+    for w, cells in registry.waves():
+        if wave is not None and w.name != wave:
+            continue
+        targets = tuple(_cell_target(c) for c in cells)
+        if targets:
+            waves.append(WavePlan(w.name, 0.0 if mode == "preview" else w.bake_minutes * 60.0, targets))
+    if not waves:
+        raise PlanError(f"no cells to roll out{f' in wave {wave!r}' if wave else ''}")
+    return RolloutPlan(
+        "rollout", mode, tuple(waves), _check_concurrency(concurrency), revision, registry_digest(registry)
+    )
+
+
+def bootstrap_plan(
+    registry: Registry,
+    cells: list[str],
+    *,
+    revision: str,
+    mode: Mode = "up",
+    concurrency: int = 4,
+) -> RolloutPlan:
+    """The management stack first (only when it has changes), then the named cells, wave by wave."""
+    if not cells:
+        raise PlanError("name the cells to bootstrap, or pass --all")
+    try:
+        chosen = {registry.cell(name.removeprefix("cell-")).name for name in cells}
+    except UnknownCellError as exc:
+        raise PlanError(str(exc)) from None
+    waves = [WavePlan(MANAGEMENT, 0.0, (Target(MANAGEMENT, MANAGEMENT, only_if_changes=True),), health_gate=False)]
+    for w, members in registry.waves():
+        targets = tuple(_cell_target(c) for c in members if c.name in chosen)
+        if targets:
+            waves.append(WavePlan(w.name, 0.0, targets, health_gate=False))
+    return RolloutPlan(
+        "bootstrap", mode, tuple(waves), _check_concurrency(concurrency), revision, registry_digest(registry)
+    )
+
+
+def _cell_target(cell: AwsCell | GcpCell) -> Target:
+    return Target(cell.stack_name, cell.wave, cell.name, cell.cloud, stack_config(cell))
+
+
+def _check_concurrency(n: int) -> int:
+    if n < 1:
+        raise PlanError(f"--concurrency must be at least 1, got {n}")
+    return n
+
+
+def wave_bound(durations: list[float], concurrency: int) -> float:
+    """No schedule of one wave beats its longest stack or its total work spread over every slot."""
+    if not durations:
+        return 0.0
+    return max(max(durations), sum(durations) / concurrency)
+
+
+def expected_seconds(plan: RolloutPlan, estimates: dict[str, float]) -> float:
+    """The lower bound of the plan's duration: per wave, `wave_bound` plus its bake."""
+    total = 0.0
+    for wave in plan.waves:
+        durations = [estimates.get(t.stack, DEFAULT_STACK_SECONDS) for t in wave.targets]
+        total += wave_bound(durations, plan.concurrency) + wave.bake_seconds
+    return total
+
+
+def describe(plan: RolloutPlan, estimates: dict[str, float]) -> dict[str, object]:
+    """The schedule as data, for `--dry-run`."""
+    return {
+        "kind": plan.kind,
+        "mode": plan.mode,
+        "revision": plan.revision,
+        "concurrency": plan.concurrency,
+        "expected_seconds": round(expected_seconds(plan, estimates)),
+        "waves": [
+            {
+                "name": w.name,
+                "bake_seconds": w.bake_seconds,
+                "health_gate": w.health_gate,
+                "stacks": [
+                    {
+                        "stack": t.stack,
+                        "cell": t.cell,
+                        "cloud": t.cloud,
+                        "estimate_seconds": round(estimates.get(t.stack, DEFAULT_STACK_SECONDS)),
+                        **({"only_if_changes": True} if t.only_if_changes else {}),
+                    }
+                    for t in w.targets
+                ],
+            }
+            for w in plan.waves
+        ],
+    }
+
+
+def plan_json(plan: RolloutPlan) -> str:
+    return json.dumps(plan.identity(), sort_keys=True)
