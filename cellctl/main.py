@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cellctl import registry_cmds
+from cellctl import registry_cmds, stacks_cmd
 
 app = typer.Typer(
     name="cellctl",
@@ -14,6 +14,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 registry_cmds.register(app)
+stacks_cmd.register(app)
 
 
 def main() -> None:
