@@ -1,0 +1,449 @@
+"""The GCP cell (`cell-beta`, and a generated dev cell) run under the offline engine's mocks."""
+
+from __future__ import annotations
+
+import inspect
+import ipaddress
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pulumi_gcp
+import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+from pulumi.runtime.sync_await import _sync_await
+
+from cellctl.mocks import fake_project_number
+from cellctl.offline import PlannedResource, StackPlan, run_stack
+from cells import GcpCell, Registry, load_registry
+from components.cidr import gke_ranges, max_pods_per_node
+from components.gcp.cluster import node_account_id
+from stacks import workloads
+
+CELL = "beta"
+PROJECT = "acme-cell-beta"
+GROUPS = {
+    "platform-admins": "group:platform-admins@acme-corp.net",
+    "cell-operators": "group:cell-operators@acme-corp.net",
+    "engineering": "group:engineering@acme-corp.net",
+    "support": "group:support@acme-corp.net",
+}
+ADMIN_ROLES = {"roles/editor", "roles/resourcemanager.projectIamAdmin", "roles/container.admin"}
+DEV_CELL = {
+    "name": "dev-gjoe",
+    "cloud": "gcp",
+    "environment": "dev",
+    "region": "us-central1",
+    "wave": "preprod",
+    "size": "small",
+    "network": {"cidr": "10.210.0.0/20"},
+    "capacity": {"max_tenants": 5, "max_daily_requests": 100000},
+    "project_id": "acme-cell-dev-gjoe",
+    "owner": "joe.gcp@acme-corp.net",
+}
+
+
+@pytest.fixture(scope="module")
+def plan(registry: Registry) -> StackPlan:
+    return run_stack(f"cell-{CELL}", registry)
+
+
+@pytest.fixture
+def plan_with(registry_copy: Path) -> Callable[..., StackPlan]:
+    """Plan a stack of an edited registry copy: `plan_with(stack, edit=fn(cells_dir))`."""
+
+    def run(stack: str, edit: Callable[[Path], None] | None = None, **kwargs: Any) -> StackPlan:
+        if edit is not None:
+            edit(registry_copy / "cells")
+        return run_stack(stack, load_registry(registry_copy), **kwargs)
+
+    return run
+
+
+def add_dev_cell(cells: Path) -> None:
+    (cells / f"{DEV_CELL['name']}.yaml").write_text(yaml.safe_dump(DEV_CELL, sort_keys=False))
+
+
+def gcp_resources(plan: StackPlan) -> list[PlannedResource]:
+    return [r for r in plan.resources if r.custom and r.type.startswith("gcp:")]
+
+
+def sdk_args(token: str) -> set[str]:
+    """The argument names of a pulumi_gcp resource class, from its token (gcp:container/cluster:Cluster)."""
+    module, cls = token.split(":", 1)[1].split(":")
+    resource = getattr(getattr(pulumi_gcp, module.split("/")[0]), cls)
+    return set(inspect.signature(resource._internal_init).parameters)
+
+
+def label_field(token: str) -> str | None:
+    """Where a GCP resource takes its resource labels (a notification channel's `labels` are its settings)."""
+    args = sdk_args(token)
+    for arg, field in (("user_labels", "userLabels"), ("resource_labels", "resourceLabels"), ("labels", "labels")):
+        if arg in args:
+            return field
+    return None
+
+
+def provider_of(plan: StackPlan, token: str, name: str) -> str:
+    return plan.one(token, name).urn
+
+
+def iam_members(plan: StackPlan) -> set[tuple[str, str]]:
+    """(member, role) of every human grant (service account grants excluded)."""
+    return {
+        (r.inputs["member"], r.inputs["role"])
+        for r in plan.of_type("gcp:projects/iAMMember:IAMMember")
+        if not r.inputs["member"].startswith("serviceAccount:")
+    }
+
+
+# --- isolation ----------------------------------------------------------------------------------
+
+
+def test_urns_are_unique(plan: StackPlan) -> None:
+    urns = [r.urn for r in plan.resources]
+    assert len(urns) == len(set(urns))
+
+
+def test_the_cell_provider_targets_the_cells_project_region_and_labels(plan: StackPlan) -> None:
+    provider = plan.one("pulumi:providers:gcp")
+    assert provider.name == f"{CELL}-gcp"
+    assert provider.parent is None or provider.parent.endswith("pulumi:pulumi:Stack::honeycomb-cell-beta")
+    assert provider.inputs["project"] == PROJECT
+    assert provider.inputs["region"] == "europe-west1"
+    labels = provider.inputs["defaultLabels"]
+    labels = json.loads(labels) if isinstance(labels, str) else labels
+    assert labels == {"cell": CELL, "environment": "prod", "managed-by": "honeycomb"}
+
+
+def test_every_resource_uses_an_explicit_provider_of_its_cloud(plan: StackPlan) -> None:
+    gcp_provider = provider_of(plan, "pulumi:providers:gcp", f"{CELL}-gcp")
+    dns_provider = provider_of(plan, "pulumi:providers:aws", f"{CELL}-dns-delegation")
+    checked = 0
+    for resource in plan.custom_resources:
+        if resource.type.startswith("pulumi:providers:"):
+            continue
+        assert resource.provider is not None, f"{resource.urn} uses a default provider"
+        if resource.type.startswith("gcp:"):
+            assert resource.provider == gcp_provider, resource.urn
+            checked += 1
+        elif resource.type.startswith("aws:"):
+            assert resource.type == "aws:route53/record:Record"
+            assert resource.provider == dns_provider
+    assert checked == len(gcp_resources(plan)) > 20
+
+
+def test_every_gcp_resource_targets_the_cells_project(plan: StackPlan) -> None:
+    for resource in gcp_resources(plan):
+        if "project" in sdk_args(resource.type):
+            assert resource.inputs.get("project") == PROJECT, resource.urn
+        else:
+            # KMS keys and their grants live under the key ring, which names the project.
+            assert resource.outputs["id"].startswith(f"projects/{PROJECT}/"), resource.urn
+
+
+def test_labels_on_every_labelable_gcp_resource(plan: StackPlan) -> None:
+    tags = {"cell": CELL, "environment": "prod", "managed-by": "honeycomb"}
+    labelled = set()
+    for resource in gcp_resources(plan):
+        field = label_field(resource.type)
+        if field is not None:
+            assert resource.inputs.get(field) == tags, resource.urn
+            labelled.add(resource.type)
+    assert {
+        "gcp:container/cluster:Cluster",
+        "gcp:kms/cryptoKey:CryptoKey",
+        "gcp:dns/managedZone:ManagedZone",
+        "gcp:monitoring/alertPolicy:AlertPolicy",
+    } <= labelled
+    # The nodes' VM labels too.
+    assert plan.one("gcp:container/nodePool:NodePool").inputs["nodeConfig"]["resourceLabels"] == tags
+
+
+def test_resources_wait_for_the_project_services(plan: StackPlan) -> None:
+    services = plan.of_type("gcp:projects/service:Service")
+    assert {s.inputs["service"] for s in services} >= {"container.googleapis.com", "compute.googleapis.com"}
+    assert all(s.inputs["disableOnDestroy"] is False for s in services)
+    container = next(s.urn for s in services if s.inputs["service"] == "container.googleapis.com")
+    assert container in plan.one("gcp:container/cluster:Cluster").depends_on
+    assert container in plan.one("gcp:compute/network:Network").depends_on
+
+
+# --- network ------------------------------------------------------------------------------------
+
+
+def test_subnet_and_secondary_ranges_inside_the_cidr_without_overlap(plan: StackPlan, registry: Registry) -> None:
+    cidr = registry.cell(CELL).network.cidr
+    subnet = plan.one("gcp:compute/subnetwork:Subnetwork")
+    ranges = [ipaddress.IPv4Network(subnet.inputs["ipCidrRange"])] + [
+        ipaddress.IPv4Network(r["ipCidrRange"]) for r in subnet.inputs["secondaryIpRanges"]
+    ]
+    assert len(ranges) == 3
+    assert all(r.subnet_of(cidr) for r in ranges)
+    assert not any(a.overlaps(b) for i, a in enumerate(ranges) for b in ranges[i + 1 :])
+    assert subnet.inputs["privateIpGoogleAccess"] is True
+    assert subnet.inputs["logConfig"]["flowSampling"] > 0
+    assert subnet.inputs["region"] == "europe-west1"
+    assert {r["rangeName"] for r in subnet.inputs["secondaryIpRanges"]} == {f"{CELL}-pods", f"{CELL}-services"}
+
+
+def test_custom_mode_vpc_with_router_and_nat(plan: StackPlan) -> None:
+    vpc = plan.one("gcp:compute/network:Network")
+    assert vpc.inputs["autoCreateSubnetworks"] is False
+    router = plan.one("gcp:compute/router:Router")
+    assert router.inputs["network"] == vpc.outputs["id"]
+    nat = plan.one("gcp:compute/routerNat:RouterNat")
+    assert nat.inputs["router"] == router.inputs["name"]
+    assert nat.inputs["subnetworks"][0]["name"] == plan.one("gcp:compute/subnetwork:Subnetwork").outputs["id"]
+    assert nat.inputs["logConfig"]["enable"] is True
+
+
+@given(
+    base=st.integers(min_value=0, max_value=255),
+    prefix=st.integers(min_value=16, max_value=20),
+)
+def test_gke_ranges_are_deterministic_disjoint_and_inside(base: int, prefix: int) -> None:
+    cidr = ipaddress.IPv4Network(f"10.{base}.0.0/{prefix}", strict=False)
+    ranges = gke_ranges(cidr)
+    assert ranges == gke_ranges(str(cidr))
+    assert all(r.subnet_of(cidr) for r in ranges.all)
+    assert not any(a.overlaps(b) for i, a in enumerate(ranges.all) for b in ranges.all[i + 1 :])
+    assert ranges.pods.num_addresses == cidr.num_addresses // 2
+
+
+def test_gke_ranges_layout_of_a_16() -> None:
+    ranges = gke_ranges("10.48.0.0/16")
+    assert (str(ranges.pods), str(ranges.nodes), str(ranges.services)) == (
+        "10.48.0.0/17",
+        "10.48.128.0/19",
+        "10.48.160.0/19",
+    )
+
+
+def test_max_pods_per_node_shrinks_for_small_ranges_and_explains_when_impossible() -> None:
+    assert max_pods_per_node("10.0.0.0/17", 17) == 110
+    assert max_pods_per_node("10.0.0.0/21", 17) == 32
+    with pytest.raises(ValueError, match="cannot hold 300 nodes"):
+        max_pods_per_node("10.0.0.0/21", 300)
+
+
+# --- cluster ------------------------------------------------------------------------------------
+
+
+def test_cluster_has_private_nodes_and_a_restricted_control_plane(plan: StackPlan) -> None:
+    cluster = plan.one("gcp:container/cluster:Cluster").inputs
+    nodes_cidr = plan.one("gcp:compute/subnetwork:Subnetwork").inputs["ipCidrRange"]
+    assert cluster["privateClusterConfig"]["enablePrivateNodes"] is True
+    authorized = cluster["masterAuthorizedNetworksConfig"]
+    assert [b["cidrBlock"] for b in authorized["cidrBlocks"]] == [nodes_cidr]
+    assert authorized["gcpPublicCidrsAccessEnabled"] is False
+    assert cluster["removeDefaultNodePool"] is True
+    assert cluster["enableShieldedNodes"] is True
+    assert cluster["workloadIdentityConfig"]["workloadPool"] == f"{PROJECT}.svc.id.goog"
+    assert cluster["releaseChannel"]["channel"] == "STABLE"
+    assert cluster["deletionProtection"] is True
+    assert cluster["location"] == "europe-west1"
+    assert cluster["ipAllocationPolicy"] == {
+        "clusterSecondaryRangeName": f"{CELL}-pods",
+        "servicesSecondaryRangeName": f"{CELL}-services",
+    }
+
+
+def test_secrets_are_encrypted_with_the_cells_key_usable_by_the_gke_agent(plan: StackPlan) -> None:
+    key = plan.one("gcp:kms/cryptoKey:CryptoKey")
+    cluster = plan.one("gcp:container/cluster:Cluster")
+    assert cluster.inputs["databaseEncryption"] == {"state": "ENCRYPTED", "keyName": key.outputs["id"]}
+    assert key.inputs["keyRing"] == plan.one("gcp:kms/keyRing:KeyRing").outputs["id"]
+    assert key.inputs["rotationPeriod"]
+    grant = plan.one("gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember")
+    number = fake_project_number(PROJECT)
+    assert grant.inputs == {
+        "cryptoKeyId": key.outputs["id"],
+        "role": "roles/cloudkms.cryptoKeyEncrypterDecrypter",
+        "member": f"serviceAccount:service-{number}@container-engine-robot.iam.gserviceaccount.com",
+    }
+    assert grant.urn in cluster.depends_on
+
+
+def test_node_pool_follows_the_cells_size_on_its_own_service_account(plan: StackPlan, registry: Registry) -> None:
+    sizing = registry.cell(CELL).sizing  # medium
+    pool = plan.one("gcp:container/nodePool:NodePool").inputs
+    assert pool["nodeConfig"]["machineType"] == sizing.machine_type == "e2-standard-4"
+    assert pool["autoscaling"]["totalMinNodeCount"] == sizing.min
+    assert pool["autoscaling"]["totalMaxNodeCount"] == sizing.max
+    assert pool["initialNodeCount"] * 3 >= sizing.desired
+    assert pool["cluster"] == f"{CELL}-gke"
+    assert pool["nodeConfig"]["workloadMetadataConfig"] == {"mode": "GKE_METADATA"}
+    assert pool["nodeConfig"]["shieldedInstanceConfig"]["enableSecureBoot"] is True
+
+    account = plan.one("gcp:serviceaccount/account:Account")
+    assert account.inputs["accountId"] == f"{CELL}-nodes"
+    email = account.outputs["email"]
+    assert pool["nodeConfig"]["serviceAccount"] == email == f"{CELL}-nodes@{PROJECT}.iam.gserviceaccount.com"
+    node_roles = {
+        r.inputs["role"]
+        for r in plan.of_type("gcp:projects/iAMMember:IAMMember")
+        if r.inputs["member"] == f"serviceAccount:{email}"
+    }
+    assert node_roles == {"roles/container.defaultNodeServiceAccount"}
+
+
+def test_kubeconfig_uses_the_gcloud_auth_plugin_and_is_secret(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(
+        workloads, "deploy", lambda registry, cell, kubeconfig: seen.setdefault("kubeconfig", kubeconfig)
+    )
+    plan = run_stack(f"cell-{CELL}", registry)
+    assert _sync_await(seen["kubeconfig"].is_secret()) is True
+    config = yaml.safe_load(plan.outputs["kubeconfig"])
+    cluster = plan.one("gcp:container/cluster:Cluster").outputs
+    assert config["clusters"][0]["cluster"] == {
+        "server": f"https://{cluster['endpoint']}",
+        "certificate-authority-data": cluster["masterAuth"]["clusterCaCertificate"],
+    }
+    assert config["users"][0]["user"]["exec"]["command"] == "gke-gcloud-auth-plugin"
+    assert config["current-context"] == f"gke_{PROJECT}_europe-west1_{CELL}-gke"
+
+
+def test_a_size_change_touches_only_the_node_pool(plan: StackPlan, plan_with: Callable[..., StackPlan]) -> None:
+    def to_large(cells: Path) -> None:
+        path = cells / f"{CELL}.yaml"
+        path.write_text(path.read_text().replace("size: medium", "size: large"))
+
+    large = plan_with(f"cell-{CELL}", to_large)
+    before = {r.urn: r.inputs for r in gcp_resources(plan)}
+    after = {r.urn: r.inputs for r in gcp_resources(large)}
+    assert before.keys() == after.keys()
+    changed = {urn.rsplit("::", 1)[-1] for urn in before if before[urn] != after[urn]}
+    assert changed == {f"{CELL}-nodes"}
+    pool = large.one("gcp:container/nodePool:NodePool").inputs
+    assert pool["nodeConfig"]["machineType"] == "e2-standard-8"
+    assert (pool["autoscaling"]["totalMinNodeCount"], pool["autoscaling"]["totalMaxNodeCount"]) == (6, 16)
+
+
+def test_authorized_networks_from_stack_config(registry: Registry) -> None:
+    plan = run_stack(f"cell-{CELL}", registry, config={"masterAuthorizedNetworks": '["203.0.113.0/24"]'})
+    blocks = plan.one("gcp:container/cluster:Cluster").inputs["masterAuthorizedNetworksConfig"]["cidrBlocks"]
+    assert [b["cidrBlock"] for b in blocks] == ["10.48.128.0/19", "203.0.113.0/24"]
+
+
+def test_node_account_id_too_long_is_explained() -> None:
+    assert node_account_id("beta") == "beta-nodes"
+    with pytest.raises(ValueError, match="at most 24 characters"):
+        node_account_id("a-very-long-cell-name-indeed")
+
+
+# --- DNS ----------------------------------------------------------------------------------------
+
+
+def test_zone_and_its_delegation_in_the_parent_zone(plan: StackPlan, registry: Registry) -> None:
+    zone = plan.one("gcp:dns/managedZone:ManagedZone")
+    assert zone.inputs["dnsName"] == "beta.cells.acme-corp.net."
+    assert zone.inputs["visibility"] == "public"
+    assert zone.inputs["dnssecConfig"]["state"] == "on"
+    assert zone.protect is True  # a prod cell's zone
+    record = plan.one("aws:route53/record:Record")
+    assert record.inputs["name"] == "beta.cells.acme-corp.net"
+    assert record.inputs["type"] == "NS"
+    assert record.inputs["zoneId"] == registry.organization.aws.parent_zone_id
+    assert record.inputs["records"] == zone.outputs["nameServers"]
+    assert len(record.inputs["records"]) == 4
+    assert plan.outputs["zoneName"] == "beta.cells.acme-corp.net"
+    assert plan.outputs["nameServers"] == zone.outputs["nameServers"]
+
+    provider = plan.one("pulumi:providers:aws", f"{CELL}-dns-delegation").inputs
+    roles = provider["assumeRoles"]
+    roles = json.loads(roles) if isinstance(roles, str) else roles
+    assert roles[0]["roleArn"] == "arn:aws:iam::100000000003:role/honeycomb-dns-delegation"
+
+
+# --- IAM ----------------------------------------------------------------------------------------
+
+
+def test_iam_members_match_the_prod_access_rules(plan: StackPlan) -> None:
+    operator = f"projects/{PROJECT}/roles/honeycombCellOperator"
+    expected = {
+        (GROUPS["cell-operators"], operator),
+        (GROUPS["engineering"], "roles/viewer"),
+        (GROUPS["support"], "roles/viewer"),
+        *((GROUPS["platform-admins"], role) for role in ADMIN_ROLES),
+    }
+    assert iam_members(plan) == expected
+    role = plan.one("gcp:projects/iAMCustomRole:IAMCustomRole").inputs
+    assert role["roleId"] == "honeycombCellOperator"
+    assert "container.clusters.getCredentials" in role["permissions"]
+    assert not any(p.startswith(("resourcemanager.projects.setIam", "iam.")) for p in role["permissions"])
+
+
+def test_dev_cell_owner_gets_admin_and_dev_rules_apply(plan_with: Callable[..., StackPlan]) -> None:
+    plan = plan_with("cell-dev-gjoe", add_dev_cell)
+    expected = {
+        (GROUPS["engineering"], "roles/viewer"),
+        *((GROUPS["platform-admins"], role) for role in ADMIN_ROLES),
+        *(("user:joe.gcp@acme-corp.net", role) for role in ADMIN_ROLES),
+    }
+    assert iam_members(plan) == expected
+    # And the rest of the cell follows the dev environment and its small /20.
+    cluster = plan.one("gcp:container/cluster:Cluster").inputs
+    assert cluster["releaseChannel"]["channel"] == "REGULAR"
+    assert cluster["deletionProtection"] is False
+    assert plan.one("gcp:dns/managedZone:ManagedZone").protect is False
+    pool = plan.one("gcp:container/nodePool:NodePool").inputs
+    assert pool["nodeConfig"]["machineType"] == "e2-standard-2"
+    assert pool["maxPodsPerNode"] == 110  # 5 nodes fit the /21 pod range at /24 each
+    assert all(
+        r.inputs.get("project") == "acme-cell-dev-gjoe" for r in gcp_resources(plan) if "project" in sdk_args(r.type)
+    )
+    subnet = plan.one("gcp:compute/subnetwork:Subnetwork").inputs
+    assert ipaddress.IPv4Network(subnet["ipCidrRange"]).subnet_of(ipaddress.IPv4Network("10.210.0.0/20"))
+
+
+# --- health and outputs ---------------------------------------------------------------------------
+
+
+def test_health_alert_policy(plan: StackPlan) -> None:
+    policy = plan.one("gcp:monitoring/alertPolicy:AlertPolicy")
+    assert policy.inputs["displayName"] == "beta-health"
+    assert policy.inputs["combiner"] == "OR"
+    assert len(policy.inputs["conditions"]) >= 2
+    assert any('cluster_name = "beta-gke"' in c["conditionThreshold"]["filter"] for c in policy.inputs["conditions"])
+    assert not plan.of_type("gcp:monitoring/notificationChannel:NotificationChannel")
+    assert plan.outputs["healthPolicyName"] == policy.outputs["name"]
+    assert plan.outputs["healthPolicyName"].startswith(f"projects/{PROJECT}/alertPolicies/")
+
+
+def test_health_notification_channel_when_configured(registry: Registry) -> None:
+    plan = run_stack(f"cell-{CELL}", registry, config={"healthNotificationEmail": "oncall@acme-corp.net"})
+    channel = plan.one("gcp:monitoring/notificationChannel:NotificationChannel")
+    assert channel.inputs["type"] == "email"
+    assert channel.inputs["labels"] == {"email_address": "oncall@acme-corp.net"}
+    policy = plan.one("gcp:monitoring/alertPolicy:AlertPolicy")
+    assert policy.inputs["notificationChannels"] == [channel.outputs["name"]]
+
+
+def test_stack_exports(plan: StackPlan) -> None:
+    assert plan.outputs["projectId"] == PROJECT
+    assert plan.outputs["projectNumber"] == fake_project_number(PROJECT)
+    assert plan.outputs["networkName"] == f"{CELL}-vpc"
+    assert plan.outputs["clusterName"] == f"{CELL}-gke"
+    assert plan.outputs["nodeServiceAccount"] == f"{CELL}-nodes@{PROJECT}.iam.gserviceaccount.com"
+    assert plan.outputs["healthPolicyDisplayName"] == "beta-health"
+
+
+def test_missing_management_output_is_explained(registry: Registry) -> None:
+    with pytest.raises(Exception, match=r"no output projectNumbers\['beta'\].*pulumi up --stack management"):
+        run_stack(f"cell-{CELL}", registry, stack_outputs={"management": {"projectNumbers": {}}})
+
+
+def test_workloads_are_deployed_on_the_cells_cluster(registry: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, Any]] = []
+    monkeypatch.setattr(workloads, "deploy", lambda registry, cell, kubeconfig: calls.append((cell.name, cell)))
+    run_stack(f"cell-{CELL}", registry)
+    assert len(calls) == 1
+    assert calls[0][0] == CELL
+    assert isinstance(calls[0][1], GcpCell)
