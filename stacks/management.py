@@ -102,7 +102,7 @@ def program(registry: Registry) -> None:
         "management",
         region=home,
         allowed_account_ids=[aws_org.management_account_id],
-        default_tags={"tags": tags},
+        default_tags=aws.ProviderDefaultTagsArgs(tags=tags),
     )
     sso_region = config.get("identityCenterRegion") or home
     sso = (
@@ -112,7 +112,7 @@ def program(registry: Registry) -> None:
             "management-sso",
             region=sso_region,
             allowed_account_ids=[aws_org.management_account_id],
-            default_tags={"tags": tags},
+            default_tags=aws.ProviderDefaultTagsArgs(tags=tags),
         )
     )
 
@@ -121,8 +121,12 @@ def program(registry: Registry) -> None:
             name,
             region=region,
             allowed_account_ids=[account_id],
-            assume_roles=[{"role_arn": role_arn(account_id, aws_org.access_role_name), "session_name": SESSION_NAME}],
-            default_tags={"tags": tags},
+            assume_roles=[
+                aws.ProviderAssumeRoleArgs(
+                    role_arn=role_arn(account_id, aws_org.access_role_name), session_name=SESSION_NAME
+                )
+            ],
+            default_tags=aws.ProviderDefaultTagsArgs(tags=tags),
         )
 
     cell_regions = sorted({c.region for c in registry.aws_cells})

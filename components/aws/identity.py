@@ -191,7 +191,11 @@ class CellAccess(pulumi.ComponentResource):
         self.group_ids = {
             group: aws.identitystore.get_group_output(
                 identity_store_id=store,
-                alternate_identifier={"unique_attribute": {"attribute_path": "DisplayName", "attribute_value": group}},
+                alternate_identifier=aws.identitystore.GetGroupAlternateIdentifierArgs(
+                    unique_attribute=aws.identitystore.GetGroupAlternateIdentifierUniqueAttributeArgs(
+                        attribute_path="DisplayName", attribute_value=group
+                    )
+                ),
                 opts=invoke,
             ).group_id
             for group in groups
@@ -199,7 +203,11 @@ class CellAccess(pulumi.ComponentResource):
         self.user_ids = {
             user: aws.identitystore.get_user_output(
                 identity_store_id=store,
-                alternate_identifier={"unique_attribute": {"attribute_path": "UserName", "attribute_value": user}},
+                alternate_identifier=aws.identitystore.GetUserAlternateIdentifierArgs(
+                    unique_attribute=aws.identitystore.GetUserAlternateIdentifierUniqueAttributeArgs(
+                        attribute_path="UserName", attribute_value=user
+                    )
+                ),
                 opts=invoke,
             ).user_id
             for user in users
