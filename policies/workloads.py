@@ -1,0 +1,78 @@
+"""Rule 10: Kubernetes workloads are schedulable, unprivileged and pinned.
+
+Every container (init containers too) of a Deployment, StatefulSet, DaemonSet, ReplicaSet,
+Job, CronJob or Pod sets CPU and memory requests and limits, is not privileged, and runs an
+image pinned by tag or digest, never `:latest` or untagged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from policies.base import MANDATORY, UNKNOWN, Context, View, as_list, get, known, resource_rule
+
+#: workload type -> path to its pod spec
+POD_SPECS: dict[str, tuple[str, ...]] = {
+    "kubernetes:apps/v1:Deployment": ("spec", "template", "spec"),
+    "kubernetes:apps/v1:StatefulSet": ("spec", "template", "spec"),
+    "kubernetes:apps/v1:DaemonSet": ("spec", "template", "spec"),
+    "kubernetes:apps/v1:ReplicaSet": ("spec", "template", "spec"),
+    "kubernetes:batch/v1:Job": ("spec", "template", "spec"),
+    "kubernetes:batch/v1:CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
+    "kubernetes:core/v1:Pod": ("spec",),
+}
+
+
+def image_problem(image: Any) -> str | None:
+    """Why an image reference is not pinned, or None when it is (by tag or digest)."""
+    if not isinstance(image, str):
+        return None
+    if "@sha256:" in image:
+        return None
+    last = image.rsplit("/", 1)[-1]
+    if ":" not in last:
+        return f"image {image!r} has no tag (it means :latest)"
+    if last.rsplit(":", 1)[1] == "latest":
+        return f"image {image!r} uses the :latest tag"
+    return None
+
+
+def _containers(pod: Any) -> Iterator[dict[str, Any]]:
+    for key in ("initContainers", "containers"):
+        for container in as_list(get(pod, key)):
+            if isinstance(container, dict):
+                yield container
+
+
+def container_problems(container: dict[str, Any]) -> list[str]:
+    problems = []
+    resources = container.get("resources")
+    if resources is not UNKNOWN:
+        for kind in ("requests", "limits"):
+            values = get(resources, kind)
+            if values is UNKNOWN:
+                continue
+            missing = [r for r in ("cpu", "memory") if not known(get(values, r)) and get(values, r) is not UNKNOWN]
+            if missing:
+                problems.append(f"no {kind} for {' and '.join(missing)}")
+    if get(container, "securityContext", "privileged") is True:
+        problems.append("runs privileged")
+    if (why := image_problem(container.get("image"))) is not None:
+        problems.append(why)
+    return problems
+
+
+@resource_rule(
+    "k8s-workload-hygiene",
+    "Kubernetes containers set CPU/memory requests and limits, are not privileged and pin their image (no :latest).",
+    MANDATORY,
+    types=list(POD_SPECS),
+)
+def workload_hygiene(resource: View, ctx: Context, report: Callable[[str], None]) -> None:
+    pod = get(resource.props, *POD_SPECS[resource.type])
+    if not known(pod):
+        return
+    for container in _containers(pod):
+        for problem in container_problems(container):
+            report(f"{resource.label} container {container.get('name')!s}: {problem}")
