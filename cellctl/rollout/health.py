@@ -61,7 +61,7 @@ class AwsAlarmHealth:
         self,
         *,
         role_name: str | None,
-        account_ids: Mapping[str, str] | None = None,
+        account_ids: Mapping[str, str] | Callable[[], Mapping[str, str]] | None = None,
         where: Literal["cell", "monitoring"] = "cell",
         monitoring_account_id: str | None = None,
         session_factory: Callable[..., Any] | None = None,
@@ -70,7 +70,8 @@ class AwsAlarmHealth:
         import boto3
 
         self.role_name = role_name
-        self.account_ids = dict(account_ids or {})
+        # A callable is asked once, on first need (the management stack's outputs cost an engine call).
+        self._account_ids = account_ids
         self.where = where
         self.monitoring_account_id = monitoring_account_id
         self.session_factory = session_factory or boto3.Session
@@ -78,12 +79,18 @@ class AwsAlarmHealth:
         self._sessions: dict[str, tuple[Any, datetime]] = {}
         self._lock = threading.Lock()
 
+    @property
+    def account_ids(self) -> Mapping[str, str]:
+        if callable(self._account_ids):
+            self._account_ids = dict(self._account_ids())
+        return self._account_ids or {}
+
     def account_for(self, cell: AwsCell) -> str:
         if self.where == "monitoring":
             if not self.monitoring_account_id:
                 raise HealthError("no monitoring account id to read alarms in")
             return self.monitoring_account_id
-        account = self.account_ids.get(cell.name) or cell.account_id
+        account = cell.account_id or self.account_ids.get(cell.name)
         if not account:
             raise HealthError(f"the account id of cell {cell.name} is unknown (not pinned, not in accountIds)")
         return account

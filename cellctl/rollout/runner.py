@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import os
 import re
 import threading
 from collections.abc import Mapping
@@ -77,6 +78,25 @@ def plugin_versions(packages: tuple[str, ...] = PROVIDER_PACKAGES) -> dict[str, 
             data = json.loads(meta.read_text())
             found[data["name"]] = data["version"]
     return found
+
+
+def detect_backend(env: Mapping[str, str] | None = None, home: Path | None = None) -> str | None:
+    """Where state lives, as far as can be told without the CLI: `PULUMI_BACKEND_URL`, a token, or a login.
+
+    None means no backend: the engine would stop at the first stack, so the command refuses to start.
+    """
+    env = os.environ if env is None else env
+    if env.get("PULUMI_BACKEND_URL"):
+        return env["PULUMI_BACKEND_URL"]
+    if env.get("PULUMI_ACCESS_TOKEN"):
+        return "Pulumi Cloud (PULUMI_ACCESS_TOKEN)"
+    pulumi_home = Path(env["PULUMI_HOME"]) if env.get("PULUMI_HOME") else (home or Path.home()) / ".pulumi"
+    try:
+        credentials = json.loads((pulumi_home / "credentials.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    current = credentials.get("current") if isinstance(credentials, dict) else None
+    return str(current) if current else None
 
 
 def _automation() -> ModuleType:

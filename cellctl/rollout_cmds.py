@@ -1,0 +1,265 @@
+"""`cellctl bootstrap` and `cellctl rollout`: stacks in bulk through the Pulumi Automation API.
+
+Everything that can be wrong with the input (registry, cell or wave names, backend, a journal
+from another rollout) is checked before anything starts, and ends with exit 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from cellctl.common import EXIT_USAGE, JsonOption, RegistryOption, console, err_console, fail, load, print_json
+from cellctl.rollout.clock import Clock, RealClock
+from cellctl.rollout.events import EventSink, JsonLines, LiveView, Recorder, fan_out
+from cellctl.rollout.gitrev import GitWorktrees, current_revision
+from cellctl.rollout.health import AwsAlarmHealth, CellHealth, GcpAlertHealth, HealthGate, RestAlertsClient
+from cellctl.rollout.journal import Journal, JournalError, duration_estimates
+from cellctl.rollout.orchestrator import Orchestrator, Outcome, iter_cells, report
+from cellctl.rollout.plan import PlanError, RolloutPlan, bootstrap_plan, describe, rollout_plan
+from cellctl.rollout.runner import AutomationRunner, StackRunner, detect_backend
+from cells import Registry
+from cells.loader import REGISTRY_ENV
+from stacks.outputs import ACCOUNT_IDS
+
+#: The Pulumi project: the checkout that holds `cellctl/` (and `Pulumi.yaml`, `__main__.py`).
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+ProjectOption = Annotated[
+    Path | None,
+    typer.Option("--project-dir", help="The Pulumi project directory. Defaults to this checkout.", show_default=False),
+]
+WaveOption = Annotated[str | None, typer.Option("--wave", help="Roll out this wave only.", show_default=False)]
+PreviewOption = Annotated[bool, typer.Option("--preview", help="Run previews only; change nothing.")]
+DryRunOption = Annotated[
+    bool, typer.Option("--dry-run", help="Print the schedule (waves, stacks, bake times, expected duration) and stop.")
+]
+ConcurrencyOption = Annotated[int, typer.Option("--concurrency", "-c", help="Stacks at once within a wave.")]
+ResumeOption = Annotated[
+    str | None,
+    typer.Option("--resume", help="Continue the rollout with this journal id (or `latest`).", show_default=False),
+]
+RollbackOption = Annotated[
+    bool,
+    typer.Option(
+        "--rollback-on-failure", help="Re-deploy the failed wave's cells from their last good revision after a halt."
+    ),
+]
+
+
+# --- seams (tests replace these) -----------------------------------------------------------------
+
+
+def make_runner(project_dir: Path, registry_dir: Path | None) -> StackRunner:
+    env = {REGISTRY_ENV: str(registry_dir.resolve())} if registry_dir is not None else {}
+    return AutomationRunner(project_dir, log_dir=project_dir / ".honeycomb" / "logs", env=env)
+
+
+def make_health(registry: Registry, runner: StackRunner) -> HealthGate:
+    def account_ids() -> dict[str, str]:
+        outputs = getattr(runner, "outputs", None)
+        return dict(outputs("management").get(ACCOUNT_IDS) or {}) if outputs else {}
+
+    aws = AwsAlarmHealth(role_name=registry.organization.aws.access_role_name, account_ids=account_ids)
+    return CellHealth(aws=aws, gcp=GcpAlertHealth(RestAlertsClient()))
+
+
+def make_clock() -> Clock:
+    return RealClock()
+
+
+# --- commands -----------------------------------------------------------------------------------
+
+
+def rollout(
+    wave: WaveOption = None,
+    preview: PreviewOption = False,
+    dry_run: DryRunOption = False,
+    concurrency: ConcurrencyOption = 4,
+    resume: ResumeOption = None,
+    rollback_on_failure: RollbackOption = False,
+    as_json: JsonOption = False,
+    registry: RegistryOption = None,
+    project_dir: ProjectOption = None,
+) -> None:
+    """Apply the current code to every cell, wave by wave, baking and checking health between waves."""
+    reg = load(registry)
+    project = _project(project_dir)
+    try:
+        plan = rollout_plan(
+            reg, revision=current_revision(project), wave=wave, mode=_mode(preview), concurrency=concurrency
+        )
+    except PlanError as exc:
+        fail(str(exc))
+    _execute(plan, reg, project, registry, dry_run, resume, rollback_on_failure, as_json)
+
+
+def bootstrap(
+    cells: Annotated[list[str] | None, typer.Argument(help="Cells to bring up (name or cell-<name>).")] = None,
+    all_cells: Annotated[bool, typer.Option("--all", help="Every cell of the registry.")] = False,
+    preview: PreviewOption = False,
+    dry_run: DryRunOption = False,
+    concurrency: ConcurrencyOption = 4,
+    resume: ResumeOption = None,
+    as_json: JsonOption = False,
+    registry: RegistryOption = None,
+    project_dir: ProjectOption = None,
+) -> None:
+    """Bring new cells up: the management stack first when it has changes, then each cell's stack by wave."""
+    reg = load(registry)
+    project = _project(project_dir)
+    if all_cells and cells:
+        fail("name cells or pass --all, not both")
+    names = [c.name for c in reg.cells] if all_cells else list(cells or [])
+    try:
+        plan = bootstrap_plan(
+            reg, names, revision=current_revision(project), mode=_mode(preview), concurrency=concurrency
+        )
+    except PlanError as exc:
+        fail(str(exc))
+    _execute(plan, reg, project, registry, dry_run, resume, False, as_json)
+
+
+def _mode(preview: bool) -> Any:
+    return "preview" if preview else "up"
+
+
+def _project(project_dir: Path | None) -> Path:
+    project = (project_dir or PROJECT_DIR).resolve()
+    if not project.is_dir():
+        fail(f"project directory {project} does not exist")
+    return project
+
+
+def _execute(
+    plan: RolloutPlan,
+    reg: Registry,
+    project: Path,
+    registry_dir: Path | None,
+    dry_run: bool,
+    resume: str | None,
+    rollback_on_failure: bool,
+    as_json: bool,
+) -> None:
+    journals = project / ".honeycomb" / "rollouts"
+    estimates = duration_estimates(journals)
+    if dry_run:
+        _print_schedule(plan, estimates, as_json)
+        return
+    backend = detect_backend()
+    if backend is None:
+        fail(
+            "no Pulumi state backend is configured: set PULUMI_BACKEND_URL (s3://…, gs://…, file://…) "
+            "or run `pulumi login` first. Nothing was started."
+        )
+    if resume is not None:
+        try:
+            journal = Journal.load(journals, resume)
+            journal.check_resumable(plan)
+        except JournalError as exc:
+            fail(f"{exc}. Nothing was started.")
+        journal.reopen()
+    else:
+        journal = Journal.create(journals, plan)
+    runner = make_runner(project, registry_dir)
+    health = make_health(reg, runner) if plan.kind == "rollout" and plan.mode == "up" else None
+    outcome = _run(plan, reg, project, runner, journal, health, estimates, rollback_on_failure, as_json)
+    raise typer.Exit(outcome.exit_code)
+
+
+def _run(
+    plan: RolloutPlan,
+    reg: Registry,
+    project: Path,
+    runner: StackRunner,
+    journal: Journal,
+    health: HealthGate | None,
+    estimates: dict[str, float],
+    rollback_on_failure: bool,
+    as_json: bool,
+) -> Outcome:
+    recorder = Recorder()
+    worktrees = GitWorktrees(project)
+
+    def orchestrator(emit: EventSink) -> Orchestrator:
+        return Orchestrator(
+            plan,
+            runner,
+            journal,
+            registry=reg,
+            clock=make_clock(),
+            health=health,
+            emit=emit,
+            estimates=estimates,
+            rollback_on_failure=rollback_on_failure,
+            worktrees=worktrees.checkout,
+            runner_for=lambda path: make_runner(path, None),
+        )
+
+    if as_json:
+        outcome = orchestrator(fan_out(recorder, JsonLines(sys.stdout))).run()
+        JsonLines(sys.stdout)(_report_event(outcome))
+        return outcome
+    with LiveView(console, list(iter_cells(plan))) as view:
+        outcome = orchestrator(fan_out(recorder, view)).run()
+    _print_report(outcome)
+    return outcome
+
+
+def _report_event(outcome: Outcome) -> Any:
+    from cellctl.rollout.events import Event
+
+    data = report(outcome.journal)
+    data["rollback_commands"] = outcome.rollback_commands
+    return Event("report", 0.0, state=str(outcome.status), detail=outcome.reason, data=data)
+
+
+def _print_report(outcome: Outcome) -> None:
+    data = report(outcome.journal)
+    table = Table(title=f"{data['kind']} {data['id']}: {data['status']}")
+    for column in ("stack", "wave", "state", "attempts", "seconds", "error / rollback"):
+        table.add_column(column, overflow="fold")
+    for cell in data["cells"]:
+        note = cell.get("error") or cell.get("rollback") or ""
+        seconds = "" if cell["seconds"] is None else f"{cell['seconds']:.0f}"
+        table.add_row(cell["stack"], cell["wave"], cell["state"], str(cell["attempts"]), seconds, note)
+    console.print(table)
+    if outcome.reason:
+        err_console.print(f"[bold]{data['status']}[/]: {outcome.reason}", highlight=False, soft_wrap=True)
+    if outcome.rollback_commands:
+        err_console.print("To roll the failed wave back to its last good revision, run:", highlight=False)
+        for command in outcome.rollback_commands:
+            err_console.print(f"  {command}", highlight=False, markup=False, soft_wrap=True)
+        err_console.print("(or re-run with --rollback-on-failure)", highlight=False)
+    console.print(f"journal: {data['journal']}", highlight=False)
+
+
+def _print_schedule(plan: RolloutPlan, estimates: dict[str, float], as_json: bool) -> None:
+    schedule = describe(plan, estimates)
+    if as_json:
+        print_json(schedule)
+        return
+    minutes = int(schedule["expected_seconds"]) // 60  # type: ignore[call-overload]
+    title = f"{plan.kind} ({plan.mode}) of {plan.revision[:12]}: concurrency {plan.concurrency}, about {minutes} min"
+    table = Table(title=title)
+    for column in ("wave", "stacks", "bake", "health gate"):
+        table.add_column(column, overflow="fold")
+    for wave in schedule["waves"]:  # type: ignore[attr-defined]
+        stacks = ", ".join(s["stack"] + (" (if changed)" if s.get("only_if_changes") else "") for s in wave["stacks"])
+        table.add_row(
+            wave["name"], stacks, f"{wave['bake_seconds'] / 60:.0f} min", "yes" if wave["health_gate"] else "no"
+        )
+    console.print(table)
+    console.print("dry run: nothing was started", style="dim")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(bootstrap)
+    app.command()(rollout)
+
+
+__all__ = ["EXIT_USAGE", "bootstrap", "register", "rollout"]
