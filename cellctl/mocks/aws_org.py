@@ -5,8 +5,10 @@ bucket, and the GCP folders, projects and metrics scope.
 Ids agree with what the cell stacks are shown through the management StackReference
 (`cellctl.mocks.pulumi_builtin`): a created account's id is `fake_account_id(cell)`, a pinned
 one keeps its id (it is imported), a project's number is `fake_project_number(project_id)`, a
-sink's ARN is the one synthesized there. Handlers for types a cell stack may also create (IAM
-roles, S3, ECR) are only registered when no other module registered one.
+sink's ARN is the one synthesized there. The cell mock modules are loaded first, so the types
+only this stack creates (accounts, SSO, sinks, dashboards) get these handlers whatever the
+import order, while types a cell stack creates too (IAM roles, S3, ECR, GCP projects and folders)
+keep the cell modules' handlers and get these only when no other module has one.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import json
 from typing import Any
 
 from cellctl.mocks import HANDLERS, Handler, MockContext, digest, fake_account_id, fake_project_number
+from cellctl.mocks import aws as _aws_cells  # noqa: F401 - registers first, see the module docstring
+from cellctl.mocks import gcp as _gcp_cells  # noqa: F401
 
 
 def _fallback(*tokens: str) -> Any:
@@ -255,25 +259,25 @@ def s3_object(ctx: MockContext) -> dict[str, Any]:
 # --- GCP: folders, projects, metrics scope -------------------------------------------------------
 
 
-@HANDLERS.resource("gcp:organizations/folder:Folder")
+@_fallback("gcp:organizations/folder:Folder")
 def gcp_folder(ctx: MockContext) -> dict[str, Any]:
     number = str(int(digest("folder", ctx.name, length=12), 16))[-12:]
     return {"id": f"folders/{number}", "name": f"folders/{number}", "folderId": number, "lifecycleState": "ACTIVE"}
 
 
-@HANDLERS.resource("gcp:organizations/project:Project")
+@_fallback("gcp:organizations/project:Project")
 def gcp_project(ctx: MockContext) -> dict[str, Any]:
     project_id = str(ctx.inputs.get("projectId") or ctx.name)
     return {"id": f"projects/{project_id}", "projectId": project_id, "number": fake_project_number(project_id)}
 
 
-@HANDLERS.resource("gcp:monitoring/monitoredProject:MonitoredProject")
+@_fallback("gcp:monitoring/monitoredProject:MonitoredProject")
 def gcp_monitored_project(ctx: MockContext) -> dict[str, Any]:
     scope, project = ctx.inputs.get("metricsScope", ""), ctx.inputs.get("name", "")
     return {"id": f"{scope}/projects/{project}", "createTime": "2026-01-01T00:00:00Z"}
 
 
-@HANDLERS.resource("gcp:artifactregistry/repository:Repository")
+@_fallback("gcp:artifactregistry/repository:Repository")
 def gcp_artifact_repository(ctx: MockContext) -> dict[str, Any]:
     i = ctx.inputs
     name = f"projects/{i.get('project')}/locations/{i.get('location')}/repositories/{i.get('repositoryId')}"

@@ -1,0 +1,681 @@
+"""The management stack under Pulumi mocks: accounts, projects, SSO, guardrails, monitoring,
+images and the published registry, for the sample organization and for one with a cell added."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from cellctl.mocks import CloudMocks, MockContext, fake_account_id, fake_project_number
+from cellctl.mocks import aws_org as org_mocks
+from cellctl.mocks.pulumi_builtin import management_outputs
+from cellctl.offline import PlannedResource, StackPlan, run_program, run_stack
+from cells import AwsCell, Environment, GcpCell, Registry, load_registry
+from cells.client import load as load_published
+from components.aws import artifacts, dns_role, identity, monitoring, organization
+from components.aws.delegation import delegation_provider
+from components.gcp import monitoring_scope, projects
+from stacks import management
+from stacks import outputs as out
+
+ACCOUNT = "aws:organizations/account:Account"
+OU = "aws:organizations/organizationalUnit:OrganizationalUnit"
+SCP = "aws:organizations/policy:Policy"
+SCP_ATTACHMENT = "aws:organizations/policyAttachment:PolicyAttachment"
+PERMISSION_SET = "aws:ssoadmin/permissionSet:PermissionSet"
+ASSIGNMENT = "aws:ssoadmin/accountAssignment:AccountAssignment"
+MANAGED_ATTACHMENT = "aws:ssoadmin/managedPolicyAttachment:ManagedPolicyAttachment"
+INLINE_POLICY = "aws:ssoadmin/permissionSetInlinePolicy:PermissionSetInlinePolicy"
+SINK = "aws:oam/sink:Sink"
+SINK_POLICY = "aws:oam/sinkPolicy:SinkPolicy"
+DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+ECR_REPO = "aws:ecr/repository:Repository"
+ECR_POLICY = "aws:ecr/repositoryPolicy:RepositoryPolicy"
+PROJECT = "gcp:organizations/project:Project"
+FOLDER = "gcp:organizations/folder:Folder"
+MONITORED = "gcp:monitoring/monitoredProject:MonitoredProject"
+AR_MEMBER = "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember"
+
+
+@pytest.fixture(scope="module")
+def plan(registry: Registry) -> StackPlan:
+    return run_stack("management", registry)
+
+
+def by_name(plan: StackPlan, type_: str) -> dict[str, PlannedResource]:
+    return {r.name: r for r in plan.of_type(type_)}
+
+
+def provider_of(plan: StackPlan, resource: PlannedResource) -> PlannedResource:
+    assert resource.provider is not None, f"{resource.urn} uses a default provider"
+    return plan.by_urn()[resource.provider]
+
+
+def ou_ids(plan: StackPlan) -> dict[str, str]:
+    """OU id by environment."""
+    return {r.inputs["name"].removeprefix("cells-"): r.outputs["id"] for r in plan.of_type(OU)}
+
+
+def group_id(registry: Registry, name: str) -> str:
+    return lookup(registry, "getGroup", name)["groupId"]
+
+
+def user_id(registry: Registry, name: str) -> str:
+    return lookup(registry, "getUser", name)["userId"]
+
+
+def lookup(registry: Registry, kind: str, value: str) -> dict[str, Any]:
+    """What the identity store (mock) answers for a display name or user name."""
+    inputs = {
+        "identityStoreId": registry.organization.aws.identity_store_id,
+        "alternateIdentifier": {"uniqueAttribute": {"attributeValue": value}},
+    }
+    ctx = MockContext(kind, kind, inputs, {}, registry, CloudMocks(registry))
+    handler = org_mocks.get_group if kind == "getGroup" else org_mocks.get_user
+    return handler(ctx)
+
+
+def add_cell(registry_dir: Path, data: dict[str, Any]) -> Registry:
+    (registry_dir / "cells" / f"{data['name']}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    return load_registry(registry_dir)
+
+
+# --- the whole plan --------------------------------------------------------------------------
+
+
+def test_urns_are_unique_and_every_resource_has_an_explicit_provider(plan: StackPlan) -> None:
+    urns = [r.urn for r in plan.resources]
+    assert len(urns) == len(set(urns))
+    for r in plan.custom_resources:
+        if not r.type.startswith("pulumi:providers:"):
+            provider_of(plan, r)
+
+
+def test_exports_match_what_cell_stacks_are_shown(plan: StackPlan, registry: Registry) -> None:
+    """The StackReference mock synthesizes the management outputs; they must be the real ones."""
+    ctx = MockContext("pulumi:pulumi:StackReference", "management", {}, {}, registry, CloudMocks(registry))
+    assert plan.outputs == management_outputs(ctx)
+    for name in (
+        out.ACCOUNT_IDS,
+        out.PROJECT_NUMBERS,
+        out.OAM_SINK_ARNS,
+        out.DNS_DELEGATION_ROLE_ARN,
+        out.CI_ROLE_ARN,
+        out.ECR_REGISTRY,
+        out.REGISTRY_URL,
+    ):
+        assert plan.outputs[name], name
+
+
+# --- AWS Organizations -------------------------------------------------------------------------
+
+
+def test_one_account_per_aws_cell_in_its_environments_ou(plan: StackPlan, registry: Registry) -> None:
+    accounts = by_name(plan, ACCOUNT)
+    assert set(accounts) == {f"{c.name}-account" for c in registry.aws_cells}
+    ous = ou_ids(plan)
+    assert set(ous) == {str(e) for e in Environment}
+    for cell in registry.aws_cells:
+        account = accounts[f"{cell.name}-account"]
+        assert account.inputs["name"] == f"cell-{cell.name}"
+        assert account.inputs["email"] == cell.account_email
+        assert account.inputs["parentId"] == ous[str(cell.environment)]
+        assert account.inputs["roleName"] == registry.organization.aws.access_role_name
+        assert account.inputs["closeOnDeletion"] is False
+        assert account.inputs["tags"] == cell.tags
+        assert "roleName" in account.ignore_changes
+        assert account.protect is (cell.environment is Environment.prod)
+        assert provider_of(plan, account).name == "management"
+
+
+def test_a_pinned_account_is_imported_and_keeps_its_id(plan: StackPlan, registry: Registry) -> None:
+    accounts = by_name(plan, ACCOUNT)
+    for cell in registry.aws_cells:
+        account = accounts[f"{cell.name}-account"]
+        assert account.import_id == cell.account_id
+        expected = cell.account_id or fake_account_id(cell.name)
+        assert account.outputs["id"] == expected
+        assert plan.outputs[out.ACCOUNT_IDS][cell.name] == expected
+    assert registry.cell("alpha").account_id == "210987654321"  # the sample pins alpha
+
+
+def test_no_account_for_gcp_cells(plan: StackPlan, registry: Registry) -> None:
+    names = {r.inputs["name"] for r in plan.of_type(ACCOUNT)}
+    assert all(f"cell-{c.name}" not in names for c in registry.gcp_cells)
+    assert set(plan.outputs[out.ACCOUNT_IDS]) == {c.name for c in registry.aws_cells}
+
+
+def test_scps_are_valid_json_and_attached_to_every_cell_ou(plan: StackPlan, registry: Registry) -> None:
+    policies = {r.inputs["name"]: r for r in plan.of_type(SCP)}
+    assert set(policies) == {"honeycomb-cells-regions", "honeycomb-cells-guardrails"}
+    for policy in policies.values():
+        assert policy.inputs["type"] == "SERVICE_CONTROL_POLICY"
+        assert len(policy.inputs["content"]) <= organization.MAX_SCP_CHARS
+        json.loads(policy.inputs["content"])
+    attached = {(a.inputs["policyId"], a.inputs["targetId"]) for a in plan.of_type(SCP_ATTACHMENT)}
+    assert attached == {(p.outputs["id"], ou) for p in policies.values() for ou in ou_ids(plan).values()}
+    regions = json.loads(policies["honeycomb-cells-regions"].inputs["content"])["Statement"][0]
+    assert regions["Condition"]["StringNotEquals"]["aws:RequestedRegion"] == sorted(
+        registry.organization.aws.allowed_regions
+    )
+
+
+class TestRegionGuardrail:
+    def test_denies_every_region_but_the_allowed_ones(self) -> None:
+        doc = json.loads(organization.region_guardrail_policy(["us-west-2", "eu-west-1", "us-west-2"]))
+        (statement,) = doc["Statement"]
+        assert statement["Effect"] == "Deny"
+        assert statement["Resource"] == "*"
+        assert statement["Condition"] == {"StringNotEquals": {"aws:RequestedRegion": ["eu-west-1", "us-west-2"]}}
+
+    def test_global_services_are_exempt(self) -> None:
+        exempt = json.loads(organization.region_guardrail_policy(["eu-west-1"]))["Statement"][0]["NotAction"]
+        for action in ("iam:*", "organizations:*", "sts:*", "route53:*", "cloudfront:*", "support:*", "sso:*"):
+            assert action in exempt
+        assert not any(a.startswith(("ec2:Run", "eks:", "s3:PutObject")) for a in exempt)
+
+    def test_needs_a_region(self) -> None:
+        with pytest.raises(ValueError, match="at least one allowed region"):
+            organization.region_guardrail_policy([])
+
+
+class TestCellGuardrails:
+    @pytest.fixture
+    def statements(self) -> dict[str, dict[str, Any]]:
+        doc = json.loads(organization.cell_guardrail_policy())
+        assert len(organization.cell_guardrail_policy()) <= organization.MAX_SCP_CHARS
+        return {s["Sid"]: s for s in doc["Statement"]}
+
+    def test_every_statement_denies(self, statements: dict[str, dict[str, Any]]) -> None:
+        assert {s["Effect"] for s in statements.values()} == {"Deny"}
+
+    def test_deny_leaving_the_organization(self, statements: dict[str, dict[str, Any]]) -> None:
+        assert statements["DenyLeavingOrganization"]["Action"] == "organizations:LeaveOrganization"
+
+    def test_deny_stopping_or_deleting_cloudtrail(self, statements: dict[str, dict[str, Any]]) -> None:
+        assert {"cloudtrail:StopLogging", "cloudtrail:DeleteTrail"} <= set(
+            statements["DenyCloudTrailTampering"]["Action"]
+        )
+
+    def test_deny_deleting_the_observability_link(self, statements: dict[str, dict[str, Any]]) -> None:
+        assert "oam:DeleteLink" in statements["DenyObservabilityUnlink"]["Action"]
+
+    def test_deny_the_root_user(self, statements: dict[str, dict[str, Any]]) -> None:
+        root = statements["DenyRootUser"]
+        assert root["Action"] == "*"
+        assert root["Condition"] == {"StringLike": {"aws:PrincipalArn": "arn:*:iam::*:root"}}
+
+
+# --- GCP -----------------------------------------------------------------------------------------
+
+
+def test_one_project_per_gcp_cell(plan: StackPlan, registry: Registry) -> None:
+    found = by_name(plan, PROJECT)
+    assert set(found) == {f"{c.name}-project" for c in registry.gcp_cells}
+    folders = {r.inputs["displayName"]: r for r in plan.of_type(FOLDER)}
+    assert set(folders) == {f"acme-cells-{e}" for e in Environment}
+    for cell in registry.gcp_cells:
+        project = found[f"{cell.name}-project"]
+        folder = folders[f"acme-cells-{cell.environment}"]
+        assert project.inputs["projectId"] == cell.project_id
+        assert project.inputs["billingAccount"] == registry.organization.gcp.billing_account
+        assert project.inputs["folderId"] == folder.outputs["folderId"]
+        assert project.inputs["labels"] == cell.tags
+        assert project.inputs["autoCreateNetwork"] is False
+        assert folder.inputs["parent"] == f"organizations/{registry.organization.gcp.organization_id}"
+        assert plan.outputs[out.PROJECT_NUMBERS][cell.name] == fake_project_number(cell.project_id)
+
+
+def test_prod_projects_are_protected_and_refuse_deletion(plan: StackPlan, registry: Registry) -> None:
+    beta = registry.cell("beta")
+    assert beta.environment is Environment.prod
+    project = by_name(plan, PROJECT)["beta-project"]
+    assert project.inputs["deletionPolicy"] == "PREVENT"
+    assert project.protect is True
+
+
+def test_other_projects_can_go_and_a_cell_folder_wins(registry_copy: Path, edit_yaml: Any, registry: Registry) -> None:
+    def to_preprod(data: dict[str, Any]) -> None:
+        data.update(environment="preprod", wave="preprod", folder="folders/123456")
+
+    edit_yaml(registry_copy / "cells" / "beta.yaml", to_preprod)
+    project = run_stack("management", load_registry(registry_copy)).one(PROJECT, "beta-project")
+    assert project.inputs["deletionPolicy"] == "DELETE"
+    assert project.protect is False
+    assert project.inputs["folderId"] == "123456"
+
+
+def test_gcp_cells_join_the_central_metrics_scope(plan: StackPlan, registry: Registry) -> None:
+    scoped = by_name(plan, MONITORED)
+    assert set(scoped) == {f"{c.name}-monitored-project" for c in registry.gcp_cells}
+    for cell in registry.gcp_cells:
+        member = scoped[f"{cell.name}-monitored-project"]
+        assert (
+            member.inputs["metricsScope"]
+            == f"locations/global/metricsScopes/{registry.organization.gcp.monitoring_project}"
+        )
+        assert member.inputs["name"] == cell.project_id
+
+
+def test_gcp_cell_nodes_may_read_images(plan: StackPlan, registry: Registry) -> None:
+    members = by_name(plan, AR_MEMBER)
+    assert set(members) == {f"{c.name}-image-reader" for c in registry.gcp_cells}
+    beta = members["beta-image-reader"]
+    assert beta.inputs["role"] == "roles/artifactregistry.reader"
+    assert beta.inputs["member"] == "serviceAccount:beta-nodes@acme-cell-beta.iam.gserviceaccount.com"
+
+
+class TestNodeServiceAccount:
+    def test_short_names_are_plain(self) -> None:
+        assert monitoring_scope.node_service_account_email("beta", "p-1") == "beta-nodes@p-1.iam.gserviceaccount.com"
+
+    def test_long_names_fit_and_stay_distinct(self) -> None:
+        a = monitoring_scope.node_service_account_id("a" * 32)
+        b = monitoring_scope.node_service_account_id("a" * 31 + "b")
+        assert a != b
+        for account_id in (a, b):
+            assert 6 <= len(account_id) <= 30
+            assert account_id.endswith("-nodes")
+
+    def test_deletion_policy(self) -> None:
+        assert projects.deletion_policy(prod=True) == "PREVENT"
+        assert projects.deletion_policy(prod=False) == "DELETE"
+
+
+# --- Identity Center ---------------------------------------------------------------------------------
+
+
+def expected_assignments(registry: Registry, plan: StackPlan) -> Counter[tuple[str, str, str, str]]:
+    """(account id, principal type, principal id, permission set ARN) the registry implies."""
+    arns = {r.inputs["name"]: r.outputs["arn"] for r in plan.of_type(PERMISSION_SET)}
+    accounts = plan.outputs[out.ACCOUNT_IDS]
+    expected: Counter[tuple[str, str, str, str]] = Counter()
+    for cell in registry.aws_cells:
+        for rule in registry.access_for(cell):
+            expected[(accounts[cell.name], "GROUP", group_id(registry, rule.group), arns[str(rule.permission)])] += 1
+        if cell.environment is Environment.dev:
+            assert cell.owner
+            expected[(accounts[cell.name], "USER", user_id(registry, cell.owner), arns["admin"])] += 1
+    return expected
+
+
+def test_assignments_are_exactly_the_cross_product_of_the_access_rules(plan: StackPlan, registry: Registry) -> None:
+    found = plan.of_type(ASSIGNMENT)
+    expected = expected_assignments(registry, plan)
+    # prod: 4 rules each (alpha, gamma), preprod: 3 (staging), dev: 2 + the owner's admin (dev-jdoe)
+    assert len(found) == sum(expected.values()) == 4 + 4 + 3 + 3
+    actual = Counter(
+        (r.inputs["targetId"], r.inputs["principalType"], r.inputs["principalId"], r.inputs["permissionSetArn"])
+        for r in found
+    )
+    assert actual == expected
+    for r in found:
+        assert r.inputs["targetType"] == "AWS_ACCOUNT"
+        assert r.inputs["instanceArn"] == registry.organization.aws.sso_instance_arn
+
+
+def test_every_group_is_a_distinct_identity_store_lookup(plan: StackPlan, registry: Registry) -> None:
+    by_principal: dict[str, set[str]] = {}
+    for r in plan.of_type(ASSIGNMENT):
+        if r.inputs["principalType"] == "GROUP":
+            by_principal.setdefault(r.inputs["principalId"], set()).add(r.name.split("-group-")[1].rsplit("-", 2)[0])
+    groups = {rule.group for c in registry.aws_cells for rule in registry.access_for(c)}
+    assert len(by_principal) == len(groups)
+
+
+def test_a_dev_cells_owner_gets_admin_there_only(plan: StackPlan, registry: Registry) -> None:
+    users = [r for r in plan.of_type(ASSIGNMENT) if r.inputs["principalType"] == "USER"]
+    dev = registry.cell("dev-jdoe")
+    admin_arn = by_name(plan, PERMISSION_SET)["sso-admin"].outputs["arn"]
+    assert [(u.inputs["targetId"], u.inputs["principalId"], u.inputs["permissionSetArn"]) for u in users] == [
+        (plan.outputs[out.ACCOUNT_IDS]["dev-jdoe"], user_id(registry, dev.owner or ""), admin_arn)
+    ]
+
+
+def test_assignments_are_keyed_by_stable_ids(plan: StackPlan) -> None:
+    names = set(by_name(plan, ASSIGNMENT))
+    assert "alpha-group-cell-operators-cell-operator" in names
+    assert "dev-jdoe-user-jane.doe@acme-corp.net-admin" in names
+
+
+def test_permission_sets(plan: StackPlan, registry: Registry) -> None:
+    sets = {r.inputs["name"]: r for r in plan.of_type(PERMISSION_SET)}
+    assert set(sets) == {"read-only", "cell-operator", "admin"}
+    assert sets["admin"].inputs["sessionDuration"] == "PT1H"
+    for ps in sets.values():
+        hours = int(ps.inputs["sessionDuration"].removeprefix("PT").removesuffix("H"))
+        assert 1 <= hours <= 8
+        assert ps.inputs["description"]
+        assert ps.inputs["instanceArn"] == registry.organization.aws.sso_instance_arn
+    managed = {(r.inputs["permissionSetArn"], r.inputs["managedPolicyArn"]) for r in plan.of_type(MANAGED_ATTACHMENT)}
+    assert (sets["read-only"].outputs["arn"], "arn:aws:iam::aws:policy/ReadOnlyAccess") in managed
+    assert (sets["admin"].outputs["arn"], "arn:aws:iam::aws:policy/AdministratorAccess") in managed
+    assert not any(arn == sets["cell-operator"].outputs["arn"] and "Administrator" in p for arn, p in managed)
+    (inline,) = plan.of_type(INLINE_POLICY)
+    assert inline.inputs["permissionSetArn"] == sets["cell-operator"].outputs["arn"]
+
+
+def test_policy_attachments_depend_on_their_permission_sets_assignments(plan: StackPlan) -> None:
+    assignments = plan.of_type(ASSIGNMENT)
+    for attachment in [*plan.of_type(MANAGED_ATTACHMENT), *plan.of_type(INLINE_POLICY)]:
+        mine = {a.urn for a in assignments if a.inputs["permissionSetArn"] == attachment.inputs["permissionSetArn"]}
+        assert mine
+        assert mine <= set(attachment.depends_on)
+
+
+def test_cell_operator_policy_operates_but_never_touches_identity() -> None:
+    doc = json.loads(identity.cell_operator_policy())
+    allow = next(s for s in doc["Statement"] if s["Effect"] == "Allow")
+    deny = next(s for s in doc["Statement"] if s["Effect"] == "Deny")
+    assert "eks:AccessKubernetesApi" in allow["Action"]
+    assert not any(a.startswith(("iam:", "organizations:", "sso:")) or a == "*" for a in allow["Action"])
+    assert {"iam:*", "organizations:*", "oam:*"} <= set(deny["Action"])
+
+
+def test_clashing_assignment_names_are_refused() -> None:
+    a = identity.Assignment("a-group-b", identity.PrincipalType.group, "c", "admin")
+    b = identity.Assignment("a", identity.PrincipalType.group, "b-group-c", "admin")
+    assert a.key == b.key
+    specs = identity.permission_set_specs()
+    with pytest.raises(ValueError, match="share the resource name"):
+        identity._check_assignments([a, b], specs, {"a-group-b": "1", "a": "2"})
+    with pytest.raises(ValueError, match="no permission set named 'root'"):
+        identity._check_assignments(
+            [identity.Assignment("a", identity.PrincipalType.group, "g", "root")], specs, {"a": "1"}
+        )
+
+
+# --- DNS delegation and CI -------------------------------------------------------------------------------
+
+
+def test_dns_delegation_role_lets_each_cell_change_only_its_own_ns_record(plan: StackPlan, registry: Registry) -> None:
+    aws_org = registry.organization.aws
+    role = plan.one(ROLE, "dns-role")
+    assert role.inputs["name"] == aws_org.dns_delegation_role_name
+    assert provider_of(plan, role).name == "dns"
+    assert plan.outputs[out.DNS_DELEGATION_ROLE_ARN] == role.outputs["arn"]
+    trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    accounts = plan.outputs[out.ACCOUNT_IDS]
+    bound = {
+        s["Principal"]["AWS"]: s["Condition"]["StringEquals"]["sts:RoleSessionName"]
+        for s in trust
+        if "StringEquals" in s["Condition"]
+    }
+    assert bound == {f"arn:aws:iam::{accounts[c.name]}:root": f"honeycomb-{c.name}-dns" for c in registry.aws_cells}
+    ci = [s for s in trust if s["Principal"]["AWS"] == plan.outputs[out.CI_ROLE_ARN]]
+    assert ci[0]["Condition"] == {"StringLike": {"sts:RoleSessionName": "honeycomb-*-dns"}}
+
+    policy = json.loads(plan.one(ROLE_POLICY, "dns-ns-records").inputs["policy"])["Statement"]
+    writes = [s for s in policy if s["Action"] == "route53:ChangeResourceRecordSets"]
+    assert len(writes) == len(registry.cells)
+    zone_arn = f"arn:aws:route53:::hostedzone/{aws_org.parent_zone_id}"
+    for cell in registry.cells:
+        (statement,) = [
+            s for s in writes if s["Condition"]["StringLike"]["aws:userid"] == f"*:honeycomb-{cell.name}-dns"
+        ]
+        assert statement["Resource"] == zone_arn
+        assert statement["Condition"]["ForAllValues:StringEquals"] == {
+            "route53:ChangeResourceRecordSetsNormalizedRecordNames": [registry.zone_name(cell)],
+            "route53:ChangeResourceRecordSetsRecordTypes": ["NS"],
+        }
+
+
+def test_dns_session_name_matches_the_cells_delegation_provider(registry: Registry) -> None:
+    def program() -> None:
+        delegation_provider("alpha-dns", role_arn="arn:aws:iam::1:role/x", cell="alpha", tags={})
+
+    provider = run_program(program, stack="cell-alpha", mocks=CloudMocks(registry)).one("pulumi:providers:aws")
+    (assume,) = json.loads(provider.inputs["assumeRoles"])
+    assert assume["sessionName"] == dns_role.session_name("alpha")
+
+
+def test_ci_role(plan: StackPlan, registry: Registry) -> None:
+    role = plan.one(ROLE, "ci-role")
+    assert role.inputs["name"] == management.CI_ROLE_NAME
+    assert provider_of(plan, role).name == "management"
+    trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]
+    assert trust["Principal"] == {"AWS": [f"arn:aws:iam::{registry.organization.aws.management_account_id}:root"]}
+
+
+def test_ci_principals_from_config(registry: Registry) -> None:
+    arn = "arn:aws:iam::100000000001:role/runner"
+    plan = run_stack("management", registry, config={"ciPrincipalArns": json.dumps([arn])})
+    trust = json.loads(plan.one(ROLE, "ci-role").inputs["assumeRolePolicy"])["Statement"][0]
+    assert trust["Principal"] == {"AWS": [arn]}
+    with pytest.raises(ValueError, match="JSON list of IAM ARNs"):
+        run_stack("management", registry, config={"ciPrincipalArns": "not json"})
+
+
+def test_organization_ids_from_config_skip_the_lookup(registry: Registry) -> None:
+    config = {"awsOrganizationId": "o-abcdefghij", "awsOrganizationRootId": "r-ab12"}
+    plan = run_stack("management", registry, config=config)
+    assert {r.inputs["parentId"] for r in plan.of_type(OU)} == {"r-ab12"}
+    paths = json.loads(plan.of_type(ECR_POLICY)[0].inputs["policy"])["Statement"][0]["Condition"]
+    assert all(
+        p.startswith("o-abcdefghij/r-ab12/ou-") for p in paths["ForAnyValue:StringLike"]["aws:PrincipalOrgPaths"]
+    )
+
+
+# --- central monitoring ------------------------------------------------------------------------------------
+
+
+def test_one_sink_per_region_with_aws_cells_admitting_exactly_its_accounts(plan: StackPlan, registry: Registry) -> None:
+    accounts = plan.outputs[out.ACCOUNT_IDS]
+    regions = {c.region for c in registry.aws_cells}
+    sinks = {provider_of(plan, s).inputs["region"]: s for s in plan.of_type(SINK)}
+    assert set(sinks) == regions
+    assert plan.outputs[out.OAM_SINK_ARNS] == {r: s.outputs["arn"] for r, s in sinks.items()}
+    policies = {p.inputs["sinkIdentifier"]: p for p in plan.of_type(SINK_POLICY)}
+    monitoring_role = (
+        f"arn:aws:iam::{registry.organization.aws.monitoring_account_id}:role/OrganizationAccountAccessRole"
+    )
+    for region, sink in sinks.items():
+        assert json.loads(provider_of(plan, sink).inputs["assumeRoles"])[0]["roleArn"] == monitoring_role
+        policy = policies[sink.outputs["arn"]]
+        assert provider_of(plan, policy).urn == sink.provider
+        (statement,) = json.loads(policy.inputs["policy"])["Statement"]
+        expected = sorted(accounts[c.name] for c in registry.aws_cells if c.region == region)
+        assert statement["Principal"] == {"AWS": expected}
+        assert set(statement["Action"]) == {"oam:CreateLink", "oam:UpdateLink"}
+
+
+def dashboard_widgets(plan: StackPlan) -> list[dict[str, Any]]:
+    return [w for d in plan.of_type(DASHBOARD) for w in json.loads(d.inputs["dashboardBody"])["widgets"]]
+
+
+def widget_label(widget: dict[str, Any]) -> str:
+    props = widget["properties"]
+    return str(props.get("title") or props["markdown"].splitlines()[0])
+
+
+def test_dashboards_name_every_cell(plan: StackPlan, registry: Registry) -> None:
+    labels = [widget_label(w) for w in dashboard_widgets(plan)]
+    for cell in registry.cells:
+        assert f"### {cell.name}" in labels
+    accounts = plan.outputs[out.ACCOUNT_IDS]
+    for cell in registry.aws_cells:
+        metrics = [w for w in dashboard_widgets(plan) if w["properties"].get("title", "").startswith(f"{cell.name} · ")]
+        assert len(metrics) == len(monitoring.AWS_KEY_METRICS)
+        for widget in metrics:
+            assert widget["properties"]["region"] == cell.region
+            assert f':aws.AccountId="{accounts[cell.name]}"' in widget["properties"]["metrics"][0][0]["expression"]
+
+
+def test_dashboards_are_grouped_by_environment_in_the_monitoring_account(plan: StackPlan, registry: Registry) -> None:
+    boards = {d.inputs["dashboardName"]: d for d in plan.of_type(DASHBOARD)}
+    assert set(boards) == {f"honeycomb-cells-{c.environment}" for c in registry.cells}
+    for name, board in boards.items():
+        env = name.removeprefix("honeycomb-cells-")
+        text = [
+            w["properties"]["markdown"]
+            for w in json.loads(board.inputs["dashboardBody"])["widgets"]
+            if w["type"] == "text"
+        ]
+        assert sorted(t.splitlines()[0] for t in text) == sorted(
+            f"### {c.name}" for c in registry.cells if str(c.environment) == env
+        )
+        assert provider_of(plan, board).inputs["allowedAccountIds"] == json.dumps(
+            [registry.organization.aws.monitoring_account_id]
+        )
+
+
+def test_dashboard_pages_stay_under_the_widget_limit() -> None:
+    cells = [monitoring.DashboardCell(f"c{i:04d}", "aws", "prod", "us-east-1", account_id="1") for i in range(300)]
+    pages = monitoring.dashboard_pages(cells, prefix="p")
+    assert list(pages) == ["p-prod", "p-prod-2", "p-prod-3"]
+    assert [c.name for page in pages.values() for c in page] == [c.name for c in cells]
+    for page in pages.values():
+        body = json.loads(monitoring.dashboard_body(page, scoping_project="s"))
+        assert len(body["widgets"]) <= monitoring.MAX_WIDGETS
+
+
+def test_sink_policy_needs_an_account() -> None:
+    with pytest.raises(ValueError, match="at least one account"):
+        monitoring.sink_policy([])
+
+
+# --- images and the published registry -----------------------------------------------------------------------
+
+
+def test_image_repositories_per_component_pullable_from_the_cell_ous(plan: StackPlan, registry: Registry) -> None:
+    repos = {r.inputs["name"]: r for r in plan.of_type(ECR_REPO)}
+    assert set(repos) == {f"acme/{c.name}" for c in registry.organization.components}
+    for repo in repos.values():
+        assert repo.inputs["imageTagMutability"] == "IMMUTABLE"
+        assert repo.outputs["repositoryUrl"].startswith(plan.outputs[out.ECR_REGISTRY] + "/")
+    policies = plan.of_type(ECR_POLICY)
+    assert {p.inputs["repository"] for p in policies} == set(repos)
+    org_id = org_mocks.organization_id(MockContext("", "", {}, {}, registry, CloudMocks(registry)))
+    root_id = org_mocks.root_id(MockContext("", "", {}, {}, registry, CloudMocks(registry)))
+    for policy in policies:
+        (statement,) = json.loads(policy.inputs["policy"])["Statement"]
+        assert set(statement["Action"]) == set(artifacts.PULL_ACTIONS)
+        assert statement["Condition"]["ForAnyValue:StringLike"]["aws:PrincipalOrgPaths"] == sorted(
+            f"{org_id}/{root_id}/{ou}/*" for ou in ou_ids(plan).values()
+        )
+
+
+def test_registry_bucket_is_versioned_encrypted_and_private(plan: StackPlan, registry: Registry) -> None:
+    bucket = plan.one("aws:s3/bucket:Bucket")
+    assert bucket.inputs["bucket"] == registry.organization.registry.bucket
+    assert plan.one("aws:s3/bucketVersioning:BucketVersioning").inputs["versioningConfiguration"] == {
+        "status": "Enabled"
+    }
+    (rule,) = plan.one("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration").inputs[
+        "rules"
+    ]
+    assert rule["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "AES256"
+    block = plan.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs
+    assert all(
+        block[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+    )
+    policy = json.loads(plan.one("aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])["Statement"]
+    assert any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in policy)
+
+
+def test_published_registry_holds_every_cell_with_resolved_outputs(
+    plan: StackPlan, registry: Registry, tmp_path: Path
+) -> None:
+    obj = plan.one("aws:s3/bucketObjectv2:BucketObjectv2")
+    assert obj.inputs["key"] == registry.organization.registry.key
+    assert obj.inputs["contentType"] == "application/json"
+    published = json.loads(obj.inputs["content"])
+    cells = {c["name"]: c for c in published["cells"]}
+    assert set(cells) == {c.name for c in registry.cells}
+    for cell in registry.cells:
+        outputs = cells[cell.name]["outputs"]
+        assert outputs["zone_name"] == registry.zone_name(cell)
+        if isinstance(cell, AwsCell):
+            assert outputs["account_id"] == plan.outputs[out.ACCOUNT_IDS][cell.name]
+            assert outputs["oam_sink_arn"] == plan.outputs[out.OAM_SINK_ARNS][cell.region]
+        else:
+            assert isinstance(cell, GcpCell)
+            assert outputs["project_number"] == plan.outputs[out.PROJECT_NUMBERS][cell.name]
+    path = tmp_path / "registry.json"
+    path.write_text(obj.inputs["content"])
+    assert load_published(str(path)) == registry
+    assert plan.outputs[out.REGISTRY_URL] == f"s3://{registry.organization.registry.bucket}/registry.json"
+
+
+# --- adding a cell ------------------------------------------------------------------------------------------------
+
+
+NEW_AWS_CELL = {
+    "name": "delta",
+    "cloud": "aws",
+    "environment": "prod",
+    "region": "eu-west-1",
+    "wave": "prod-main",
+    "size": "small",
+    "network": {"cidr": "10.80.0.0/16"},
+    "capacity": {"max_tenants": 10, "max_daily_requests": 1000},
+    "account_email": "aws+cell-delta@acme-corp.net",
+}
+NEW_GCP_CELL = {
+    "name": "epsilon",
+    "cloud": "gcp",
+    "environment": "preprod",
+    "region": "us-central1",
+    "wave": "preprod",
+    "size": "small",
+    "network": {"cidr": "10.96.0.0/16"},
+    "capacity": {"max_tenants": 10, "max_daily_requests": 1000},
+    "project_id": "acme-cell-epsilon",
+}
+
+
+def test_adding_an_aws_cell_adds_exactly_its_account_assignments_and_widgets(
+    plan: StackPlan, registry: Registry, registry_copy: Path
+) -> None:
+    bigger = add_cell(registry_copy, NEW_AWS_CELL)
+    after = run_stack("management", bigger)
+    before_urns, after_urns = set(plan.by_urn()), set(after.by_urn())
+    assert before_urns <= after_urns
+    added = [after.by_urn()[u] for u in after_urns - before_urns]
+    delta = bigger.cell("delta")
+    assert {(r.type, r.name) for r in added} == {
+        (ACCOUNT, "delta-account"),
+        *((ASSIGNMENT, f"delta-group-{rule.group}-{rule.permission}") for rule in bigger.access_for(delta)),
+    }
+    assert len(bigger.access_for(delta)) == 4
+
+    old = Counter(widget_label(w) for w in dashboard_widgets(plan))
+    new = Counter(widget_label(w) for w in dashboard_widgets(after))
+    gained = new - old
+    assert not old - new
+    assert sum(gained.values()) == 1 + len(monitoring.AWS_KEY_METRICS)
+    assert all(label.startswith(("### delta", "delta · ")) for label in gained)
+
+    account = after.outputs[out.ACCOUNT_IDS]["delta"]
+    (policy,) = [p for p in after.of_type(SINK_POLICY) if ":eu-west-1:" in p.inputs["sinkIdentifier"]]
+    assert account in json.loads(policy.inputs["policy"])["Statement"][0]["Principal"]["AWS"]
+
+
+def test_adding_a_gcp_cell_adds_exactly_its_project_and_scope(
+    plan: StackPlan, registry: Registry, registry_copy: Path
+) -> None:
+    after = run_stack("management", add_cell(registry_copy, NEW_GCP_CELL))
+    added = [after.by_urn()[u] for u in set(after.by_urn()) - set(plan.by_urn())]
+    assert {(r.type, r.name) for r in added} == {
+        (PROJECT, "epsilon-project"),
+        (MONITORED, "epsilon-monitored-project"),
+        (AR_MEMBER, "epsilon-image-reader"),
+    }
+    assert set(plan.by_urn()) <= set(after.by_urn())
+    assert "### epsilon" in [widget_label(w) for w in dashboard_widgets(after)]
+
+
+def test_assignments_for_matches_the_registry(registry: Registry) -> None:
+    found = management.assignments_for(registry)
+    assert len(found) == len(set(found))
+    assert {a.cell for a in found} == {c.name for c in registry.aws_cells}
+    assert [a for a in found if a.principal_type is identity.PrincipalType.user] == [
+        identity.Assignment("dev-jdoe", identity.PrincipalType.user, "jane.doe@acme-corp.net", "admin")
+    ]
