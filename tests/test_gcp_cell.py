@@ -236,7 +236,9 @@ def test_max_pods_per_node_shrinks_for_small_ranges_and_explains_when_impossible
 def test_cluster_has_private_nodes_and_a_restricted_control_plane(plan: StackPlan) -> None:
     cluster = plan.one("gcp:container/cluster:Cluster").inputs
     nodes_cidr = plan.one("gcp:compute/subnetwork:Subnetwork").inputs["ipCidrRange"]
-    assert cluster["privateClusterConfig"]["enablePrivateNodes"] is True
+    assert cluster["privateClusterConfig"] == {"enablePrivateNodes": True, "enablePrivateEndpoint": True}
+    # People and CI come in through the IAM-authorized DNS endpoint, not an IP endpoint.
+    assert cluster["controlPlaneEndpointsConfig"]["dnsEndpointConfig"] == {"allowExternalTraffic": True}
     authorized = cluster["masterAuthorizedNetworksConfig"]
     assert [b["cidrBlock"] for b in authorized["cidrBlocks"]] == [nodes_cidr]
     assert authorized["gcpPublicCidrsAccessEnabled"] is False
@@ -302,10 +304,11 @@ def test_kubeconfig_uses_the_gcloud_auth_plugin_and_is_secret(
     assert _sync_await(seen["kubeconfig"].is_secret()) is True
     config = yaml.safe_load(plan.outputs["kubeconfig"])
     cluster = plan.one("gcp:container/cluster:Cluster").outputs
-    assert config["clusters"][0]["cluster"] == {
-        "server": f"https://{cluster['endpoint']}",
-        "certificate-authority-data": cluster["masterAuth"]["clusterCaCertificate"],
-    }
+    dns_endpoint = cluster["controlPlaneEndpointsConfig"]["dnsEndpointConfig"]["endpoint"]
+    assert dns_endpoint.endswith(".europe-west1.gke.goog")
+    # The DNS endpoint's certificate is publicly trusted: no cluster CA pinned in the file.
+    assert config["clusters"][0]["cluster"] == {"server": f"https://{dns_endpoint}"}
+    assert plan.outputs["clusterEndpoint"] == dns_endpoint
     assert config["users"][0]["user"]["exec"]["command"] == "gke-gcloud-auth-plugin"
     assert config["current-context"] == f"gke_{PROJECT}_europe-west1_{CELL}-gke"
 

@@ -220,12 +220,18 @@ def cluster(ctx: MockContext) -> dict[str, Any]:
     if private.get("enablePrivateNodes"):
         private.update({"privateEndpoint": f"172.16.{int(digest('gke-private', rid, length=2), 16) % 256}.2"})
         private.setdefault("publicEndpoint", endpoint)
+    endpoints = dict(ctx.inputs.get("controlPlaneEndpointsConfig") or {})
+    endpoints["dnsEndpointConfig"] = {
+        **(endpoints.get("dnsEndpointConfig") or {}),
+        "endpoint": f"gke-{digest('dns', rid, length=32)}-{fake_project_number(project(ctx))}.{location(ctx)}.gke.goog",
+    }
     return {
         "id": rid,
         "name": name(ctx),
         "location": location(ctx),
         "project": project(ctx),
-        "endpoint": endpoint,
+        "endpoint": private.get("privateEndpoint", endpoint) if private.get("enablePrivateEndpoint") else endpoint,
+        "controlPlaneEndpointsConfig": endpoints,
         "selfLink": f"https://container.googleapis.com/v1/{rid}",
         "masterVersion": "1.33.5-gke.1000000",
         "labelFingerprint": digest("labels", rid),

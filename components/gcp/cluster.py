@@ -1,8 +1,10 @@
 """A cell's GKE cluster: regional, private nodes, secrets encrypted with the cell's own KMS key.
 
-- Private nodes (no external IPs; egress through the network's Cloud NAT). The control plane
-  keeps its public endpoint, but only the node subnet and the CIDRs the stack authorizes (CI's
-  egress, for example) may reach it, and Google's public ranges may not.
+- Private nodes (no external IPs; egress through the network's Cloud NAT) and a private IP
+  endpoint for the control plane, reachable from the node subnet and the CIDRs the stack
+  authorizes (a VPN, for example). People and CI reach the API through GKE's DNS-based
+  endpoint instead: every request is authorized by IAM (`container.clusters.connect`), not
+  by source address, so no IP endpoint is open to the internet and no bastion is needed.
 - Workload identity, shielded nodes, Dataplane V2 (which enforces the workloads' network policies),
   a release channel, managed Prometheus, system and workload logs.
 - Kubernetes secrets encrypted in etcd with a Cloud KMS key in a key ring of the cell's project;
@@ -11,7 +13,8 @@
 - No default node pool: one node pool sized by the cell's size, on a dedicated node service
   account whose only role is `roles/container.defaultNodeServiceAccount` (logs, metrics, and
   the metadata GKE needs), instead of the broad Compute Engine default service account.
-- A kubeconfig that authenticates through `gke-gcloud-auth-plugin`, for the Kubernetes provider.
+- A kubeconfig for the DNS endpoint that authenticates through `gke-gcloud-auth-plugin`, for the
+  Kubernetes provider (the DNS endpoint serves a publicly trusted certificate: no CA in the file).
 
 Non-goals: Autopilot, GPU pools, multiple node pools.
 """
@@ -21,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_gcp as gcp
@@ -55,8 +59,13 @@ def gke_service_agent(project_number: pulumi.Input[str]) -> pulumi.Output[str]:
     )
 
 
-def kubeconfig(name: str, endpoint: str, ca_certificate: str) -> str:
-    """A kubeconfig for one cluster; credentials come from gcloud's auth plugin, never from the file."""
+def kubeconfig(name: str, endpoint: str, ca_certificate: str | None = None) -> str:
+    """A kubeconfig for one cluster; credentials come from gcloud's auth plugin, never from the file.
+
+    Without `ca_certificate` the server's certificate is checked against the system's trusted CAs
+    (right for the DNS endpoint); with it, against the cluster's own CA (the IP endpoints).
+    """
+    ca = [f"    certificate-authority-data: {ca_certificate}"] if ca_certificate else []
     return "\n".join(
         [
             "apiVersion: v1",
@@ -66,7 +75,7 @@ def kubeconfig(name: str, endpoint: str, ca_certificate: str) -> str:
             f"- name: {name}",
             "  cluster:",
             f"    server: https://{endpoint}",
-            f"    certificate-authority-data: {ca_certificate}",
+            *ca,
             "contexts:",
             f"- name: {name}",
             "  context:",
@@ -83,6 +92,15 @@ def kubeconfig(name: str, endpoint: str, ca_certificate: str) -> str:
             "",
         ]
     )
+
+
+def _dns_endpoint(config: Any) -> str:
+    endpoint = (config.dns_endpoint_config.endpoint if config and config.dns_endpoint_config else None) or ""
+    if not endpoint:
+        raise ValueError(
+            "the GKE cluster reports no DNS endpoint: is controlPlaneEndpointsConfig.dnsEndpointConfig set?"
+        )
+    return endpoint
 
 
 @dataclass(frozen=True)
@@ -116,7 +134,7 @@ class CellClusterArgs:
     labels: Mapping[str, str]
     """The cell's labels, put on the cluster, its nodes and its key."""
     authorized_networks: Sequence[str] = ()
-    """CIDRs besides the node subnet that may reach the control plane (CI's egress, for example)."""
+    """CIDRs besides the node subnet that may reach the control plane's private IP endpoint (a VPN, say)."""
     release_channel: str = "REGULAR"
     """GKE release channel: RAPID, REGULAR or STABLE."""
     deletion_protection: bool = True
@@ -213,7 +231,12 @@ class CellCluster(pulumi.ComponentResource):
             ),
             private_cluster_config=gcp.container.ClusterPrivateClusterConfigArgs(
                 enable_private_nodes=True,
-                enable_private_endpoint=False,
+                enable_private_endpoint=True,
+            ),
+            control_plane_endpoints_config=gcp.container.ClusterControlPlaneEndpointsConfigArgs(
+                dns_endpoint_config=gcp.container.ClusterControlPlaneEndpointsConfigDnsEndpointConfigArgs(
+                    allow_external_traffic=True
+                )
             ),
             master_authorized_networks_config=gcp.container.ClusterMasterAuthorizedNetworksConfigArgs(
                 cidr_blocks=[
@@ -284,12 +307,10 @@ class CellCluster(pulumi.ComponentResource):
         )
 
         self.cluster_name = cluster.name
-        self.endpoint = cluster.endpoint
+        self.endpoint = cluster.control_plane_endpoints_config.apply(_dns_endpoint)
         context = pulumi.Output.concat("gke_", args.project, "_", args.region, "_", cluster.name)
         self.kubeconfig = pulumi.Output.secret(
-            pulumi.Output.all(context, cluster.endpoint, cluster.master_auth.cluster_ca_certificate).apply(
-                lambda v: kubeconfig(v[0], v[1], v[2])
-            )
+            pulumi.Output.all(context, self.endpoint).apply(lambda v: kubeconfig(v[0], v[1]))
         )
         self.node_service_account_email = node_sa.email
         self.crypto_key_id = key.id
