@@ -679,3 +679,10 @@ def test_assignments_for_matches_the_registry(registry: Registry) -> None:
     assert [a for a in found if a.principal_type is identity.PrincipalType.user] == [
         identity.Assignment("dev-jdoe", identity.PrincipalType.user, "jane.doe@acme-corp.net", "admin")
     ]
+
+
+def test_the_policy_pack_finds_nothing_in_the_management_stack(plan: StackPlan, registry: Registry) -> None:
+    from policies.evaluate import evaluate
+
+    findings = evaluate(plan.resources, registry=registry, account_ids=plan.outputs[out.ACCOUNT_IDS])
+    assert [f"{f.policy}: {f.message}" for f in findings] == []
