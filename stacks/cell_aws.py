@@ -78,7 +78,7 @@ def public_access_cidrs(cell: AwsCell, config: pulumi.Config) -> list[str]:
 def _pick(outputs: Any, key: str, item: str, hint: str) -> str:
     """outputs[item], or a clear error naming the management output that lacks it."""
     if not isinstance(outputs, dict) or item not in outputs:
-        known = ", ".join(sorted(outputs)) if isinstance(outputs, dict) else "nothing"
+        known = (", ".join(sorted(outputs)) if isinstance(outputs, dict) else "") or "none"
         raise CellConfigError(f"the management stack's output {key!r} has no entry {item!r} (it has: {known}); {hint}")
     return str(outputs[item])
 
