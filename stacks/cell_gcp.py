@@ -56,6 +56,14 @@ def _key(group: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", group.lower()).strip("-")
 
 
+def management_stack_name(config: pulumi.Config) -> str:
+    """The fully qualified name (`<organization>/<project>/<stack>`) of the management stack this cell reads."""
+    stack = config.get(mgmt.MANAGEMENT_STACK_CONFIG) or mgmt.DEFAULT_MANAGEMENT_STACK
+    if "/" in stack:
+        return stack
+    return f"{pulumi.get_organization() or 'organization'}/{pulumi.get_project()}/{stack}"
+
+
 def _from_management(ref: pulumi.StackReference, output: str, cell: str | None = None) -> pulumi.Output[Any]:
     """One of the management stack's outputs (one cell's entry of a map), with a clear error when missing."""
 
@@ -78,9 +86,7 @@ def program(registry: Registry, cell: GcpCell) -> None:
     labels = cell.tags
 
     provider = cell_provider(CellProjectArgs(cell=name, project_id=cell.project_id, region=cell.region, labels=labels))
-    management = pulumi.StackReference(
-        f"{name}-management", stack_name=config.get(mgmt.MANAGEMENT_STACK_CONFIG) or mgmt.DEFAULT_MANAGEMENT_STACK
-    )
+    management = pulumi.StackReference(management_stack_name(config))
     project_number = _from_management(management, mgmt.PROJECT_NUMBERS, name)
 
     services = ProjectServices(

@@ -450,3 +450,21 @@ def test_workloads_are_deployed_on_the_cells_cluster(registry: Registry, monkeyp
     assert len(calls) == 1
     assert calls[0][0] == CELL
     assert isinstance(calls[0][1], GcpCell)
+
+
+def test_management_stack_named_by_config(registry: Registry) -> None:
+    outputs = {
+        "projectNumbers": {CELL: "123456789012"},
+        "dnsDelegationRoleArn": "arn:aws:iam::100000000003:role/other-delegation",
+    }
+    plan = run_stack(
+        f"cell-{CELL}",
+        registry,
+        config={"managementStack": "acme/honeycomb/management-next"},
+        stack_outputs={"management-next": outputs},
+    )
+    assert plan.outputs["projectNumber"] == "123456789012"
+    grant = plan.one("gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember")
+    assert (
+        grant.inputs["member"] == "serviceAccount:service-123456789012@container-engine-robot.iam.gserviceaccount.com"
+    )
