@@ -379,7 +379,7 @@ def test_iam_members_match_the_prod_access_rules(plan: StackPlan) -> None:
     assert iam_members(plan) == expected
     role = plan.one("gcp:projects/iAMCustomRole:IAMCustomRole").inputs
     assert role["roleId"] == "honeycombCellOperator"
-    assert "container.clusters.getCredentials" in role["permissions"]
+    assert {"container.clusters.getCredentials", "container.clusters.connect"} <= set(role["permissions"])
     assert not any(p.startswith(("resourcemanager.projects.setIam", "iam.")) for p in role["permissions"])
 
 

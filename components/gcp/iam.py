@@ -35,6 +35,8 @@ CELL_OPERATOR_PERMISSIONS: tuple[str, ...] = (
     "container.clusters.get",
     "container.clusters.list",
     "container.clusters.getCredentials",
+    # kubectl through the cluster's DNS endpoint
+    "container.clusters.connect",
     "container.operations.get",
     "container.operations.list",
     "container.namespaces.get",
