@@ -92,7 +92,7 @@ def arn(ctx: MockContext, service: str, resource: str, *, region: bool = True, a
 
 def hex_id(prefix: str, ctx: MockContext, length: int = 17) -> str:
     """An id like AWS's (`vpc-0a1b2c3d4e5f60718`), stable per type, name and account."""
-    return f"{prefix}-{digest(ctx.token, ctx.name, account_of(ctx), length=length)}"
+    return f"{prefix}-{digest(prefix, ctx.token, ctx.name, account_of(ctx), length=length)}"
 
 
 def uuid(ctx: MockContext, salt: str = "") -> str:
