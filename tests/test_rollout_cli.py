@@ -1,0 +1,279 @@
+"""`cellctl bootstrap` / `cellctl rollout` through the CLI: bad input exits 2 before anything starts."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from cellctl import rollout_cmds
+from cellctl.main import app
+from cellctl.rollout.clock import VirtualClock
+from cellctl.rollout.gitrev import GitWorktrees, current_revision
+from cellctl.rollout.health import Health
+from cellctl.rollout.memory import Behaviour, InMemoryRunner
+
+cli = CliRunner()
+
+
+class Harness:
+    """Stands in for the engine: every runner the commands make is an in-memory one on a virtual clock."""
+
+    def __init__(self, behaviours: dict[str, Behaviour] | None = None, unhealthy: set[str] | None = None) -> None:
+        self.behaviours = behaviours or {}
+        self.unhealthy = unhealthy or set()
+        self.runners: list[InMemoryRunner] = []
+        self.revisions: dict[str, str] = {}
+
+    def make_runner(self, project_dir: Path, registry_dir: Path | None) -> InMemoryRunner:
+        clock = self.runners[0].clock if self.runners else VirtualClock()
+        runner = InMemoryRunner(
+            clock, self.behaviours, default=Behaviour(duration=30), revisions=self.revisions, project_dir=project_dir
+        )
+        self.runners.append(runner)
+        return runner
+
+    def make_health(self, registry: Any, runner: Any) -> Any:
+        harness = self
+
+        class Gate:
+            def check(self, cell: Any) -> Health:
+                bad = cell.name in harness.unhealthy
+                return Health(cell.name, not bad, "in ALARM" if bad else "OK")
+
+        return Gate()
+
+    def make_clock(self) -> VirtualClock:
+        return self.runners[-1].clock  # type: ignore[return-value]
+
+    @property
+    def calls(self) -> list[Any]:
+        return [c for r in self.runners[:1] for c in r.calls]
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    path = tmp_path / "project"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def harness(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Harness:
+    made = Harness()
+    monkeypatch.setattr(rollout_cmds, "make_runner", made.make_runner)
+    monkeypatch.setattr(rollout_cmds, "make_health", made.make_health)
+    monkeypatch.setattr(rollout_cmds, "make_clock", made.make_clock)
+    monkeypatch.setenv("PULUMI_BACKEND_URL", f"file://{tmp_path}/state")
+    return made
+
+
+Invoke = Callable[..., Any]
+
+
+@pytest.fixture
+def invoke(project: Path) -> Invoke:
+    def run(*args: str) -> Any:
+        return cli.invoke(app, [*args, "--project-dir", str(project)])
+
+    return run
+
+
+def journals(project: Path) -> list[Path]:
+    return sorted((project / ".honeycomb" / "rollouts").glob("*.json"))
+
+
+# --- bad input: exit 2, nothing started -------------------------------------------------------------
+
+
+def test_unknown_wave(invoke: Invoke, harness: Harness, project: Path) -> None:
+    result = invoke("rollout", "--wave", "prod-moon")
+    assert result.exit_code == 2
+    assert "unknown wave 'prod-moon'" in result.output and "preprod, prod-canary, prod-main" in result.output
+    assert harness.runners == [] and journals(project) == []
+
+
+def test_unknown_cell(invoke: Invoke, harness: Harness, project: Path) -> None:
+    result = invoke("bootstrap", "alpha", "omega")
+    assert result.exit_code == 2
+    assert "no cell named 'omega'" in result.output and "Traceback" not in result.output
+    assert harness.runners == [] and journals(project) == []
+
+
+def test_nothing_to_bootstrap(invoke: Invoke, harness: Harness) -> None:
+    result = invoke("bootstrap")
+    assert result.exit_code == 2 and "name the cells to bootstrap, or pass --all" in result.output
+    assert invoke("bootstrap", "alpha", "--all").exit_code == 2
+    assert harness.runners == []
+
+
+def test_bad_concurrency(invoke: Invoke, harness: Harness) -> None:
+    result = invoke("rollout", "--concurrency", "0")
+    assert result.exit_code == 2 and "at least 1" in result.output
+    assert harness.runners == []
+
+
+def test_registry_error(invoke: Invoke, harness: Harness, registry_copy: Path, edit_yaml: Any, project: Path) -> None:
+    edit_yaml(registry_copy / "cells" / "alpha.yaml", lambda d: d.update(wave="prod-moon"))
+    result = invoke("rollout", "--registry", str(registry_copy))
+    assert result.exit_code == 2
+    assert "alpha.yaml" in result.output and "Traceback" not in result.output
+    assert harness.runners == [] and journals(project) == []
+
+
+def test_no_backend(invoke: Invoke, harness: Harness, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("PULUMI_BACKEND_URL")
+    monkeypatch.delenv("PULUMI_ACCESS_TOKEN", raising=False)
+    monkeypatch.setenv("PULUMI_HOME", str(tmp_path / "no-pulumi-home"))
+    result = invoke("rollout")
+    assert result.exit_code == 2
+    assert "no Pulumi state backend is configured" in result.output and "PULUMI_BACKEND_URL" in result.output
+    assert harness.runners == []
+
+
+def test_journal_from_another_rollout(invoke: Invoke, harness: Harness, project: Path) -> None:
+    harness.behaviours = {"cell-staging": Behaviour("fail", 10)}
+    first = invoke("rollout", "--wave", "preprod", "--json")
+    assert first.exit_code == 1
+    [journal] = journals(project)
+    calls = len(harness.calls)
+    other = invoke("rollout", "--resume", journal.stem)
+    assert other.exit_code == 2
+    assert f"journal {journal.stem} is from another rollout" in other.output and "waves" in other.output
+    bootstrap = invoke("bootstrap", "staging", "--resume", journal.stem)
+    assert bootstrap.exit_code == 2 and "kind: journal has 'rollout'" in bootstrap.output
+    missing = invoke("rollout", "--resume", "20260101T000000Z-abcdef")
+    assert missing.exit_code == 2 and "no rollout journal" in missing.output
+    assert len(harness.runners) == 1 and len(harness.calls) == calls
+
+
+# --- dry run --------------------------------------------------------------------------------------
+
+
+def test_dry_run_prints_the_schedule_and_touches_nothing(
+    invoke: Invoke, harness: Harness, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PULUMI_BACKEND_URL")
+    result = invoke("rollout", "--dry-run", "--json", "--concurrency", "2")
+    assert result.exit_code == 0, result.output
+    schedule = json.loads(result.output)
+    assert [w["name"] for w in schedule["waves"]] == ["preprod", "prod-canary", "prod-main"]
+    assert [s["stack"] for s in schedule["waves"][0]["stacks"]] == ["cell-dev-jdoe", "cell-staging"]
+    assert [w["bake_seconds"] for w in schedule["waves"]] == [1800, 3600, 1800]
+    # Unknown durations count 10 minutes each: 2 stacks at concurrency 2 take 10 minutes per wave.
+    assert schedule["concurrency"] == 2 and schedule["expected_seconds"] == 3 * 600 + 1800 + 3600 + 1800
+    text = invoke("rollout", "--dry-run")
+    assert text.exit_code == 0 and "nothing was started" in text.output and "prod-canary" in text.output
+    assert harness.runners == [] and journals(project) == []
+
+
+def test_bootstrap_dry_run_puts_management_first(invoke: Invoke, harness: Harness) -> None:
+    result = invoke("bootstrap", "--all", "--dry-run", "--json")
+    schedule = json.loads(result.output)
+    assert schedule["waves"][0]["stacks"] == [
+        {"stack": "management", "cell": None, "cloud": None, "estimate_seconds": 600, "only_if_changes": True}
+    ]
+    assert all(w["bake_seconds"] == 0 for w in schedule["waves"])
+
+
+# --- runs -----------------------------------------------------------------------------------------
+
+
+def test_rollout_json_lines_and_report(invoke: Invoke, harness: Harness, project: Path) -> None:
+    result = invoke("rollout", "--json")
+    assert result.exit_code == 0, result.output
+    events = [json.loads(line) for line in result.output.splitlines()]
+    assert events[0]["event"] == "rollout_started" and events[-1]["event"] == "report"
+    report = events[-1]["data"]
+    assert report["status"] == "succeeded" and {c["state"] for c in report["cells"]} == {"succeeded"}
+    waves = [e["wave"] for e in events if e["event"] == "wave_started"]
+    assert waves == ["preprod", "prod-canary", "prod-main"]
+    assert {e["stack"] for e in events if e["event"] == "health"} == {
+        "cell-staging",
+        "cell-dev-jdoe",
+        "cell-alpha",
+        "cell-beta",
+        "cell-gamma",
+    }
+    [journal] = journals(project)
+    assert json.loads(journal.read_text())["status"] == "succeeded"
+
+
+def test_halted_rollout_exits_1_and_names_the_rollback(invoke: Invoke, harness: Harness, project: Path) -> None:
+    harness.unhealthy = {"alpha"}
+    harness.revisions["cell-alpha"] = "a" * 40
+    result = invoke("rollout")
+    assert result.exit_code == 1
+    assert "halted" in result.output and "alpha: in ALARM" in result.output
+    assert "git worktree add --detach .honeycomb/worktrees/aaaaaaaaaaaa" in result.output
+    assert "pulumi up --yes --stack cell-alpha" in result.output
+    assert "cell-beta" not in {c.stack for c in harness.calls}
+
+
+def test_resume_continues_where_it_stopped(invoke: Invoke, harness: Harness, project: Path) -> None:
+    harness.behaviours = {"cell-beta": Behaviour("fail", 10)}
+    assert invoke("rollout", "--json").exit_code == 1
+    [journal] = journals(project)
+    states = {s: c["state"] for s, c in json.loads(journal.read_text())["cells"].items()}
+    assert states["cell-beta"] == "failed" and states["cell-gamma"] == "succeeded"
+    harness.behaviours.clear()
+    harness.runners.clear()
+    result = invoke("rollout", "--resume", journal.stem, "--json")
+    assert result.exit_code == 0, result.output
+    assert [c.stack for c in harness.calls] == ["cell-beta"]
+    assert journals(project) == [journal]
+
+
+def test_bootstrap_runs_management_then_cells(invoke: Invoke, harness: Harness) -> None:
+    harness.behaviours = {"management": Behaviour(duration=5, changes={"create": 3})}
+    result = invoke("bootstrap", "beta", "cell-alpha", "--json")
+    assert result.exit_code == 0, result.output
+    assert [(c.op, c.stack) for c in harness.calls] == [
+        ("preview", "management"),
+        ("up", "management"),
+        ("up", "cell-alpha"),
+        ("up", "cell-beta"),
+    ]
+
+
+def test_live_view_run(invoke: Invoke, harness: Harness) -> None:
+    result = invoke("rollout", "--wave", "prod-main")
+    assert result.exit_code == 0, result.output
+    assert "cell-beta" in result.output and "succeeded" in result.output and "journal:" in result.output
+
+
+# --- git revisions and worktrees ------------------------------------------------------------------
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def test_revisions_and_rollback_worktrees(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    assert current_revision(repo) == "unknown"
+    git(repo, "init", "-q")
+    git(repo, "config", "user.email", "dev@example.com")
+    git(repo, "config", "user.name", "dev")
+    (repo / "program.py").write_text("VERSION = 1\n")
+    git(repo, "add", "program.py")
+    git(repo, "commit", "-q", "-m", "one")
+    first = git(repo, "rev-parse", "HEAD")
+    assert current_revision(repo) == first
+    (repo / "program.py").write_text("VERSION = 2\n")
+    assert current_revision(repo) == first + "+dirty"
+    git(repo, "commit", "-q", "-am", "two")
+
+    with GitWorktrees(repo).checkout(first) as path:
+        assert (path / "program.py").read_text() == "VERSION = 1\n"
+        checkout = path
+    assert not checkout.exists()
+    assert "program.py" not in git(repo, "worktree", "list") and len(git(repo, "worktree", "list").splitlines()) == 1
+    with pytest.raises(Exception, match="no clean commit"), GitWorktrees(repo).checkout(first + "+dirty"):
+        pass
