@@ -14,6 +14,7 @@ keep the cell modules' handlers and get these only when no other module has one.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from cellctl.mocks import HANDLERS, Handler, MockContext, digest, fake_account_id, fake_project_number
@@ -21,7 +22,7 @@ from cellctl.mocks import aws as _aws_cells  # noqa: F401 - registers first, see
 from cellctl.mocks import gcp as _gcp_cells  # noqa: F401
 
 
-def _fallback(*tokens: str) -> Any:
+def _fallback(*tokens: str) -> Callable[[Handler], Handler]:
     """Register a handler for the tokens no other mock module handles yet."""
 
     def deco(fn: Handler) -> Handler:

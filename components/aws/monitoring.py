@@ -116,7 +116,8 @@ def dashboard_pages(cells: Sequence[DashboardCell], *, prefix: str) -> dict[str,
     MAX_WIDGETS widgets. Names depend only on the registry, never on resolved values."""
     pages: dict[str, list[DashboardCell]] = {}
     for env in sorted({c.environment for c in cells}):
-        page, used, number = [], 0, 1
+        page: list[DashboardCell] = []
+        used, number = 0, 1
         for cell in sorted((c for c in cells if c.environment == env), key=lambda c: c.name):
             if used + widget_count(cell) > MAX_WIDGETS:
                 pages[_page_name(prefix, env, number)] = page
