@@ -98,8 +98,13 @@ class Workloads(pulumi.ComponentResource):
         # Selectors are immutable: only the component's name, never a label that may change.
         return {"app.kubernetes.io/name": component.name}
 
-    def _meta(self, component: WorkloadSpec, namespace: pulumi.Input[str], name: str | None = None) -> dict[str, Any]:
+    def _meta(
+        self, component: WorkloadSpec, namespace: pulumi.Input[str], name: str | None = None
+    ) -> k8s.meta.v1.ObjectMetaArgsDict:
         return {"name": name or component.name, "namespace": namespace, "labels": self._labels(component)}
+
+    def _pods(self, component: WorkloadSpec) -> k8s.meta.v1.LabelSelectorArgsDict:
+        return {"match_labels": self._selector(component)}
 
     # --- one application component ---------------------------------------------------------
 
@@ -107,7 +112,7 @@ class Workloads(pulumi.ComponentResource):
         prefix = f"{self._name}-{component.name}"
         namespace = self._create_namespace(prefix, component)
         # Reading the name from the Namespace's outputs orders every object after it.
-        ns: pulumi.Output[str] = namespace.metadata.apply(lambda m: m.name)
+        ns: pulumi.Output[str] = namespace.metadata.apply(lambda m: str(m.name))
         self._create_deployment(prefix, component, ns)
         self._create_service(prefix, component, ns)
         self._create_autoscaler(prefix, component, ns)
@@ -129,18 +134,18 @@ class Workloads(pulumi.ComponentResource):
     def _create_deployment(self, prefix: str, component: WorkloadSpec, ns: pulumi.Output[str]) -> None:
         cell = self._args["cell"]
         resources = {"cpu": component.resources.cpu, "memory": component.resources.memory}
-        probe = {"http_get": {"path": component.health_path, "port": "http"}}
-        spread = [
+        probe: k8s.core.v1.HTTPGetActionArgsDict = {"path": component.health_path, "port": "http"}
+        spread: list[k8s.core.v1.TopologySpreadConstraintArgsDict] = [
             {
                 "max_skew": 1,
                 "topology_key": key,
                 # Prefer spreading, but never leave pods pending because a zone (or node) is gone.
                 "when_unsatisfiable": "ScheduleAnyway",
-                "label_selector": {"match_labels": self._selector(component)},
+                "label_selector": self._pods(component),
             }
             for key in (ZONE_KEY, HOST_KEY)
         ]
-        container = {
+        container: k8s.core.v1.ContainerArgsDict = {
             "name": component.name,
             "image": component.image,
             "ports": [{"name": "http", "container_port": component.port, "protocol": "TCP"}],
@@ -151,8 +156,18 @@ class Workloads(pulumi.ComponentResource):
                 {"name": "CELL_ENVIRONMENT", "value": cell.environment},
             ],
             "resources": {"requests": resources, "limits": dict(resources)},
-            "readiness_probe": {**probe, "initial_delay_seconds": 5, "period_seconds": 10, "failure_threshold": 3},
-            "liveness_probe": {**probe, "initial_delay_seconds": 15, "period_seconds": 20, "failure_threshold": 3},
+            "readiness_probe": {
+                "http_get": probe,
+                "initial_delay_seconds": 5,
+                "period_seconds": 10,
+                "failure_threshold": 3,
+            },
+            "liveness_probe": {
+                "http_get": probe,
+                "initial_delay_seconds": 15,
+                "period_seconds": 20,
+                "failure_threshold": 3,
+            },
             "security_context": {
                 "privileged": False,
                 "allow_privilege_escalation": False,
@@ -162,98 +177,91 @@ class Workloads(pulumi.ComponentResource):
             },
             "volume_mounts": [{"name": "tmp", "mount_path": "/tmp"}],  # noqa: S108 - a pod-private emptyDir
         }
+        spec: k8s.apps.v1.DeploymentSpecArgsDict = {
+            "replicas": component.replicas,
+            "selector": self._pods(component),
+            # Add a new pod before taking an old one away: a rollout never lowers capacity.
+            "strategy": {"type": "RollingUpdate", "rolling_update": {"max_surge": 1, "max_unavailable": 0}},
+            "template": {
+                "metadata": {"labels": self._labels(component)},
+                "spec": {
+                    "automount_service_account_token": False,
+                    "security_context": {
+                        "run_as_non_root": True,
+                        "run_as_user": RUN_AS_USER,
+                        "run_as_group": RUN_AS_USER,
+                        "fs_group": RUN_AS_USER,
+                        "seccomp_profile": {"type": "RuntimeDefault"},
+                    },
+                    "topology_spread_constraints": spread,
+                    "containers": [container],
+                    "volumes": [{"name": "tmp", "empty_dir": {"size_limit": TMP_SIZE_LIMIT}}],
+                },
+            },
+        }
         k8s.apps.v1.Deployment(
             f"{prefix}-deployment",
             metadata=self._meta(component, ns),
-            spec={
-                "replicas": component.replicas,
-                "selector": {"match_labels": self._selector(component)},
-                # Add a new pod before taking an old one away: a rollout never lowers capacity.
-                "strategy": {"type": "RollingUpdate", "rolling_update": {"max_surge": 1, "max_unavailable": 0}},
-                "template": {
-                    "metadata": {"labels": self._labels(component)},
-                    "spec": {
-                        "automount_service_account_token": False,
-                        "security_context": {
-                            "run_as_non_root": True,
-                            "run_as_user": RUN_AS_USER,
-                            "run_as_group": RUN_AS_USER,
-                            "fs_group": RUN_AS_USER,
-                            "seccomp_profile": {"type": "RuntimeDefault"},
-                        },
-                        "topology_spread_constraints": spread,
-                        "containers": [container],
-                        "volumes": [{"name": "tmp", "empty_dir": {"size_limit": TMP_SIZE_LIMIT}}],
-                    },
-                },
-            },
+            spec=spec,
             # The autoscaler owns the live replica count; `replicas` sets the first rollout's size and
             # the HPA's minimum carries later changes (an override), so an update never undoes a scale-out.
             opts=self._opts(ignore_changes=["spec.replicas"]),
         )
 
     def _create_service(self, prefix: str, component: WorkloadSpec, ns: pulumi.Output[str]) -> None:
-        k8s.core.v1.Service(
-            f"{prefix}-service",
-            metadata=self._meta(component, ns),
-            spec={
-                "type": "ClusterIP",
-                "selector": self._selector(component),
-                "ports": [{"name": "http", "port": component.port, "target_port": "http", "protocol": "TCP"}],
-            },
-            opts=self._opts(),
-        )
+        spec: k8s.core.v1.ServiceSpecArgsDict = {
+            "type": "ClusterIP",
+            "selector": self._selector(component),
+            "ports": [{"name": "http", "port": component.port, "target_port": "http", "protocol": "TCP"}],
+        }
+        k8s.core.v1.Service(f"{prefix}-service", metadata=self._meta(component, ns), spec=spec, opts=self._opts())
 
     def _create_autoscaler(self, prefix: str, component: WorkloadSpec, ns: pulumi.Output[str]) -> None:
+        spec: k8s.autoscaling.v2.HorizontalPodAutoscalerSpecArgsDict = {
+            "scale_target_ref": {"api_version": "apps/v1", "kind": "Deployment", "name": component.name},
+            "min_replicas": component.replicas,
+            "max_replicas": component.max_replicas,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {"type": "Utilization", "average_utilization": CPU_TARGET_PERCENT},
+                    },
+                }
+            ],
+        }
         k8s.autoscaling.v2.HorizontalPodAutoscaler(
-            f"{prefix}-hpa",
-            metadata=self._meta(component, ns),
-            spec={
-                "scale_target_ref": {"api_version": "apps/v1", "kind": "Deployment", "name": component.name},
-                "min_replicas": component.replicas,
-                "max_replicas": component.max_replicas,
-                "metrics": [
-                    {
-                        "type": "Resource",
-                        "resource": {
-                            "name": "cpu",
-                            "target": {"type": "Utilization", "average_utilization": CPU_TARGET_PERCENT},
-                        },
-                    }
-                ],
-            },
-            opts=self._opts(),
+            f"{prefix}-hpa", metadata=self._meta(component, ns), spec=spec, opts=self._opts()
         )
 
     def _create_disruption_budget(self, prefix: str, component: WorkloadSpec, ns: pulumi.Output[str]) -> None:
         # maxUnavailable (not minAvailable) so a single-replica component never blocks a node drain.
+        spec: k8s.policy.v1.PodDisruptionBudgetSpecArgsDict = {"max_unavailable": 1, "selector": self._pods(component)}
         k8s.policy.v1.PodDisruptionBudget(
-            f"{prefix}-pdb",
-            metadata=self._meta(component, ns),
-            spec={"max_unavailable": 1, "selector": {"match_labels": self._selector(component)}},
-            opts=self._opts(),
+            f"{prefix}-pdb", metadata=self._meta(component, ns), spec=spec, opts=self._opts()
         )
 
     def _create_network_policies(self, prefix: str, component: WorkloadSpec, ns: pulumi.Output[str]) -> None:
         """Default deny both ways, then: the ingress controller and the application's own namespaces may reach
         the component's port; the component may resolve names (kube-dns) and reach the other components' ports.
         Kubelet probes come from the node and are not subject to these policies."""
-        pods = {"match_labels": self._selector(component)}
-        port = [{"protocol": "TCP", "port": component.port}]
-        application = {
+        pods = self._pods(component)
+        port: list[k8s.networking.v1.NetworkPolicyPortArgsDict] = [{"protocol": "TCP", "port": component.port}]
+        application: k8s.meta.v1.LabelSelectorArgsDict = {
             "match_expressions": [
                 {"key": NAMESPACE_NAME_LABEL, "operator": "In", "values": self._application_namespaces}
             ]
         }
         others = [c for c in self._args["components"] if c.name != component.name]
-        policies: dict[str, dict[str, Any]] = {
+        policies: dict[str, k8s.networking.v1.NetworkPolicySpecArgsDict] = {
             "default-deny": {"pod_selector": {}, "policy_types": ["Ingress", "Egress"]},
             "allow-ingress-controller": {
                 "pod_selector": pods,
                 "policy_types": ["Ingress"],
                 "ingress": [
                     {
-                        "from": [
+                        "from_": [
                             {
                                 "namespace_selector": {
                                     "match_labels": {NAMESPACE_NAME_LABEL: self._args["ingress_namespace"]}
@@ -267,7 +275,7 @@ class Workloads(pulumi.ComponentResource):
             "allow-application": {
                 "pod_selector": pods,
                 "policy_types": ["Ingress"],
-                "ingress": [{"from": [{"namespace_selector": application}], "ports": port}],
+                "ingress": [{"from_": [{"namespace_selector": application}], "ports": port}],
             },
             "allow-dns": {
                 "pod_selector": pods,
@@ -294,7 +302,7 @@ class Workloads(pulumi.ComponentResource):
                         "to": [
                             {
                                 "namespace_selector": {"match_labels": {NAMESPACE_NAME_LABEL: other.name}},
-                                "pod_selector": {"match_labels": self._selector(other)},
+                                "pod_selector": self._pods(other),
                             }
                         ],
                         "ports": [{"protocol": "TCP", "port": other.port}],
@@ -316,31 +324,25 @@ class Workloads(pulumi.ComponentResource):
         metadata = self._meta(component, ns)
         if issuer:
             metadata["annotations"] = {"cert-manager.io/cluster-issuer": issuer}
-        k8s.networking.v1.Ingress(
-            f"{prefix}-ingress",
-            metadata=metadata,
-            spec={
-                "ingress_class_name": self._args["ingress_class"],
-                "tls": [{"hosts": [host], "secret_name": tls_secret_name(component.name)}],
-                "rules": [
-                    {
-                        "host": host,
-                        "http": {
-                            "paths": [
-                                {
-                                    "path": "/",
-                                    "path_type": "Prefix",
-                                    "backend": {
-                                        "service": {"name": component.name, "port": {"number": component.port}}
-                                    },
-                                }
-                            ]
-                        },
-                    }
-                ],
-            },
-            opts=self._opts(),
-        )
+        spec: k8s.networking.v1.IngressSpecArgsDict = {
+            "ingress_class_name": self._args["ingress_class"],
+            "tls": [{"hosts": [host], "secret_name": tls_secret_name(component.name)}],
+            "rules": [
+                {
+                    "host": host,
+                    "http": {
+                        "paths": [
+                            {
+                                "path": "/",
+                                "path_type": "Prefix",
+                                "backend": {"service": {"name": component.name, "port": {"number": component.port}}},
+                            }
+                        ]
+                    },
+                }
+            ],
+        }
+        k8s.networking.v1.Ingress(f"{prefix}-ingress", metadata=metadata, spec=spec, opts=self._opts())
 
 
 def tls_secret_name(component: str) -> str:
