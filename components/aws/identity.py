@@ -22,7 +22,11 @@ from typing import Any, TypedDict
 import pulumi
 import pulumi_aws as aws
 
-from components.aws.iam import ADMINISTRATOR_ACCESS, READ_ONLY_ACCESS, document, managed_policy_arn
+from components.aws.iam import document, managed_policy_arn
+
+#: AWS managed policies the permission sets attach (names after arn:aws:iam::aws:policy/).
+ADMINISTRATOR_ACCESS = "AdministratorAccess"
+READ_ONLY_ACCESS = "ReadOnlyAccess"
 
 #: The longest session any permission set grants.
 MAX_SESSION = "PT8H"
