@@ -138,9 +138,10 @@ def program(registry: Registry, cell: AwsCell) -> None:
         cell.name,
         CellRolesArgs(
             account_id=account_id,
+            region=cell.region,
+            cluster_name=cell.name,
             management_account_id=org.management_account_id,
             ci_role_arn=ci_role_arn,
-            access_role_name=org.access_role_name,
         ),
         provider=provider,
     )
@@ -164,7 +165,7 @@ def program(registry: Registry, cell: AwsCell) -> None:
     )
     dns = CellDns(
         cell.name,
-        CellDnsArgs(zone_name=registry.zone_name(cell), parent_zone_id=org.parent_zone_id),
+        CellDnsArgs(zone_name=registry.zone_name(cell), parent_zone_id=org.parent_zone_id, protect=prod),
         provider=provider,
         delegation_provider=dns_provider,
     )

@@ -326,12 +326,15 @@ def test_deployer_is_trusted_only_by_ci_and_read_only_by_the_management_account(
     assert deployer["Statement"][0]["Condition"]["StringEquals"] == {"aws:PrincipalAccount": management}
     read_only = json.loads(plan.one("aws:iam/role:Role", f"{cell.name}-read-only").inputs["assumeRolePolicy"])
     assert read_only["Statement"][0]["Principal"] == {"AWS": f"arn:aws:iam::{management}:root"}
-    guardrails = json.loads(
-        plan.one("aws:iam/rolePolicy:RolePolicy", f"{cell.name}-deployer-guardrails").inputs["policy"]
-    )
-    protected = guardrails["Statement"][0]["Resource"]
-    assert f"arn:aws:iam::{expected_account(cell)}:role/OrganizationAccountAccessRole" in protected
-    assert plan.outputs["deployerRoleArn"] in protected
+    assert plan.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment", f"{cell.name}-deployer-read").inputs[
+        "policyArn"
+    ] == iam.managed_policy_arn(iam.READ_ONLY_ACCESS)
+    reach = json.loads(plan.one("aws:iam/rolePolicy:RolePolicy", f"{cell.name}-deployer-cluster").inputs["policy"])
+    assert reach["Statement"][0]["Resource"] == plan.one(CLUSTER).outputs["arn"]
+
+
+def test_the_zone_is_protected_in_prod_only(plan: StackPlan, cell: AwsCell) -> None:
+    assert plan.one(ZONE).protect is (cell.environment == Environment.prod)
 
 
 def test_oam_link_points_to_the_sink_of_the_cell_region(plan: StackPlan, cell: AwsCell, registry: Registry) -> None:
@@ -380,6 +383,14 @@ def test_management_stack_name_comes_from_config(registry: Registry) -> None:
     )
     # The mocks answer only for `mgmt-blue` with this account: the program read that stack.
     assert assumed_role(provider_named(plan, "gamma-aws")).startswith("arn:aws:iam::333333333333:role/")
+
+
+def test_the_policy_pack_finds_nothing(plan: StackPlan, registry: Registry) -> None:
+    from policies.evaluate import evaluate
+
+    accounts = {c.name: expected_account(c) for c in registry.aws_cells}
+    findings = evaluate(plan.resources, registry=registry, account_ids=accounts)
+    assert findings == [], "\n".join(f"{f.policy}: {f.message}" for f in findings)
 
 
 # --- a cell file change changes exactly what it should ---------------------------------------
@@ -483,14 +494,13 @@ def test_read_only_trust_policy_admits_only_roles_of_the_management_account() ->
     assert statement["Condition"]["StringEquals"]["aws:PrincipalType"] == "AssumedRole"
 
 
-def test_guardrails_deny_tampering_with_protected_roles_and_the_monitoring_link() -> None:
-    roles = ["arn:aws:iam::1:role/b", "arn:aws:iam::1:role/a"]
-    doc = json.loads(iam.deployer_guardrails_policy(roles))
-    assert all(s["Effect"] == "Deny" for s in doc["Statement"])
-    keep_roles = next(s for s in doc["Statement"] if s["Sid"] == "KeepCellRoles")
-    assert keep_roles["Resource"] == sorted(roles)
-    assert "iam:UpdateAssumeRolePolicy" in keep_roles["Action"]
-    assert any("oam:DeleteLink" in s["Action"] for s in doc["Statement"])
+def test_deployer_policy_reaches_only_its_cluster() -> None:
+    arn = iam.cluster_arn("123456789012", "eu-west-1", "gamma")
+    assert arn == "arn:aws:eks:eu-west-1:123456789012:cluster/gamma"
+    statements = json.loads(iam.deployer_policy(arn))["Statement"]
+    assert statements[0]["Resource"] == arn
+    assert all(s["Effect"] == "Allow" and "*" not in s["Action"] for s in statements)
+    assert [s["Action"] for s in statements if s["Resource"] == "*"] == ["eks:ListClusters"]
 
 
 def test_service_trust_policy_conditions() -> None:

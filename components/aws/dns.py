@@ -22,6 +22,8 @@ class CellDnsArgs:
     """Fully qualified name of the cell's zone, e.g. alpha.cells.example.com."""
     parent_zone_id: str
     """Route53 id of the organization's parent zone in the DNS account."""
+    protect: bool = False
+    """Protect the zone against deletion (prod): deleting it takes the cell off the internet."""
 
 
 class CellDns(pulumi.ComponentResource):
@@ -46,7 +48,7 @@ class CellDns(pulumi.ComponentResource):
             comment=f"The {name} cell's public zone (delegated from the parent zone)",
             # A cell's records belong to its workloads; destroying the zone must not delete them silently.
             force_destroy=False,
-            opts=pulumi.ResourceOptions(parent=self, provider=provider),
+            opts=pulumi.ResourceOptions(parent=self, provider=provider, protect=args.protect),
         )
         delegation = DnsDelegation(
             f"{name}-delegation",

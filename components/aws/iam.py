@@ -1,11 +1,13 @@
 """The cell's IAM roles, and every IAM policy document of an AWS cell as a pure function.
 
-Two roles live in each cell account besides the organization's access role:
+Two roles live in each cell account besides the organization's access role (through which
+`pulumi up` changes the cell's infrastructure):
 
-- `<cell>-deployer`: what CI assumes to change the cell. Trusted only by the CI role of the
-  management account, and only for sessions that name themselves `honeycomb-*`. Broad rights,
-  but it cannot loosen the roles that keep the cell reachable and observed, nor cut the cell
-  off from central monitoring.
+- `<cell>-deployer`: what CI assumes to deploy onto the cell. Trusted only by the CI role of
+  the management account, and only for sessions that name themselves `honeycomb-*`. It reads
+  everything and reaches the cell's cluster, where an EKS access entry makes it cluster admin;
+  it cannot change the account's infrastructure (no one outside break-glass gets
+  AdministratorAccess).
 - `<cell>-read-only`: for people and tools that look. Trusted only by roles (not users) of the
   management account, where IAM Identity Center and the operators' tooling live.
 
@@ -16,33 +18,18 @@ the components only wire them to resources.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
-from components.aws.account import role_arn
-
 VERSION = "2012-10-17"
 #: Sessions CI opens in a cell must carry this prefix, so CloudTrail shows who changed what.
 SESSION_PREFIX = "honeycomb-"
 #: AWS managed policies, by the ARN suffix after `arn:<partition>:iam::aws:policy/`.
-ADMINISTRATOR_ACCESS = "AdministratorAccess"
 READ_ONLY_ACCESS = "ReadOnlyAccess"
-#: IAM actions that would let a deployer loosen or remove a protected role.
-ROLE_TAMPERING_ACTIONS = (
-    "iam:AttachRolePolicy",
-    "iam:DeleteRole",
-    "iam:DeleteRolePermissionsBoundary",
-    "iam:DeleteRolePolicy",
-    "iam:DetachRolePolicy",
-    "iam:PutRolePermissionsBoundary",
-    "iam:PutRolePolicy",
-    "iam:UpdateAssumeRolePolicy",
-    "iam:UpdateRole",
-)
 
 
 def document(*statements: Mapping[str, Any]) -> str:
@@ -127,42 +114,35 @@ def read_only_trust_policy(management_account_id: str, partition: str = "aws") -
     )
 
 
-def deployer_guardrails_policy(protected_role_arns: Sequence[str]) -> str:
-    """What the deployer may never do, whatever else it is allowed: weaken the protected roles
-    (the organization's access role, its own role, the read-only role) or unlink the cell from
-    central monitoring."""
+def cluster_arn(account_id: str, region: str, cluster_name: str, partition: str = "aws") -> str:
+    return f"arn:{partition}:eks:{region}:{account_id}:cluster/{cluster_name}"
+
+
+def deployer_policy(cluster: str) -> str:
+    """On top of ReadOnlyAccess: what `aws eks get-token` and a kubeconfig need for the cell's cluster."""
     return document(
         {
-            "Sid": "KeepCellRoles",
-            "Effect": "Deny",
-            "Action": list(ROLE_TAMPERING_ACTIONS),
-            "Resource": sorted(protected_role_arns),
+            "Sid": "ReachTheCellCluster",
+            "Effect": "Allow",
+            "Action": ["eks:DescribeCluster", "eks:AccessKubernetesApi"],
+            "Resource": cluster,
         },
-        {
-            "Sid": "KeepMonitoringLink",
-            "Effect": "Deny",
-            "Action": ["oam:DeleteLink", "oam:UpdateLink"],
-            "Resource": "*",
-        },
-        {
-            "Sid": "StayInOrganization",
-            "Effect": "Deny",
-            "Action": "organizations:LeaveOrganization",
-            "Resource": "*",
-        },
+        {"Sid": "FindTheCluster", "Effect": "Allow", "Action": "eks:ListClusters", "Resource": "*"},
     )
 
 
 @dataclass(frozen=True)
 class CellRolesArgs:
     account_id: pulumi.Input[str]
-    """The cell's account: the guardrails name roles by ARN."""
+    """The cell's account: the deployer's policy names the cluster by ARN."""
+    region: str
+    """The cell's region."""
+    cluster_name: str
+    """The cell's EKS cluster, which the deployer deploys onto."""
     management_account_id: str
     """The organization's management account, where CI and IAM Identity Center live."""
     ci_role_arn: pulumi.Input[str]
     """The identity CI deploys as (the management stack's `ciRoleArn` output)."""
-    access_role_name: str
-    """The organization's access role in the cell account, protected from the deployer."""
     max_session_seconds: int = 3600
     """How long a session of either role lasts."""
 
@@ -183,7 +163,7 @@ class CellRoles(pulumi.ComponentResource):
         deployer = aws.iam.Role(
             deployer_name,
             name=deployer_name,
-            description="CI deploys the cell with this role.",
+            description="CI deploys the cell's workloads with this role.",
             assume_role_policy=pulumi.Output.from_input(args.ci_role_arn).apply(
                 lambda ci: deployer_trust_policy(ci, args.management_account_id)
             ),
@@ -191,18 +171,14 @@ class CellRoles(pulumi.ComponentResource):
             opts=child,
         )
         aws.iam.RolePolicyAttachment(
-            f"{deployer_name}-admin",
-            role=deployer.name,
-            policy_arn=managed_policy_arn(ADMINISTRATOR_ACCESS),
-            opts=child,
-        )
-        protected = pulumi.Output.from_input(args.account_id).apply(
-            lambda account: [role_arn(account, role) for role in (args.access_role_name, deployer_name, read_only_name)]
+            f"{deployer_name}-read", role=deployer.name, policy_arn=managed_policy_arn(READ_ONLY_ACCESS), opts=child
         )
         aws.iam.RolePolicy(
-            f"{deployer_name}-guardrails",
+            f"{deployer_name}-cluster",
             role=deployer.name,
-            policy=protected.apply(deployer_guardrails_policy),
+            policy=pulumi.Output.from_input(args.account_id).apply(
+                lambda account: deployer_policy(cluster_arn(account, args.region, args.cluster_name))
+            ),
             opts=child,
         )
 
