@@ -49,6 +49,7 @@ class FakeStack:
         self.cancelled = 0
 
     def set_all_config(self, config: dict[str, ConfigValue], *, path: bool = False) -> None:
+        assert path, "config keys are paths (lists such as pulumi:disable-default-providers[0])"
         self.config.update(config)
         self.api.config_calls.append((self.name, dict(config)))
 

@@ -73,11 +73,26 @@ class RolloutPlan:
         }
 
 
-def stack_config(cell: AwsCell | GcpCell) -> dict[str, str]:
-    """Provider settings of a cell's stack; everything else the program reads from the registry."""
+def stack_config(registry: Registry, stack: str, cell: AwsCell | GcpCell | None = None) -> dict[str, str]:
+    """A stack's config from the registry, as `pulumi config set-all --path` keys.
+
+    What `cellctl stacks sync` writes for a new stack (default providers off, the management
+    stack to reference), plus the cell's provider region/project. Everything else the program
+    reads from the registry itself.
+    """
+    from cellctl.stacks_cmd import expected_config
+
+    config: dict[str, str] = {}
+    for key, value in expected_config(registry, stack).items():
+        if isinstance(value, list):
+            config.update({f"{key}[{i}]": str(item) for i, item in enumerate(value)})
+        else:
+            config[key] = str(value)
     if isinstance(cell, GcpCell):
-        return {"gcp:project": cell.project_id, "gcp:region": cell.region}
-    return {"aws:region": cell.region}
+        config.update({"gcp:project": cell.project_id, "gcp:region": cell.region})
+    elif isinstance(cell, AwsCell):
+        config["aws:region"] = cell.region
+    return config
 
 
 def registry_digest(registry: Registry) -> str:
@@ -100,7 +115,7 @@ def rollout_plan(
     for w, cells in registry.waves():
         if wave is not None and w.name != wave:
             continue
-        targets = tuple(_cell_target(c) for c in cells)
+        targets = tuple(_cell_target(registry, c) for c in cells)
         if targets:
             waves.append(WavePlan(w.name, 0.0 if mode == "preview" else w.bake_minutes * 60.0, targets))
     if not waves:
@@ -125,9 +140,10 @@ def bootstrap_plan(
         chosen = {registry.cell(name.removeprefix("cell-")).name for name in cells}
     except UnknownCellError as exc:
         raise PlanError(str(exc)) from None
-    waves = [WavePlan(MANAGEMENT, 0.0, (Target(MANAGEMENT, MANAGEMENT, only_if_changes=True),), health_gate=False)]
+    management = Target(MANAGEMENT, MANAGEMENT, config=stack_config(registry, MANAGEMENT), only_if_changes=True)
+    waves = [WavePlan(MANAGEMENT, 0.0, (management,), health_gate=False)]
     for w, members in registry.waves():
-        targets = tuple(_cell_target(c) for c in members if c.name in chosen)
+        targets = tuple(_cell_target(registry, c) for c in members if c.name in chosen)
         if targets:
             waves.append(WavePlan(w.name, 0.0, targets, health_gate=False))
     return RolloutPlan(
@@ -135,8 +151,8 @@ def bootstrap_plan(
     )
 
 
-def _cell_target(cell: AwsCell | GcpCell) -> Target:
-    return Target(cell.stack_name, cell.wave, cell.name, cell.cloud, stack_config(cell))
+def _cell_target(registry: Registry, cell: AwsCell | GcpCell) -> Target:
+    return Target(cell.stack_name, cell.wave, cell.name, cell.cloud, stack_config(registry, cell.stack_name, cell))
 
 
 def _check_concurrency(n: int) -> int:

@@ -6,7 +6,7 @@
 - installs the provider plugins once, before any fan-out (concurrent installs race, pulumi/pulumi#22784);
 - gives every run its own `LocalWorkspace`, and serializes stack creation/selection and config
   writes behind one file lock (`create_or_select_stack` rewrites shared workspace files, #8186);
-- sets stack config only through the workspace's CLI-backed calls (`set_all_config`), which honour
+- sets stack config only through the workspace's CLI-backed calls (`set_all_config`, path keys), which honour
   `stackConfigDir: stacks`; the Python workspace's own settings reader ignores it (#10305);
 - streams each stack's engine output to its own log file under `.honeycomb/logs/`;
 - records the deployed source revision as a stack tag, read back by `last_revision` for rollbacks.
@@ -150,7 +150,7 @@ class AutomationRunner:
             )
             if target.config:
                 config = {key: self.api.ConfigValue(value=value) for key, value in sorted(target.config.items())}
-                stack.set_all_config(config)
+                stack.set_all_config(config, path=True)
         return stack
 
     def _select(self, stack_name: str) -> Any | None:
