@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from cellctl.mocks import CloudMocks
-from cellctl.offline import PlannedResource, StackPlan, run_program
+from cellctl.offline import PlannedResource, StackPlan, run_program, run_stack
 from cells import Registry, load_registry
 from cells.loader import DEFAULT_REGISTRY, RegistryError
 from cells.models import AppComponent, ComponentOverride, Size
@@ -38,11 +38,21 @@ CELLS = ["alpha", "beta", "staging"]
 
 
 def workloads_plan(registry: Registry, name: str) -> StackPlan:
-    """The cell's workloads as its stack would deploy them."""
+    """The cell's whole stack, as its cloud's cell program builds it (AWS or GCP)."""
+    return run_stack(f"cell-{name}", registry)
+
+
+def deploy_only(registry: Registry, name: str, kubeconfig: str = "kubeconfig") -> StackPlan:
+    """`stacks.workloads.deploy` alone, outside any cell program."""
     from stacks.workloads import deploy
 
     cell = registry.cell(name)
-    return run_program(lambda: deploy(registry, cell, "kubeconfig"), stack=cell.stack_name, mocks=CloudMocks(registry))
+    return run_program(lambda: deploy(registry, cell, kubeconfig), stack=cell.stack_name, mocks=CloudMocks(registry))
+
+
+def unsecret(value: Any) -> Any:
+    """A recorded input's plain value (secrets are recorded wrapped, with their value under "value")."""
+    return value["value"] if isinstance(value, dict) and "value" in value else value
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +61,8 @@ def plans(registry: Registry) -> dict[str, StackPlan]:
 
 
 def k8s_objects(plan: StackPlan) -> list[PlannedResource]:
-    return [r for r in plan.resources if r.type.startswith("kubernetes:")]
+    """The Kubernetes objects of the workloads component (the cell program may add cluster add-ons beside them)."""
+    return [r for r in plan.resources if r.type.startswith("kubernetes:") and f"{COMPONENT}$" in r.urn]
 
 
 def in_namespace(plan: StackPlan, type_: str, namespace: str) -> list[PlannedResource]:
@@ -189,7 +200,10 @@ class TestEveryCell:
         provider = plan.one(PROVIDER, f"{name}-k8s")
         # Provider inputs reach the engine as strings.
         assert str(provider.inputs["enableServerSideApply"]).lower() == "true"
-        assert provider.inputs["kubeconfig"] == "kubeconfig"
+        # The provider talks to this cell's own cluster: the kubeconfig its cell program exports.
+        kubeconfig = unsecret(provider.inputs["kubeconfig"])
+        assert kubeconfig
+        assert kubeconfig == unsecret(plan.outputs["kubeconfig"])
         component = plan.one(COMPONENT, f"{name}-workloads")
         objects = k8s_objects(plan)
         assert len(objects) == 3 * (1 + 5 + 5)  # namespace, 5 workload objects, 5 network policies
@@ -199,7 +213,8 @@ class TestEveryCell:
             assert obj.name.startswith(f"{name}-workloads-"), obj.name
             labels = obj.inputs["metadata"]["labels"]
             assert cell.tags.items() <= labels.items(), obj.urn
-        assert not [r for r in plan.resources if r.custom and r.provider is None and r.type != PROVIDER]
+        # Whatever else the cell program puts on the cluster, nothing Kubernetes goes through a default provider.
+        assert not [r.urn for r in plan.resources if r.type.startswith("kubernetes:") and r.provider is None]
 
     def test_namespaces_enforce_restricted_pod_security(self, plans, name):
         for ns in plans[name].of_type(NAMESPACE):
@@ -381,6 +396,13 @@ class TestAcrossCells:
     def test_sizes_differ(self, plans):
         # alpha is large, beta medium, staging small: the api's replicas follow.
         assert [deployment(plans[c], "api")["spec"]["replicas"] for c in ("alpha", "beta", "staging")] == [6, 3, 2]
+
+
+def test_cell_programs_deploy_exactly_what_deploy_builds(registry, plans):
+    """Neither cell program adds, drops or changes a workload object: the same inputs as `deploy` alone."""
+    for name in ("alpha", "beta"):
+        alone = {r.name: r.inputs for r in k8s_objects(deploy_only(registry, name))}
+        assert alone == {r.name: r.inputs for r in k8s_objects(plans[name])}
 
 
 class TestMocks:
