@@ -54,9 +54,10 @@ RollbackOption = Annotated[
 # --- seams (tests replace these) -----------------------------------------------------------------
 
 
-def make_runner(project_dir: Path, registry_dir: Path | None) -> StackRunner:
+def make_runner(project_dir: Path, registry_dir: Path | None, home: Path | None = None) -> StackRunner:
+    """The Automation API runner on `project_dir`; logs and the lock stay under `home` (the main checkout)."""
     env = {REGISTRY_ENV: str(registry_dir.resolve())} if registry_dir is not None else {}
-    return AutomationRunner(project_dir, log_dir=project_dir / ".honeycomb" / "logs", env=env)
+    return AutomationRunner(project_dir, log_dir=(home or project_dir) / ".honeycomb" / "logs", env=env)
 
 
 def make_health(registry: Registry, runner: StackRunner) -> HealthGate:
@@ -167,7 +168,7 @@ def _execute(
         journal = Journal.create(journals, plan)
     runner = make_runner(project, registry_dir)
     health = make_health(reg, runner) if plan.kind == "rollout" and plan.mode == "up" else None
-    outcome = _run(plan, reg, project, runner, journal, health, estimates, rollback_on_failure, as_json)
+    outcome = _run(plan, reg, project, registry_dir, runner, journal, health, estimates, rollback_on_failure, as_json)
     raise typer.Exit(outcome.exit_code)
 
 
@@ -175,6 +176,7 @@ def _run(
     plan: RolloutPlan,
     reg: Registry,
     project: Path,
+    registry_dir: Path | None,
     runner: StackRunner,
     journal: Journal,
     health: HealthGate | None,
@@ -197,7 +199,8 @@ def _run(
             estimates=estimates,
             rollback_on_failure=rollback_on_failure,
             worktrees=worktrees.checkout,
-            runner_for=lambda path: make_runner(path, None),
+            # A rollback runs the old revision's program from a worktree, with the same registry.
+            runner_for=lambda path: make_runner(path, registry_dir, home=project),
         )
 
     if as_json:

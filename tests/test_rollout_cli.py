@@ -30,7 +30,7 @@ class Harness:
         self.runners: list[InMemoryRunner] = []
         self.revisions: dict[str, str] = {}
 
-    def make_runner(self, project_dir: Path, registry_dir: Path | None) -> InMemoryRunner:
+    def make_runner(self, project_dir: Path, registry_dir: Path | None, home: Path | None = None) -> InMemoryRunner:
         clock = self.runners[0].clock if self.runners else VirtualClock()
         runner = InMemoryRunner(
             clock, self.behaviours, default=Behaviour(duration=30), revisions=self.revisions, project_dir=project_dir

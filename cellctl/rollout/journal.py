@@ -236,7 +236,8 @@ class Journal:
 
     def as_dict(self) -> dict[str, Any]:
         with self._lock:
-            return json.loads(self.doc.model_dump_json())
+            data: dict[str, Any] = json.loads(self.doc.model_dump_json())
+            return data
 
 
 def latest(directory: Path) -> Path | None:
