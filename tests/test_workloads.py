@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from collections import Counter
 from typing import Any
 
@@ -456,3 +458,48 @@ def test_duplicate_component_names_are_refused(registry):
 
     with pytest.raises(ValueError, match="unique names; repeated: api"):
         run_program(program, stack="cell-alpha", mocks=CloudMocks(registry))
+
+
+# --- the guardrail on workloads (rule 10) -----------------------------------------------------
+
+
+class TestGuardrails:
+    @pytest.mark.parametrize("name", ["alpha", "beta"])
+    def test_no_rule_fires_on_the_workloads(self, plans, registry, name):
+        from policies.evaluate import evaluate
+
+        plan = plans[name]
+        findings = evaluate(plan.resources, registry=registry)
+        ours = {r.urn for r in k8s_objects(plan)} | {plan.one(PROVIDER, f"{name}-k8s").urn}
+        assert [f for f in findings if f.urn in ours] == []
+        assert [f for f in findings if f.policy == "k8s-workload-hygiene"] == []
+
+    @staticmethod
+    def _with_container(record: PlannedResource, change: Any) -> PlannedResource:
+        inputs = copy.deepcopy(record.inputs)
+        change(inputs["spec"]["template"]["spec"]["containers"][0])
+        return dataclasses.replace(record, inputs=inputs)
+
+    @pytest.mark.parametrize(
+        ("change", "message"),
+        [
+            (lambda c: c["securityContext"].update(privileged=True), "runs privileged"),
+            (lambda c: c.update(image="ghcr.io/acme/api:latest"), "uses the :latest tag"),
+            (lambda c: c.update(image="ghcr.io/acme/api"), "has no tag"),
+            (lambda c: c["resources"].pop("limits"), "no limits for cpu and memory"),
+        ],
+        ids=["privileged", "latest", "untagged", "no-limits"],
+    )
+    def test_workload_rule_fires_on_a_broken_container(self, plans, registry, change, message):
+        from policies.evaluate import evaluate
+        from policies.workloads import workload_hygiene
+
+        plan = plans["alpha"]
+        good = plan.one(DEPLOYMENT, "alpha-workloads-api-deployment")
+        bad = self._with_container(good, change)
+        records = [bad if r.urn == good.urn else r for r in plan.resources]
+        (finding,) = evaluate(records, registry=registry, policies=[workload_hygiene])
+        assert finding.urn == good.urn
+        assert finding.level == "mandatory"
+        assert "container api: " in finding.message
+        assert message in finding.message
