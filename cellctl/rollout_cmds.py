@@ -21,7 +21,7 @@ from cellctl.rollout.health import AwsAlarmHealth, CellHealth, GcpAlertHealth, H
 from cellctl.rollout.journal import Journal, JournalError, duration_estimates
 from cellctl.rollout.orchestrator import Orchestrator, Outcome, iter_cells, report
 from cellctl.rollout.plan import PlanError, RolloutPlan, bootstrap_plan, describe, rollout_plan
-from cellctl.rollout.runner import AutomationRunner, StackRunner, detect_backend
+from cellctl.rollout.runner import AutomationRunner, RunnerUnavailableError, StackRunner, detect_backend
 from cells import Registry
 from cells.loader import REGISTRY_ENV
 from stacks.outputs import ACCOUNT_IDS
@@ -163,10 +163,14 @@ def _execute(
             journal.check_resumable(plan)
         except JournalError as exc:
             fail(f"{exc}. Nothing was started.")
+    try:
+        runner = make_runner(project, registry_dir)
+    except RunnerUnavailableError as exc:
+        fail(f"{exc}. Nothing was started.")
+    if resume is not None:
         journal.reopen()
     else:
         journal = Journal.create(journals, plan)
-    runner = make_runner(project, registry_dir)
     health = make_health(reg, runner) if plan.kind == "rollout" and plan.mode == "up" else None
     outcome = _run(plan, reg, project, registry_dir, runner, journal, health, estimates, rollback_on_failure, as_json)
     raise typer.Exit(outcome.exit_code)

@@ -277,3 +277,12 @@ def test_revisions_and_rollback_worktrees(tmp_path: Path) -> None:
     assert "program.py" not in git(repo, "worktree", "list") and len(git(repo, "worktree", "list").splitlines()) == 1
     with pytest.raises(Exception, match="no clean commit"), GitWorktrees(repo).checkout(first + "+dirty"):
         pass
+
+
+def test_no_pulumi_cli(invoke: Invoke, project: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PULUMI_BACKEND_URL", f"file://{tmp_path}/state")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    result = invoke("rollout")
+    assert result.exit_code == 2
+    assert "Pulumi CLI is not on PATH" in result.output and "Nothing was started" in result.output
+    assert journals(project) == []

@@ -437,3 +437,26 @@ def test_virtual_clock_advances_only_when_every_participant_waits() -> None:
         clock.wait(clock_signal, 100)
         thread.join()
     assert dict(seen) == {"short": 5, "long": 50}
+
+
+def test_a_broken_health_gate_reads_as_unknown_and_halts_at_the_end(tmp_path: Path, registry: Registry) -> None:
+    class Broken:
+        def check(self, cell):  # type: ignore[no-untyped-def]
+            raise RuntimeError("monitoring API down")
+
+    plan = rollout_plan(registry, revision=REV, wave="prod-canary")
+    outcome, _, _ = run(plan, InMemoryRunner(VirtualClock()), tmp_path, registry=registry, health=Broken())
+    assert outcome.status == Status.halted
+    assert "alpha: health check failed: monitoring API down" in outcome.reason
+
+
+def test_a_failed_plugin_install_halts_before_any_stack(tmp_path: Path) -> None:
+    class NoPlugins(InMemoryRunner):
+        def prepare(self) -> None:
+            raise OSError("plugin download failed")
+
+    plan = synthetic([("one", 0, ["a"])])
+    runner = NoPlugins(VirtualClock())
+    outcome, _, _ = run(plan, runner, tmp_path)
+    assert outcome.status == Status.halted and "plugin download failed" in outcome.reason
+    assert runner.calls == []

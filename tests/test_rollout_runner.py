@@ -372,3 +372,30 @@ def test_call_with_retry_returns_the_result_and_attempts() -> None:
         "done",
         2,
     )
+
+
+def test_a_backend_without_stack_tags_does_not_fail_the_update(runner: AutomationRunner, api: FakeApi) -> None:
+    def no_tags(self: FakeStack, key: str, value: str) -> None:
+        raise command_error("error: stack tags are not supported by this backend")
+
+    FakeStack.set_tag, original = no_tags, FakeStack.set_tag  # type: ignore[method-assign]
+    try:
+        result = runner.up(ALPHA, revision="abc1234")
+    finally:
+        FakeStack.set_tag = original  # type: ignore[method-assign]
+    assert result.changes["create"] == 1
+    assert "could not tag the stack" in (runner.project_dir / ".honeycomb" / "logs" / "cell-alpha.log").read_text()
+    # The revision is still found, through the update's message.
+    _, kwargs = api.up_calls[0]
+    api.history["cell-alpha"] = [
+        SimpleNamespace(kind="update", result="succeeded", message=kwargs["message"], environment={})
+    ]
+    assert runner.last_revision("cell-alpha") == "abc1234"
+
+
+def test_no_pulumi_cli_is_reported_up_front(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cellctl.rollout.runner import RunnerUnavailableError
+
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(RunnerUnavailableError, match="Pulumi CLI is not on PATH"):
+        AutomationRunner(tmp_path, log_dir=tmp_path / "logs")

@@ -82,7 +82,10 @@ class AwsAlarmHealth:
     @property
     def account_ids(self) -> Mapping[str, str]:
         if callable(self._account_ids):
-            self._account_ids = dict(self._account_ids())
+            try:
+                self._account_ids = dict(self._account_ids())
+            except Exception as exc:
+                raise HealthError(f"could not read the cells' account ids: {exc}") from exc
         return self._account_ids or {}
 
     def account_for(self, cell: AwsCell) -> str:

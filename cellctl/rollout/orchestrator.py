@@ -27,7 +27,7 @@ from typing import Any
 from cellctl.rollout.clock import Clock, RealClock, Signal
 from cellctl.rollout.events import Event, EventSink
 from cellctl.rollout.gitrev import is_checkoutable, rollback_command
-from cellctl.rollout.health import HealthGate
+from cellctl.rollout.health import Health, HealthGate
 from cellctl.rollout.journal import DONE, CellState, Journal, Status, WaveState, _now
 from cellctl.rollout.plan import DEFAULT_STACK_SECONDS, RolloutPlan, Target, WavePlan
 from cellctl.rollout.retry import CancelledError, RetryPolicy, call_with_retry
@@ -130,7 +130,12 @@ class Orchestrator:
     # --- waves ----------------------------------------------------------------------------------
 
     def _run(self) -> Outcome:
-        self.runner.prepare()
+        try:
+            self.runner.prepare()
+        except Exception as exc:
+            reason = f"could not prepare the workspace (plugin installs): {_short(exc)}"
+            self.journal.finish(Status.halted, reason)
+            return Outcome(Status.halted, self.journal, reason)
         for wave in self.plan.waves:
             entry = self.journal.wave(wave.name)
             if entry.state in {WaveState.healthy, WaveState.done}:
@@ -367,7 +372,7 @@ class Orchestrator:
         """Check every cell once; the reason to halt, or None."""
         if self.registry is None:
             raise ValueError("a health gate needs the registry to find the cells")
-        results = [gate.check(self.registry.cell(str(t.cell))) for t in cells]
+        results = [self._check(gate, str(t.cell)) for t in cells]
         self.journal.update_wave(wave.name, health={r.cell: r.detail for r in results})
         bad = []
         for target, result in zip(cells, results, strict=True):
@@ -380,6 +385,13 @@ class Orchestrator:
         if not bad:
             return None
         return "unhealthy: " + "; ".join(f"{r.cell}: {r.detail}" for r in bad)
+
+    def _check(self, gate: HealthGate, cell: str) -> Health:
+        assert self.registry is not None
+        try:
+            return gate.check(self.registry.cell(cell))
+        except Exception as exc:  # a broken gate reads as unknown, never as a crash mid-rollout
+            return Health(cell, None, f"health check failed: {_short(exc)}")
 
     # --- halting, cancelling, rollback ----------------------------------------------------------
 

@@ -19,6 +19,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -48,6 +49,10 @@ class RunResult:
     @property
     def has_changes(self) -> bool:
         return any(n for op, n in self.changes.items() if op != "same")
+
+
+class RunnerUnavailableError(RuntimeError):
+    """The runner cannot work on this machine (for example, no Pulumi CLI)."""
 
 
 class StackRunner(Protocol):
@@ -124,7 +129,13 @@ class AutomationRunner:
         self.project_dir = Path(project_dir)
         self.log_dir = Path(log_dir)
         self.env = dict(env or {})
-        self.api = api if api is not None else _automation()
+        if api is None:
+            if shutil.which("pulumi") is None:
+                raise RunnerUnavailableError(
+                    "the Pulumi CLI is not on PATH: the Automation API drives it (install it, then retry)"
+                )
+            api = _automation()
+        self.api = api
         self.plugins = dict(plugins) if plugins is not None else plugin_versions()
         lock = lock_path or self.log_dir.parent / "automation.lock"
         lock.parent.mkdir(parents=True, exist_ok=True)
@@ -201,7 +212,12 @@ class AutomationRunner:
         finally:
             with self._guard:
                 self._running.pop(target.stack, None)
-        stack.set_tag(REVISION_TAG, revision)
+        try:
+            stack.set_tag(REVISION_TAG, revision)
+        except self.api.CommandError as exc:
+            # Some backends keep no stack tags; the update's message still carries the revision.
+            with self._open_log(target, "tag") as log:
+                log.write(f"could not tag the stack with its revision: {exc}\n")
         changes = dict(getattr(result.summary, "resource_changes", None) or {})
         return RunResult(changes, str(self.log_path(target.stack)))
 
