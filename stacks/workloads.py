@@ -15,11 +15,11 @@ from cells import AwsCell, GcpCell, Registry
 from components.k8s.spec import cell_identity, cell_workloads
 from components.k8s.workloads import Workloads
 
-#: Every cell's cluster runs the ingress-nginx controller in this namespace with this class, on either cloud,
-#: so Ingresses and network policies are identical in every cell.
+#: What the workloads expect of every cell's cluster, on either cloud, so Ingresses and network policies are
+#: identical in every cell: the ingress-nginx controller (this class, in this namespace), cert-manager with this
+#: ClusterIssuer (it fills each component's `<component>-tls` secret) and a metrics server for the autoscalers.
 INGRESS_CLASS = "nginx"
 INGRESS_NAMESPACE = "ingress-nginx"
-#: cert-manager ClusterIssuer that fills each component's `<component>-tls` secret.
 CLUSTER_ISSUER = "letsencrypt"
 
 
