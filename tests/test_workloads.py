@@ -8,6 +8,8 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cellctl.mocks import CloudMocks
 from cellctl.offline import PlannedResource, StackPlan, run_program, run_stack
@@ -98,6 +100,24 @@ class TestWithTag:
     )
     def test_replaces_tag_or_digest(self, image, expected):
         assert with_tag(image, "2.0.0") == expected
+
+    @given(
+        host=st.sampled_from(["ghcr.io", "registry.internal:5000", "123456789012.dkr.ecr.us-east-1.amazonaws.com"]),
+        path=st.lists(st.from_regex(r"[a-z0-9]{1,8}", fullmatch=True), min_size=1, max_size=3),
+        old=st.one_of(
+            st.none(),
+            st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}", fullmatch=True).map(lambda t: f":{t}"),
+            st.from_regex(r"[0-9a-f]{64}", fullmatch=True).map(lambda d: f"@sha256:{d}"),
+        ),
+        tag=st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,30}", fullmatch=True).filter(lambda t: t != "latest"),
+    )
+    def test_keeps_the_repository_and_pins_the_new_tag(self, host, path, old, tag):
+        repository = f"{host}/{'/'.join(path)}"
+        result = with_tag(repository + (old or ""), tag)
+        assert result == f"{repository}:{tag}"
+        # The registry's own image rule accepts the result: pinned, never latest.
+        spec = {"name": "x", "image": result, "port": 1, "replicas": {"small": 1, "medium": 1, "large": 1}}
+        assert AppComponent.model_validate(spec).image == result
 
 
 class TestResolve:
