@@ -255,7 +255,7 @@ def test_last_revision_reads_the_tag_then_the_history(runner: AutomationRunner, 
 
 
 def test_cancel_stops_the_running_update(runner: AutomationRunner, api: FakeApi) -> None:
-    runner.cancel("cell-alpha")  # nothing running: no error
+    runner.cancel("cell-other")  # nothing running: no error
     api.block_up = threading.Event()
     api.cancel_error = True
     errors: list[BaseException] = []
@@ -399,3 +399,12 @@ def test_no_pulumi_cli_is_reported_up_front(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     with pytest.raises(RunnerUnavailableError, match="Pulumi CLI is not on PATH"):
         AutomationRunner(tmp_path, log_dir=tmp_path / "logs")
+
+
+def test_a_cancel_that_arrives_during_stack_selection_is_honoured(runner: AutomationRunner, api: FakeApi) -> None:
+    runner.cancel("cell-alpha")  # the orchestrator's Ctrl-C, while the worker is still selecting the stack
+    with pytest.raises(CancelledError, match="before its update started"):
+        runner.up(ALPHA, revision="r")
+    assert api.up_calls == []
+    runner.up(ALPHA, revision="r")  # consumed: the next run goes ahead
+    assert len(api.up_calls) == 1

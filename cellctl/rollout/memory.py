@@ -52,6 +52,7 @@ class _State:
         self.attempts: dict[str, int] = {}
         self.cancels: dict[str, Signal] = {}
         self.cancelled: list[str] = []
+        self.cancel_requested: set[str] = set()
         self.prepared = 0
 
 
@@ -105,9 +106,10 @@ class InMemoryRunner:
 
     def cancel(self, stack: str) -> None:
         with self.state.lock:
+            self.state.cancelled.append(stack)
             signal = self.state.cancels.get(stack)
-            if signal is not None:
-                self.state.cancelled.append(stack)
+            if signal is None:
+                self.state.cancel_requested.add(stack)  # honoured when the run registers
         if signal is not None:
             signal.set()
 
@@ -123,6 +125,9 @@ class InMemoryRunner:
             self.state.max_running = max(self.state.max_running, len(self.state.running))
             self.state.attempts[target.stack] = attempt = self.state.attempts.get(target.stack, 0) + 1
             self.state.cancels[target.stack] = signal
+            if target.stack in self.state.cancel_requested:
+                self.state.cancel_requested.discard(target.stack)
+                signal.set()
         start = self.clock.now()
         outcome = "succeeded"
         try:

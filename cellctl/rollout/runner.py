@@ -31,6 +31,7 @@ from typing import IO, Any, Protocol
 from filelock import FileLock
 
 from cellctl.rollout.plan import Target
+from cellctl.rollout.retry import CancelledError
 
 #: Stack tag holding the git revision of the last successful update.
 REVISION_TAG = "honeycomb:revision"
@@ -141,6 +142,8 @@ class AutomationRunner:
         lock.parent.mkdir(parents=True, exist_ok=True)
         self._lock = FileLock(str(lock))
         self._running: dict[str, Any] = {}
+        #: Cancels that arrived while the stack was still being selected: honoured before it starts.
+        self._cancel_requested: set[str] = set()
         self._guard = threading.Lock()
 
     # --- workspace and stacks -----------------------------------------------------------------
@@ -201,8 +204,7 @@ class AutomationRunner:
 
     def up(self, target: Target, *, revision: str) -> RunResult:
         stack = self._stack(target)
-        with self._guard:
-            self._running[target.stack] = stack
+        self._register(target.stack, stack)
         try:
             with self._open_log(target, "up") as log:
                 write = self._writer(log)
@@ -223,8 +225,7 @@ class AutomationRunner:
 
     def preview(self, target: Target) -> RunResult:
         stack = self._stack(target)
-        with self._guard:
-            self._running[target.stack] = stack
+        self._register(target.stack, stack)
         try:
             with self._open_log(target, "preview") as log:
                 write = self._writer(log)
@@ -234,11 +235,19 @@ class AutomationRunner:
                 self._running.pop(target.stack, None)
         return RunResult(dict(result.change_summary or {}), str(self.log_path(target.stack)))
 
+    def _register(self, name: str, stack: Any) -> None:
+        with self._guard:
+            if name in self._cancel_requested:
+                self._cancel_requested.discard(name)
+                raise CancelledError(f"{name} was cancelled before its update started")
+            self._running[name] = stack
+
     def cancel(self, stack: str) -> None:
         with self._guard:
             running = self._running.get(stack)
-        if running is None:
-            return
+            if running is None:
+                self._cancel_requested.add(stack)
+                return
         with contextlib.suppress(self.api.CommandError):  # the update had already ended
             running.cancel()
 
