@@ -1,0 +1,324 @@
+"""`cellctl plan`: what a stack will contain and which guardrails it breaks, offline.
+
+Each stack's real program runs under the cloud-like mocks (`cellctl.offline.run_stack`): no
+credentials, no network. Every registration is recorded and the policy pack's own rule objects
+(`policies.POLICIES`) judge it. Several stacks run in a pool of processes (Pulumi's runtime state
+is per process), each process planning its stacks one after another.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import multiprocessing
+import os
+import re
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+from rich.tree import Tree
+
+from cellctl.common import (
+    EXIT_FINDINGS,
+    EXIT_USAGE,
+    JsonOption,
+    RegistryOption,
+    console,
+    err_console,
+    fail,
+    load,
+    print_json,
+)
+from cells import Registry
+
+#: The fields of a resource in `--json` (more may be added; these keep their names).
+RESOURCE_FIELDS = ("type", "name", "urn", "inputs", "parent", "provider", "protect")
+
+
+@dataclass
+class StackResult:
+    """One planned stack, in plain JSON-ready data so it crosses process boundaries cheaply."""
+
+    stack: str
+    resources: list[dict[str, Any]] = field(default_factory=list)
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def mandatory(self) -> list[dict[str, Any]]:
+        return [f for f in self.findings if f["level"] == "mandatory"]
+
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "stack": self.stack,
+            "resources": self.resources,
+            "findings": self.findings,
+            "outputs": self.outputs,
+            "seconds": round(self.seconds, 3),
+        }
+        if self.error is not None:
+            doc["error"] = self.error
+        return doc
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def account_ids(registry: Registry) -> dict[str, str]:
+    """The account id of every AWS cell as the mocks' management stack reports it."""
+    from cellctl.mocks import fake_account_id
+
+    return {c.name: c.account_id or fake_account_id(c.name) for c in registry.aws_cells}
+
+
+def plan_stack(stack: str, registry: Registry, policy_config: dict[str, Any] | None = None) -> StackResult:
+    """Run one stack's program offline and evaluate the pack on it; failures become `error`."""
+    from cellctl.offline import run_stack
+    from policies.evaluate import evaluate
+
+    started = time.perf_counter()
+    result = StackResult(stack)
+    try:
+        planned = run_stack(stack, registry)
+    except NotImplementedError as exc:
+        result.error = f"the program of stack {stack} is not written yet: {exc}"
+    except Exception as exc:  # a program bug: report it for this stack, plan the others
+        result.error = f"the program of stack {stack} failed: {type(exc).__name__}: {exc}"
+    else:
+        result.resources = [
+            _jsonable({key: getattr(r, key) for key in RESOURCE_FIELDS} | {"custom": r.custom})
+            for r in planned.resources
+        ]
+        result.outputs = _jsonable(planned.outputs)
+        try:
+            findings = evaluate(
+                planned.resources, registry=registry, account_ids=account_ids(registry), config=policy_config
+            )
+        except Exception as exc:
+            result.error = f"evaluating the policy pack on stack {stack} failed: {type(exc).__name__}: {exc}"
+        else:
+            result.findings = [f.to_json() for f in findings]
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+# --- running many stacks ---------------------------------------------------------------------
+
+_worker_state: dict[str, Any] = {}
+
+
+def _init_worker(registry: dict[str, Any], policy_config: dict[str, Any] | None) -> None:
+    # The registry travels as plain data (pydantic generics do not pickle) and is validated again here.
+    _worker_state.update(registry=Registry.model_validate(registry), policy_config=policy_config)
+    with contextlib.suppress(Exception):  # a broken program is reported per stack, not here
+        _preload()
+
+
+def _plan_in_worker(stack: str) -> StackResult:
+    return plan_stack(stack, _worker_state["registry"], _worker_state["policy_config"])
+
+
+#: How the programs name the SDKs' lazily loaded submodules (`aws.ec2.Vpc`, `k8s.apps.v1.Deployment`).
+_SDK_USE = re.compile(r"\b(aws|gcp|k8s)\.([a-z][a-z0-9_]*)\.(v\w+\.)?")
+_SDK_PACKAGES = {"aws": "pulumi_aws", "gcp": "pulumi_gcp", "k8s": "pulumi_kubernetes"}
+
+
+def _preload() -> None:
+    """Import the programs and the SDK modules they use, so a worker pays its imports once, up front."""
+    import stacks
+
+    for module in ("cellctl.offline", "policies", "stacks.cell_aws", "stacks.cell_gcp", "stacks.management"):
+        importlib.import_module(module)
+    root = Path(stacks.__file__).parent.parent
+    used: set[str] = set()
+    for source in [*root.joinpath("stacks").rglob("*.py"), *root.joinpath("components").rglob("*.py")]:
+        for alias, module, version in _SDK_USE.findall(source.read_text(encoding="utf-8")):
+            used.add(".".join(filter(None, (_SDK_PACKAGES[alias], module, version.rstrip(".")))))
+    for module in sorted(used):
+        with contextlib.suppress(ImportError):
+            importlib.import_module(module)
+
+
+def plan_stacks(
+    stacks: Sequence[str], registry: Registry, *, policy_config: dict[str, Any] | None = None, jobs: int | None = None
+) -> list[StackResult]:
+    """Plan `stacks` (in their order), in `jobs` processes (default: one per core) when there are several."""
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(stacks)))
+    if jobs == 1:
+        return [plan_stack(s, registry, policy_config) for s in stacks]
+    # Spawned, not forked: the caller may already run threads (Pulumi's runtime, gRPC), and a fork
+    # copies their locks. Each worker warms up (imports) once, in parallel, then plans in turn.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        jobs, mp_context=context, initializer=_init_worker, initargs=(registry.model_dump(mode="json"), policy_config)
+    ) as pool:
+        return list(pool.map(_plan_in_worker, stacks))
+
+
+# --- printing ----------------------------------------------------------------------------------
+
+
+def _tree(result: StackResult) -> Tree:
+    root = Tree(f"[bold]{escape(result.stack)}[/] [dim]({len(result.resources)} resources)[/]")
+    nodes: dict[str, Tree] = {}
+    known = {r["urn"] for r in result.resources}
+    flagged = {f["urn"] for f in result.findings}
+    for resource in result.resources:
+        parent = resource["parent"]
+        branch = nodes.get(parent) if parent in known else root
+        label = f"{escape(resource['name'])} [dim]{escape(resource['type'])}[/]"
+        if resource.get("protect"):
+            label += " [cyan](protected)[/]"
+        if resource["urn"] in flagged:
+            label += " [red]![/]"
+        nodes[resource["urn"]] = (branch or root).add(label)
+    return root
+
+
+def _counts(result: StackResult) -> Table:
+    counts: dict[str, int] = {}
+    for resource in result.resources:
+        counts[resource["type"]] = counts.get(resource["type"], 0) + 1
+    table = Table(title=f"{result.stack}: resources by type", title_justify="left")
+    table.add_column("type")
+    table.add_column("count", justify="right")
+    for type_, count in sorted(counts.items()):
+        table.add_row(escape(type_), str(count))
+    table.add_row("[bold]total[/]", f"[bold]{len(result.resources)}[/]")
+    return table
+
+
+def _findings(result: StackResult) -> Table:
+    table = Table(title=f"{result.stack}: policy findings", title_justify="left", show_lines=True)
+    table.add_column("level", no_wrap=True)
+    table.add_column("policy", no_wrap=True)
+    table.add_column("resource", overflow="fold", max_width=32)
+    table.add_column("message", overflow="fold", ratio=1)
+    for finding in result.findings:
+        colour = "red" if finding["level"] == "mandatory" else "yellow"
+        resource = escape(finding["name"]) if finding.get("name") else "(the stack)"
+        table.add_row(f"[{colour}]{finding['level']}[/]", finding["policy"], resource, escape(finding["message"]))
+    return table
+
+
+def _summary(result: StackResult) -> str:
+    if result.error:
+        return f"[red]{escape(result.stack)}: error[/]: {escape(result.error)}"
+    mandatory = len(result.mandatory)
+    advisory = len(result.findings) - mandatory
+    colour = "red" if mandatory else "green"
+    return (
+        f"[{colour}]{escape(result.stack)}[/]: {len(result.resources)} resources, "
+        f"{mandatory} mandatory and {advisory} advisory findings ({result.seconds:.1f}s)"
+    )
+
+
+def print_results(results: Iterable[StackResult]) -> None:
+    results = list(results)
+    for result in results:
+        if result.error is None:
+            console.print(_tree(result))
+            console.print(_counts(result))
+            if result.findings:
+                console.print(_findings(result))
+        console.print(_summary(result), highlight=False)
+        console.print()
+    if len(results) > 1:
+        console.rule("summary")
+        for result in results:
+            console.print(_summary(result), highlight=False)
+
+
+# --- the command ---------------------------------------------------------------------------
+
+
+def _resolve_stacks(requested: Sequence[str], all_stacks: bool, registry: Registry) -> list[str]:
+    valid = registry.stack_names
+    if all_stacks:
+        return valid
+    if not requested:
+        fail(f"name at least one stack, or pass --all; this registry has the stacks {', '.join(valid)}")
+    unknown = [s for s in requested if s not in valid]
+    if unknown:
+        fail(
+            f"unknown stack{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}: this registry has "
+            f"the stacks {', '.join(valid)} (a cell's stack is cell-<name>)"
+        )
+    return list(dict.fromkeys(requested))
+
+
+def _policy_config(path: Path | None) -> dict[str, Any] | None:
+    if path is None:
+        return None
+    from policies import POLICIES
+    from policies.evaluate import PolicyConfigError, enforcement_levels
+
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        fail(f"cannot read the policy config {path}: {exc.strerror}")
+    except ValueError as exc:
+        fail(f"the policy config {path} is not valid JSON: {exc}")
+    if not isinstance(config, dict):
+        fail(f"the policy config {path} must be a JSON object of rule name -> enforcement level")
+    try:
+        enforcement_levels(POLICIES, config)
+    except PolicyConfigError as exc:
+        fail(f"{path}: {exc}")
+    return config
+
+
+def plan(
+    stacks: Annotated[
+        list[str] | None, typer.Argument(help="Stacks to plan: management, cell-<name>...", show_default=False)
+    ] = None,
+    all_stacks: Annotated[bool, typer.Option("--all", help="Plan every stack of the registry.")] = False,
+    policy_config: Annotated[
+        Path | None,
+        typer.Option(
+            "--policy-config",
+            help="Enforcement levels by rule, as for `pulumi preview --policy-pack-config` "
+            '(e.g. {"prod-protection": "mandatory"}).',
+            show_default=False,
+        ),
+    ] = None,
+    jobs: Annotated[
+        int | None, typer.Option("--jobs", "-j", min=1, help="Processes to plan in (default: one per core).")
+    ] = None,
+    registry: RegistryOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Plan stacks offline (no cloud, no credentials) and check them against the policy pack.
+
+    Exit 0 when no mandatory rule fires, 1 when one does, 2 for bad input or a stack that cannot be planned.
+    """
+    reg = load(registry)
+    names = _resolve_stacks(stacks or [], all_stacks, reg)
+    config = _policy_config(policy_config)
+    results = plan_stacks(names, reg, policy_config=config, jobs=jobs)
+    if as_json:
+        print_json({"stacks": [r.to_json() for r in results]})
+    else:
+        print_results(results)
+    for result in results:
+        if result.error:
+            err_console.print(f"[bold red]error:[/] {escape(result.error)}", highlight=False, soft_wrap=True)
+    if any(r.error for r in results):
+        raise typer.Exit(EXIT_USAGE)
+    if any(r.mandatory for r in results):
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(plan)
