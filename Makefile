@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 
 plan: setup
 	$(BIN)/cellctl validate
-	$(BIN)/cellctl list
+	$(BIN)/cellctl plan --all
 
 test: setup
 	$(BIN)/ruff check .
