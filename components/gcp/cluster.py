@@ -199,11 +199,8 @@ class CellCluster(pulumi.ComponentResource):
             for role in args.node_roles
         ]
 
-        node_config_common = {
-            "service_account": node_sa.email,
-            "oauth_scopes": ["https://www.googleapis.com/auth/cloud-platform"],
-            "resource_labels": labels,
-        }
+        # Access is decided by IAM roles, not by scopes: the full scope, narrowed by the account's one role.
+        scopes = ["https://www.googleapis.com/auth/cloud-platform"]
 
         # --- cluster ------------------------------------------------------------------------
         authorized = [args.nodes_cidr, *(c for c in args.authorized_networks if c != args.nodes_cidr)]
@@ -224,7 +221,9 @@ class CellCluster(pulumi.ComponentResource):
             remove_default_node_pool=True,
             initial_node_count=1,
             node_config=gcp.container.ClusterNodeConfigArgs(
-                **node_config_common,
+                service_account=node_sa.email,
+                oauth_scopes=scopes,
+                resource_labels=labels,
                 shielded_instance_config=gcp.container.ClusterNodeConfigShieldedInstanceConfigArgs(
                     enable_secure_boot=True, enable_integrity_monitoring=True
                 ),
@@ -288,7 +287,9 @@ class CellCluster(pulumi.ComponentResource):
             management=gcp.container.NodePoolManagementArgs(auto_repair=True, auto_upgrade=True),
             upgrade_settings=gcp.container.NodePoolUpgradeSettingsArgs(max_surge=1, max_unavailable=0),
             node_config=gcp.container.NodePoolNodeConfigArgs(
-                **node_config_common,
+                service_account=node_sa.email,
+                oauth_scopes=scopes,
+                resource_labels=labels,
                 machine_type=args.machine_type,
                 image_type="COS_CONTAINERD",
                 disk_type="pd-balanced",

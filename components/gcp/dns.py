@@ -11,7 +11,7 @@ is the safe order, so turning the chain of trust on later needs no change here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -40,7 +40,7 @@ class CellDnsArgs:
 class CellDns(pulumi.ComponentResource):
     zone_name: str
     managed_zone_name: pulumi.Output[str]
-    name_servers: pulumi.Output[list[str]]
+    name_servers: pulumi.Output[Sequence[str]]
     delegation_fqdn: pulumi.Output[str]
 
     def __init__(
