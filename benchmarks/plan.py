@@ -1,0 +1,60 @@
+"""How fast `cellctl plan` is: one stack cold, the sample organization, and 100 generated cells.
+
+Each case runs `cellctl plan ... --json` in a fresh process (so imports count, as they do for a
+user) and prints seconds and resources planned per second. Targets: one AWS cell stack under
+3 s cold; 100 cells under 60 s on 2 cores. Timings only: nothing here fails on a slow machine.
+`python benchmarks/plan.py [CELLS]` (default 100).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from generate import write_registry  # noqa: E402 - the generator beside this file
+
+TARGETS = {"one stack, cold": 3.0, "generated": 60.0}
+
+
+def cellctl() -> list[str]:
+    script = Path(sys.executable).parent / "cellctl"
+    return [str(script)] if script.exists() else [sys.executable, "-c", "from cellctl.main import main; main()"]
+
+
+def run(label: str, args: list[str], target: float | None = None) -> None:
+    started = time.perf_counter()
+    done = subprocess.run([*cellctl(), "plan", *args, "--json"], capture_output=True, text=True, cwd=ROOT)
+    seconds = time.perf_counter() - started
+    if done.returncode not in (0, 1):
+        print(f"{label:<34} failed (exit {done.returncode}): {done.stderr.strip()[:300]}")
+        return
+    stacks = json.loads(done.stdout)["stacks"]
+    resources = sum(len(s["resources"]) for s in stacks)
+    findings = sum(len(s["findings"]) for s in stacks)
+    goal = f"  (target < {target:.0f} s)" if target else ""
+    print(
+        f"{label:<34} {seconds:6.2f} s  {len(stacks):4d} stacks  {resources:6d} resources  "
+        f"{resources / seconds:7.0f} resources/s  {findings} findings{goal}"
+    )
+
+
+def main() -> None:
+    cells = int(sys.argv[1]) if len(sys.argv) > 1 else 100
+    print(f"cellctl plan on {os.cpu_count()} cores")
+    run("cell-alpha, cold", ["cell-alpha"], TARGETS["one stack, cold"])
+    run("--all, sample organization", ["--all"])
+    with tempfile.TemporaryDirectory() as tmp:
+        registry = write_registry(cells, Path(tmp) / "registry")
+        run(f"--all, {cells} generated cells", ["--all", "--registry", str(registry)], TARGETS["generated"])
+
+
+if __name__ == "__main__":
+    main()
