@@ -20,7 +20,7 @@ from cellctl.mocks import fake_project_number
 from cellctl.offline import PlannedResource, StackPlan, run_stack
 from cells import GcpCell, Registry, load_registry
 from components.cidr import gke_ranges, max_pods_per_node
-from components.gcp.cluster import node_account_id
+from components.gcp.monitoring_scope import node_service_account_email
 from stacks import workloads
 
 CELL = "beta"
@@ -335,10 +335,20 @@ def test_authorized_networks_from_stack_config(registry: Registry) -> None:
     assert [b["cidrBlock"] for b in blocks] == ["10.48.128.0/19", "203.0.113.0/24"]
 
 
-def test_node_account_id_too_long_is_explained() -> None:
-    assert node_account_id("beta") == "beta-nodes"
-    with pytest.raises(ValueError, match="at most 24 characters"):
-        node_account_id("a-very-long-cell-name-indeed")
+def test_a_long_cell_name_still_fits_gcp_name_limits(plan_with: Callable[..., StackPlan]) -> None:
+    name = "a-rather-long-gcp-cell-name-xyz"  # 31 characters: `<name>-nodes` would be too long an account id
+
+    def add(cells: Path) -> None:
+        cell = {**DEV_CELL, "name": name, "project_id": "acme-long-cell-xyz", "network": {"cidr": "10.212.0.0/20"}}
+        (cells / f"{name}.yaml").write_text(yaml.safe_dump(cell, sort_keys=False))
+
+    plan = plan_with(f"cell-{name}", add)
+    account = plan.one("gcp:serviceaccount/account:Account")
+    assert 6 <= len(account.inputs["accountId"]) <= 30
+    # The management stack grants image pulls to the same account.
+    assert account.outputs["email"] == node_service_account_email(name, "acme-long-cell-xyz")
+    assert len(plan.one("gcp:container/cluster:Cluster").inputs["name"]) <= 40
+    assert len(plan.one("gcp:container/nodePool:NodePool").inputs["name"]) <= 40
 
 
 # --- DNS ----------------------------------------------------------------------------------------

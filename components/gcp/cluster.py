@@ -30,6 +30,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 from components.gcp.iam import role_slug
+from components.gcp.monitoring_scope import node_service_account_id
 
 #: Every zone of a regional cluster gets the same number of nodes; GKE spreads over three zones.
 ZONES = 3
@@ -37,19 +38,6 @@ ZONES = 3
 NODE_ROLES: tuple[str, ...] = ("roles/container.defaultNodeServiceAccount",)
 #: Automatic rotation of the secrets encryption key (90 days).
 KEY_ROTATION = f"{90 * 24 * 3600}s"
-#: Service account ids are 6 to 30 characters.
-_ACCOUNT_ID_MAX = 30
-
-
-def node_account_id(cell: str) -> str:
-    """The node service account's id (`<cell>-nodes`); other stacks grant to it by this name."""
-    account_id = f"{cell}-nodes"
-    if not 6 <= len(account_id) <= _ACCOUNT_ID_MAX:
-        raise ValueError(
-            f"the node service account id {account_id!r} must be 6 to {_ACCOUNT_ID_MAX} characters: "
-            f"a GCP cell's name may have at most {_ACCOUNT_ID_MAX - len('-nodes')} characters"
-        )
-    return account_id
 
 
 def gke_service_agent(project_number: pulumi.Input[str]) -> pulumi.Output[str]:
@@ -181,7 +169,8 @@ class CellCluster(pulumi.ComponentResource):
         # --- node identity ------------------------------------------------------------------
         node_sa = gcp.serviceaccount.Account(
             f"{name}-nodes-sa",
-            account_id=node_account_id(name),
+            # The management stack grants image pulls to this account by the same id.
+            account_id=node_service_account_id(name),
             project=args.project,
             display_name=f"{name} GKE nodes",
             description="Least-privilege identity of the cell's GKE nodes (logs, metrics, node metadata).",
