@@ -35,17 +35,38 @@ from policies.base import using
 class Record(Protocol):
     """A resource as recorded by the offline engine (`cellctl.offline.PlannedResource`)."""
 
-    type: str
-    name: str
-    urn: str
-    inputs: dict[str, Any]
-    outputs: dict[str, Any]
-    parent: str | None
-    provider: str | None
-    protect: bool
-    custom: bool
-    ignore_changes: tuple[str, ...]
-    depends_on: tuple[str, ...]
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def urn(self) -> str: ...
+
+    @property
+    def inputs(self) -> dict[str, Any]: ...
+
+    @property
+    def outputs(self) -> dict[str, Any]: ...
+
+    @property
+    def parent(self) -> str | None: ...
+
+    @property
+    def provider(self) -> str | None: ...
+
+    @property
+    def protect(self) -> bool: ...
+
+    @property
+    def custom(self) -> bool: ...
+
+    @property
+    def ignore_changes(self) -> tuple[str, ...]: ...
+
+    @property
+    def depends_on(self) -> tuple[str, ...]: ...
 
 
 @dataclass(frozen=True)

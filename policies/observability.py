@@ -41,7 +41,7 @@ def _check_aws_cell(cell: AwsCell, resources: list[View], ctx: Context, report: 
     monitoring = ctx.registry.organization.aws.monitoring_account_id
     links = [r for r in resources if r.type == LINK]
     if not links:
-        report(f"cell {cell.name} exports no telemetry: add an aws.oam.Link to the monitoring account's sink")
+        report(f"cell {cell.name} exports no telemetry: add an aws.oam.Link to the monitoring account's sink", None)
     for link in links:
         sink = link.props.get("sinkIdentifier")
         if isinstance(sink, str) and sink.startswith("arn:"):
@@ -57,13 +57,13 @@ def _check_aws_cell(cell: AwsCell, resources: list[View], ctx: Context, report: 
             report(f"{link.label} does not share {METRICS}", link.urn)
     verdicts = [_named(r, "alarmName", health_name(cell)) for r in resources if r.type == COMPOSITE_ALARM]
     if None not in verdicts and not any(verdicts):
-        report(f"cell {cell.name} has no composite alarm {health_name(cell)!r} for the rollout's bake gate")
+        report(f"cell {cell.name} has no composite alarm {health_name(cell)!r} for the rollout's bake gate", None)
 
 
 def _check_gcp_cell(cell: GcpCell, resources: list[View], report: ReportViolation) -> None:
     verdicts = [_named(r, "displayName", health_name(cell)) for r in resources if r.type == ALERT_POLICY]
     if None not in verdicts and not any(verdicts):
-        report(f"cell {cell.name} has no alert policy {health_name(cell)!r} for the rollout's bake gate")
+        report(f"cell {cell.name} has no alert policy {health_name(cell)!r} for the rollout's bake gate", None)
 
 
 def _check_management(resources: list[View], ctx: Context, report: ReportViolation) -> None:
@@ -78,7 +78,7 @@ def _check_management(resources: list[View], ctx: Context, report: ReportViolati
             return  # cannot tell where the sinks are (preview): judge on the next run
         sink_regions.add(region)
     for region in sorted({c.region for c in ctx.registry.aws_cells} - sink_regions):
-        report(f"no aws.oam.Sink in {region}, where AWS cells are: their links need one in their own region")
+        report(f"no aws.oam.Sink in {region}, where AWS cells are: their links need one in their own region", None)
     monitored = [r for r in resources if r.type == MONITORED_PROJECT]
     projects = {r.urn: r.props.get("projectId") for r in resources if r.type == PROJECT}
     for cell in ctx.registry.gcp_cells:
@@ -89,7 +89,7 @@ def _check_management(resources: list[View], ctx: Context, report: ReportViolati
             if by_name or any(urn in entry.dependencies and pid == cell.project_id for urn, pid in projects.items()):
                 found = True
         if not found:
-            report(f"GCP cell {cell.name}'s project {cell.project_id} is not in the central metrics scope")
+            report(f"GCP cell {cell.name}'s project {cell.project_id} is not in the central metrics scope", None)
 
 
 @stack_rule(
