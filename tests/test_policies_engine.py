@@ -1,0 +1,117 @@
+"""The pack as the Pulumi engine runs it: `policies/__main__.py` serving the analyzer gRPC protocol.
+
+The CLI starts the pack, reads the port it prints and calls `GetAnalyzerInfo`, `Configure`,
+`Analyze` (per resource) and `AnalyzeStack`; these tests make the same calls, with a preview's
+unknown values among the properties.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf import empty_pb2, struct_pb2
+from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
+from pulumi_policy.proxy import UNKNOWN_OBJECT_VALUE
+
+import policies
+from policies import POLICIES
+
+PACK = Path(policies.__file__).parent
+STACK = "urn:pulumi:cell-alpha::honeycomb::"
+ALPHA_ROLE = "arn:aws:iam::210987654321:role/OrganizationAccountAccessRole"
+
+
+@pytest.fixture(scope="module")
+def analyzer() -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
+    env = {k: v for k, v in os.environ.items() if k != "HONEYCOMB_REGISTRY"}  # the bundled sample
+    process = subprocess.Popen(
+        [sys.executable, "-u", "__main__.py"], cwd=PACK, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+    try:
+        assert process.stdout is not None
+        port = int(process.stdout.readline().strip())
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        grpc.channel_ready_future(channel).result(timeout=30)
+        yield analyzer_pb2_grpc.AnalyzerStub(channel)
+        channel.close()
+    finally:
+        process.kill()
+        process.wait()
+
+
+def _struct(values: dict[str, Any]) -> struct_pb2.Struct:
+    result = struct_pb2.Struct()
+    result.update(values)
+    return result
+
+
+def _provider(role: str) -> analyzer_pb2.AnalyzerProviderResource:
+    props = {"region": "us-east-1", "assumeRoles": json.dumps([{"roleArn": role}])}
+    return analyzer_pb2.AnalyzerProviderResource(
+        type="pulumi:providers:aws", properties=_struct(props), urn=f"{STACK}pulumi:providers:aws::alpha", name="alpha"
+    )
+
+
+def _analyze(stub: analyzer_pb2_grpc.AnalyzerStub, type_: str, name: str, props: dict[str, Any], role: str) -> Any:
+    request = analyzer_pb2.AnalyzeRequest(
+        type=type_,
+        properties=_struct(props),
+        urn=f"{STACK}{type_}::{name}",
+        name=name,
+        options=analyzer_pb2.AnalyzerResourceOptions(),
+        provider=_provider(role),
+    )
+    return stub.Analyze(request, timeout=30).diagnostics
+
+
+def test_the_engine_sees_every_rule(analyzer: analyzer_pb2_grpc.AnalyzerStub) -> None:
+    info = analyzer.GetAnalyzerInfo(empty_pb2.Empty(), timeout=30)
+    assert info.name == "honeycomb-guardrails"
+    assert [p.name for p in info.policies] == [p.name for p in POLICIES]
+
+
+def test_analyze_fires_and_passes_like_the_offline_plan(analyzer: analyzer_pb2_grpc.AnalyzerStub) -> None:
+    tags = {"cell": "alpha", "environment": "prod", "managed-by": "honeycomb"}
+    assert list(_analyze(analyzer, "aws:ec2/vpc:Vpc", "alpha-vpc", {"tags": tags}, ALPHA_ROLE)) == []
+    found = _analyze(analyzer, "aws:ec2/vpc:Vpc", "alpha-vpc", {"tags": {}}, "arn:aws:iam::100000000001:role/x")
+    assert sorted(d.policyName for d in found) == ["cell-isolation", "required-tags"]
+    # Resource diagnostics leave the URN to the engine, which knows the resource it asked about.
+    assert all("alpha-vpc (aws:ec2/vpc:Vpc)" in d.message for d in found)
+    assert {d.enforcementLevel for d in found} == {analyzer_pb2.MANDATORY}
+
+
+def test_unknown_values_skip(analyzer: analyzer_pb2_grpc.AnalyzerStub) -> None:
+    found = _analyze(analyzer, "aws:ec2/vpc:Vpc", "alpha-vpc", {"tags": UNKNOWN_OBJECT_VALUE}, ALPHA_ROLE)
+    assert list(found) == []
+
+
+def test_analyze_stack(analyzer: analyzer_pb2_grpc.AnalyzerStub) -> None:
+    bucket = analyzer_pb2.AnalyzerResource(
+        type="aws:s3/bucket:Bucket",
+        properties=_struct({"bucket": "alpha-data"}),
+        urn=f"{STACK}aws:s3/bucket:Bucket::alpha-data",
+        name="alpha-data",
+        options=analyzer_pb2.AnalyzerResourceOptions(),
+    )
+    found = analyzer.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(resources=[bucket]), timeout=30).diagnostics
+    buckets = [d for d in found if d.policyName == "s3-bucket-security"]
+    assert {d.urn for d in buckets} == {bucket.urn}
+    assert any("is not encrypted" in d.message for d in buckets)
+
+
+def test_pack_config_changes_levels(analyzer: analyzer_pb2_grpc.AnalyzerStub) -> None:
+    config = {"required-tags": analyzer_pb2.PolicyConfig(enforcementLevel=analyzer_pb2.ADVISORY)}
+    analyzer.Configure(analyzer_pb2.ConfigureAnalyzerRequest(policyConfig=config), timeout=30)
+    try:
+        found = _analyze(analyzer, "aws:ec2/vpc:Vpc", "alpha-vpc", {"tags": {}}, ALPHA_ROLE)
+        assert [(d.policyName, d.enforcementLevel) for d in found] == [("required-tags", analyzer_pb2.ADVISORY)]
+    finally:
+        analyzer.Configure(analyzer_pb2.ConfigureAnalyzerRequest(), timeout=30)
