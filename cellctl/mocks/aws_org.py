@@ -236,8 +236,10 @@ def ecr_repository(ctx: MockContext) -> dict[str, Any]:
 
 @_fallback("aws:s3/bucket:Bucket")
 def s3_bucket(ctx: MockContext) -> dict[str, Any]:
-    name = str(ctx.inputs.get("bucket") or ctx.name)
     region = provider_region(ctx)
+    name = ctx.inputs.get("bucket")
+    if not name:
+        return {"bucketRegion": region}  # auto-named: the mocks' default id stands in for the name
     return {
         "id": name,
         "bucket": name,
