@@ -7,8 +7,8 @@ update fails.
 
 Stack config (`stacks/Pulumi.cell-<name>.yaml`), all optional:
 - `managementStack`: the management stack to read (default `management`);
-- `masterAuthorizedNetworks`: CIDRs besides the node subnet that may reach the GKE control plane
-  (CI's egress addresses, for example);
+- `masterAuthorizedNetworks`: CIDRs besides the node subnet that may reach the GKE control plane's
+  private IP endpoint (a VPN, for example; people and CI use the IAM-authorized DNS endpoint);
 - `healthNotificationEmail`: where the health alert policy sends notifications.
 """
 
@@ -92,8 +92,9 @@ def program(registry: Registry, cell: GcpCell) -> None:
     services = ProjectServices(
         name, ProjectServicesArgs(project=cell.project_id, services=CELL_SERVICES), provider=provider
     )
-    # Resolves once every API is on: everything below waits for the services through it.
-    project = services.project
+    # Every component below waits for the APIs; the project id itself stays a plain, known string.
+    project = cell.project_id
+    apis = [services]
 
     ranges = gke_ranges(cell.network.cidr)
     network = CellNetwork(
@@ -104,6 +105,7 @@ def program(registry: Registry, cell: GcpCell) -> None:
             nodes_cidr=ranges.nodes,
             pods_cidr=ranges.pods,
             services_cidr=ranges.services,
+            depends_on=apis,
         ),
         provider=provider,
     )
@@ -129,6 +131,7 @@ def program(registry: Registry, cell: GcpCell) -> None:
             authorized_networks=list(config.get_object("masterAuthorizedNetworks") or []),
             release_channel=RELEASE_CHANNELS[cell.environment],
             deletion_protection=cell.environment == Environment.prod,
+            depends_on=apis,
         ),
         provider=provider,
     )
@@ -141,6 +144,7 @@ def program(registry: Registry, cell: GcpCell) -> None:
             parent_zone_id=org.aws.parent_zone_id,
             labels=labels,
             protect=cell.environment == Environment.prod,
+            depends_on=apis,
         ),
         provider=provider,
         delegation_provider=delegation_provider(
@@ -151,7 +155,11 @@ def program(registry: Registry, cell: GcpCell) -> None:
         ),
     )
 
-    CellIam(name, CellIamArgs(project=project, grants=access_grants(registry, cell)), provider=provider)
+    CellIam(
+        name,
+        CellIamArgs(project=project, grants=access_grants(registry, cell), depends_on=apis),
+        provider=provider,
+    )
 
     health = CellHealth(
         name,
@@ -160,6 +168,7 @@ def program(registry: Registry, cell: GcpCell) -> None:
             cluster_name=f"{name}-gke",
             labels=labels,
             notification_email=config.get("healthNotificationEmail"),
+            depends_on=apis,
         ),
         provider=provider,
     )

@@ -167,9 +167,10 @@ def test_resources_wait_for_the_project_services(plan: StackPlan) -> None:
     services = plan.of_type("gcp:projects/service:Service")
     assert {s.inputs["service"] for s in services} >= {"container.googleapis.com", "compute.googleapis.com"}
     assert all(s.inputs["disableOnDestroy"] is False for s in services)
-    container = next(s.urn for s in services if s.inputs["service"] == "container.googleapis.com")
-    assert container in plan.one("gcp:container/cluster:Cluster").depends_on
-    assert container in plan.one("gcp:compute/network:Network").depends_on
+    apis = {s.urn for s in services}
+    for resource in gcp_resources(plan):
+        if resource.type != "gcp:projects/service:Service":
+            assert apis <= set(resource.depends_on), resource.urn
 
 
 # --- network ------------------------------------------------------------------------------------

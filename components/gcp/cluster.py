@@ -129,6 +129,8 @@ class CellClusterArgs:
     """Refuse to delete the cluster (prod)."""
     node_roles: Sequence[str] = field(default=NODE_ROLES)
     """Project roles of the node service account."""
+    depends_on: Sequence[pulumi.Resource] = ()
+    """What every child waits for: the project's services (the APIs its resources need)."""
 
 
 class CellCluster(pulumi.ComponentResource):
@@ -142,7 +144,7 @@ class CellCluster(pulumi.ComponentResource):
         self, name: str, args: CellClusterArgs, *, provider: gcp.Provider, opts: pulumi.ResourceOptions | None = None
     ):
         super().__init__("honeycomb:gcp:Cluster", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self, provider=provider)
+        child = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=list(args.depends_on))
         labels = dict(args.labels)
 
         # --- secrets encryption key ---------------------------------------------------------
@@ -252,7 +254,7 @@ class CellCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 provider=provider,
-                depends_on=[key_grant],
+                depends_on=[key_grant, *args.depends_on],
                 # Only the removed default pool reads node_config; a change there must not replace the cluster.
                 ignore_changes=["nodeConfig"],
             ),
@@ -292,7 +294,10 @@ class CellCluster(pulumi.ComponentResource):
                 ),
             ),
             opts=pulumi.ResourceOptions(
-                parent=self, provider=provider, depends_on=grants, ignore_changes=["initialNodeCount"]
+                parent=self,
+                provider=provider,
+                depends_on=[*grants, *args.depends_on],
+                ignore_changes=["initialNodeCount"],
             ),
         )
 

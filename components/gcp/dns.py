@@ -35,6 +35,8 @@ class CellDnsArgs:
     """Sign the zone."""
     protect: bool = False
     """Protect the zone from deletion (prod cells: deleting it breaks every endpoint of the cell)."""
+    depends_on: Sequence[pulumi.Resource] = ()
+    """What every child waits for: the project's services (the APIs its resources need)."""
 
 
 class CellDns(pulumi.ComponentResource):
@@ -64,7 +66,9 @@ class CellDns(pulumi.ComponentResource):
             if args.dnssec
             else None,
             labels=dict(args.labels),
-            opts=pulumi.ResourceOptions(parent=self, provider=provider, protect=args.protect),
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=provider, protect=args.protect, depends_on=list(args.depends_on)
+            ),
         )
         delegation = DnsDelegation(
             f"{name}-delegation",

@@ -9,7 +9,7 @@ added when the stack configures an address.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -84,6 +84,8 @@ class CellHealthArgs:
     """The cell's labels."""
     notification_email: str | None = None
     """Where alerts go; no notification channel when None."""
+    depends_on: Sequence[pulumi.Resource] = ()
+    """What every child waits for: the project's services (the APIs its resources need)."""
 
 
 class CellHealth(pulumi.ComponentResource):
@@ -95,7 +97,7 @@ class CellHealth(pulumi.ComponentResource):
         self, name: str, args: CellHealthArgs, *, provider: gcp.Provider, opts: pulumi.ResourceOptions | None = None
     ):
         super().__init__("honeycomb:gcp:Health", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self, provider=provider)
+        child = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=list(args.depends_on))
         labels = dict(args.labels)
         channels: list[pulumi.Output[str]] = []
         if args.notification_email:

@@ -121,6 +121,8 @@ class CellIamArgs:
     """The cell's project id."""
     grants: Sequence[AccessGrant]
     """Who gets what, from the registry's access rules for the cell (and its owner)."""
+    depends_on: Sequence[pulumi.Resource] = ()
+    """What every child waits for: the project's services (the APIs its resources need)."""
 
 
 class CellIam(pulumi.ComponentResource):
@@ -131,7 +133,7 @@ class CellIam(pulumi.ComponentResource):
         self, name: str, args: CellIamArgs, *, provider: gcp.Provider, opts: pulumi.ResourceOptions | None = None
     ):
         super().__init__("honeycomb:gcp:Iam", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self, provider=provider)
+        child = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=list(args.depends_on))
         operator_role = gcp.projects.IAMCustomRole(
             f"{name}-cell-operator",
             project=args.project,

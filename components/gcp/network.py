@@ -11,6 +11,7 @@ Non-goals: firewall rules beyond GKE's own (GKE manages the ones it needs), shar
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -32,6 +33,8 @@ class CellNetworkArgs:
     """Secondary range for pods, inside the cell CIDR."""
     services_cidr: ipaddress.IPv4Network
     """Secondary range for Kubernetes services, inside the cell CIDR."""
+    depends_on: Sequence[pulumi.Resource] = ()
+    """What every child waits for: the project's services (the APIs its resources need)."""
 
 
 class CellNetwork(pulumi.ComponentResource):
@@ -47,7 +50,7 @@ class CellNetwork(pulumi.ComponentResource):
         self, name: str, args: CellNetworkArgs, *, provider: gcp.Provider, opts: pulumi.ResourceOptions | None = None
     ):
         super().__init__("honeycomb:gcp:Network", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self, provider=provider)
+        child = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=list(args.depends_on))
         self.pods_range_name = f"{name}-pods"
         self.services_range_name = f"{name}-services"
         self.nodes_cidr = str(args.nodes_cidr)

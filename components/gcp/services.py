@@ -33,9 +33,8 @@ class ProjectServicesArgs(TypedDict):
 
 
 class ProjectServices(pulumi.ComponentResource):
-    """Enables APIs; `project` resolves only once every API is on, so resources built on it wait for them."""
+    """Enables APIs; the other components list it in their `depends_on`, so they wait for every API."""
 
-    project: pulumi.Output[str]
     services: dict[str, gcp.projects.Service]
 
     def __init__(
@@ -60,9 +59,4 @@ class ProjectServices(pulumi.ComponentResource):
             )
             for api in sorted(set(args["services"]))
         }
-        # The project id, but known only after every service is enabled: using it as a resource's
-        # `project` makes that resource depend on the APIs without merging options into it.
-        self.project = pulumi.Output.all(args["project"], *(s.id for s in self.services.values())).apply(
-            lambda values: values[0]
-        )
-        self.register_outputs({"project": self.project})
+        self.register_outputs({"services": sorted(self.services)})
