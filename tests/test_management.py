@@ -427,6 +427,22 @@ def test_dns_delegation_role_lets_each_cell_change_only_its_own_ns_record(plan: 
         }
 
 
+def test_dns_delegation_documents_fit_iams_limits_for_the_sample(plan: StackPlan) -> None:
+    trust = plan.one(ROLE, "dns-role").inputs["assumeRolePolicy"]
+    policy = plan.one(ROLE_POLICY, "dns-ns-records").inputs["policy"]
+    assert dns_role.size_problems(trust, policy) == []
+
+
+def test_dns_delegation_documents_over_iams_limits_are_reported() -> None:
+    cells = {f"c{i:04d}": "5" * 12 for i in range(40)}
+    trust = dns_role.trust_policy(cells, "arn:aws:iam::100000000001:role/honeycomb-ci")
+    policy = dns_role.delegation_policy("Z1", {c: f"{c}.example.com" for c in cells})
+    problems = dns_role.size_problems(trust, policy)
+    assert len(problems) == 2
+    assert "trust policy is" in problems[0]
+    assert "over IAM's 4096" in problems[0]
+
+
 def test_dns_session_name_matches_the_cells_delegation_provider(registry: Registry) -> None:
     def program() -> None:
         delegation_provider("alpha-dns", role_arn="arn:aws:iam::1:role/x", cell="alpha", tags={})

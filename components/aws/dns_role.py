@@ -30,6 +30,9 @@ from components.aws.iam import document
 
 #: Route53 reads a writer needs to create a record and wait for the change.
 READ_ACTIONS = ("route53:GetHostedZone", "route53:ListResourceRecordSets")
+#: IAM's limits: a trust policy (with the quota raised to its maximum) and a role's inline policies.
+MAX_TRUST_CHARS = 4096
+MAX_INLINE_CHARS = 10240
 
 
 def session_name(cell: str) -> str:
@@ -86,6 +89,18 @@ def delegation_policy(parent_zone_id: str, zones: Mapping[str, str]) -> str:
     return document(*statements)
 
 
+def size_problems(trust: str, policy: str) -> list[str]:
+    """Documents over IAM's limits, said plainly (IAM would reject them at `pulumi up`)."""
+    problems = []
+    for what, text, limit in (("trust policy", trust, MAX_TRUST_CHARS), ("permissions", policy, MAX_INLINE_CHARS)):
+        if len(text) > limit:
+            problems.append(
+                f"the DNS delegation role's {what} is {len(text)} characters, over IAM's {limit}: "
+                "with this many cells the role must select records by session tag (see components/aws/dns_role.py)"
+            )
+    return problems
+
+
 class DnsDelegationRoleArgs(TypedDict):
     role_name: str
     """Name of the role (the cell stacks read its ARN from the management stack)."""
@@ -115,9 +130,14 @@ class DnsDelegationRole(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self, provider=provider)
         cells: Sequence[str] = sorted(args["cell_accounts"])
 
+        policy = delegation_policy(args["parent_zone_id"], args["zones"])
+
         def trust(values: list[str]) -> str:
             ci_role_arn, *accounts = values
-            return trust_policy(dict(zip(cells, accounts, strict=True)), ci_role_arn)
+            document = trust_policy(dict(zip(cells, accounts, strict=True)), ci_role_arn)
+            for problem in size_problems(document, policy):
+                pulumi.log.warn(problem, resource=self)
+            return document
 
         role = aws.iam.Role(
             f"{name}-role",
@@ -133,7 +153,7 @@ class DnsDelegationRole(pulumi.ComponentResource):
         aws.iam.RolePolicy(
             f"{name}-ns-records",
             role=role.id,
-            policy=delegation_policy(args["parent_zone_id"], args["zones"]),
+            policy=policy,
             opts=child,
         )
         self.arn = role.arn
