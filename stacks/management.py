@@ -1,7 +1,7 @@
 """The management stack: everything that spans cells, driven by looping over the registry.
 
 Adding a cell file adds exactly that cell's account (or project), its Identity Center
-assignments, its place in the monitoring sinks and dashboards, and its entry in the published
+assignments, its place in the monitoring sinks and dashboard, and its entry in the published
 registry; every resource is keyed by cell name, group name, permission or region, never by
 position. The exports (names in `stacks.outputs`) are what the cell stacks read.
 
@@ -9,7 +9,7 @@ Providers (default providers are disabled, so each is explicit):
 - `management`: the default credentials' account, the organization's management account
   (Organizations, Identity Center, the CI role, ECR, the published registry);
 - `monitoring-<region>`: the monitoring account in each region with AWS cells (plus the home
-  region, which holds the dashboards), through the organization's access role;
+  region, which holds the dashboard), through the organization's access role;
 - `dns`: the DNS account (the delegation role), through the same access role;
 - `gcp`: the organization's GCP credentials, default project the metrics scoping project.
 

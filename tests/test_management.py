@@ -524,32 +524,33 @@ def test_dashboards_name_every_cell(plan: StackPlan, registry: Registry) -> None
             assert f':aws.AccountId="{accounts[cell.name]}"' in widget["properties"]["metrics"][0][0]["expression"]
 
 
-def test_dashboards_are_grouped_by_environment_in_the_monitoring_account(plan: StackPlan, registry: Registry) -> None:
-    boards = {d.inputs["dashboardName"]: d for d in plan.of_type(DASHBOARD)}
-    assert set(boards) == {f"honeycomb-cells-{c.environment}" for c in registry.cells}
-    for name, board in boards.items():
-        env = name.removeprefix("honeycomb-cells-")
-        text = [
-            w["properties"]["markdown"]
-            for w in json.loads(board.inputs["dashboardBody"])["widgets"]
-            if w["type"] == "text"
-        ]
-        assert sorted(t.splitlines()[0] for t in text) == sorted(
-            f"### {c.name}" for c in registry.cells if str(c.environment) == env
-        )
-        assert provider_of(plan, board).inputs["allowedAccountIds"] == json.dumps(
-            [registry.organization.aws.monitoring_account_id]
-        )
+def test_one_dashboard_in_the_monitoring_account_grouped_by_environment(plan: StackPlan, registry: Registry) -> None:
+    (board,) = plan.of_type(DASHBOARD)
+    assert board.inputs["dashboardName"] == "honeycomb-cells"
+    assert provider_of(plan, board).inputs["allowedAccountIds"] == json.dumps(
+        [registry.organization.aws.monitoring_account_id]
+    )
+    texts = [
+        w["properties"]["markdown"].splitlines()[0]
+        for w in sorted(json.loads(board.inputs["dashboardBody"])["widgets"], key=lambda w: (w["y"], w["x"]))
+        if w["type"] == "text"
+    ]
+    expected: list[str] = []
+    for env in ("prod", "preprod", "dev"):
+        expected += [f"## {env}", *sorted(f"### {c.name}" for c in registry.cells if str(c.environment) == env)]
+    assert texts == expected
 
 
 def test_dashboard_pages_stay_under_the_widget_limit() -> None:
     cells = [monitoring.DashboardCell(f"c{i:04d}", "aws", "prod", "us-east-1", account_id="1") for i in range(300)]
+    cells.append(monitoring.DashboardCell("g", "gcp", "dev", "europe-west1", project_id="p"))
     pages = monitoring.dashboard_pages(cells, prefix="p")
-    assert list(pages) == ["p-prod", "p-prod-2", "p-prod-3"]
+    assert list(pages) == ["p", "p-2", "p-3"]
     assert [c.name for page in pages.values() for c in page] == [c.name for c in cells]
     for page in pages.values():
-        body = json.loads(monitoring.dashboard_body(page, scoping_project="s"))
-        assert len(body["widgets"]) <= monitoring.MAX_WIDGETS
+        widgets = json.loads(monitoring.dashboard_body(page, scoping_project="s"))["widgets"]
+        assert len(widgets) <= monitoring.MAX_WIDGETS
+        assert widgets[0]["properties"]["markdown"] == "## prod"
 
 
 def test_sink_policy_needs_an_account() -> None:

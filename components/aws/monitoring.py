@@ -1,10 +1,11 @@
 """Central monitoring in the monitoring account: one CloudWatch observability sink per region
-that has AWS cells, and dashboards showing every cell side by side.
+that has AWS cells, and a dashboard showing every cell side by side.
 
 A cell's observability link must be in its sink's region, and an account has at most one sink
 per region, so the sinks are keyed by region and each admits only that region's cell accounts.
-The dashboards are rebuilt from the registry on every update: one row per cell, labelled with
-the cell's name, grouped by environment. GCP cells' metrics live in the GCP metrics scope
+The dashboard is rebuilt from the registry on every update: a section per environment and one
+row per cell, labelled with the cell's name (continued on further pages past CloudWatch's
+500 widgets). GCP cells' metrics live in the GCP metrics scope
 (`components.gcp.monitoring_scope`); their row here links there.
 
 Non-goals: the links themselves (each cell stack creates its own) and alarms (per cell).
@@ -50,7 +51,7 @@ def sink_policy(account_ids: Sequence[str]) -> str:
 
 @dataclass(frozen=True)
 class DashboardCell:
-    """A cell as the dashboards show it."""
+    """A cell as the dashboard shows it."""
 
     name: str
     cloud: str
@@ -111,32 +112,52 @@ def widget_count(cell: DashboardCell) -> int:
     return 1 if cell.cloud == "gcp" else 1 + len(AWS_KEY_METRICS)
 
 
+#: Sections of the dashboard, in this order; other environments follow alphabetically.
+ENVIRONMENT_ORDER = ("prod", "preprod", "dev")
+
+
+def _section_key(cell: DashboardCell) -> tuple[int, str, str]:
+    env = cell.environment
+    rank = ENVIRONMENT_ORDER.index(env) if env in ENVIRONMENT_ORDER else len(ENVIRONMENT_ORDER)
+    return rank, env, cell.name
+
+
 def dashboard_pages(cells: Sequence[DashboardCell], *, prefix: str) -> dict[str, list[DashboardCell]]:
-    """Dashboards by name: one per environment (cells by name), split into pages of at most
-    MAX_WIDGETS widgets. Names depend only on the registry, never on resolved values."""
+    """The dashboard by name with its cells: one dashboard, a section per environment and a row
+    per cell (by name), continued on `<prefix>-2`, `<prefix>-3`... past MAX_WIDGETS widgets.
+    Names depend only on the registry, never on resolved values."""
     pages: dict[str, list[DashboardCell]] = {}
-    for env in sorted({c.environment for c in cells}):
-        page: list[DashboardCell] = []
-        used, number = 0, 1
-        for cell in sorted((c for c in cells if c.environment == env), key=lambda c: c.name):
-            if used + widget_count(cell) > MAX_WIDGETS:
-                pages[_page_name(prefix, env, number)] = page
-                page, used, number = [], 0, number + 1
-            page.append(cell)
-            used += widget_count(cell)
-        pages[_page_name(prefix, env, number)] = page
+    page: list[DashboardCell] = []
+    used, number = 0, 1
+    for cell in sorted(cells, key=_section_key):
+        cost = widget_count(cell) + (0 if page and page[-1].environment == cell.environment else 1)
+        if page and used + cost > MAX_WIDGETS:
+            pages[_page_name(prefix, number)] = page
+            page, number = [], number + 1
+            cost = widget_count(cell) + 1
+            used = 0
+        page.append(cell)
+        used += cost
+    pages[_page_name(prefix, number)] = page
     return pages
 
 
-def _page_name(prefix: str, env: str, number: int) -> str:
-    return f"{prefix}-{env}" if number == 1 else f"{prefix}-{env}-{number}"
+def _page_name(prefix: str, number: int) -> str:
+    return prefix if number == 1 else f"{prefix}-{number}"
 
 
 def dashboard_body(cells: Sequence[DashboardCell], *, scoping_project: str) -> str:
-    """The dashboard JSON: one row per cell, in the order given."""
+    """The dashboard JSON: a header per environment, then one row per cell, in the order given."""
     widgets: list[dict[str, Any]] = []
-    y = 0
+    y, section = 0, None
     for cell in cells:
+        if cell.environment != section:
+            section = cell.environment
+            header = f"## {section}"
+            widgets.append(
+                {"type": "text", "x": 0, "y": y, "width": GRID_WIDTH, "height": 1, "properties": {"markdown": header}}
+            )
+            y += 1
         row = widgets_for(cell, y, scoping_project=scoping_project)
         widgets.extend(row)
         y += max(w["height"] for w in row)
@@ -147,18 +168,18 @@ class CentralMonitoringArgs(TypedDict):
     sink_accounts: Mapping[str, Sequence[pulumi.Input[str]]]
     """Cell account ids by AWS region: one sink per region, admitting exactly these accounts."""
     cells: Sequence[DashboardCell]
-    """Every cell, for the dashboards; AWS cells' account_id is filled from `account_ids`."""
+    """Every cell, for the dashboard; AWS cells' account_id is filled from `account_ids`."""
     account_ids: Mapping[str, pulumi.Input[str]]
     """AWS cell accounts by cell name."""
     dashboard_prefix: str
-    """Dashboard names are <prefix>-<environment>[-<page>]."""
+    """The dashboard's name; continuation pages are <prefix>-2, <prefix>-3..."""
     scoping_project: str
     """The GCP metrics scope's project, linked from GCP cells' rows."""
     tags: Mapping[str, str]
 
 
 class CentralMonitoring(pulumi.ComponentResource):
-    """Sinks per region and the dashboards, all in the monitoring account."""
+    """Sinks per region and the dashboard, all in the monitoring account."""
 
     sink_arns: dict[str, pulumi.Output[str]]
     dashboard_names: list[str]
