@@ -15,6 +15,7 @@ from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
+from pulumi.runtime import rpc
 from pulumi_policy import (
     EnforcementLevel,
     Policy,
@@ -134,6 +135,21 @@ def _options(record: Record) -> PolicyResourceOptions:
     )
 
 
+#: How the Pulumi wire format marks a secret: {SIG: SECRET, "value": ...}.
+_SIG, _SECRET = rpc._special_sig_key, rpc._special_secret_sig
+
+
+def reveal(value: Any) -> Any:
+    """Secrets unwrapped, as the engine hands properties to a policy pack."""
+    if isinstance(value, dict):
+        if value.get(_SIG) == _SECRET:
+            return reveal(value.get("value"))
+        return {k: reveal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [reveal(v) for v in value]
+    return value
+
+
 def _run(result: Any) -> None:
     if inspect.isawaitable(result):
         asyncio.run(_awaited(result))
@@ -162,16 +178,16 @@ def evaluate(
     for r in records:
         if r.provider and r.provider in by_urn and r.provider not in providers:
             p = by_urn[r.provider]
-            providers[r.provider] = PolicyProviderResource(p.type, p.inputs, p.urn, p.name)
+            providers[r.provider] = PolicyProviderResource(p.type, reveal(p.inputs), p.urn, p.name)
 
     # One args object per resource, shared by every rule (as cheap as the engine's per-rule copies).
     resource_args = [
-        ResourceValidationArgs(r.type, r.inputs, r.urn, r.name, _options(r), providers.get(r.provider or ""))
+        ResourceValidationArgs(r.type, reveal(r.inputs), r.urn, r.name, _options(r), providers.get(r.provider or ""))
         for r in records
     ]
     stack_resources = {
         r.urn: PolicyResource(
-            r.type, r.outputs, r.urn, r.name, _options(r), providers.get(r.provider or ""), None, [], {}
+            r.type, reveal(r.outputs), r.urn, r.name, _options(r), providers.get(r.provider or ""), None, [], {}
         )
         for r in records
     }

@@ -1,7 +1,7 @@
 """Rule 4: resources live only in the organization's allowed regions, per cloud.
 
 Checked on providers (`region`, GCP `zone`) and on resources that name a region themselves
-(AWS v7 per-resource `region`, GCP `region` and a region- or zone-shaped `location`). GCP
+(AWS v7 per-resource `region`; GCP `region`, `zone` and a region- or zone-shaped `location`). GCP
 multi-regions (`EU`, `US`) and `global` name no single region and are left alone. The DNS
 delegation provider is exempt: Route53 is global and its region is fixed.
 """
@@ -43,7 +43,7 @@ def allowed_regions(resource: View, ctx: Context, report: Callable[[str], None])
         cloud, allowed, regions = "AWS", org.aws.allowed_regions, [props.get("region")]
     elif package_of(resource.type) == "gcp":
         cloud, allowed = "GCP", org.gcp.allowed_regions
-        regions = [_gcp_region(props.get("region")), _gcp_region(props.get("location"))]
+        regions = [_gcp_region(props.get(key)) for key in ("region", "location", "zone")]
     else:
         return
     for region in regions:

@@ -136,3 +136,13 @@ def test_the_pack_loads_its_registry_lazily(
     monkeypatch.setenv("HONEYCOMB_REGISTRY", str(registry_copy))
     monkeypatch.setattr(policies.base, "_current", None)
     assert "ap-south-1" in policies.base.current().registry.organization.aws.allowed_regions
+
+
+def test_offline_secrets_are_revealed_like_the_engine_does(registry: Registry) -> None:
+    from pulumi.runtime import rpc
+
+    stack = Stack("cell-beta")
+    secret = {rpc._special_sig_key: rpc._special_secret_sig, "value": "server: https://gamma.cells.acme-corp.net"}
+    stack.add("pulumi:providers:kubernetes", "beta-k8s", {"kubeconfig": secret})
+    [finding] = [f for f in evaluate(stack.resources, registry=registry) if f.policy == "no-cross-cell-references"]
+    assert "input kubeconfig names cell gamma's DNS zone" in finding.message
