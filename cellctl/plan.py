@@ -96,6 +96,7 @@ def plan_stack(stack: str, registry: Registry, policy_config: dict[str, Any] | N
     except Exception as exc:  # a program bug: report it for this stack, plan the others
         result.error = f"the program of stack {stack} failed: {type(exc).__name__}: {exc}"
     else:
+        planned.resources.sort(key=lambda r: r.urn)  # registration order varies from run to run
         result.resources = [
             _jsonable({key: getattr(r, key) for key in RESOURCE_FIELDS} | {"custom": r.custom})
             for r in planned.resources
@@ -170,19 +171,25 @@ def plan_stacks(
 
 
 def _tree(result: StackResult) -> Tree:
+    """Components and resources by parent: components first, then by name (stable across runs)."""
     root = Tree(f"[bold]{escape(result.stack)}[/] [dim]({len(result.resources)} resources)[/]")
-    nodes: dict[str, Tree] = {}
     known = {r["urn"] for r in result.resources}
     flagged = {f["urn"] for f in result.findings}
+    children: dict[str | None, list[dict[str, Any]]] = {}
     for resource in result.resources:
-        parent = resource["parent"]
-        branch = nodes.get(parent) if parent in known else root
-        label = f"{escape(resource['name'])} [dim]{escape(resource['type'])}[/]"
-        if resource.get("protect"):
-            label += " [cyan](protected)[/]"
-        if resource["urn"] in flagged:
-            label += " [red]![/]"
-        nodes[resource["urn"]] = (branch or root).add(label)
+        parent = resource["parent"] if resource["parent"] in known else None
+        children.setdefault(parent, []).append(resource)
+
+    def add(branch: Tree, parent: str | None) -> None:
+        for resource in sorted(children.get(parent, []), key=lambda r: (r["custom"], r["name"], r["type"])):
+            label = f"{escape(resource['name'])} [dim]{escape(resource['type'])}[/]"
+            if resource.get("protect"):
+                label += " [cyan](protected)[/]"
+            if resource["urn"] in flagged:
+                label += " [red]![/]"
+            add(branch.add(label), resource["urn"])
+
+    add(root, None)
     return root
 
 
