@@ -1,6 +1,7 @@
 """The pack as the Pulumi engine runs it: `policies/__main__.py` serving the analyzer gRPC protocol.
 
-The CLI starts the pack, reads the port it prints and calls `GetAnalyzerInfo`, `Configure`,
+The CLI starts the pack the way the Python language host does (`python -m pulumi.policy ENGINE .` in
+the pack's directory, which runs `__main__.py`), reads the port it prints and calls `GetAnalyzerInfo`, `Configure`,
 `Analyze` (per resource) and `AnalyzeStack`; these tests make the same calls, with a preview's
 unknown values among the properties.
 """
@@ -33,7 +34,11 @@ ALPHA_ROLE = "arn:aws:iam::210987654321:role/OrganizationAccountAccessRole"
 def analyzer() -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
     env = {k: v for k, v in os.environ.items() if k != "HONEYCOMB_REGISTRY"}  # the bundled sample
     process = subprocess.Popen(
-        [sys.executable, "-u", "__main__.py"], cwd=PACK, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+        [sys.executable, "-u", "-m", "pulumi.policy", "127.0.0.1:0", "."],
+        cwd=PACK,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
     )
     try:
         assert process.stdout is not None
