@@ -3,6 +3,7 @@ images and the published registry, for the sample organization and for one with 
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from collections import Counter
 from pathlib import Path
@@ -703,3 +704,121 @@ def test_the_policy_pack_finds_nothing_in_the_management_stack(plan: StackPlan, 
 
     findings = evaluate(plan.resources, registry=registry, account_ids=plan.outputs[out.ACCOUNT_IDS])
     assert [f"{f.policy}: {f.message}" for f in findings] == []
+
+
+# --- policy verdicts: a small evaluator for the condition operators these documents use ----------------------
+
+
+def _matches(patterns: str | list[str], value: str) -> bool:
+    return any(fnmatch.fnmatchcase(value, p) for p in ([patterns] if isinstance(patterns, str) else patterns))
+
+
+def _conditions_hold(condition: dict[str, dict[str, Any]], request: dict[str, Any]) -> bool:
+    for operator, checks in condition.items():
+        for key, allowed in checks.items():
+            allowed = allowed if isinstance(allowed, list) else [allowed]
+            value = request.get(key)
+            if operator == "ForAllValues:StringEquals":
+                if not all(v in allowed for v in value or []):
+                    return False
+            elif operator == "StringEquals":
+                if value not in allowed:
+                    return False
+            elif operator == "StringNotEquals":
+                if value in allowed:
+                    return False
+            elif operator == "StringLike":
+                if value is None or not _matches(allowed, value):
+                    return False
+            else:
+                raise AssertionError(f"the evaluator does not know {operator}")
+    return True
+
+
+def applies(statement: dict[str, Any], action: str, request: dict[str, Any]) -> bool:
+    if "Action" in statement and not _matches(statement["Action"], action):
+        return False
+    if "NotAction" in statement and _matches(statement["NotAction"], action):
+        return False
+    return _conditions_hold(statement.get("Condition", {}), request)
+
+
+def allowed_by(document: str, action: str, request: dict[str, Any]) -> bool:
+    statements = json.loads(document)["Statement"]
+    if any(s["Effect"] == "Deny" and applies(s, action, request) for s in statements):
+        return False
+    return any(s["Effect"] == "Allow" and applies(s, action, request) for s in statements)
+
+
+def denied_by(document: str, action: str, request: dict[str, Any]) -> bool:
+    return any(s["Effect"] == "Deny" and applies(s, action, request) for s in json.loads(document)["Statement"])
+
+
+class TestDnsDelegationVerdicts:
+    ZONES = {"alpha": "alpha.cells.example.com", "beta": "beta.cells.example.com"}
+
+    @staticmethod
+    def change(session: str, names: list[str], types: list[str]) -> dict[str, Any]:
+        return {
+            "aws:userid": f"AROAEXAMPLE:{session}",
+            "route53:ChangeResourceRecordSetsNormalizedRecordNames": names,
+            "route53:ChangeResourceRecordSetsRecordTypes": types,
+        }
+
+    def verdict(self, session: str, names: list[str], types: list[str]) -> bool:
+        policy = dns_role.delegation_policy("Z1", self.ZONES)
+        return allowed_by(policy, "route53:ChangeResourceRecordSets", self.change(session, names, types))
+
+    def test_a_cell_writes_its_own_ns_record(self) -> None:
+        assert self.verdict("honeycomb-alpha-dns", ["alpha.cells.example.com"], ["NS"])
+
+    def test_a_cell_cannot_write_another_cells_record(self) -> None:
+        assert not self.verdict("honeycomb-alpha-dns", ["beta.cells.example.com"], ["NS"])
+        assert not self.verdict("honeycomb-alpha-dns", ["alpha.cells.example.com", "beta.cells.example.com"], ["NS"])
+
+    def test_only_ns_records(self) -> None:
+        assert not self.verdict("honeycomb-alpha-dns", ["alpha.cells.example.com"], ["A"])
+
+    def test_other_sessions_write_nothing(self) -> None:
+        assert not self.verdict("someone-else", ["alpha.cells.example.com"], ["NS"])
+
+    def test_trust_binds_each_account_to_its_cell(self) -> None:
+        trust = json.loads(dns_role.trust_policy({"alpha": "111111111111"}, "arn:aws:iam::1:role/ci"))["Statement"]
+        alpha = next(s for s in trust if s["Principal"]["AWS"] == "arn:aws:iam::111111111111:root")
+        assert _conditions_hold(alpha["Condition"], {"sts:RoleSessionName": "honeycomb-alpha-dns"})
+        assert not _conditions_hold(alpha["Condition"], {"sts:RoleSessionName": "honeycomb-beta-dns"})
+
+
+class TestScpVerdicts:
+    REGIONS = ["us-east-1", "eu-west-1"]
+
+    def test_regional_actions_outside_the_allowed_regions_are_denied(self) -> None:
+        scp = organization.region_guardrail_policy(self.REGIONS)
+        assert denied_by(scp, "ec2:RunInstances", {"aws:RequestedRegion": "ap-south-1"})
+        assert not denied_by(scp, "ec2:RunInstances", {"aws:RequestedRegion": "eu-west-1"})
+
+    def test_global_services_work_from_anywhere(self) -> None:
+        scp = organization.region_guardrail_policy(self.REGIONS)
+        assert not denied_by(scp, "iam:CreateRole", {"aws:RequestedRegion": "ap-south-1"})
+        assert not denied_by(scp, "sts:AssumeRole", {"aws:RequestedRegion": "ap-south-1"})
+
+    def test_guardrails(self) -> None:
+        scp = organization.cell_guardrail_policy()
+        user = {"aws:PrincipalArn": "arn:aws:iam::111111111111:role/deployer"}
+        assert denied_by(scp, "organizations:LeaveOrganization", user)
+        assert denied_by(scp, "cloudtrail:StopLogging", user)
+        assert denied_by(scp, "oam:DeleteLink", user)
+        assert not denied_by(scp, "oam:CreateLink", user)
+        assert not denied_by(scp, "ec2:RunInstances", user)
+        assert denied_by(scp, "ec2:RunInstances", {"aws:PrincipalArn": "arn:aws:iam::111111111111:root"})
+
+
+def test_sink_policy_verdicts() -> None:
+    policy = monitoring.sink_policy(["111111111111", "222222222222"])
+    (statement,) = json.loads(policy)["Statement"]
+    assert statement["Principal"] == {"AWS": ["111111111111", "222222222222"]}
+    assert allowed_by(policy, "oam:CreateLink", {"oam:ResourceTypes": ["AWS::CloudWatch::Metric"]})
+    assert not allowed_by(
+        policy, "oam:CreateLink", {"oam:ResourceTypes": ["AWS::CloudWatch::Metric", "AWS::S3::Bucket"]}
+    )
+    assert not allowed_by(policy, "oam:DeleteSink", {})
