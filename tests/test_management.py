@@ -470,6 +470,15 @@ def test_ci_principals_from_config(registry: Registry) -> None:
         run_stack("management", registry, config={"ciPrincipalArns": "not json"})
 
 
+def test_identity_center_in_its_own_region(registry: Registry) -> None:
+    plan = run_stack("management", registry, config={"identityCenterRegion": "eu-west-1"})
+    for r in [*plan.of_type(PERMISSION_SET), *plan.of_type(ASSIGNMENT)]:
+        provider = provider_of(plan, r)
+        assert provider.name == "management-sso"
+        assert provider.inputs["region"] == "eu-west-1"
+    assert provider_of(plan, plan.of_type(ACCOUNT)[0]).name == "management"
+
+
 def test_organization_ids_from_config_skip_the_lookup(registry: Registry) -> None:
     config = {"awsOrganizationId": "o-abcdefghij", "awsOrganizationRootId": "r-ab12"}
     plan = run_stack("management", registry, config=config)
