@@ -2,7 +2,7 @@
 
 `iam-no-admin-wildcard` (stack rule, so that an IAM Identity Center attachment can be traced to
 its permission set): no IAM policy allows `*` on `*` and no one gets `AdministratorAccess`,
-except the break-glass `admin` permission set.
+except the break-glass `admin` permission set; on GCP, no one gets basic `roles/owner`.
 `iam-no-access-keys`: no long-lived IAM user access keys.
 `sso-session-duration` (advisory): permission set sessions last at most 8 hours, admin at most 1.
 """
@@ -31,6 +31,18 @@ DOCUMENTS = {
     "aws:iam/groupPolicy:GroupPolicy": "policy",
     "aws:ssoadmin/permissionSetInlinePolicy:PermissionSetInlinePolicy": "inlinePolicy",
 }
+#: GCP IAM grants whose `role` must not be the all-powerful basic role.
+GCP_GRANTS = frozenset(
+    {
+        "gcp:projects/iAMMember:IAMMember",
+        "gcp:projects/iAMBinding:IAMBinding",
+        "gcp:folder/iAMMember:IAMMember",
+        "gcp:folder/iAMBinding:IAMBinding",
+        "gcp:organizations/iAMMember:IAMMember",
+        "gcp:organizations/iAMBinding:IAMBinding",
+    }
+)
+GCP_OWNER = "roles/owner"
 #: type -> input holding a managed policy ARN
 ATTACHMENTS = {
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment": "policyArn",
@@ -84,6 +96,8 @@ def iam_no_admin_wildcard(resources: list[View], ctx: Context, report: ReportVio
             arn = resource.props.get(ATTACHMENTS[resource.type])
             if isinstance(arn, str) and ADMIN_POLICY.match(arn):
                 problem = "attaches AdministratorAccess"
+        elif resource.type in GCP_GRANTS and props.get("role") == GCP_OWNER:
+            problem = f"grants {GCP_OWNER} to {props.get('member') or props.get('members')}"
         elif resource.type == "aws:iam/role:Role":
             if any(grants_everything(get(p, "policy")) for p in as_list(resource.props.get("inlinePolicies"))):
                 problem = "has an inline policy that allows every action on every resource"

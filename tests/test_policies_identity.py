@@ -20,6 +20,7 @@ PS = "aws:ssoadmin/permissionSet:PermissionSet"
 def test_scoped_policies_pass(registry: Registry) -> None:
     stack = Stack("cell-alpha")
     stack.add("aws:iam/rolePolicy:RolePolicy", "alpha-deployer", {"policy": SCOPED})
+    stack.add("gcp:projects/iAMMember:IAMMember", "viewer", {"role": "roles/viewer", "member": "group:e@acme-corp.net"})
     stack.add(
         "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
         "ro",
@@ -34,6 +35,7 @@ def test_scoped_policies_pass(registry: Registry) -> None:
         ("aws:iam/policy:Policy", {"policy": EVERYTHING}),
         ("aws:iam/role:Role", {"inlinePolicies": [{"name": "all", "policy": EVERYTHING}]}),
         ("aws:iam/rolePolicyAttachment:RolePolicyAttachment", {"policyArn": ADMIN_ARN}),
+        ("gcp:projects/iAMMember:IAMMember", {"role": "roles/owner", "member": "group:eng@acme-corp.net"}),
     ],
 )
 def test_admin_grants_fire(registry: Registry, type_: str, inputs: dict) -> None:
