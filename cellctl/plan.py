@@ -256,6 +256,8 @@ def _resolve_stacks(requested: Sequence[str], all_stacks: bool, registry: Regist
         return valid
     if not requested:
         fail(f"name at least one stack, or pass --all; this registry has the stacks {', '.join(valid)}")
+    # A bare cell name means its stack: `cellctl plan alpha` is `cellctl plan cell-alpha`.
+    requested = [s if s in valid or f"cell-{s}" not in valid else f"cell-{s}" for s in requested]
     unknown = [s for s in requested if s not in valid]
     if unknown:
         fail(
@@ -288,7 +290,8 @@ def _policy_config(path: Path | None) -> dict[str, Any] | None:
 
 def plan(
     stacks: Annotated[
-        list[str] | None, typer.Argument(help="Stacks to plan: management, cell-<name>...", show_default=False)
+        list[str] | None,
+        typer.Argument(help="Stacks to plan: management, cell-<name> (or just the cell's name)...", show_default=False),
     ] = None,
     all_stacks: Annotated[bool, typer.Option("--all", help="Plan every stack of the registry.")] = False,
     policy_config: Annotated[

@@ -122,6 +122,12 @@ def test_unknown_stack_lists_the_valid_ones() -> None:
     assert "Traceback" not in result.output
 
 
+def test_a_cell_name_means_its_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stacks.cell_aws, "program", broken_cell)
+    result = runner.invoke(app, ["plan", "alpha", "cell-alpha", "--json", "--jobs", "1"])
+    assert [s["stack"] for s in json.loads(result.stdout)["stacks"]] == ["cell-alpha"]
+
+
 def test_no_stack_is_bad_input() -> None:
     result = runner.invoke(app, ["plan"])
     assert result.exit_code == 2
