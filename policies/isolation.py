@@ -2,8 +2,12 @@
 
 `cell-isolation`: in a `cell-*` stack every AWS, GCP and Kubernetes resource names an explicit
 provider, and that provider targets the cell's own account (the role it assumes, or its
-`allowedAccountIds`) or project. The one exception is the NS record of the cell's zone, written
-through the organization's DNS delegation role.
+`allowedAccountIds`) or project; no GCP resource overrides the project. The one exception is the
+NS record of the cell's zone, written through the organization's DNS delegation role.
+
+Offline the account ids of unpinned cells come from the mocked management stack; under the
+engine only pinned ids are known, so there a role in an unpinned cell's account is judged by
+not being another known account.
 
 `no-cross-cell-references`: no input of a cell stack's resources names another cell's account
 id, project id or DNS zone.
@@ -111,6 +115,14 @@ def cell_isolation(resource: View, ctx: Context, report: Callable[[str], None]) 
         )
         return
     problem = None
+    project = resource.props.get("project")
+    if (
+        isinstance(cell, GcpCell)
+        and package_of(resource.type) == "gcp"
+        and known(project)
+        and project != cell.project_id
+    ):
+        report(f"{resource.label} sets project {project!s}, not cell {cell.name}'s project {cell.project_id}")
     if provider.type == "pulumi:providers:aws":
         problem = _aws_provider_problem(resource, provider, cell, ctx)
     elif provider.type == "pulumi:providers:gcp":

@@ -68,6 +68,17 @@ def test_gcp_provider_on_another_project_fires(registry: Registry) -> None:
     assert "project acme-cell-zeta, not cell beta's project acme-cell-beta" in finding.message
 
 
+def test_gcp_resource_overriding_the_project_fires(registry: Registry) -> None:
+    stack = Stack("cell-beta")
+    own = stack.gcp_provider("beta", project="acme-cell-beta")
+    stack.add("gcp:projects/iAMMember:IAMMember", "ok", {"project": "acme-cell-beta"}, provider=own)
+    assert stack.findings(registry, cell_isolation) == []
+    bad = stack.add("gcp:projects/iAMMember:IAMMember", "far", {"project": "acme-cells-monitoring"}, provider=own)
+    [finding] = stack.findings(registry, cell_isolation)
+    assert finding.urn == bad.urn
+    assert "sets project acme-cells-monitoring, not cell beta's project acme-cell-beta" in finding.message
+
+
 def test_kubernetes_needs_an_explicit_provider(registry: Registry) -> None:
     stack = Stack("cell-beta")
     k8s = stack.add("pulumi:providers:kubernetes", "beta-k8s", {"kubeconfig": "..."})
