@@ -11,7 +11,9 @@ networks allowed to reach a non-prod cluster's public endpoint (a prod cluster h
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+from collections.abc import Sequence
 from typing import Any
 
 import pulumi
@@ -120,7 +122,7 @@ def program(registry: Registry, cell: AwsCell) -> None:
         opts=pulumi.InvokeOptions(provider=provider),
     ).names
     # Three zone names as three Outputs: a list of known length, so no resource is made in an apply.
-    zone_names = [zones.apply(lambda names, i=i: _zone(names, i, cell.region)) for i in range(MAX_ZONES)]
+    zone_names = [zones.apply(functools.partial(_zone, index=i, region=cell.region)) for i in range(MAX_ZONES)]
 
     network = CellNetwork(
         cell.name,
@@ -200,7 +202,7 @@ def program(registry: Registry, cell: AwsCell) -> None:
     workloads.deploy(registry, cell, cluster.kubeconfig)
 
 
-def _zone(names: list[str] | None, index: int, region: str) -> str:
+def _zone(names: Sequence[str] | None, index: int, region: str) -> str:
     names = sorted(names or [])
     if len(names) < MAX_ZONES:
         raise CellConfigError(

@@ -8,6 +8,7 @@ decides which account it writes to.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -29,7 +30,7 @@ class CellDnsArgs:
 class CellDns(pulumi.ComponentResource):
     zone_id: pulumi.Output[str]
     zone_name: pulumi.Output[str]
-    name_servers: pulumi.Output[list[str]]
+    name_servers: pulumi.Output[Sequence[str]]
     delegation_fqdn: pulumi.Output[str]
 
     def __init__(
