@@ -15,14 +15,15 @@ import multiprocessing
 import os
 import re
 import time
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.tree import Tree
 
@@ -152,19 +153,57 @@ def _preload() -> None:
 
 
 def plan_stacks(
-    stacks: Sequence[str], registry: Registry, *, policy_config: dict[str, Any] | None = None, jobs: int | None = None
+    stacks: Sequence[str],
+    registry: Registry,
+    *,
+    policy_config: dict[str, Any] | None = None,
+    jobs: int | None = None,
+    on_done: Callable[[StackResult], None] | None = None,
 ) -> list[StackResult]:
-    """Plan `stacks` (in their order), in `jobs` processes (default: one per core) when there are several."""
+    """Plan `stacks` (results in their order), in `jobs` processes (default: one per core) when there are several.
+
+    `on_done` hears of each stack as it finishes (for progress).
+    """
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(stacks)))
+    done = on_done or (lambda result: None)
     if jobs == 1:
-        return [plan_stack(s, registry, policy_config) for s in stacks]
+        results = []
+        for stack in stacks:
+            results.append(plan_stack(stack, registry, policy_config))
+            done(results[-1])
+        return results
     # Spawned, not forked: the caller may already run threads (Pulumi's runtime, gRPC), and a fork
     # copies their locks. Each worker warms up (imports) once, in parallel, then plans in turn.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
         jobs, mp_context=context, initializer=_init_worker, initargs=(registry.model_dump(mode="json"), policy_config)
     ) as pool:
-        return list(pool.map(_plan_in_worker, stacks))
+        futures = {pool.submit(_plan_in_worker, stack): stack for stack in stacks}
+        by_stack: dict[str, StackResult] = {}
+        for future in as_completed(futures):
+            by_stack[futures[future]] = future.result()
+            done(by_stack[futures[future]])
+        return [by_stack[stack] for stack in stacks]
+
+
+def _plan_with_progress(stacks: Sequence[str], registry: Registry, **options: Any) -> list[StackResult]:
+    """`plan_stacks` with a progress bar on a terminal's stderr (nothing when output is redirected)."""
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("planning"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+        disable=len(stacks) < 2 or not err_console.is_terminal,
+    )
+    with progress:
+        task = progress.add_task("", total=len(stacks))
+        return plan_stacks(
+            stacks, registry, on_done=lambda r: progress.update(task, advance=1, description=r.stack), **options
+        )
 
 
 # --- printing ----------------------------------------------------------------------------------
@@ -316,7 +355,7 @@ def plan(
     reg = load(registry)
     names = _resolve_stacks(stacks or [], all_stacks, reg)
     config = _policy_config(policy_config)
-    results = plan_stacks(names, reg, policy_config=config, jobs=jobs)
+    results = _plan_with_progress(names, reg, policy_config=config, jobs=jobs)
     if as_json:
         print_json({"stacks": [r.to_json() for r in results]})
     else:
