@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from policies.base import MANDATORY, Context, View, package_of, resource_rule
+from policies.base import MANDATORY, Context, Provider, View, decode_json, package_of, resource_rule
 from policies.isolation import is_delegation_provider
 
 _GCP_REGION = re.compile(r"^([a-z]+-[a-z]+\d+)(-[a-z])?$")
@@ -52,7 +52,6 @@ def allowed_regions(resource: View, ctx: Context, report: Callable[[str], None])
             return
 
 
-def resource_as_provider(resource: View):  # type: ignore[no-untyped-def]
-    from policies.base import Provider, decode_json
-
+def resource_as_provider(resource: View) -> Provider:
+    """A provider resource seen the way the resources using it see it."""
     return Provider(resource.type, resource.name, resource.urn, {k: decode_json(v) for k, v in resource.props.items()})
