@@ -160,6 +160,15 @@ def test_isolation_fires_on_every_resource_when_the_provider_targets_another_pro
     assert all(f"project {monitoring}, not cell beta's project acme-cell-beta" in f.message for f in found)
 
 
+def test_isolation_fires_on_a_resource_that_overrides_the_project(plan: StackPlan, registry: Registry) -> None:
+    # Through the cell's own provider, but pointed at another project by its own `project` input.
+    monitoring = registry.organization.gcp.monitoring_project
+    records, zone = changed(plan, "gcp:dns/managedZone:ManagedZone", lambda inputs: inputs.update(project=monitoring))
+    [finding] = findings(records, registry, cell_isolation)
+    assert finding.urn == zone.urn
+    assert f"sets project {monitoring}, not cell beta's project acme-cell-beta" in finding.message
+
+
 def test_isolation_fires_on_a_default_provider(plan: StackPlan, registry: Registry) -> None:
     cluster = plan.one(CLUSTER)
     records = [replace(r, provider=None) if r.urn == cluster.urn else r for r in plan.resources]
