@@ -212,8 +212,7 @@ def program(registry: Registry) -> None:
         {
             "role_name": aws_org.dns_delegation_role_name,
             "parent_zone_id": aws_org.parent_zone_id,
-            "zones": {cell.name: registry.zone_name(cell) for cell in registry.cells},
-            "cell_accounts": account_ids,
+            "domain": registry.organization.domain,
             "ci_role_arn": ci.arn,
             "tags": tags,
         },

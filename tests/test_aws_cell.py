@@ -312,6 +312,10 @@ def test_zone_and_delegation_record_match(plan: StackPlan, cell: AwsCell, regist
     assert len(record.inputs["records"]) == 4
     delegation = provider_named(plan, f"{cell.name}-dns-delegation")
     assert assumed_role(delegation) == management_outputs(registry)[mgmt.DNS_DELEGATION_ROLE_ARN]
+    # The delegation role lets a session write only the record of the cell its `cell` tag names.
+    (assume,) = json.loads(delegation.inputs["assumeRoles"])
+    assert assume["tags"] == {"cell": cell.name}
+    assert assume["sessionName"] == f"honeycomb-{cell.name}-dns"
     assert plan.outputs["zoneName"] == zone.inputs["name"]
     assert plan.outputs["nameServers"] == zone.outputs["nameServers"]
 

@@ -4,11 +4,14 @@ images and the published registry, for the sample organization and for one with 
 from __future__ import annotations
 
 import fnmatch
+import importlib.util
 import json
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pulumi_aws as aws
 import pytest
 import yaml
 
@@ -43,6 +46,10 @@ PROJECT = "gcp:organizations/project:Project"
 FOLDER = "gcp:organizations/folder:Folder"
 MONITORED = "gcp:monitoring/monitoredProject:MonitoredProject"
 AR_MEMBER = "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember"
+CHANGE = "route53:ChangeResourceRecordSets"
+#: IAM's limits: a role's trust policy (default quota; at most 4,096 when raised) and its inline policies.
+TRUST_POLICY_LIMIT = 2048
+INLINE_POLICY_LIMIT = 10240
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +88,15 @@ def lookup(registry: Registry, kind: str, value: str) -> dict[str, Any]:
     ctx = MockContext(kind, kind, inputs, {}, registry, CloudMocks(registry))
     handler = org_mocks.get_group if kind == "getGroup" else org_mocks.get_user
     return handler(ctx)
+
+
+def generated_registry(n: int, dest: Path) -> Path:
+    """`benchmarks/generate.py`'s registry of `n` cells (the benchmarks are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location("generate", Path(__file__).parents[1] / "benchmarks" / "generate.py")
+    assert spec is not None and spec.loader is not None
+    generate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generate)
+    return generate.write_registry(n, dest)
 
 
 def add_cell(registry_dir: Path, data: dict[str, Any]) -> Registry:
@@ -402,55 +418,89 @@ def test_dns_delegation_role_lets_each_cell_change_only_its_own_ns_record(plan: 
     assert role.inputs["name"] == aws_org.dns_delegation_role_name
     assert provider_of(plan, role).name == "dns"
     assert plan.outputs[out.DNS_DELEGATION_ROLE_ARN] == role.outputs["arn"]
+    assert "cell" not in role.inputs["tags"]
     trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
-    accounts = plan.outputs[out.ACCOUNT_IDS]
-    bound = {
-        s["Principal"]["AWS"]: s["Condition"]["StringEquals"]["sts:RoleSessionName"]
-        for s in trust
-        if "StringEquals" in s["Condition"]
+    assert {s["Action"]: s["Principal"] for s in trust} == {
+        "sts:AssumeRole": {"AWS": plan.outputs[out.CI_ROLE_ARN]},
+        "sts:TagSession": {"AWS": plan.outputs[out.CI_ROLE_ARN]},
     }
-    assert bound == {f"arn:aws:iam::{accounts[c.name]}:root": f"honeycomb-{c.name}-dns" for c in registry.aws_cells}
-    ci = [s for s in trust if s["Principal"]["AWS"] == plan.outputs[out.CI_ROLE_ARN]]
-    assert ci[0]["Condition"] == {"StringLike": {"sts:RoleSessionName": "honeycomb-*-dns"}}
+    for statement in trust:
+        assert statement["Condition"]["StringLike"]["aws:RequestTag/cell"] == "?*"
+        assert statement["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"] == ["cell"]
 
     policy = json.loads(plan.one(ROLE_POLICY, "dns-ns-records").inputs["policy"])["Statement"]
-    writes = [s for s in policy if s["Action"] == "route53:ChangeResourceRecordSets"]
-    assert len(writes) == len(registry.cells)
     zone_arn = f"arn:aws:route53:::hostedzone/{aws_org.parent_zone_id}"
+    (write,) = [s for s in policy if s["Action"] == "route53:ChangeResourceRecordSets"]
+    assert write["Resource"] == zone_arn
+    assert write["Condition"]["ForAllValues:StringEquals"] == {
+        "route53:ChangeResourceRecordSetsNormalizedRecordNames": [
+            "${aws:PrincipalTag/cell}." + registry.organization.domain
+        ],
+        "route53:ChangeResourceRecordSetsRecordTypes": ["NS"],
+    }
+    reads = {s["Action"] if isinstance(s["Action"], str) else tuple(s["Action"]): s["Resource"] for s in policy}
+    assert reads[("route53:GetHostedZone", "route53:ListResourceRecordSets")] == zone_arn
+    assert reads["route53:GetChange"] == "arn:aws:route53:::change/*"
+    # Every cell's record, through its own tagged session, and only through it.
     for cell in registry.cells:
-        (statement,) = [
-            s for s in writes if s["Condition"]["StringLike"]["aws:userid"] == f"*:honeycomb-{cell.name}-dns"
-        ]
-        assert statement["Resource"] == zone_arn
-        assert statement["Condition"]["ForAllValues:StringEquals"] == {
-            "route53:ChangeResourceRecordSetsNormalizedRecordNames": [registry.zone_name(cell)],
-            "route53:ChangeResourceRecordSetsRecordTypes": ["NS"],
-        }
+        for other in registry.cells:
+            change = TestDnsDelegationVerdicts.change(other.name, [registry.zone_name(cell)], ["NS"])
+            assert allowed_by(json.dumps({"Statement": policy}), CHANGE, change) == (cell is other)
 
 
-def test_dns_delegation_documents_fit_iams_limits_for_the_sample(plan: StackPlan) -> None:
-    trust = plan.one(ROLE, "dns-role").inputs["assumeRolePolicy"]
-    policy = plan.one(ROLE_POLICY, "dns-ns-records").inputs["policy"]
-    assert dns_role.size_problems(trust, policy) == []
+def test_dns_delegation_documents_do_not_grow_with_the_cells(plan: StackPlan, tmp_path: Path) -> None:
+    """Hundreds of cells: the same two documents as for the sample's five, well inside IAM's limits
+    (listing cells, 300 of them took a 37,000-character trust policy)."""
+    many = load_registry(generated_registry(300, tmp_path / "org"))
+    assert len(many.cells) == 300
+    big = run_stack("management", many)
+    documents = {
+        "trust": (plan.one(ROLE, "dns-role").inputs["assumeRolePolicy"], TRUST_POLICY_LIMIT),
+        "permissions": (plan.one(ROLE_POLICY, "dns-ns-records").inputs["policy"], INLINE_POLICY_LIMIT),
+    }
+    generated = {
+        "trust": big.one(ROLE, "dns-role").inputs["assumeRolePolicy"],
+        "permissions": big.one(ROLE_POLICY, "dns-ns-records").inputs["policy"],
+    }
+    for what, (text, limit) in documents.items():
+        assert generated[what] == text, what
+        assert len(text) < limit / 2, f"{what}: {len(text)} characters"
+    assert "c0299" not in generated["trust"] + generated["permissions"]
 
 
-def test_dns_delegation_documents_over_iams_limits_are_reported() -> None:
-    cells = {f"c{i:04d}": "5" * 12 for i in range(40)}
-    trust = dns_role.trust_policy(cells, "arn:aws:iam::100000000001:role/honeycomb-ci")
-    policy = dns_role.delegation_policy("Z1", {c: f"{c}.example.com" for c in cells})
-    problems = dns_role.size_problems(trust, policy)
-    assert len(problems) == 2
-    assert "trust policy is" in problems[0]
-    assert "over IAM's 4096" in problems[0]
+def test_the_delegation_role_refuses_a_cell_tag_of_its_own(registry: Registry) -> None:
+    def program() -> None:
+        provider = aws.Provider("dns", region="us-east-1")
+        dns_role.DnsDelegationRole(
+            "dns",
+            {
+                "role_name": "honeycomb-dns-delegation",
+                "parent_zone_id": "Z1",
+                "domain": "cells.example.com",
+                "ci_role_arn": "arn:aws:iam::100000000001:role/honeycomb-ci",
+                "tags": {"cell": "alpha"},
+            },
+            provider=provider,
+        )
+
+    with pytest.raises(ValueError, match="cannot carry a 'cell' tag"):
+        run_program(program, stack="management", mocks=CloudMocks(registry))
 
 
-def test_dns_session_name_matches_the_cells_delegation_provider(registry: Registry) -> None:
+def test_dns_session_matches_the_cells_delegation_provider(registry: Registry) -> None:
     def program() -> None:
         delegation_provider("alpha-dns", role_arn="arn:aws:iam::1:role/x", cell="alpha", tags={})
 
     provider = run_program(program, stack="cell-alpha", mocks=CloudMocks(registry)).one("pulumi:providers:aws")
     (assume,) = json.loads(provider.inputs["assumeRoles"])
-    assert assume["sessionName"] == dns_role.session_name("alpha")
+    assert assume["sessionName"] == dns_role.session_name("alpha") == "honeycomb-alpha-dns"
+    assert assume["tags"] == {dns_role.CELL_TAG: "alpha"}
+    assert assume["transitiveTagKeys"] == [dns_role.CELL_TAG]
+    # What that provider asks for is what the trust policy grants.
+    trust = dns_role.trust_policy("arn:aws:iam::1:role/ci")
+    request = TestDnsDelegationVerdicts.assume(assume["sessionName"], assume["tags"], assume["transitiveTagKeys"])
+    assert trusts(trust, "arn:aws:iam::1:role/ci", "sts:AssumeRole", request)
+    assert trusts(trust, "arn:aws:iam::1:role/ci", "sts:TagSession", request)
 
 
 def test_ci_role(plan: StackPlan, registry: Registry) -> None:
@@ -722,10 +772,17 @@ def _matches(patterns: str | list[str], value: str) -> bool:
     return any(fnmatch.fnmatchcase(value, p) for p in ([patterns] if isinstance(patterns, str) else patterns))
 
 
+def _substitute(value: str, request: dict[str, Any]) -> str | None:
+    """IAM policy variables (`${aws:PrincipalTag/cell}`) from the request; None if one has no value."""
+    missing = [key for key in re.findall(r"\$\{([^}]+)\}", value) if request.get(key) is None]
+    return None if missing else re.sub(r"\$\{([^}]+)\}", lambda m: str(request[m.group(1)]), value)
+
+
 def _conditions_hold(condition: dict[str, dict[str, Any]], request: dict[str, Any]) -> bool:
     for operator, checks in condition.items():
         for key, allowed in checks.items():
-            allowed = allowed if isinstance(allowed, list) else [allowed]
+            allowed = [_substitute(a, request) for a in (allowed if isinstance(allowed, list) else [allowed])]
+            allowed = [a for a in allowed if a is not None]
             value = request.get(key)
             if operator == "ForAllValues:StringEquals":
                 if not all(v in allowed for v in value or []):
@@ -738,6 +795,9 @@ def _conditions_hold(condition: dict[str, dict[str, Any]], request: dict[str, An
                     return False
             elif operator == "StringLike":
                 if value is None or not _matches(allowed, value):
+                    return False
+            elif operator == "Null":
+                if (value is None) != (allowed == ["true"]):
                     return False
             else:
                 raise AssertionError(f"the evaluator does not know {operator}")
@@ -763,39 +823,94 @@ def denied_by(document: str, action: str, request: dict[str, Any]) -> bool:
     return any(s["Effect"] == "Deny" and applies(s, action, request) for s in json.loads(document)["Statement"])
 
 
+def trusts(document: str, principal: str, action: str, request: dict[str, Any]) -> bool:
+    """A trust policy's verdict for `principal` (an ARN the statements name exactly)."""
+    statements = [s for s in json.loads(document)["Statement"] if principal in _listed(s["Principal"]["AWS"])]
+    return allowed_by(json.dumps({"Statement": statements}), action, request)
+
+
+def _listed(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else value
+
+
 class TestDnsDelegationVerdicts:
-    ZONES = {"alpha": "alpha.cells.example.com", "beta": "beta.cells.example.com"}
+    DOMAIN = "cells.example.com"
+    CI = "arn:aws:iam::100000000001:role/honeycomb-ci"
 
     @staticmethod
-    def change(session: str, names: list[str], types: list[str]) -> dict[str, Any]:
+    def change(cell: str | None, names: list[str], types: list[str]) -> dict[str, Any]:
+        """A record change by a session of the delegation role tagged `cell=<cell>` (None: untagged)."""
         return {
-            "aws:userid": f"AROAEXAMPLE:{session}",
+            "aws:PrincipalTag/cell": cell,
             "route53:ChangeResourceRecordSetsNormalizedRecordNames": names,
             "route53:ChangeResourceRecordSetsRecordTypes": types,
         }
 
-    def verdict(self, session: str, names: list[str], types: list[str]) -> bool:
-        policy = dns_role.delegation_policy("Z1", self.ZONES)
-        return allowed_by(policy, "route53:ChangeResourceRecordSets", self.change(session, names, types))
+    @staticmethod
+    def assume(session: str, tags: dict[str, str], transitive: list[str] | None = None) -> dict[str, Any]:
+        """An AssumeRole request with session tags, as the trust policy sees it."""
+        return {
+            "sts:RoleSessionName": session,
+            "aws:TagKeys": list(tags),
+            "sts:TransitiveTagKeys": transitive or [],
+            **{f"aws:RequestTag/{key}": value for key, value in tags.items()},
+        }
+
+    def verdict(self, cell: str | None, names: list[str], types: list[str]) -> bool:
+        policy = dns_role.delegation_policy("Z1", self.DOMAIN)
+        return allowed_by(policy, CHANGE, self.change(cell, names, types))
 
     def test_a_cell_writes_its_own_ns_record(self) -> None:
-        assert self.verdict("honeycomb-alpha-dns", ["alpha.cells.example.com"], ["NS"])
+        assert self.verdict("alpha", ["alpha.cells.example.com"], ["NS"])
+        assert self.verdict("gamma", ["gamma.cells.example.com"], ["NS"])
 
     def test_a_cell_cannot_write_another_cells_record(self) -> None:
-        assert not self.verdict("honeycomb-alpha-dns", ["beta.cells.example.com"], ["NS"])
-        assert not self.verdict("honeycomb-alpha-dns", ["alpha.cells.example.com", "beta.cells.example.com"], ["NS"])
+        assert not self.verdict("alpha", ["gamma.cells.example.com"], ["NS"])
+        assert not self.verdict("alpha", ["alpha.cells.example.com", "gamma.cells.example.com"], ["NS"])
+        assert not self.verdict("alpha", ["x.alpha.cells.example.com"], ["NS"])
+        assert not self.verdict("alpha", ["cells.example.com"], ["NS"])
 
     def test_only_ns_records(self) -> None:
-        assert not self.verdict("honeycomb-alpha-dns", ["alpha.cells.example.com"], ["A"])
+        assert not self.verdict("alpha", ["alpha.cells.example.com"], ["A"])
+        assert not self.verdict("alpha", ["alpha.cells.example.com"], ["NS", "A"])
 
-    def test_other_sessions_write_nothing(self) -> None:
-        assert not self.verdict("someone-else", ["alpha.cells.example.com"], ["NS"])
+    def test_an_untagged_session_writes_nothing(self) -> None:
+        assert not self.verdict(None, ["alpha.cells.example.com"], ["NS"])
 
-    def test_trust_binds_each_account_to_its_cell(self) -> None:
-        trust = json.loads(dns_role.trust_policy({"alpha": "111111111111"}, "arn:aws:iam::1:role/ci"))["Statement"]
-        alpha = next(s for s in trust if s["Principal"]["AWS"] == "arn:aws:iam::111111111111:root")
-        assert _conditions_hold(alpha["Condition"], {"sts:RoleSessionName": "honeycomb-alpha-dns"})
-        assert not _conditions_hold(alpha["Condition"], {"sts:RoleSessionName": "honeycomb-beta-dns"})
+    def test_reads_need_no_tag(self) -> None:
+        policy = dns_role.delegation_policy("Z1", self.DOMAIN)
+        assert allowed_by(policy, "route53:ListResourceRecordSets", {})
+        assert allowed_by(policy, "route53:GetChange", {})
+        assert not allowed_by(policy, "route53:DeleteHostedZone", {})
+
+    def test_the_domain_is_normalized(self) -> None:
+        policy = dns_role.delegation_policy("Z1", "Cells.Example.COM.")
+        assert allowed_by(policy, CHANGE, self.change("alpha", ["alpha.cells.example.com"], ["NS"]))
+
+    def test_ci_assumes_only_with_a_cell_tag(self) -> None:
+        trust = dns_role.trust_policy(self.CI)
+        tagged = self.assume("honeycomb-alpha-dns", {"cell": "alpha"}, ["cell"])
+        assert trusts(trust, self.CI, "sts:AssumeRole", tagged)
+        assert trusts(trust, self.CI, "sts:TagSession", tagged)
+        assert trusts(trust, self.CI, "sts:TagSession", self.assume("honeycomb-alpha-dns", {"cell": "alpha"}))
+        assert not trusts(trust, self.CI, "sts:AssumeRole", self.assume("honeycomb-alpha-dns", {}))
+        assert not trusts(trust, self.CI, "sts:AssumeRole", self.assume("honeycomb-alpha-dns", {"cell": ""}))
+
+    def test_no_other_tag_keys_and_only_dns_sessions(self) -> None:
+        trust = dns_role.trust_policy(self.CI)
+        extra = self.assume("honeycomb-alpha-dns", {"cell": "alpha", "team": "x"})
+        assert not trusts(trust, self.CI, "sts:AssumeRole", extra)
+        assert not trusts(trust, self.CI, "sts:TagSession", extra)
+        other_transitive = self.assume("honeycomb-alpha-dns", {"cell": "alpha"}, ["team"])
+        assert not trusts(trust, self.CI, "sts:TagSession", other_transitive)
+        assert not trusts(trust, self.CI, "sts:AssumeRole", self.assume("honeycomb-alpha", {"cell": "alpha"}))
+
+    def test_nobody_but_ci(self) -> None:
+        trust = dns_role.trust_policy(self.CI)
+        request = self.assume("honeycomb-alpha-dns", {"cell": "alpha"})
+        for principal in ("arn:aws:iam::111111111111:root", "arn:aws:iam::111111111111:role/honeycomb-ci"):
+            assert not trusts(trust, principal, "sts:AssumeRole", request)
+            assert not trusts(trust, principal, "sts:TagSession", request)
 
 
 class TestScpVerdicts:
