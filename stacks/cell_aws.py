@@ -26,6 +26,7 @@ from components.aws.delegation import delegation_provider
 from components.aws.dns import CellDns, CellDnsArgs
 from components.aws.health import CellHealth, CellHealthArgs
 from components.aws.iam import CellRoles, CellRolesArgs
+from components.aws.ingress_dns import IngressDns, IngressDnsArgs
 from components.aws.metrics import MetricsExport, MetricsExportArgs
 from components.aws.network import CellNetwork, CellNetworkArgs, zone_key
 from components.cidr import MAX_ZONES
@@ -199,7 +200,15 @@ def program(registry: Registry, cell: AwsCell) -> None:
     pulumi.export("oamLinkArn", metrics.link_arn)
     pulumi.export("healthAlarmName", health.health_alarm_name)
 
-    workloads.deploy(registry, cell, cluster.kubeconfig)
+    application = workloads.deploy(registry, cell, cluster.kubeconfig)
+    # Every application host (`<component>.<cell zone>`) resolves to the ingress controller's load balancer.
+    ingress_dns = IngressDns(
+        cell.name,
+        IngressDnsArgs(zone_id=dns.zone_id, zone_name=registry.zone_name(cell), target=application.ingress_address),
+        provider=provider,
+    )
+    pulumi.export("ingressAddress", application.ingress_address)
+    pulumi.export("ingressRecord", ingress_dns.fqdn)
 
 
 def _zone(names: Sequence[str] | None, index: int, region: str) -> str:

@@ -26,6 +26,7 @@ from components.gcp.cluster import CellCluster, CellClusterArgs
 from components.gcp.dns import CellDns, CellDnsArgs
 from components.gcp.health import CellHealth, CellHealthArgs
 from components.gcp.iam import AccessGrant, CellIam, CellIamArgs
+from components.gcp.ingress_dns import IngressDns, IngressDnsArgs
 from components.gcp.network import CellNetwork, CellNetworkArgs
 from components.gcp.provider import CellProjectArgs, cell_provider
 from components.gcp.services import CELL_SERVICES, ProjectServices, ProjectServicesArgs
@@ -188,4 +189,18 @@ def program(registry: Registry, cell: GcpCell) -> None:
     pulumi.export("healthPolicyName", health.policy_name)
     pulumi.export("healthPolicyDisplayName", health.display_name)
 
-    workloads.deploy(registry, cell, cluster.kubeconfig)
+    application = workloads.deploy(registry, cell, cluster.kubeconfig)
+    # Every application host (`<component>.<cell zone>`) resolves to the ingress controller's load balancer.
+    ingress_dns = IngressDns(
+        name,
+        IngressDnsArgs(
+            project=project,
+            managed_zone=dns.managed_zone_name,
+            zone_name=registry.zone_name(cell),
+            address=application.ingress_address,
+            depends_on=apis,
+        ),
+        provider=provider,
+    )
+    pulumi.export("ingressAddress", application.ingress_address)
+    pulumi.export("ingressRecord", ingress_dns.fqdn)

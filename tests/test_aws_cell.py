@@ -100,7 +100,7 @@ def test_every_resource_uses_an_explicit_provider_of_the_cell(plan: StackPlan, c
             continue  # providers and the StackReference
         assert r.provider is not None, f"{r.urn} uses a default provider"
         if r.type.startswith("aws:"):
-            expected = delegation if r.type == RECORD else cell_provider
+            expected = delegation if r.name == f"{cell.name}-delegation-ns" else cell_provider
             assert r.provider == expected, f"{r.urn} uses {r.provider}"
             checked += 1
         else:
@@ -303,7 +303,7 @@ def test_cell_roles_get_cluster_access(plan: StackPlan, cell: AwsCell) -> None:
 
 def test_zone_and_delegation_record_match(plan: StackPlan, cell: AwsCell, registry: Registry) -> None:
     zone = plan.one(ZONE)
-    record = plan.one(RECORD)
+    record = plan.one(RECORD, f"{cell.name}-delegation-ns")
     assert zone.inputs["name"] == registry.zone_name(cell) == f"{cell.name}.cells.acme-corp.net"
     assert record.inputs["name"] == zone.inputs["name"]
     assert record.inputs["type"] == "NS"

@@ -298,9 +298,13 @@ def test_kubeconfig_uses_the_gcloud_auth_plugin_and_is_secret(
     registry: Registry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: dict[str, Any] = {}
-    monkeypatch.setattr(
-        workloads, "deploy", lambda registry, cell, kubeconfig: seen.setdefault("kubeconfig", kubeconfig)
-    )
+    deploy = workloads.deploy
+
+    def spy(registry: Registry, cell: GcpCell, kubeconfig: Any) -> Any:
+        seen["kubeconfig"] = kubeconfig
+        return deploy(registry, cell, kubeconfig)
+
+    monkeypatch.setattr(workloads, "deploy", spy)
     plan = run_stack(f"cell-{CELL}", registry)
     assert _sync_await(seen["kubeconfig"].is_secret()) is True
     config = yaml.safe_load(plan.outputs["kubeconfig"])
@@ -458,7 +462,13 @@ def test_missing_management_output_is_explained(registry: Registry, monkeypatch:
 
 def test_workloads_are_deployed_on_the_cells_cluster(registry: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[str, Any]] = []
-    monkeypatch.setattr(workloads, "deploy", lambda registry, cell, kubeconfig: calls.append((cell.name, cell)))
+    deploy = workloads.deploy
+
+    def spy(registry: Registry, cell: GcpCell, kubeconfig: Any) -> Any:
+        calls.append((cell.name, cell))
+        return deploy(registry, cell, kubeconfig)
+
+    monkeypatch.setattr(workloads, "deploy", spy)
     run_stack(f"cell-{CELL}", registry)
     assert len(calls) == 1
     assert calls[0][0] == CELL

@@ -202,7 +202,8 @@ class TestEveryCell:
         urns = [r.urn for r in plan.resources]
         assert len(urns) == len(set(urns))
         components = [c.name for c in registry.organization.components]
-        assert sorted(r.inputs["metadata"]["name"] for r in plan.of_type(NAMESPACE)) == sorted(components)
+        namespaces = [r.inputs["metadata"]["name"] for r in k8s_objects(plan) if r.type == NAMESPACE]
+        assert sorted(namespaces) == sorted(components)
         for component in components:
             for type_ in (DEPLOYMENT, SERVICE, HPA, PDB, INGRESS):
                 (found,) = in_namespace(plan, type_, component)
@@ -213,6 +214,7 @@ class TestEveryCell:
                 "allow-ingress-controller",
                 "allow-application",
                 "allow-dns",
+                "allow-acme-solver",
                 "allow-egress-application",
             }
 
@@ -228,7 +230,7 @@ class TestEveryCell:
         assert kubeconfig == unsecret(plan.outputs["kubeconfig"])
         component = plan.one(COMPONENT, f"{name}-workloads")
         objects = k8s_objects(plan)
-        assert len(objects) == 3 * (1 + 5 + 5)  # namespace, 5 workload objects, 5 network policies
+        assert len(objects) == 3 * (1 + 5 + 6)  # namespace, 5 workload objects, 6 network policies
         for obj in objects:
             assert obj.provider == provider.urn, obj.urn
             assert obj.parent == component.urn, obj.urn
@@ -239,7 +241,7 @@ class TestEveryCell:
         assert not [r.urn for r in plan.resources if r.type.startswith("kubernetes:") and r.provider is None]
 
     def test_namespaces_enforce_restricted_pod_security(self, plans, name):
-        for ns in plans[name].of_type(NAMESPACE):
+        for ns in [r for r in k8s_objects(plans[name]) if r.type == NAMESPACE]:
             labels = ns.inputs["metadata"]["labels"]
             for mode in ("enforce", "audit", "warn"):
                 assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted"

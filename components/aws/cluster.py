@@ -1,4 +1,5 @@
-"""A cell's EKS cluster: IAM roles, KMS envelope encryption of secrets, logging, a managed node group.
+"""A cell's EKS cluster: IAM roles, KMS envelope encryption of secrets, logging, a managed node group and
+the metrics-server add-on (the autoscalers' CPU metrics).
 
 The API endpoint is always reachable from inside the VPC; from outside only when the caller
 allows it (never for prod, restricted CIDRs otherwise). Access is through EKS access entries
@@ -28,6 +29,9 @@ NODE_POLICIES = (
     "AmazonEC2ContainerRegistryReadOnly",
     "AmazonSSMManagedInstanceCore",
 )
+#: The EKS community add-on that serves `metrics.k8s.io`, which the workloads' autoscalers read.
+#: GKE runs a metrics server itself, so only EKS clusters get it.
+METRICS_SERVER_ADDON = "metrics-server"
 ADMIN_ACCESS_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 VIEW_ACCESS_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"
 
@@ -203,6 +207,17 @@ class CellCluster(pulumi.ComponentResource):
             labels={"honeycomb/cell": args.cluster_name},
             # Nodes only join once their role may pull images and run the CNI.
             opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=node_attachments),
+        )
+
+        # No addon_version: EKS installs the default version for the cluster's Kubernetes version. Its pods
+        # need nodes to become ACTIVE, so it waits for the node group.
+        aws.eks.Addon(
+            f"{name}-metrics-server",
+            cluster_name=cluster.name,
+            addon_name=METRICS_SERVER_ADDON,
+            resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="PRESERVE",
+            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[nodes]),
         )
 
         self.cluster_name = cluster.name

@@ -4,7 +4,8 @@ Scope: per application component, a namespace (Pod Security `restricted`), a har
 Deployment, a Service, a HorizontalPodAutoscaler, a PodDisruptionBudget, NetworkPolicies
 (default deny plus the few allows it needs) and a TLS Ingress on `<component>.<cell zone>`.
 Non-goals: the cluster itself, its ingress controller, certificate issuance and DNS records
-for the hosts (the cell programs and cluster add-ons own those); egress to anything outside
+for the hosts (the cell programs and `components.k8s.addons` own those; the Ingresses wait for
+whatever `ingress_depends_on` names); egress to anything outside
 the application and DNS (add an explicit NetworkPolicy where a component needs it).
 
 Kubernetes names are the component's name (namespace `api`, Deployment `api`, ...) so they
@@ -34,6 +35,9 @@ NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 CPU_TARGET_PERCENT = 70
 #: Size of the writable /tmp (the root filesystem is read-only).
 TMP_SIZE_LIMIT = "128Mi"
+#: cert-manager's HTTP-01 solver pods (in the namespace of the Ingress they answer for): label and port.
+ACME_SOLVER_LABEL = "acme.cert-manager.io/http01-solver"
+ACME_SOLVER_PORT = 8089
 
 
 class WorkloadsArgs(TypedDict):
@@ -49,6 +53,9 @@ class WorkloadsArgs(TypedDict):
     """Namespace of the ingress controller: the only source of traffic from outside the application."""
     cluster_issuer: NotRequired[str | None]
     """cert-manager ClusterIssuer that fills each Ingress's TLS secret; unset: the secret is provisioned elsewhere."""
+    ingress_depends_on: NotRequired[Sequence[pulumi.Resource]]
+    """What every Ingress waits for (the ingress controller and the issuer): Pulumi waits for an Ingress to get an
+    address, which only a running controller gives it."""
 
 
 class Workloads(pulumi.ComponentResource):
@@ -293,6 +300,25 @@ class Workloads(pulumi.ComponentResource):
                 ],
             },
         }
+        if self._args.get("cluster_issuer"):
+            # cert-manager answers the HTTP-01 challenge of the component's host from a solver pod in this
+            # namespace; the challenge reaches it through the ingress controller.
+            policies["allow-acme-solver"] = {
+                "pod_selector": {"match_labels": {ACME_SOLVER_LABEL: "true"}},
+                "policy_types": ["Ingress"],
+                "ingress": [
+                    {
+                        "from_": [
+                            {
+                                "namespace_selector": {
+                                    "match_labels": {NAMESPACE_NAME_LABEL: self._args["ingress_namespace"]}
+                                }
+                            }
+                        ],
+                        "ports": [{"protocol": "TCP", "port": ACME_SOLVER_PORT}],
+                    }
+                ],
+            }
         if others:
             policies["allow-egress-application"] = {
                 "pod_selector": pods,
@@ -342,7 +368,12 @@ class Workloads(pulumi.ComponentResource):
                 }
             ],
         }
-        k8s.networking.v1.Ingress(f"{prefix}-ingress", metadata=metadata, spec=spec, opts=self._opts())
+        k8s.networking.v1.Ingress(
+            f"{prefix}-ingress",
+            metadata=metadata,
+            spec=spec,
+            opts=self._opts(depends_on=list(self._args.get("ingress_depends_on") or [])),
+        )
 
 
 def tls_secret_name(component: str) -> str:
