@@ -251,8 +251,9 @@ class Workloads(pulumi.ComponentResource):
 
     def _create_network_policies(self, prefix: str, component: WorkloadSpec, ns: pulumi.Output[str]) -> None:
         """Default deny both ways, then: the ingress controller and the application's own namespaces may reach
-        the component's port; the component may resolve names (kube-dns) and reach the other components' ports.
-        Kubelet probes come from the node and are not subject to these policies."""
+        the component's port; the component may resolve names (kube-dns) and reach the other components' ports; with
+        an issuer, the ingress controller may reach cert-manager's HTTP-01 solver pods. Kubelet probes come from the
+        node and are not subject to these policies."""
         pods = self._pods(component)
         port: list[k8s.networking.v1.NetworkPolicyPortArgsDict] = [{"protocol": "TCP", "port": component.port}]
         application: k8s.meta.v1.LabelSelectorArgsDict = {
