@@ -45,8 +45,9 @@ LETSENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
 RELEASE_TIMEOUT = 900
 
 #: Pod Security per add-on namespace. The controller binds 80/443 as a non-root user through the
-#: NET_BIND_SERVICE capability and keeps a writable root filesystem for nginx's temp files, which
-#: `baseline` admits; `restricted` is audited and warned about, so drift in the chart shows up.
+#: NET_BIND_SERVICE capability (its image long needed privilege escalation for that, through a file
+#: capability on the nginx binary), which `baseline` admits on any chart version; `restricted` is
+#: audited and warned about, so the audit log shows whether the pinned chart would pass it.
 #: cert-manager's pods (controller, webhook, cainjector, startup check) run non-root with every
 #: capability dropped and the RuntimeDefault seccomp profile: `restricted` admits them. Nothing needs
 #: `privileged`. Labelled explicitly because an unlabelled namespace is `privileged` on EKS and GKE.
@@ -148,6 +149,9 @@ class ClusterAddons(pulumi.ComponentResource):
     ingress_class: str
     ingress_namespace: str
     cluster_issuer: str
+    releases: dict[str, k8s.helm.v3.Release]
+    """The Helm releases by chart name."""
+    issuer: k8s.apiextensions.CustomResource
 
     def __init__(
         self,
