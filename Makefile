@@ -22,10 +22,11 @@ plan: setup
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 typecheck: setup
-	$(BIN)/mypy cells cellctl stacks components policies
+	$(BIN)/mypy
 
 bench: setup
 	@for b in plan management rollout; do echo "== benchmarks/$$b.py"; $(BIN)/python benchmarks/$$b.py || exit 1; done
