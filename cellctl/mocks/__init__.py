@@ -30,6 +30,11 @@ def fake_account_id(cell_name: str) -> str:
     return "5" + str(int(digest("account", cell_name, length=15), 16))[-11:].zfill(11)
 
 
+def sink_arn(region: str, monitoring_account_id: str) -> str:
+    """The central observability sink of a region: what the management stack creates and cells link to."""
+    return f"arn:aws:oam:{region}:{monitoring_account_id}:sink/{fake_account_id('sink-' + region)[:8]}-sink"
+
+
 def fake_project_number(project_id: str) -> str:
     return "8" + str(int(digest("project", project_id, length=15), 16))[-11:].zfill(11)
 

@@ -372,12 +372,6 @@ def oam_link(ctx: MockContext) -> dict[str, Any]:
     }
 
 
-@HANDLERS.resource("aws:oam/sink:Sink")
-def oam_sink(ctx: MockContext) -> dict[str, Any]:
-    sink_id = uuid(ctx)
-    return {"id": arn(ctx, "oam", f"sink/{sink_id}"), "arn": arn(ctx, "oam", f"sink/{sink_id}"), "sinkId": sink_id}
-
-
 @HANDLERS.resource("aws:cloudwatch/metricAlarm:MetricAlarm")
 def metric_alarm(ctx: MockContext) -> dict[str, Any]:
     name = physical_name(ctx)

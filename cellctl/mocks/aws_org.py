@@ -13,13 +13,12 @@ keep the cell modules' handlers and get these only when no other module has one.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
-from cellctl.mocks import HANDLERS, Handler, MockContext, digest, fake_account_id, fake_project_number
-from cellctl.mocks import aws as _aws_cells  # noqa: F401 - registers first, see the module docstring
-from cellctl.mocks import gcp as _gcp_cells  # noqa: F401
+from cellctl.mocks import HANDLERS, Handler, MockContext, digest, fake_account_id, fake_project_number, sink_arn
+from cellctl.mocks import gcp as _gcp_cells  # noqa: F401 - registers first, see the module docstring
+from cellctl.mocks.aws import account_of, region_of  # also registers the cell handlers first
 
 
 def _fallback(*tokens: str) -> Callable[[Handler], Handler]:
@@ -31,33 +30,6 @@ def _fallback(*tokens: str) -> Callable[[Handler], Handler]:
         return fn
 
     return deco
-
-
-def _list(value: Any) -> list[Any]:
-    # Provider inputs may arrive JSON-encoded.
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            return [value]
-    return list(value or [])
-
-
-def provider_region(ctx: MockContext) -> str:
-    region = ctx.inputs.get("region") or ctx.provider.get("region")
-    return str(region or ctx.registry.organization.aws.allowed_regions[0])
-
-
-def provider_account(ctx: MockContext) -> str:
-    """The account a resource lands in: its provider's allowed account, else its assumed role's."""
-    allowed = _list(ctx.provider.get("allowedAccountIds"))
-    if allowed:
-        return str(allowed[0])
-    for role in _list(ctx.provider.get("assumeRoles")):
-        arn = role.get("roleArn", "") if isinstance(role, dict) else ""
-        if arn.count(":") >= 4:
-            return str(arn.split(":")[4])
-    return ctx.registry.organization.aws.management_account_id
 
 
 def organization_id(ctx: MockContext) -> str:
@@ -182,14 +154,9 @@ def get_user(ctx: MockContext) -> dict[str, Any]:
 # --- central monitoring -----------------------------------------------------------------------
 
 
-def sink_arn(region: str, account_id: str) -> str:
-    """The sink ARN of the monitoring account in a region (as the StackReference mock shows it)."""
-    return f"arn:aws:oam:{region}:{account_id}:sink/{fake_account_id('sink-' + region)[:8]}-sink"
-
-
 @HANDLERS.resource("aws:oam/sink:Sink")
 def oam_sink(ctx: MockContext) -> dict[str, Any]:
-    arn = sink_arn(provider_region(ctx), provider_account(ctx))
+    arn = sink_arn(region_of(ctx), account_of(ctx))
     return {"id": arn, "arn": arn, "sinkId": arn.rsplit("/", 1)[-1]}
 
 
@@ -202,7 +169,7 @@ def oam_sink_policy(ctx: MockContext) -> dict[str, Any]:
 @HANDLERS.resource("aws:cloudwatch/dashboard:Dashboard")
 def dashboard(ctx: MockContext) -> dict[str, Any]:
     name = str(ctx.inputs.get("dashboardName", ctx.name))
-    return {"id": name, "dashboardArn": f"arn:aws:cloudwatch::{provider_account(ctx)}:dashboard/{name}"}
+    return {"id": name, "dashboardArn": f"arn:aws:cloudwatch::{account_of(ctx)}:dashboard/{name}"}
 
 
 # --- shared AWS types (only if no other module handles them) -------------------------------------
@@ -213,8 +180,8 @@ def iam_role(ctx: MockContext) -> dict[str, Any]:
     name = str(ctx.inputs.get("name") or ctx.name)
     return {
         "id": name,
-        "arn": f"arn:aws:iam::{provider_account(ctx)}:role/{name}",
-        "uniqueId": "AROA" + digest("role", provider_account(ctx), name, length=16).upper(),
+        "arn": f"arn:aws:iam::{account_of(ctx)}:role/{name}",
+        "uniqueId": "AROA" + digest("role", account_of(ctx), name, length=16).upper(),
     }
 
 
@@ -225,7 +192,7 @@ def iam_role_policy(ctx: MockContext) -> dict[str, Any]:
 
 @_fallback("aws:ecr/repository:Repository")
 def ecr_repository(ctx: MockContext) -> dict[str, Any]:
-    name, account, region = str(ctx.inputs.get("name") or ctx.name), provider_account(ctx), provider_region(ctx)
+    name, account, region = str(ctx.inputs.get("name") or ctx.name), account_of(ctx), region_of(ctx)
     return {
         "id": name,
         "arn": f"arn:aws:ecr:{region}:{account}:repository/{name}",
@@ -236,7 +203,7 @@ def ecr_repository(ctx: MockContext) -> dict[str, Any]:
 
 @_fallback("aws:s3/bucket:Bucket")
 def s3_bucket(ctx: MockContext) -> dict[str, Any]:
-    region = provider_region(ctx)
+    region = region_of(ctx)
     name = ctx.inputs.get("bucket")
     if not name:
         return {"bucketRegion": region}  # auto-named: the mocks' default id stands in for the name
