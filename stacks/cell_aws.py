@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import ipaddress
 from collections.abc import Sequence
-from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -32,6 +31,7 @@ from components.aws.network import CellNetwork, CellNetworkArgs, zone_key
 from components.cidr import MAX_ZONES
 from stacks import outputs as mgmt
 from stacks import workloads
+from stacks.reference import management_output, management_stack_name
 
 #: Config key: networks that may reach a non-prod cluster's public API endpoint.
 PUBLIC_ACCESS_CIDRS_CONFIG = "eksPublicAccessCidrs"
@@ -42,15 +42,6 @@ CLUSTER_LOG_RETENTION = {Environment.prod: 365, Environment.preprod: 90, Environ
 
 class CellConfigError(ValueError):
     """The cell's stack config is wrong; the message says how to fix it."""
-
-
-def management_stack_name(config: pulumi.Config) -> str:
-    """The fully qualified name of the management stack this cell reads."""
-    name = config.get(mgmt.MANAGEMENT_STACK_CONFIG) or mgmt.DEFAULT_MANAGEMENT_STACK
-    if "/" in name:
-        return name
-    organization = pulumi.get_organization() or "organization"
-    return f"{organization}/{pulumi.get_project()}/{name}"
 
 
 def public_access_cidrs(cell: AwsCell, config: pulumi.Config) -> list[str]:
@@ -78,30 +69,17 @@ def public_access_cidrs(cell: AwsCell, config: pulumi.Config) -> list[str]:
     return cidrs
 
 
-def _pick(outputs: Any, key: str, item: str, hint: str) -> str:
-    """outputs[item], or a clear error naming the management output that lacks it."""
-    if not isinstance(outputs, dict) or item not in outputs:
-        known = (", ".join(sorted(outputs)) if isinstance(outputs, dict) else "") or "none"
-        raise CellConfigError(f"the management stack's output {key!r} has no entry {item!r} (it has: {known}); {hint}")
-    return str(outputs[item])
-
-
 def program(registry: Registry, cell: AwsCell) -> None:
     org = registry.organization.aws
     config = pulumi.Config()
     cidrs = public_access_cidrs(cell, config)
     prod = cell.environment == Environment.prod
     management = pulumi.StackReference(management_stack_name(config))
-    apply_first = "run `pulumi up --stack management` first"
 
-    account_id: pulumi.Input[str] = cell.account_id or management.require_output(mgmt.ACCOUNT_IDS).apply(
-        lambda ids: _pick(ids, mgmt.ACCOUNT_IDS, cell.name, f"{apply_first} to create the cell's account")
-    )
-    sink_arn = management.require_output(mgmt.OAM_SINK_ARNS).apply(
-        lambda sinks: _pick(sinks, mgmt.OAM_SINK_ARNS, cell.region, f"{apply_first} to create the region's sink")
-    )
-    ci_role_arn = management.require_output(mgmt.CI_ROLE_ARN)
-    delegation_role_arn = management.require_output(mgmt.DNS_DELEGATION_ROLE_ARN)
+    account_id: pulumi.Input[str] = cell.account_id or management_output(management, mgmt.ACCOUNT_IDS, cell.name)
+    sink_arn = management_output(management, mgmt.OAM_SINK_ARNS, cell.region)
+    ci_role_arn = management_output(management, mgmt.CI_ROLE_ARN)
+    delegation_role_arn = management_output(management, mgmt.DNS_DELEGATION_ROLE_ARN)
 
     provider = cell_provider(
         CellAccountArgs(

@@ -15,7 +15,6 @@ Stack config (`stacks/Pulumi.cell-<name>.yaml`), all optional:
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import pulumi
 
@@ -32,6 +31,7 @@ from components.gcp.provider import CellProjectArgs, cell_provider
 from components.gcp.services import CELL_SERVICES, ProjectServices, ProjectServicesArgs
 from stacks import outputs as mgmt
 from stacks import workloads
+from stacks.reference import management_output, management_stack_name
 
 #: Release channel per environment: prod takes versions last.
 RELEASE_CHANNELS = {Environment.prod: "STABLE", Environment.preprod: "REGULAR", Environment.dev: "REGULAR"}
@@ -57,29 +57,6 @@ def _key(group: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", group.lower()).strip("-")
 
 
-def management_stack_name(config: pulumi.Config) -> str:
-    """The fully qualified name (`<organization>/<project>/<stack>`) of the management stack this cell reads."""
-    stack = config.get(mgmt.MANAGEMENT_STACK_CONFIG) or mgmt.DEFAULT_MANAGEMENT_STACK
-    if "/" in stack:
-        return stack
-    return f"{pulumi.get_organization() or 'organization'}/{pulumi.get_project()}/{stack}"
-
-
-def _from_management(ref: pulumi.StackReference, output: str, cell: str | None = None) -> pulumi.Output[Any]:
-    """One of the management stack's outputs (one cell's entry of a map), with a clear error when missing."""
-
-    def pick(value: Any) -> Any:
-        if value is None or (cell is not None and cell not in value):
-            what = f"{output}[{cell!r}]" if cell else output
-            raise ValueError(
-                f"the management stack has no output {what}: run `pulumi up --stack management` "
-                "after adding the cell to the registry, then update this stack"
-            )
-        return value[cell] if cell is not None else value
-
-    return ref.get_output(output).apply(pick)
-
-
 def program(registry: Registry, cell: GcpCell) -> None:
     config = pulumi.Config()
     org = registry.organization
@@ -88,7 +65,7 @@ def program(registry: Registry, cell: GcpCell) -> None:
 
     provider = cell_provider(CellProjectArgs(cell=name, project_id=cell.project_id, region=cell.region, labels=labels))
     management = pulumi.StackReference(management_stack_name(config))
-    project_number = _from_management(management, mgmt.PROJECT_NUMBERS, name)
+    project_number = management_output(management, mgmt.PROJECT_NUMBERS, name)
 
     services = ProjectServices(
         name, ProjectServicesArgs(project=cell.project_id, services=CELL_SERVICES), provider=provider
@@ -150,7 +127,7 @@ def program(registry: Registry, cell: GcpCell) -> None:
         provider=provider,
         delegation_provider=delegation_provider(
             f"{name}-dns-delegation",
-            role_arn=_from_management(management, mgmt.DNS_DELEGATION_ROLE_ARN),
+            role_arn=management_output(management, mgmt.DNS_DELEGATION_ROLE_ARN),
             cell=name,
             tags=labels,
         ),

@@ -374,6 +374,10 @@ def test_missing_management_outputs_are_clear_errors(registry: Registry) -> None
     outputs[mgmt.OAM_SINK_ARNS] = {"us-east-1": "arn:aws:oam:us-east-1:100000000002:sink/x"}
     with pytest.raises(Exception, match=r"oamSinkArns.*no entry 'eu-west-1'"):
         run_stack("cell-gamma", registry, stack_outputs={"management": outputs})
+    outputs = management_outputs(registry)
+    del outputs[mgmt.CI_ROLE_ARN]
+    with pytest.raises(Exception, match=r"no output ciRoleArn: run `pulumi up --stack management`"):
+        run_stack("cell-gamma", registry, stack_outputs={"management": outputs})
 
 
 def test_management_stack_name_comes_from_config(registry: Registry) -> None:
