@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import core_schema
+
 from cells.models import CELL_ADAPTER, AwsCell, GcpCell, Organization, Registry
 
 FORMAT_VERSION = 1
@@ -41,14 +44,36 @@ def to_json(registry: Registry, outputs: dict[str, dict[str, Any]] | None = None
     return json.dumps(registry_document(registry, outputs), indent=2, sort_keys=True) + "\n"
 
 
+class RegistrySchema(GenerateJsonSchema):
+    """Pydantic's JSON Schema, with each branch of a tagged union chosen by its tag.
+
+    Pydantic writes `oneOf` plus an OpenAPI `discriminator`, which Draft 2020-12 validators ignore:
+    they try every branch and report the wrong branch's `cloud: 'aws' was expected`. Gating each
+    branch with `if`/`then` (and requiring the tag) keeps the `discriminator` for the tools that read
+    it, while every other validator reports the errors of the branch the tag names.
+    """
+
+    def tagged_union_schema(self, schema: core_schema.TaggedUnionSchema) -> JsonSchemaValue:
+        json_schema = super().tagged_union_schema(schema)
+        discriminator = json_schema.get("discriminator")
+        if not isinstance(discriminator, dict) or "mapping" not in discriminator:
+            return json_schema
+        tag, mapping = discriminator["propertyName"], discriminator["mapping"]
+        json_schema["oneOf"] = [
+            {"if": {"properties": {tag: {"const": value}}, "required": [tag]}, "then": {"$ref": ref}, "else": False}
+            for value, ref in mapping.items()
+        ]
+        return {"type": "object", "required": [tag], "properties": {tag: {"enum": list(mapping)}}, **json_schema}
+
+
 def cell_schema() -> dict[str, Any]:
-    schema = CELL_ADAPTER.json_schema()
+    schema = CELL_ADAPTER.json_schema(schema_generator=RegistrySchema)
     schema["title"] = "Honeycomb cell"
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema
 
 
 def organization_schema() -> dict[str, Any]:
-    schema = Organization.model_json_schema()
+    schema = Organization.model_json_schema(schema_generator=RegistrySchema)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema

@@ -9,37 +9,120 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
     StringConstraints,
     TypeAdapter,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic import Strict as NoCoercion
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import core_schema
+
+from cells.regions import KNOWN_REGIONS
 
 MANAGED_BY = "honeycomb"
+
+# Every regular expression here is anchored (`^...$`) and written with explicit ASCII classes (no
+# `\d`, `\w`, `\s`, no `.` outside a class), so it means the same to pydantic, to Python's `re`
+# and to the ECMA-262 dialect that JSON Schema (and so an editor) uses.
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """A string rule stated once: the model checks it with a reason a person can act on, and the
+    JSON Schema carries the same regular expression, so an editor and `cellctl validate` agree."""
+
+    regex: str
+    reason: str
+    """Why a value is refused, formatted with the value as `{value!r}`."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(self._check, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema["pattern"] = self.regex
+        return json_schema
+
+    def _check(self, value: str) -> str:
+        if not re.fullmatch(self.regex, value):
+            raise ValueError(self.reason.format(value=value))
+        return value
+
+
+@dataclass(frozen=True)
+class KnownRegion:
+    """A region of one cloud: checked against `cells.regions`, listed as an `enum` in the JSON Schema."""
+
+    cloud: Literal["aws", "gcp"]
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(self._check, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema["enum"] = sorted(KNOWN_REGIONS[self.cloud])
+        return json_schema
+
+    def _check(self, value: str) -> str:
+        if value not in KNOWN_REGIONS[self.cloud]:
+            raise ValueError(f"unknown {self.cloud} region {value!r}")
+        return value
+
+
+def _whole_number(value: Any) -> Any:
+    # `400.0` is the number 400 to YAML and to a JSON Schema validator alike; `true` and "400" are not.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+#: An integer as a registry file writes it: no booleans, no numbers in quotes.
+Integer = Annotated[int, NoCoercion(), BeforeValidator(_whole_number)]
 
 DnsLabel = Annotated[
     str,
     StringConstraints(pattern=r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$"),
     Field(description="A lowercase DNS label: letters, digits and hyphens, at most 32 characters."),
 ]
-
-
-def _account_id(value: str) -> str:
-    if not re.fullmatch(r"\d{12}", value):
-        raise ValueError(f"{value!r} is not an AWS account id (12 digits, quoted in YAML)")
-    return value
-
-
-AccountId = Annotated[str, AfterValidator(_account_id), Field(description="A 12-digit AWS account id.")]
-Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[a-zA-Z]{2,}$")]
+AccountId = Annotated[
+    str,
+    Pattern(r"^[0-9]{12}$", "{value!r} is not an AWS account id (12 digits, quoted in YAML)"),
+    Field(description="A 12-digit AWS account id."),
+]
+Email = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,}$"
+    ),
+    Field(json_schema_extra={"format": "email"}),
+]
+#: Google's rule for project ids: 6-30 characters, a lowercase letter first, no trailing hyphen.
+ProjectId = Annotated[
+    str,
+    Pattern(
+        r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$",
+        "{value!r} is not a valid GCP project id: 6-30 characters of lowercase letters, digits "
+        "and hyphens, starting with a letter and not ending with a hyphen",
+    ),
+    Field(description="GCP project id: 6-30 characters, lowercase, starts with a letter."),
+]
+AwsRegion = Annotated[str, KnownRegion("aws")]
+GcpRegion = Annotated[str, KnownRegion("gcp")]
 
 
 class Strict(BaseModel):
@@ -115,21 +198,21 @@ class AwsOrganization(Strict):
     parent_zone_id: str = Field(pattern=r"^Z[A-Z0-9]{1,31}$", description="Route53 id of the parent zone.")
     sso_instance_arn: str = Field(pattern=r"^arn:aws:sso:::instance/ssoins-[0-9a-f]{16}$")
     identity_store_id: str = Field(pattern=r"^d-[0-9a-f]{10}$")
-    access_role_name: str = Field(default="OrganizationAccountAccessRole", pattern=r"^[\w+=,.@-]{1,64}$")
-    dns_delegation_role_name: str = Field(default="honeycomb-dns-delegation", pattern=r"^[\w+=,.@-]{1,64}$")
-    allowed_regions: list[str] = Field(min_length=1)
+    access_role_name: str = Field(default="OrganizationAccountAccessRole", pattern=r"^[A-Za-z0-9_+=,.@-]{1,64}$")
+    dns_delegation_role_name: str = Field(default="honeycomb-dns-delegation", pattern=r"^[A-Za-z0-9_+=,.@-]{1,64}$")
+    allowed_regions: list[AwsRegion] = Field(min_length=1)
 
 
 class GcpOrganization(Strict):
-    organization_id: str = Field(pattern=r"^\d{6,20}$")
+    organization_id: str = Field(pattern=r"^[0-9]{6,20}$")
     billing_account: str = Field(pattern=r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$")
-    monitoring_project: str = Field(description="Scoping project of the central metrics scope.")
-    allowed_regions: list[str] = Field(min_length=1)
+    monitoring_project: ProjectId = Field(description="Scoping project of the central metrics scope.")
+    allowed_regions: list[GcpRegion] = Field(min_length=1)
 
 
 class Wave(Strict):
     name: DnsLabel
-    bake_minutes: int = Field(ge=0, le=24 * 60, description="How long to watch health before the next wave.")
+    bake_minutes: Integer = Field(ge=0, le=24 * 60, description="How long to watch health before the next wave.")
 
 
 class Group(Strict):
@@ -142,18 +225,29 @@ class AccessRule(Strict):
     permission: Permission
 
 
+#: An OCI image tag (ASCII only).
+_IMAGE_TAG = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
+#: An image pinned by a tag other than `latest` (after the last ':', no '/') or by a sha256 digest.
+_IMAGE = (
+    r"^[A-Za-z0-9][A-Za-z0-9._/:-]*"
+    r"(:(?!latest$)[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?@sha256:[0-9a-f]{64})$"
+)
+
+
 class ResourceSpec(Strict):
-    cpu: str = Field(pattern=r"^\d+(\.\d+)?m?$")
-    memory: str = Field(pattern=r"^\d+(Ki|Mi|Gi)$")
+    cpu: str = Field(pattern=r"^[0-9]+(\.[0-9]+)?m?$")
+    memory: str = Field(pattern=r"^[0-9]+(Ki|Mi|Gi)$")
 
 
 class AppComponent(Strict):
     """A workload of the application that every cell runs."""
 
     name: DnsLabel
-    image: str = Field(description="Repository and tag (or digest); never `latest`.")
-    port: int = Field(ge=1, le=65535)
-    replicas: PerSize[int]
+    image: str = Field(
+        description="Repository and tag (or digest); never `latest`.", json_schema_extra={"pattern": _IMAGE}
+    )
+    port: Integer = Field(ge=1, le=65535)
+    replicas: PerSize[Integer]
     resources: PerSize[ResourceSpec] = Field(
         default_factory=lambda: PerSize[ResourceSpec](
             small=ResourceSpec(cpu="250m", memory="256Mi"),
@@ -170,14 +264,17 @@ class AppComponent(Strict):
 
 
 def _check_image(image: str) -> str:
-    if "@sha256:" in image:
+    if re.fullmatch(_IMAGE, image):
         return image
     repo, sep, tag = image.rpartition(":")
-    if not sep or "/" in tag or not repo:
+    if "@" not in image and (not sep or "/" in tag or not repo):
         raise ValueError(f"image {image!r} has no tag: pin it by tag or digest")
     if tag == "latest":
         raise ValueError(f"image {image!r} uses the `latest` tag: pin it by tag or digest")
-    return image
+    raise ValueError(
+        f"image {image!r} is not a pinned image reference: repository:tag (a tag of up to 128 letters, digits, "
+        "'_', '.' and '-') or repository@sha256:<64 hex digits>"
+    )
 
 
 class RegistryTarget(Strict):
@@ -212,37 +309,83 @@ class Organization(Strict):
 # --- cells ----------------------------------------------------------------------------------
 
 
-class Network(Strict):
-    cidr: ipaddress.IPv4Network = Field(description="The cell's private address space, /16 to /20.")
+#: The private (RFC 1918) ranges a cell's network comes from, and the prefix lengths a cell may have.
+PRIVATE_RANGES = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+CELL_PREFIXES = range(16, 21)
 
-    @field_validator("cidr")
+
+def _cell_cidr_regex() -> str:
+    """Every network `Network.cidr` accepts, in canonical form, as one regular expression.
+
+    Each private range is a /16 or larger and a cell a /16 or smaller, so the range fixes the
+    first two octets and the prefix length the third (a multiple of the block size); the fourth is 0.
+    """
+    octet = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+    heads = []
+    for private in PRIVATE_RANGES:
+        first, second = private.network_address.packed[:2]
+        count = 2 ** (16 - private.prefixlen)
+        seconds = octet if count == 256 else "|".join(str(second + i) for i in range(count))
+        heads.append(f"{first}\\.({seconds})")
+    tails = ["(" + "|".join(str(n) for n in range(0, 256, 2 ** (24 - p))) + f")\\.0/{p}" for p in CELL_PREFIXES]
+    return f"^({'|'.join(heads)})\\.({'|'.join(tails)})$"
+
+
+CELL_CIDR = _cell_cidr_regex()
+
+
+class Network(Strict):
+    cidr: ipaddress.IPv4Network = Field(
+        description="The cell's private (RFC 1918) address space, /16 to /20, written canonically.",
+        json_schema_extra={"pattern": CELL_CIDR},
+    )
+
+    @field_validator("cidr", mode="before")
     @classmethod
-    def _size(cls, cidr: ipaddress.IPv4Network) -> ipaddress.IPv4Network:
-        if not 16 <= cidr.prefixlen <= 20:
+    def _cell_network(cls, value: Any) -> ipaddress.IPv4Network:
+        text = str(value) if isinstance(value, ipaddress.IPv4Network) else value
+        if not isinstance(text, str) or "/" not in text:
+            raise ValueError(f"{text!r} is not a CIDR block: write address/prefix, such as 10.32.0.0/16")
+        try:
+            cidr = ipaddress.IPv4Network(text)
+        except ValueError as exc:
+            raise ValueError(f"{text!r} is not an IPv4 CIDR block: {exc}") from None
+        if cidr.prefixlen not in CELL_PREFIXES:
             raise ValueError(f"{cidr} is a /{cidr.prefixlen}: a cell needs a /16 to /20")
-        if not cidr.is_private:
-            raise ValueError(f"{cidr} is not a private range")
+        if not any(cidr.subnet_of(private) for private in PRIVATE_RANGES):
+            raise ValueError(f"{cidr} is not a private range (10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16)")
+        if str(cidr) != text:
+            raise ValueError(f"write {text!r} as {cidr}")
         return cidr
 
 
 class Capacity(Strict):
-    max_tenants: int = Field(ge=1)
-    max_daily_requests: int = Field(ge=1)
-
-
-#: An OCI image tag (ASCII only).
-_IMAGE_TAG = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
+    max_tenants: Integer = Field(ge=1)
+    max_daily_requests: Integer = Field(ge=1)
 
 
 class ComponentOverride(Strict):
     """Per-cell override of an application component, for staged rollouts."""
 
+    # The schema's form of `_not_empty`: at least one of the two, and not null.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["image_tag"], "properties": {"image_tag": {"type": "string"}}},
+                {"required": ["replicas"], "properties": {"replicas": {"type": "integer"}}},
+            ]
+        }
+    )
+
     image_tag: str | None = Field(
         default=None,
         description="Replaces the tag or digest of the component's image.",
-        json_schema_extra={"pattern": _IMAGE_TAG},
+        json_schema_extra={"pattern": _IMAGE_TAG, "not": {"const": "latest"}},
     )
-    replicas: int | None = Field(default=None, ge=1, le=100, description="Replaces the replicas of the cell's size.")
+    # Bounds inside the Annotated: on an optional field they would not reach the schema otherwise.
+    replicas: Annotated[int, Field(ge=1, le=100), NoCoercion(), BeforeValidator(_whole_number)] | None = Field(
+        default=None, description="Replaces the replicas of the cell's size."
+    )
 
     @field_validator("image_tag")
     @classmethod
@@ -264,6 +407,14 @@ class ComponentOverride(Strict):
 
 
 class CellBase(Strict):
+    # The schema's form of `_dev_cell_has_owner`.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"environment": {"const": "dev"}}, "required": ["environment"]},
+            "then": {"required": ["owner"], "properties": {"owner": {"type": "string"}}},
+        }
+    )
+
     name: DnsLabel = Field(description="The cell's name; its stack is cell-<name>.")
     environment: Environment
     region: str
@@ -271,17 +422,18 @@ class CellBase(Strict):
     size: Size
     network: Network
     capacity: Capacity
-    owner: Email | None = Field(default=None, description="Required for a dev cell: gets admin there.")
+    owner: Email | None = Field(
+        default=None, validate_default=True, description="Required for a dev cell: gets admin there."
+    )
     access: list[AccessRule] = Field(default_factory=list, description="Grants on top of the environment's rules.")
     overrides: dict[str, ComponentOverride] = Field(default_factory=dict)
 
-    @model_validator(mode="before")
+    @field_validator("owner")
     @classmethod
-    def _drop_derived(cls, data: Any) -> Any:
-        # An exported registry carries derived values; loading it back ignores them.
-        if isinstance(data, dict):
-            return {k: v for k, v in data.items() if k not in _DERIVED}
-        return data
+    def _dev_cell_has_owner(cls, owner: str | None, info: ValidationInfo) -> str | None:
+        if owner is None and info.data.get("environment") == Environment.dev:
+            raise ValueError("a dev cell needs an owner (the email that gets admin there)")
+        return owner
 
     @property
     def stack_name(self) -> str:
@@ -304,30 +456,21 @@ class CellBase(Strict):
 
 
 class AwsCell(CellBase):
-    cloud: Literal["aws"] = "aws"
+    cloud: Literal["aws"]
+    region: AwsRegion
     account_email: Email = Field(description="Root email of the cell's AWS account; unique in the organization.")
     account_id: AccountId | None = Field(default=None, description="Pin an existing account instead of creating one.")
 
 
 class GcpCell(CellBase):
-    cloud: Literal["gcp"] = "gcp"
-    project_id: str = Field(description="GCP project id: 6-30 characters, lowercase, starts with a letter.")
-    folder: str | None = Field(default=None, pattern=r"^folders/\d+$")
-
-    @field_validator("project_id")
-    @classmethod
-    def _project_id(cls, value: str) -> str:
-        if not re.fullmatch(r"[a-z][a-z0-9-]{4,28}[a-z0-9]", value):
-            raise ValueError(
-                f"{value!r} is not a valid GCP project id: 6-30 characters of lowercase letters, digits "
-                "and hyphens, starting with a letter and not ending with a hyphen"
-            )
-        return value
+    cloud: Literal["gcp"]
+    region: GcpRegion
+    project_id: ProjectId
+    folder: str | None = Field(default=None, pattern=r"^folders/[0-9]+$")
 
 
 Cell = Annotated[AwsCell | GcpCell, Field(discriminator="cloud")]
 CELL_ADAPTER: TypeAdapter[AwsCell | GcpCell] = TypeAdapter(Cell)
-_DERIVED = {"stack_name", "dns_zone", "tags", "endpoints", "outputs"}
 
 
 class Registry(Strict):

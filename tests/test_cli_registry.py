@@ -34,7 +34,7 @@ def test_registry_from_environment(registry_copy, edit_yaml, monkeypatch):
     monkeypatch.setenv("HONEYCOMB_REGISTRY", str(registry_copy))
     result = runner.invoke(app, ["validate"])
     assert result.exit_code == 2
-    assert "region 'mars-1' is not allowed" in result.stderr
+    assert "alpha.yaml: region: unknown aws region 'mars-1'" in result.stderr
 
 
 def test_list_json():
