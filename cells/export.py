@@ -48,9 +48,11 @@ class RegistrySchema(GenerateJsonSchema):
     """Pydantic's JSON Schema, with each branch of a tagged union chosen by its tag.
 
     Pydantic writes `oneOf` plus an OpenAPI `discriminator`, which Draft 2020-12 validators ignore:
-    they try every branch and report the wrong branch's `cloud: 'aws' was expected`. Gating each
-    branch with `if`/`then` (and requiring the tag) keeps the `discriminator` for the tools that read
-    it, while every other validator reports the errors of the branch the tag names.
+    they try every branch and report the wrong branch's `cloud: 'aws' was expected`. Here the tag is
+    required and enumerated beside the `oneOf`, and each branch applies only when the tag names it
+    (`if`/`then`); a last branch stands for a missing or unknown tag, which the enum reports. The
+    `discriminator` stays for the tools that read it; every other validator reports the errors of
+    the branch the tag names.
     """
 
     def tagged_union_schema(self, schema: core_schema.TaggedUnionSchema) -> JsonSchemaValue:
@@ -59,11 +61,15 @@ class RegistrySchema(GenerateJsonSchema):
         if not isinstance(discriminator, dict) or "mapping" not in discriminator:
             return json_schema
         tag, mapping = discriminator["propertyName"], discriminator["mapping"]
+        known = {"properties": {tag: {"enum": list(mapping)}}, "required": [tag]}
         json_schema["oneOf"] = [
-            {"if": {"properties": {tag: {"const": value}}, "required": [tag]}, "then": {"$ref": ref}, "else": False}
-            for value, ref in mapping.items()
+            *(
+                {"if": {"properties": {tag: {"const": value}}, "required": [tag]}, "then": {"$ref": ref}, "else": False}
+                for value, ref in mapping.items()
+            ),
+            {"not": known},
         ]
-        return {"type": "object", "required": [tag], "properties": {tag: {"enum": list(mapping)}}, **json_schema}
+        return {"type": "object", **known, **json_schema}
 
 
 def cell_schema() -> dict[str, Any]:
