@@ -185,6 +185,7 @@ _EXPECTED = {
     "string_type": "a string (quote it in YAML)",
     "int_type": "a whole number (no quotes)",
     "dict_type": "a mapping",
+    "model_type": "a mapping",
     "list_type": "a list",
 }
 

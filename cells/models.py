@@ -458,7 +458,10 @@ class CellBase(Strict):
 class AwsCell(CellBase):
     cloud: Literal["aws"]
     region: AwsRegion
-    account_email: Email = Field(description="Root email of the cell's AWS account; unique in the organization.")
+    account_email: Email = Field(
+        max_length=64,  # Organizations CreateAccount: 6 to 64 characters
+        description="Root email of the cell's AWS account; unique in the organization.",
+    )
     account_id: AccountId | None = Field(default=None, description="Pin an existing account instead of creating one.")
 
 

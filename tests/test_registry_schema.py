@@ -202,6 +202,10 @@ class TestNamedDisagreements:
     def test_bad_email(self, email):
         assert not assert_agree("cell", cell("dev-jdoe", owner=email))
 
+    def test_account_email_longer_than_aws_allows(self):
+        assert assert_agree("cell", cell("alpha", account_email="a" * 50 + "@acme-corp.net"))  # 64 characters
+        assert not assert_agree("cell", cell("alpha", account_email="a" * 51 + "@acme-corp.net"))
+
 
 class TestErrorsNameTheField:
     """An editor's first error is about the field that is wrong, not about the other cloud's `cloud`."""
@@ -255,6 +259,11 @@ class TestLoaderMessages:
         path.write_text(path.read_text().replace('account_id: "210987654321"', "account_id: 210987654321"))
         found = self.errors(registry_copy)
         assert any("account_id: expected a string (quote it in YAML), got 210987654321" in e for e in found)
+
+    def test_scalar_for_a_mapping(self, registry_copy, edit_yaml):
+        edit_yaml(registry_copy / "cells/alpha.yaml", lambda d: d.update(network="10.32.0.0/16"))
+        found = self.errors(registry_copy)
+        assert any("alpha.yaml: network: expected a mapping, got the string '10.32.0.0/16'" in e for e in found)
 
     def test_cidr_in_another_form(self, registry_copy, edit_yaml):
         edit_yaml(registry_copy / "cells/alpha.yaml", lambda d: d["network"].update(cidr="10.32.0.0/255.255.0.0"))
