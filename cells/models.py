@@ -39,51 +39,54 @@ MANAGED_BY = "honeycomb"
 # and to the ECMA-262 dialect that JSON Schema (and so an editor) uses.
 
 
-@dataclass(frozen=True)
-class Pattern:
-    """A string rule stated once: the model checks it with a reason a person can act on, and the
-    JSON Schema carries the same regular expression, so an editor and `cellctl validate` agree."""
+class Rule:
+    """A rule on a value stated once: the model checks it with a reason a person can act on, and
+    the JSON Schema carries the same constraint, so an editor and `cellctl validate` agree."""
 
-    regex: str
-    reason: str
-    """Why a value is refused, formatted with the value as `{value!r}`."""
+    def check(self, value: str) -> str:
+        raise NotImplementedError
+
+    def json_schema(self) -> dict[str, Any]:
+        raise NotImplementedError
 
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
-        return core_schema.no_info_after_validator_function(self._check, handler(source))
+        return core_schema.no_info_after_validator_function(self.check, handler(source))
 
     def __get_pydantic_json_schema__(
         self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
     ) -> JsonSchemaValue:
-        json_schema = handler(schema)
-        json_schema["pattern"] = self.regex
-        return json_schema
+        return {**handler(schema), **self.json_schema()}
 
-    def _check(self, value: str) -> str:
+
+@dataclass(frozen=True)
+class Pattern(Rule):
+    """A string matching `regex`; `reason` is formatted with the refused value as `{value!r}`."""
+
+    regex: str
+    reason: str
+
+    def check(self, value: str) -> str:
         if not re.fullmatch(self.regex, value):
             raise ValueError(self.reason.format(value=value))
         return value
 
+    def json_schema(self) -> dict[str, Any]:
+        return {"pattern": self.regex}
+
 
 @dataclass(frozen=True)
-class KnownRegion:
-    """A region of one cloud: checked against `cells.regions`, listed as an `enum` in the JSON Schema."""
+class KnownRegion(Rule):
+    """A region of one cloud, from `cells.regions`."""
 
     cloud: Literal["aws", "gcp"]
 
-    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
-        return core_schema.no_info_after_validator_function(self._check, handler(source))
-
-    def __get_pydantic_json_schema__(
-        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
-    ) -> JsonSchemaValue:
-        json_schema = handler(schema)
-        json_schema["enum"] = sorted(KNOWN_REGIONS[self.cloud])
-        return json_schema
-
-    def _check(self, value: str) -> str:
+    def check(self, value: str) -> str:
         if value not in KNOWN_REGIONS[self.cloud]:
             raise ValueError(f"unknown {self.cloud} region {value!r}")
         return value
+
+    def json_schema(self) -> dict[str, Any]:
+        return {"enum": sorted(KNOWN_REGIONS[self.cloud])}
 
 
 def _whole_number(value: Any) -> Any:
