@@ -459,6 +459,13 @@ def test_health_alert_policy(plan: StackPlan) -> None:
     assert policy.inputs["combiner"] == "OR"
     assert len(policy.inputs["conditions"]) >= 2
     assert any('cluster_name = "beta-gke"' in c["conditionThreshold"]["filter"] for c in policy.inputs["conditions"])
+    # Behind GKE's passthrough load balancer the 5xx are ingress-nginx's, scraped by managed Prometheus.
+    (ingress,) = [c for c in policy.inputs["conditions"] if c["displayName"] == "ingress 5xx"]
+    text = ingress["conditionThreshold"]["filter"]
+    assert 'metric.type = "prometheus.googleapis.com/nginx_ingress_controller_requests/counter"' in text
+    assert 'resource.type = "prometheus_target"' in text and 'resource.labels.cluster = "beta-gke"' in text
+    assert 'metric.labels.status = monitoring.regex.full_match("5..")' in text
+    assert "https" not in text
     assert not plan.of_type("gcp:monitoring/notificationChannel:NotificationChannel")
     assert plan.outputs["healthPolicyName"] == policy.outputs["name"]
     assert plan.outputs["healthPolicyName"].startswith(f"projects/{PROJECT}/alertPolicies/")

@@ -64,11 +64,13 @@ class DashboardCell:
     """The cell's GCP project (GCP cells)."""
 
 
-#: The key metrics of an AWS cell: (title, namespace and dimensions, metric, statistic).
+#: The key metrics of an AWS cell: (title, namespace and dimensions, metric, statistic). A cell's
+#: traffic enters through ingress-nginx behind a Network Load Balancer (`stacks.workloads`), which
+#: passes TCP through: `AWS/NetworkELB` has connections, targets and resets, no HTTP status codes.
 AWS_KEY_METRICS = (
-    ("requests", "{AWS/ApplicationELB,LoadBalancer}", "RequestCount", "Sum"),
-    ("5xx", "{AWS/ApplicationELB,LoadBalancer}", "HTTPCode_Target_5XX_Count", "Sum"),
-    ("latency p99", "{AWS/ApplicationELB,LoadBalancer}", "TargetResponseTime", "p99"),
+    ("new connections", "{AWS/NetworkELB,LoadBalancer}", "NewFlowCount", "Sum"),
+    ("healthy ingress targets", "{AWS/NetworkELB,LoadBalancer,TargetGroup}", "HealthyHostCount", "Minimum"),
+    ("target resets", "{AWS/NetworkELB,LoadBalancer}", "TCP_Target_Reset_Count", "Sum"),
 )
 
 
