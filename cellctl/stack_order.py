@@ -231,7 +231,10 @@ def violations(
             earlier = [m for m in makers if m in position and position[m][0] < here]
             if makers and not earlier:
                 other = makers[0]
-                when = "in the same wave as" if position.get(other, (None,))[0] == here else "after"
+                if other not in position:
+                    when = "outside the bootstrap order, so never before"
+                else:
+                    when = "in the same wave as" if position[other][0] == here else "after"
                 finding(
                     stack,
                     ref,
