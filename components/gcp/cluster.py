@@ -17,7 +17,8 @@
   service account (created by the management stack, which grants it image pulls) whose only
   project role is `roles/container.defaultNodeServiceAccount` (logs, metrics, and the metadata
   GKE needs), instead of the broad Compute Engine default service account. The cluster and the
-  pool wait for that grant: nodes without it cannot report in, and cluster creation fails.
+  pool wait for that grant: nodes without it may fail to register and send no logs or metrics
+  (GKE reports the cluster degraded).
 - A kubeconfig for the DNS endpoint that authenticates through `gke-gcloud-auth-plugin`, for the
   Kubernetes provider (the DNS endpoint serves a publicly trusted certificate: no CA in the file).
 
@@ -247,7 +248,7 @@ class CellCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 provider=provider,
-                # The default pool's nodes start at once: the key must be usable and the node account granted.
+                # The default pool's nodes start with the cluster: the key must be usable, the node account granted.
                 depends_on=[key_grant, *grants, *args.depends_on],
                 # Only the removed default pool reads node_config; a change there must not replace the cluster.
                 ignore_changes=["nodeConfig"],
