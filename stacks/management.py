@@ -247,6 +247,7 @@ def program(registry: Registry) -> None:
                 cell.name: {
                     "project_id": projects.project_ids[cell.name],
                     "node_account_id": node_service_account_id(cell.name),
+                    "protect": cell.environment is Environment.prod,
                 }
                 for cell in registry.gcp_cells
             },

@@ -311,6 +311,8 @@ def test_gcp_cell_node_accounts_exist_before_their_image_grants(plan: StackPlan,
         assert grant.inputs["member"] == f"serviceAccount:{account.outputs['email']}"
         assert account.urn in grant.depends_on
         assert plan.outputs[out.NODE_SERVICE_ACCOUNTS][cell.name] == account.outputs["email"]
+        # Deleting a prod cell's node account would stop its nodes.
+        assert account.protect is (cell.environment is Environment.prod)
 
 
 class TestNodeServiceAccount:

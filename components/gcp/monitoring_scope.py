@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 import pulumi
 import pulumi_gcp as gcp
@@ -53,6 +53,8 @@ class ScopedCell(TypedDict):
     """The cell's project (an output of the project, so everything here waits for it)."""
     node_account_id: str
     """Account id of the cell's node service account (`node_service_account_id`)."""
+    protect: NotRequired[bool]
+    """Protect the node account (prod cells: deleting it stops the cell's nodes)."""
 
 
 class CentralScopeArgs(TypedDict):
@@ -116,7 +118,9 @@ class CentralScope(pulumi.ComponentResource):
                 project=spec["project_id"],
                 display_name=f"{cell} GKE nodes",
                 description="Least-privilege identity of the cell's GKE nodes (logs, metrics, node metadata, images).",
-                opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[iam_api]),
+                opts=pulumi.ResourceOptions(
+                    parent=self, provider=provider, depends_on=[iam_api], protect=spec.get("protect", False)
+                ),
             )
             self.node_service_accounts[cell] = nodes.email
             gcp.monitoring.MonitoredProject(
