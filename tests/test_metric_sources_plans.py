@@ -55,6 +55,20 @@ def test_every_dashboard_widget_reads_what_its_cell_emits(plans: dict[str, Stack
         assert sources_missing(sorted(namespaces), views(plans[cell.stack_name])) == []
 
 
+def test_gcp_rows_name_a_metric_their_cell_emits(plans: dict[str, StackPlan], registry: Registry) -> None:
+    texts = [
+        w["properties"]["markdown"]
+        for board in plans["management"].of_type("aws:cloudwatch/dashboard:Dashboard")
+        for w in json.loads(board.inputs["dashboardBody"])["widgets"]
+        if w["type"] == "text"
+    ]
+    for cell in registry.gcp_cells:
+        [row] = [t for t in texts if t.startswith(f"### {cell.name}\n")]
+        named = re.findall(r"`([a-z.]+\.(?:googleapis\.com|io)/[^`]+)`", row)
+        assert named
+        assert sources_missing(named, views(plans[cell.stack_name])) == []
+
+
 def test_the_old_application_load_balancer_widgets_would_be_caught(plans: dict[str, StackPlan]) -> None:
     problems = sources_missing(["AWS/ApplicationELB"], views(plans["cell-alpha"]))
     assert len(problems) == 1 and "Application Load Balancer" in problems[0]

@@ -74,13 +74,18 @@ AWS_KEY_METRICS = (
 )
 
 
+#: What a GCP cell's row points to for its traffic: ingress-nginx's request counter (managed Prometheus).
+GCP_INGRESS_METRIC = "prometheus.googleapis.com/nginx_ingress_controller_requests/counter"
+
+
 def widgets_for(cell: DashboardCell, y: int, *, scoping_project: str) -> list[dict[str, Any]]:
     """One dashboard row for one cell, every widget titled with the cell's name."""
     if cell.cloud == "gcp":
         url = f"https://console.cloud.google.com/monitoring?project={scoping_project}"
         text = (
             f"### {cell.name}\nGCP · {cell.environment} · {cell.region} · project `{cell.project_id}`  \n"
-            f"Metrics in the [central metrics scope]({url}), label `cell={cell.name}`."
+            f"Metrics in the [central metrics scope]({url}), label `cell={cell.name}`; ingress requests by "
+            f"status: `{GCP_INGRESS_METRIC}`."
         )
         return [{"type": "text", "x": 0, "y": y, "width": GRID_WIDTH, "height": 2, "properties": {"markdown": text}}]
     text = f"### {cell.name}\nAWS · {cell.environment} · {cell.region}  \naccount `{cell.account_id}`"
