@@ -27,6 +27,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 from rich.tree import Tree
 
+from cellctl import stack_order
 from cellctl.common import (
     EXIT_FINDINGS,
     EXIT_USAGE,
@@ -54,6 +55,8 @@ class StackResult:
     outputs: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     seconds: float = 0.0
+    #: What the stack creates and names, for the cross-stack order check (`cellctl.stack_order`).
+    identities: dict[str, Any] = field(default_factory=dict)
 
     @property
     def mandatory(self) -> list[dict[str, Any]]:
@@ -86,6 +89,7 @@ def account_ids(registry: Registry) -> dict[str, str]:
 def plan_stack(stack: str, registry: Registry, policy_config: dict[str, Any] | None = None) -> StackResult:
     """Run one stack's program offline and evaluate the pack on it; failures become `error`."""
     from cellctl.offline import run_stack
+    from cellctl.stack_order import stack_identities
     from policies.evaluate import evaluate
 
     started = time.perf_counter()
@@ -103,6 +107,7 @@ def plan_stack(stack: str, registry: Registry, policy_config: dict[str, Any] | N
             for r in planned.resources
         ]
         result.outputs = _jsonable(planned.outputs)
+        result.identities = stack_identities(planned.resources)
         try:
             findings = evaluate(
                 planned.resources, registry=registry, account_ids=account_ids(registry), config=policy_config
@@ -356,6 +361,7 @@ def plan(
     names = _resolve_stacks(stacks or [], all_stacks, reg)
     config = _policy_config(policy_config)
     results = _plan_with_progress(names, reg, policy_config=config, jobs=jobs)
+    stack_order.add_findings(results, reg)  # across stacks: nothing names what a later stack creates
     if as_json:
         print_json({"stacks": [r.to_json() for r in results]})
     else:

@@ -15,6 +15,7 @@ from policies.clusters import cluster_hardening
 from policies.exposure import s3_bucket_security, security_group_ingress
 from policies.identity import iam_no_access_keys, iam_no_admin_wildcard, sso_session_duration
 from policies.isolation import cell_isolation, no_cross_cell_references
+from policies.metric_sources import metric_sources
 from policies.observability import cell_observability
 from policies.placement import allowed_regions
 from policies.protection import prod_protection
@@ -38,6 +39,7 @@ POLICIES: list[Policy] = [
     prod_protection,
     workload_hygiene,
     cell_observability,
+    metric_sources,
 ]
 
 __all__ = ["PACK_NAME", "POLICIES"]

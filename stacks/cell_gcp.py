@@ -1,9 +1,9 @@
 """The program of a GCP cell stack: everything inside one cell's project.
 
 The registry says what the cell is; this program turns it into component arguments. The
-project itself, its number and the DNS delegation role come from the management stack (read
-through a `StackReference`), because creating a project and working inside it in the same
-update fails.
+project itself, its number, the nodes' service account and the DNS delegation role come from the
+management stack (read through a `StackReference`): creating a project and working inside it in
+the same update fails, and the node account must exist before management grants it image pulls.
 
 Stack config (`stacks/Pulumi.cell-<name>.yaml`), all optional:
 - `managementStack`: the management stack to read (default `management`);
@@ -93,7 +93,7 @@ def program(registry: Registry, cell: GcpCell) -> None:
         name,
         CellClusterArgs(
             project=project,
-            project_number=project_number,
+            node_service_account=management_output(management, mgmt.NODE_SERVICE_ACCOUNTS, name),
             region=cell.region,
             network=network.network_self_link,
             subnetwork=network.subnet_self_link,

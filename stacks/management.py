@@ -38,7 +38,7 @@ from components.aws.identity import Assignment, CellAccess, CiRole, PrincipalTyp
 from components.aws.monitoring import CentralMonitoring, DashboardCell
 from components.aws.organization import CellAccount, CellOrganization
 from components.aws.registry_bucket import RegistryBucket
-from components.gcp.monitoring_scope import CentralScope, node_service_account_email
+from components.gcp.monitoring_scope import CentralScope, node_service_account_id
 from components.gcp.projects import CellProject, CellProjects
 from stacks import outputs
 
@@ -236,7 +236,7 @@ def program(registry: Registry) -> None:
         providers=monitoring,
         dashboard_provider=monitoring[home],
     )
-    CentralScope(
+    scope = CentralScope(
         "gcp-scope",
         {
             "scoping_project": org.gcp.monitoring_project,
@@ -246,7 +246,8 @@ def program(registry: Registry) -> None:
             "cells": {
                 cell.name: {
                     "project_id": projects.project_ids[cell.name],
-                    "node_service_account": node_service_account_email(cell.name, cell.project_id),
+                    "node_account_id": node_service_account_id(cell.name),
+                    "protect": cell.environment is Environment.prod,
                 }
                 for cell in registry.gcp_cells
             },
@@ -289,6 +290,7 @@ def program(registry: Registry) -> None:
     # --- exports (the contract in stacks.outputs) -------------------------------------------------
     pulumi.export(outputs.ACCOUNT_IDS, account_ids)
     pulumi.export(outputs.PROJECT_NUMBERS, projects.project_numbers)
+    pulumi.export(outputs.NODE_SERVICE_ACCOUNTS, scope.node_service_accounts)
     pulumi.export(outputs.OAM_SINK_ARNS, central.sink_arns)
     pulumi.export(outputs.DNS_DELEGATION_ROLE_ARN, dns_role.arn)
     pulumi.export(outputs.CI_ROLE_ARN, ci.arn)

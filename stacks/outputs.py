@@ -7,6 +7,9 @@ The management program exports these names; cell programs read them through a
 
 ACCOUNT_IDS = "accountIds"  # {cell name: AWS account id}
 PROJECT_NUMBERS = "projectNumbers"  # {cell name: GCP project number}
+#: {GCP cell name: email of its GKE nodes' service account}, created by management in the cell's project
+#: so that grants to it (image pulls) can be made before the cell stack first runs.
+NODE_SERVICE_ACCOUNTS = "nodeServiceAccounts"
 OAM_SINK_ARNS = "oamSinkArns"  # {AWS region: ARN of the central observability sink there}
 DNS_DELEGATION_ROLE_ARN = "dnsDelegationRoleArn"  # role in the DNS account cells assume for NS records
 CI_ROLE_ARN = "ciRoleArn"  # the identity CI deploys as; cell deployer roles trust it

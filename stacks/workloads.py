@@ -77,6 +77,8 @@ def deploy(registry: Registry, cell: AwsCell | GcpCell, kubeconfig: pulumi.Input
             "labels": cell.tags,
             "controller_replicas": CONTROLLER_REPLICAS[cell.environment],
             "service_annotations": service_annotations(cell),
+            # GKE cells run managed Prometheus (`components.gcp.cluster`): it scrapes the controller.
+            "pod_monitoring": isinstance(cell, GcpCell),
         },
         provider=k8s_provider,
     )

@@ -18,6 +18,7 @@ from components.k8s.spec import CellIdentity, ComputeResources, WorkloadSpec
 RELEASE = "kubernetes:helm.sh/v3:Release"
 NAMESPACE = "kubernetes:core/v1:Namespace"
 ISSUER = "kubernetes:cert-manager.io/v1:ClusterIssuer"
+POD_MONITORING = "kubernetes:monitoring.googleapis.com/v1:PodMonitoring"
 INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
 NETPOL = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 K8S_PROVIDER = "pulumi:providers:kubernetes"
@@ -143,6 +144,30 @@ class TestAddons:
             assert dict(pair.split("=", 1) for pair in tags.split(",")) == cell.tags
         else:
             assert annotations == {}
+
+    def test_the_controllers_metrics_are_scraped_where_managed_prometheus_runs(self, plans, registry, name):
+        plan, cell = plans[name], registry.cell(name)
+        controller = release(plan, "ingress-nginx")
+        monitors = plan.of_type(POD_MONITORING)
+        if cell.cloud == "gcp":
+            assert controller.inputs["values"]["controller"]["metrics"] == {"enabled": True}
+            [monitor] = monitors
+            assert monitor.inputs["apiVersion"] == "monitoring.googleapis.com/v1"
+            assert monitor.inputs["metadata"]["namespace"] == addons.INGRESS_NAMESPACE
+            # The chart's controller pods and their `metrics` container port (10254).
+            assert monitor.inputs["spec"]["selector"]["matchLabels"] == {
+                "app.kubernetes.io/name": "ingress-nginx",
+                "app.kubernetes.io/instance": addons.INGRESS_RELEASE,
+                "app.kubernetes.io/component": "controller",
+            }
+            assert monitor.inputs["spec"]["endpoints"] == [{"port": "metrics", "interval": "30s"}]
+            assert controller.urn in monitor.depends_on
+            cluster = plan.one("gcp:container/cluster:Cluster").inputs
+            assert cluster["monitoringConfig"]["managedPrometheus"] == {"enabled": True}
+        else:
+            # EKS has no PodMonitoring CRD: nothing to scrape with there.
+            assert monitors == []
+            assert controller.inputs["values"]["controller"]["metrics"] == {"enabled": False}
 
     def test_cert_manager_installs_its_crds_with_limits(self, plans, name):
         values = release(plans[name], "cert-manager").inputs["values"]

@@ -361,8 +361,20 @@ def test_composite_health_alarm_watches_every_standard_alarm(plan: StackPlan, ce
     assert {a.urn for a in alarms} <= set(composite.depends_on)
     nat_alarms = [n for n in names if n.startswith(f"{cell.name}-nat-")]
     assert len(nat_alarms) == len(plan.of_type(NAT))
-    eks = {a.inputs["dimensions"].get("ClusterName") for a in alarms if a.inputs["namespace"] == "AWS/EKS"}
+    eks = {a.inputs["dimensions"].get("ClusterName") for a in alarms if a.inputs.get("namespace") == "AWS/EKS"}
     assert eks == {cell.name}
+
+
+def test_the_ingress_alarm_queries_the_load_balancer_kubernetes_made(plan: StackPlan, cell: AwsCell) -> None:
+    """The NLB's name is Kubernetes's, unknown to Pulumi: the alarm is a Metrics Insights query over it."""
+    alarm = plan.one("aws:cloudwatch/metricAlarm:MetricAlarm", f"{cell.name}-ingress-unreachable")
+    [query] = alarm.inputs["metricQueries"]
+    assert query["expression"].startswith('SELECT MIN(HealthyHostCount) FROM SCHEMA("AWS/NetworkELB",')
+    assert query["returnData"] is True and query["period"] % 60 == 0
+    assert re.fullmatch(r"[a-z][A-Za-z0-9_]*", query["id"])
+    # PutMetricAlarm takes either a metric or `Metrics`, never both.
+    assert not {"namespace", "metricName", "statistic", "dimensions", "period"} & set(alarm.inputs)
+    assert alarm.inputs["comparisonOperator"] == "LessThanThreshold" and alarm.inputs["threshold"] == 1
 
 
 def test_missing_management_outputs_are_clear_errors(registry: Registry) -> None:

@@ -271,6 +271,17 @@ def test_secrets_are_encrypted_with_the_cells_key_usable_by_the_gke_agent(plan: 
     assert grant.urn in cluster.depends_on
 
 
+def test_the_gke_service_agent_is_created_before_its_key_grant(plan: StackPlan) -> None:
+    """GCP refuses a grant to a service agent that does not exist yet: the cell creates it first."""
+    agent = plan.one("gcp:projects/serviceIdentity:ServiceIdentity")
+    assert agent.inputs == {"project": PROJECT, "service": "container.googleapis.com"}
+    grant = plan.one("gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember")
+    assert grant.inputs["member"] == agent.outputs["member"]
+    assert agent.urn in grant.depends_on
+    services = {r.urn for r in plan.of_type("gcp:projects/service:Service")}
+    assert services <= set(agent.depends_on)
+
+
 def test_node_pool_follows_the_cells_size_on_its_own_service_account(plan: StackPlan, registry: Registry) -> None:
     sizing = registry.cell(CELL).sizing  # medium
     pool = plan.one("gcp:container/nodePool:NodePool").inputs
@@ -282,16 +293,30 @@ def test_node_pool_follows_the_cells_size_on_its_own_service_account(plan: Stack
     assert pool["nodeConfig"]["workloadMetadataConfig"] == {"mode": "GKE_METADATA"}
     assert pool["nodeConfig"]["shieldedInstanceConfig"]["enableSecureBoot"] is True
 
-    account = plan.one("gcp:serviceaccount/account:Account")
-    assert account.inputs["accountId"] == f"{CELL}-nodes"
-    email = account.outputs["email"]
-    assert pool["nodeConfig"]["serviceAccount"] == email == f"{CELL}-nodes@{PROJECT}.iam.gserviceaccount.com"
+    # The management stack creates the account (so that it can grant it image pulls); the cell uses it.
+    assert not plan.of_type("gcp:serviceaccount/account:Account")
+    email = f"{CELL}-nodes@{PROJECT}.iam.gserviceaccount.com"
+    assert pool["nodeConfig"]["serviceAccount"] == email
     node_roles = {
         r.inputs["role"]
         for r in plan.of_type("gcp:projects/iAMMember:IAMMember")
         if r.inputs["member"] == f"serviceAccount:{email}"
     }
     assert node_roles == {"roles/container.defaultNodeServiceAccount"}
+
+
+def test_the_cluster_waits_for_its_node_accounts_grants(plan: StackPlan) -> None:
+    """The default pool's nodes start with the cluster: without their role they never report in."""
+    cluster = plan.one("gcp:container/cluster:Cluster")
+    pool = plan.one("gcp:container/nodePool:NodePool")
+    email = cluster.inputs["nodeConfig"]["serviceAccount"]
+    grants = [
+        r for r in plan.of_type("gcp:projects/iAMMember:IAMMember") if r.inputs["member"] == f"serviceAccount:{email}"
+    ]
+    assert grants
+    for grant in grants:
+        assert grant.urn in cluster.depends_on
+        assert grant.urn in pool.depends_on
 
 
 def test_kubeconfig_uses_the_gcloud_auth_plugin_and_is_secret(
@@ -348,10 +373,14 @@ def test_a_long_cell_name_still_fits_gcp_name_limits(plan_with: Callable[..., St
         (cells / f"{name}.yaml").write_text(yaml.safe_dump(cell, sort_keys=False))
 
     plan = plan_with(f"cell-{name}", add)
-    account = plan.one("gcp:serviceaccount/account:Account")
+    management = plan_with("management")
+    accounts = management.of_type("gcp:serviceaccount/account:Account")
+    (account,) = [a for a in accounts if a.inputs["project"] == "acme-long-cell-xyz"]
     assert 6 <= len(account.inputs["accountId"]) <= 30
-    # The management stack grants image pulls to the same account.
-    assert account.outputs["email"] == node_service_account_email(name, "acme-long-cell-xyz")
+    # The management stack creates the account the cell's nodes run as.
+    email = node_service_account_email(name, "acme-long-cell-xyz")
+    assert account.outputs["email"] == email == management.outputs["nodeServiceAccounts"][name]
+    assert plan.one("gcp:container/nodePool:NodePool").inputs["nodeConfig"]["serviceAccount"] == email
     assert len(plan.one("gcp:container/cluster:Cluster").inputs["name"]) <= 40
     assert len(plan.one("gcp:container/nodePool:NodePool").inputs["name"]) <= 40
 
@@ -430,6 +459,13 @@ def test_health_alert_policy(plan: StackPlan) -> None:
     assert policy.inputs["combiner"] == "OR"
     assert len(policy.inputs["conditions"]) >= 2
     assert any('cluster_name = "beta-gke"' in c["conditionThreshold"]["filter"] for c in policy.inputs["conditions"])
+    # Behind GKE's passthrough load balancer the 5xx are ingress-nginx's, scraped by managed Prometheus.
+    (ingress,) = [c for c in policy.inputs["conditions"] if c["displayName"] == "ingress 5xx"]
+    text = ingress["conditionThreshold"]["filter"]
+    assert 'metric.type = "prometheus.googleapis.com/nginx_ingress_controller_requests/counter"' in text
+    assert 'resource.type = "prometheus_target"' in text and 'resource.labels.cluster = "beta-gke"' in text
+    assert 'metric.labels.status = monitoring.regex.full_match("5..")' in text
+    assert "https" not in text
     assert not plan.of_type("gcp:monitoring/notificationChannel:NotificationChannel")
     assert plan.outputs["healthPolicyName"] == policy.outputs["name"]
     assert plan.outputs["healthPolicyName"].startswith(f"projects/{PROJECT}/alertPolicies/")
@@ -454,8 +490,22 @@ def test_stack_exports(plan: StackPlan) -> None:
 
 
 def test_missing_management_output_is_explained(registry: Registry) -> None:
-    outputs = {"projectNumbers": {}, "dnsDelegationRoleArn": "arn:aws:iam::100000000003:role/honeycomb-dns-delegation"}
+    outputs = {
+        "projectNumbers": {},
+        "nodeServiceAccounts": {CELL: f"{CELL}-nodes@{PROJECT}.iam.gserviceaccount.com"},
+        "dnsDelegationRoleArn": "arn:aws:iam::100000000003:role/honeycomb-dns-delegation",
+    }
     with pytest.raises(Exception, match=r"(?s)no output projectNumbers\['beta'\].*pulumi up --stack management"):
+        run_stack(f"cell-{CELL}", registry, stack_outputs={"management": outputs})
+
+
+def test_a_node_account_management_has_not_created_is_explained(registry: Registry) -> None:
+    outputs = {
+        "projectNumbers": {CELL: "123456789012"},
+        "nodeServiceAccounts": {},
+        "dnsDelegationRoleArn": "arn:aws:iam::100000000003:role/honeycomb-dns-delegation",
+    }
+    with pytest.raises(Exception, match=r"(?s)no output nodeServiceAccounts\['beta'\].*pulumi up --stack management"):
         run_stack(f"cell-{CELL}", registry, stack_outputs={"management": outputs})
 
 
@@ -477,6 +527,7 @@ def test_workloads_are_deployed_on_the_cells_cluster(registry: Registry, monkeyp
 def test_management_stack_named_by_config(registry: Registry) -> None:
     outputs = {
         "projectNumbers": {CELL: "123456789012"},
+        "nodeServiceAccounts": {CELL: f"other-nodes@{PROJECT}.iam.gserviceaccount.com"},
         "dnsDelegationRoleArn": "arn:aws:iam::100000000003:role/other-delegation",
     }
     plan = run_stack(
@@ -486,7 +537,6 @@ def test_management_stack_named_by_config(registry: Registry) -> None:
         stack_outputs={"management-next": outputs},
     )
     assert plan.outputs["projectNumber"] == "123456789012"
-    grant = plan.one("gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember")
-    assert (
-        grant.inputs["member"] == "serviceAccount:service-123456789012@container-engine-robot.iam.gserviceaccount.com"
-    )
+    assert plan.outputs["nodeServiceAccount"] == f"other-nodes@{PROJECT}.iam.gserviceaccount.com"
+    pool = plan.one("gcp:container/nodePool:NodePool")
+    assert pool.inputs["nodeConfig"]["serviceAccount"] == f"other-nodes@{PROJECT}.iam.gserviceaccount.com"

@@ -46,6 +46,8 @@ PROJECT = "gcp:organizations/project:Project"
 FOLDER = "gcp:organizations/folder:Folder"
 MONITORED = "gcp:monitoring/monitoredProject:MonitoredProject"
 AR_MEMBER = "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember"
+SERVICE_ACCOUNT = "gcp:serviceaccount/account:Account"
+SERVICE = "gcp:projects/service:Service"
 CHANGE = "route53:ChangeResourceRecordSets"
 #: IAM's limits: a role's trust policy (default quota; at most 4,096 when raised) and its inline policies.
 TRUST_POLICY_LIMIT = 2048
@@ -122,6 +124,7 @@ def test_exports_match_what_cell_stacks_are_shown(plan: StackPlan, registry: Reg
     for name in (
         out.ACCOUNT_IDS,
         out.PROJECT_NUMBERS,
+        out.NODE_SERVICE_ACCOUNTS,
         out.OAM_SINK_ARNS,
         out.DNS_DELEGATION_ROLE_ARN,
         out.CI_ROLE_ARN,
@@ -287,6 +290,29 @@ def test_gcp_cell_nodes_may_read_images(plan: StackPlan, registry: Registry) -> 
     beta = members["beta-image-reader"]
     assert beta.inputs["role"] == "roles/artifactregistry.reader"
     assert beta.inputs["member"] == "serviceAccount:beta-nodes@acme-cell-beta.iam.gserviceaccount.com"
+
+
+def test_gcp_cell_node_accounts_exist_before_their_image_grants(plan: StackPlan, registry: Registry) -> None:
+    """GCP refuses a grant to an account that does not exist: this stack creates the account it grants."""
+    accounts = by_name(plan, SERVICE_ACCOUNT)
+    apis = by_name(plan, SERVICE)
+    projects_by_cell = by_name(plan, PROJECT)
+    for cell in registry.gcp_cells:
+        account = accounts[f"{cell.name}-nodes-sa"]
+        assert account.inputs["project"] == cell.project_id
+        assert account.inputs["accountId"] == monitoring_scope.node_service_account_id(cell.name)
+        # Creating a service account needs the IAM API on, in the account's project.
+        api = apis[f"{cell.name}-iam-api"]
+        assert api.inputs["project"] == cell.project_id and api.inputs["service"] == "iam.googleapis.com"
+        assert api.inputs["disableOnDestroy"] is False
+        assert api.urn in account.depends_on
+        assert projects_by_cell[f"{cell.name}-project"].urn in account.depends_on
+        grant = by_name(plan, AR_MEMBER)[f"{cell.name}-image-reader"]
+        assert grant.inputs["member"] == f"serviceAccount:{account.outputs['email']}"
+        assert account.urn in grant.depends_on
+        assert plan.outputs[out.NODE_SERVICE_ACCOUNTS][cell.name] == account.outputs["email"]
+        # Deleting a prod cell's node account would stop its nodes.
+        assert account.protect is (cell.environment is Environment.prod)
 
 
 class TestNodeServiceAccount:
@@ -744,6 +770,8 @@ def test_adding_a_gcp_cell_adds_exactly_its_project_and_scope(
         (PROJECT, "epsilon-project"),
         (MONITORED, "epsilon-monitored-project"),
         (AR_MEMBER, "epsilon-image-reader"),
+        (SERVICE, "epsilon-iam-api"),
+        (SERVICE_ACCOUNT, "epsilon-nodes-sa"),
     }
     assert set(plan.by_urn()) <= set(after.by_urn())
     assert "### epsilon" in [widget_label(w) for w in dashboard_widgets(after)]

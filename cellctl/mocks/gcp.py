@@ -116,6 +116,24 @@ def service_account(ctx: MockContext) -> dict[str, Any]:
     }
 
 
+#: Domains of Google-managed service agents (`service-<project number>@<domain>`) by API.
+SERVICE_AGENT_DOMAINS = {"container.googleapis.com": "container-engine-robot.iam.gserviceaccount.com"}
+
+
+@HANDLERS.resource("gcp:projects/serviceIdentity:ServiceIdentity")
+def service_identity(ctx: MockContext) -> dict[str, Any]:
+    """The service agent of an API in a project; most are `service-<number>@gcp-sa-<api>.iam...`."""
+    api = str(ctx.inputs.get("service"))
+    domain = SERVICE_AGENT_DOMAINS.get(api, f"gcp-sa-{api.split('.', 1)[0]}.iam.gserviceaccount.com")
+    email = f"service-{fake_project_number(project(ctx))}@{domain}"
+    return {
+        "id": f"projects/{project(ctx)}/services/{api}",
+        "email": email,
+        "member": f"serviceAccount:{email}",
+        "project": project(ctx),
+    }
+
+
 # --- network ----------------------------------------------------------------------------------
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cellctl.mocks import HANDLERS, MockContext, fake_account_id, fake_project_number, sink_arn
+from components.gcp.monitoring_scope import node_service_account_email
 from stacks import outputs as mgmt
 
 
@@ -16,6 +17,7 @@ def management_outputs(ctx: MockContext) -> dict[str, Any]:
     return {
         mgmt.ACCOUNT_IDS: {c.name: c.account_id or fake_account_id(c.name) for c in reg.aws_cells},
         mgmt.PROJECT_NUMBERS: {c.name: fake_project_number(c.project_id) for c in reg.gcp_cells},
+        mgmt.NODE_SERVICE_ACCOUNTS: {c.name: node_service_account_email(c.name, c.project_id) for c in reg.gcp_cells},
         mgmt.OAM_SINK_ARNS: {r: sink_arn(r, org.monitoring_account_id) for r in regions},
         mgmt.DNS_DELEGATION_ROLE_ARN: f"arn:aws:iam::{org.dns_account_id}:role/{org.dns_delegation_role_name}",
         mgmt.CI_ROLE_ARN: f"arn:aws:iam::{org.management_account_id}:role/honeycomb-ci",

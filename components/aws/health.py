@@ -2,14 +2,18 @@
 
 The composite alarm `<cell>-health` is what the rollout's bake gate watches: it is in ALARM
 when any of the standard alarms is. Every alarm uses metrics AWS publishes without agents
-(EKS control plane, EC2 status checks, NAT gateways), so a new cell is watched from its first
-minute. Missing data is not a failure: an idle cell is a healthy one.
+(EKS control plane, EC2 status checks, NAT gateways, and the Network Load Balancer in front of
+ingress-nginx), so a new cell is watched from its first minute. Missing data is not a failure:
+an idle cell is a healthy one. The load balancer is made by Kubernetes, under a name Pulumi
+never knows, so its alarm is a Metrics Insights query over the cell account's NLB target groups
+(the ingress's is the only one) rather than a metric with fixed dimensions.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -30,6 +34,12 @@ class AlarmSpec:
     period: int = 60
     evaluation_periods: int = 5
     datapoints_to_alarm: int = 3
+    query: str | None = None
+    """A Metrics Insights query (one series) to alarm on instead of `metric` with `dimensions`."""
+
+
+#: The ingress's load balancer: fewest healthy targets over its target groups (80 and 443).
+INGRESS_TARGETS_QUERY = 'SELECT MIN(HealthyHostCount) FROM SCHEMA("AWS/NetworkELB", LoadBalancer, TargetGroup)'
 
 
 def composite_rule(alarm_names: Sequence[str]) -> str:
@@ -75,6 +85,19 @@ def standard_alarms(
             dimensions={"AutoScalingGroupName": autoscaling_group_name},
         ),
     ]
+    specs.append(
+        AlarmSpec(
+            "ingress-unreachable",
+            "The ingress load balancer has no healthy target: the cell's traffic goes nowhere.",
+            "AWS/NetworkELB",
+            "HealthyHostCount",
+            "Minimum",
+            threshold=1,
+            dimensions={},
+            comparison="LessThanThreshold",
+            query=INGRESS_TARGETS_QUERY,
+        )
+    )
     for zone, nat_id in nat_gateway_ids.items():
         specs.append(
             AlarmSpec(
@@ -88,6 +111,26 @@ def standard_alarms(
             )
         )
     return specs
+
+
+def _metric(spec: AlarmSpec) -> dict[str, Any]:
+    """What the alarm watches: a metric, or a query. PutMetricAlarm refuses namespace, metric, dimensions,
+    period and statistic beside `Metrics`: a query's period lives in the query itself."""
+    if spec.query is None:
+        return {
+            "namespace": spec.namespace,
+            "metric_name": spec.metric,
+            "statistic": spec.statistic,
+            "dimensions": dict(spec.dimensions),
+            "period": spec.period,
+        }
+    return {
+        "metric_queries": [
+            aws.cloudwatch.MetricAlarmMetricQueryArgs(
+                id="q1", expression=spec.query, period=spec.period, return_data=True, label=spec.key
+            )
+        ]
+    }
 
 
 @dataclass(frozen=True)
@@ -121,17 +164,13 @@ class CellHealth(pulumi.ComponentResource):
                     alarm_name,
                     name=alarm_name,
                     alarm_description=spec.description,
-                    namespace=spec.namespace,
-                    metric_name=spec.metric,
-                    statistic=spec.statistic,
-                    dimensions=dict(spec.dimensions),
                     comparison_operator=spec.comparison,
                     threshold=spec.threshold,
-                    period=spec.period,
                     evaluation_periods=spec.evaluation_periods,
                     datapoints_to_alarm=spec.datapoints_to_alarm,
                     treat_missing_data="notBreaching",
                     opts=child,
+                    **_metric(spec),
                 )
             )
         composite = aws.cloudwatch.CompositeAlarm(

@@ -64,12 +64,18 @@ class DashboardCell:
     """The cell's GCP project (GCP cells)."""
 
 
-#: The key metrics of an AWS cell: (title, namespace and dimensions, metric, statistic).
+#: The key metrics of an AWS cell: (title, namespace and dimensions, metric, statistic). A cell's
+#: traffic enters through ingress-nginx behind a Network Load Balancer (`stacks.workloads`), which
+#: passes TCP through: `AWS/NetworkELB` has connections, targets and resets, no HTTP status codes.
 AWS_KEY_METRICS = (
-    ("requests", "{AWS/ApplicationELB,LoadBalancer}", "RequestCount", "Sum"),
-    ("5xx", "{AWS/ApplicationELB,LoadBalancer}", "HTTPCode_Target_5XX_Count", "Sum"),
-    ("latency p99", "{AWS/ApplicationELB,LoadBalancer}", "TargetResponseTime", "p99"),
+    ("new connections", "{AWS/NetworkELB,LoadBalancer}", "NewFlowCount", "Sum"),
+    ("healthy ingress targets", "{AWS/NetworkELB,LoadBalancer,TargetGroup}", "HealthyHostCount", "Minimum"),
+    ("target resets", "{AWS/NetworkELB,LoadBalancer}", "TCP_Target_Reset_Count", "Sum"),
 )
+
+
+#: What a GCP cell's row points to for its traffic: ingress-nginx's request counter (managed Prometheus).
+GCP_INGRESS_METRIC = "prometheus.googleapis.com/nginx_ingress_controller_requests/counter"
 
 
 def widgets_for(cell: DashboardCell, y: int, *, scoping_project: str) -> list[dict[str, Any]]:
@@ -78,7 +84,8 @@ def widgets_for(cell: DashboardCell, y: int, *, scoping_project: str) -> list[di
         url = f"https://console.cloud.google.com/monitoring?project={scoping_project}"
         text = (
             f"### {cell.name}\nGCP · {cell.environment} · {cell.region} · project `{cell.project_id}`  \n"
-            f"Metrics in the [central metrics scope]({url}), label `cell={cell.name}`."
+            f"Metrics in the [central metrics scope]({url}), label `cell={cell.name}`; ingress requests by "
+            f"status: `{GCP_INGRESS_METRIC}`."
         )
         return [{"type": "text", "x": 0, "y": y, "width": GRID_WIDTH, "height": 2, "properties": {"markdown": text}}]
     text = f"### {cell.name}\nAWS · {cell.environment} · {cell.region}  \naccount `{cell.account_id}`"

@@ -8,11 +8,17 @@
 - Workload identity, shielded nodes, Dataplane V2 (which enforces the workloads' network policies),
   a release channel, managed Prometheus, system and workload logs.
 - Kubernetes secrets encrypted in etcd with a Cloud KMS key in a key ring of the cell's project;
-  the GKE service agent gets encrypt/decrypt on that key only. Key rings cannot be deleted in
-  GCP: recreating a destroyed cell under the same name needs the key ring imported.
-- No default node pool: one node pool sized by the cell's size, on a dedicated node service
-  account whose only role is `roles/container.defaultNodeServiceAccount` (logs, metrics, and
-  the metadata GKE needs), instead of the broad Compute Engine default service account.
+  the GKE service agent (`service-<project number>@container-engine-robot.iam.gserviceaccount.com`)
+  gets encrypt/decrypt on that key only. The agent is created explicitly (`ServiceIdentity`)
+  before the grant, because GCP refuses a grant to a service account that does not exist yet.
+  Key rings cannot be deleted in GCP: recreating a destroyed cell under the same name needs the
+  key ring imported.
+- No default node pool: one node pool sized by the cell's size, on the cell's dedicated node
+  service account (created by the management stack, which grants it image pulls) whose only
+  project role is `roles/container.defaultNodeServiceAccount` (logs, metrics, and the metadata
+  GKE needs), instead of the broad Compute Engine default service account. The cluster and the
+  pool wait for that grant: nodes without it may fail to register and send no logs or metrics
+  (GKE reports the cluster degraded).
 - A kubeconfig for the DNS endpoint that authenticates through `gke-gcloud-auth-plugin`, for the
   Kubernetes provider (the DNS endpoint serves a publicly trusted certificate: no CA in the file).
 
@@ -30,7 +36,6 @@ import pulumi
 import pulumi_gcp as gcp
 
 from components.gcp.iam import role_slug
-from components.gcp.monitoring_scope import node_service_account_id
 
 #: Every zone of a regional cluster gets the same number of nodes; GKE spreads over three zones.
 ZONES = 3
@@ -38,13 +43,8 @@ ZONES = 3
 NODE_ROLES: tuple[str, ...] = ("roles/container.defaultNodeServiceAccount",)
 #: Automatic rotation of the secrets encryption key (90 days).
 KEY_ROTATION = f"{90 * 24 * 3600}s"
-
-
-def gke_service_agent(project_number: pulumi.Input[str]) -> pulumi.Output[str]:
-    """The GKE service agent of a project: the identity that uses the secrets encryption key."""
-    return pulumi.Output.concat(
-        "serviceAccount:service-", project_number, "@container-engine-robot.iam.gserviceaccount.com"
-    )
+#: The API whose service agent (`container-engine-robot`) uses the secrets encryption key.
+GKE_API = "container.googleapis.com"
 
 
 def kubeconfig(name: str, endpoint: str, ca_certificate: str | None = None) -> str:
@@ -95,8 +95,8 @@ def _dns_endpoint(config: Any) -> str:
 class CellClusterArgs:
     project: pulumi.Input[str]
     """The cell's project id."""
-    project_number: pulumi.Input[str]
-    """The project's number: names the GKE service agent that uses the KMS key."""
+    node_service_account: pulumi.Input[str]
+    """Email of the nodes' service account (the management stack creates it in the cell's project)."""
     region: str
     """The cell's region: the cluster is regional, its key ring lives there too."""
     network: pulumi.Input[str]
@@ -160,25 +160,19 @@ class CellCluster(pulumi.ComponentResource):
             labels=labels,
             opts=child,
         )
+        # The service agent exists once GCP has generated it; `member` makes the grant wait for that.
+        agent = gcp.projects.ServiceIdentity(f"{name}-gke-agent", project=args.project, service=GKE_API, opts=child)
         key_grant = gcp.kms.CryptoKeyIAMMember(
             f"{name}-secrets-key-gke",
             crypto_key_id=key.id,
             role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
-            member=gke_service_agent(args.project_number),
+            member=agent.member,
             opts=child,
         )
 
         # --- node identity ------------------------------------------------------------------
-        node_sa = gcp.serviceaccount.Account(
-            f"{name}-nodes-sa",
-            # The management stack grants image pulls to this account by the same id.
-            account_id=node_service_account_id(name),
-            project=args.project,
-            display_name=f"{name} GKE nodes",
-            description="Least-privilege identity of the cell's GKE nodes (logs, metrics, node metadata).",
-            opts=child,
-        )
-        node_member = node_sa.email.apply(lambda email: f"serviceAccount:{email}")
+        node_email = pulumi.Output.from_input(args.node_service_account)
+        node_member = node_email.apply(lambda email: f"serviceAccount:{email}")
         grants = [
             gcp.projects.IAMMember(
                 f"{name}-nodes-{role_slug(role)}",
@@ -212,7 +206,7 @@ class CellCluster(pulumi.ComponentResource):
             remove_default_node_pool=True,
             initial_node_count=1,
             node_config=gcp.container.ClusterNodeConfigArgs(
-                service_account=node_sa.email,
+                service_account=node_email,
                 oauth_scopes=scopes,
                 resource_labels=labels,
                 shielded_instance_config=gcp.container.ClusterNodeConfigShieldedInstanceConfigArgs(
@@ -254,7 +248,8 @@ class CellCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 provider=provider,
-                depends_on=[key_grant, *args.depends_on],
+                # The default pool's nodes start with the cluster: the key must be usable, the node account granted.
+                depends_on=[key_grant, *grants, *args.depends_on],
                 # Only the removed default pool reads node_config; a change there must not replace the cluster.
                 ignore_changes=["nodeConfig"],
             ),
@@ -278,7 +273,7 @@ class CellCluster(pulumi.ComponentResource):
             management=gcp.container.NodePoolManagementArgs(auto_repair=True, auto_upgrade=True),
             upgrade_settings=gcp.container.NodePoolUpgradeSettingsArgs(max_surge=1, max_unavailable=0),
             node_config=gcp.container.NodePoolNodeConfigArgs(
-                service_account=node_sa.email,
+                service_account=node_email,
                 oauth_scopes=scopes,
                 resource_labels=labels,
                 machine_type=args.machine_type,
@@ -307,7 +302,7 @@ class CellCluster(pulumi.ComponentResource):
         self.kubeconfig = pulumi.Output.secret(
             pulumi.Output.all(context, self.endpoint).apply(lambda v: kubeconfig(v[0], v[1]))
         )
-        self.node_service_account_email = node_sa.email
+        self.node_service_account_email = node_email
         self.crypto_key_id = key.id
         self.register_outputs(
             {

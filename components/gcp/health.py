@@ -1,7 +1,12 @@
 """A cell's health: one Cloud Monitoring alert policy `<cell>-health`, the signal the rollout's bake gate watches.
 
 The policy fires when any of a few standard signals goes bad (combiner OR): containers
-restarting in a loop, the load balancer answering with 5xx, nodes out of allocatable CPU.
+restarting in a loop, the ingress answering with 5xx, nodes out of allocatable CPU. The cell's
+traffic reaches ingress-nginx through GKE's external passthrough Network Load Balancer, which
+sees TCP only (its metrics, `loadbalancing.googleapis.com/l3/external/*`, carry no HTTP
+status); the 5xx come from the controller's own request counter, which managed Prometheus
+scrapes (`components.k8s.addons`) into `prometheus.googleapis.com/nginx_ingress_controller_requests/counter`
+on the `prometheus_target` resource.
 It lives in the cell's project, so its metrics are the cell's own; the same metrics reach the
 central view through the management stack's metrics scope. An email notification channel is
 added when the stack configures an address.
@@ -14,6 +19,11 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_gcp as gcp
+
+from components.k8s.addons import INGRESS_NAMESPACE
+
+#: ingress-nginx's request counter (label `status`) as managed Prometheus writes it to Cloud Monitoring.
+INGRESS_REQUESTS = "prometheus.googleapis.com/nginx_ingress_controller_requests/counter"
 
 Condition = gcp.monitoring.AlertPolicyConditionArgs
 Threshold = gcp.monitoring.AlertPolicyConditionConditionThresholdArgs
@@ -54,9 +64,10 @@ def conditions(cluster_name: str) -> list[Condition]:
             reducer="REDUCE_SUM",
         ),
         _threshold(
-            "load balancer 5xx",
-            'resource.type = "https_lb_rule" AND metric.type = "loadbalancing.googleapis.com/https/request_count" '
-            "AND metric.labels.response_code_class = 500",
+            "ingress 5xx",
+            f'resource.type = "prometheus_target" AND resource.labels.cluster = "{cluster_name}" AND '
+            f'resource.labels.namespace = "{INGRESS_NAMESPACE}" AND metric.type = "{INGRESS_REQUESTS}" AND '
+            'metric.labels.status = monitoring.regex.full_match("5..")',
             value=50,
             duration="300s",
             aligner="ALIGN_DELTA",

@@ -5,17 +5,19 @@ Metrics: a `MonitoredProject` per GCP cell adds its project to the metrics scope
 project, so one Cloud Monitoring view shows every GCP cell (label `cell` tells them apart).
 
 Images: one Docker repository (`<organization>`) in the artifacts project; each GCP cell's node
-service account gets `roles/artifactregistry.reader` on it. That service account's email is
-deterministic (`node_service_account_email`): the cell stack creates the account under exactly
-that id, this stack grants it. GCP only binds existing service accounts, so a new cell's grant
-succeeds on the first management update after the cell stack created its node account.
+service account gets `roles/artifactregistry.reader` on it. GCP refuses an IAM grant to a service
+account that does not exist ("Service account ... does not exist"), so the account is created
+here, in the cell's project (with the IAM API enabled there first), and the grant names the
+created account's `member`: the grant waits for it, and the cell stack, which runs later, uses
+the account it finds in this stack's `nodeServiceAccounts` output. Its email stays deterministic
+(`node_service_account_email`).
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 import pulumi
 import pulumi_gcp as gcp
@@ -48,9 +50,11 @@ def metrics_scope(scoping_project: str) -> str:
 
 class ScopedCell(TypedDict):
     project_id: pulumi.Input[str]
-    """The cell's project (an output of the project, so the grant waits for it)."""
-    node_service_account: str
-    """Email of the cell's node service account."""
+    """The cell's project (an output of the project, so everything here waits for it)."""
+    node_account_id: str
+    """Account id of the cell's node service account (`node_service_account_id`)."""
+    protect: NotRequired[bool]
+    """Protect the node account (prod cells: deleting it stops the cell's nodes)."""
 
 
 class CentralScopeArgs(TypedDict):
@@ -67,8 +71,14 @@ class CentralScopeArgs(TypedDict):
     labels: Mapping[str, str]
 
 
+#: What creating a service account in a project needs enabled there.
+IAM_API = "iam.googleapis.com"
+
+
 class CentralScope(pulumi.ComponentResource):
     repository_url: pulumi.Output[str]
+    node_service_accounts: dict[str, pulumi.Output[str]]
+    """Email of each GCP cell's node service account, by cell name."""
 
     def __init__(
         self,
@@ -91,7 +101,28 @@ class CentralScope(pulumi.ComponentResource):
             labels=dict(args["labels"]),
             opts=child,
         )
+        self.node_service_accounts = {}
         for cell, spec in sorted(args["cells"].items()):
+            iam_api = gcp.projects.Service(
+                f"{cell}-iam-api",
+                project=spec["project_id"],
+                service=IAM_API,
+                # The cell stack enables the same API: neither may turn it off under the other.
+                disable_on_destroy=False,
+                disable_dependent_services=False,
+                opts=child,
+            )
+            nodes = gcp.serviceaccount.Account(
+                f"{cell}-nodes-sa",
+                account_id=spec["node_account_id"],
+                project=spec["project_id"],
+                display_name=f"{cell} GKE nodes",
+                description="Least-privilege identity of the cell's GKE nodes (logs, metrics, node metadata, images).",
+                opts=pulumi.ResourceOptions(
+                    parent=self, provider=provider, depends_on=[iam_api], protect=spec.get("protect", False)
+                ),
+            )
+            self.node_service_accounts[cell] = nodes.email
             gcp.monitoring.MonitoredProject(
                 f"{cell}-monitored-project",
                 metrics_scope=metrics_scope(args["scoping_project"]),
@@ -104,10 +135,12 @@ class CentralScope(pulumi.ComponentResource):
                 location=args["artifacts_location"],
                 repository=repository.repository_id,
                 role=READER_ROLE,
-                member=f"serviceAccount:{spec['node_service_account']}",
+                member=nodes.member,
                 opts=child,
             )
         self.repository_url = pulumi.Output.concat(
             args["artifacts_location"], "-docker.pkg.dev/", args["artifacts_project"], "/", args["repository_id"]
         )
-        self.register_outputs({"repository_url": self.repository_url})
+        self.register_outputs(
+            {"repository_url": self.repository_url, "node_service_accounts": self.node_service_accounts}
+        )

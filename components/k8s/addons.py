@@ -3,7 +3,11 @@
 Scope: the ingress-nginx controller (IngressClass `nginx`, its Service a cloud load balancer),
 cert-manager (CRDs included) and one ClusterIssuer that gets every Ingress's certificate from
 Let's Encrypt through HTTP-01 on the nginx class; and the address of the load balancer, which
-the cell programs point the cell's wildcard DNS record at. Non-goals: the DNS record itself
+the cell programs point the cell's wildcard DNS record at. On clusters with Google Cloud Managed
+Service for Prometheus (`pod_monitoring`), the controller's Prometheus metrics (port `metrics`,
+10254) are scraped by a `PodMonitoring` in its namespace, so its request counts by status
+(`prometheus.googleapis.com/nginx_ingress_controller_requests/counter`) reach Cloud Monitoring:
+behind GKE's passthrough load balancer they are the only HTTP status codes there are. Non-goals: the DNS record itself
 (it lives in the cell's zone, through the cloud provider), and the metrics server the
 autoscalers read: EKS gets it as an EKS add-on (`components.aws.cluster`), GKE runs its own.
 
@@ -43,6 +47,10 @@ CONTROLLER_SERVICE = f"{INGRESS_RELEASE}-controller"
 LETSENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
 #: Seconds Helm waits for a release's objects to be ready (the load balancer's address included).
 RELEASE_TIMEOUT = 900
+#: The controller pods' container port for Prometheus metrics (the chart's `controller.metrics.port`).
+METRICS_PORT_NAME = "metrics"
+#: How often the managed collectors scrape the controller.
+SCRAPE_INTERVAL = "30s"
 
 #: Pod Security per add-on namespace. The controller binds 80/443 as a non-root user through the
 #: NET_BIND_SERVICE capability (its image long needed privilege escalation for that, through a file
@@ -70,6 +78,8 @@ class ClusterAddonsArgs(TypedDict):
     """Annotations of the controller's LoadBalancer Service: how the cloud builds the load balancer."""
     acme_server: NotRequired[str]
     """ACME directory of the ClusterIssuer; Let's Encrypt production unless set."""
+    pod_monitoring: NotRequired[bool]
+    """Expose the controller's metrics and scrape them with a managed-Prometheus `PodMonitoring` (GKE)."""
 
 
 def ingress_nginx_values(args: ClusterAddonsArgs) -> dict[str, Any]:
@@ -89,7 +99,23 @@ def ingress_nginx_values(args: ClusterAddonsArgs) -> dict[str, Any]:
             "admissionWebhooks": {"enabled": False},
             # An Ingress reports the load balancer's address, which is what Pulumi waits for.
             "publishService": {"enabled": True},
+            # Request counts and latencies by status on port `metrics`; only scraped where pod_monitoring is on.
+            "metrics": {"enabled": bool(args.get("pod_monitoring"))},
         },
+    }
+
+
+def pod_monitoring_spec() -> dict[str, Any]:
+    """What the managed collectors scrape: the controller pods' `metrics` port (the chart's pod labels)."""
+    return {
+        "selector": {
+            "matchLabels": {
+                "app.kubernetes.io/name": INGRESS_NGINX_CHART,
+                "app.kubernetes.io/instance": INGRESS_RELEASE,
+                "app.kubernetes.io/component": "controller",
+            }
+        },
+        "endpoints": [{"port": METRICS_PORT_NAME, "interval": SCRAPE_INTERVAL}],
     }
 
 
@@ -203,6 +229,16 @@ class ClusterAddons(pulumi.ComponentResource):
             spec=cluster_issuer_spec(args.get("acme_server") or LETSENCRYPT),
             opts=self._opts(depends_on=[cert_manager]),
         )
+
+        if args.get("pod_monitoring"):
+            k8s.apiextensions.CustomResource(
+                f"{name}-ingress-nginx-metrics",
+                api_version="monitoring.googleapis.com/v1",
+                kind="PodMonitoring",
+                metadata={"name": CONTROLLER_SERVICE, "namespace": INGRESS_NAMESPACE, "labels": self._labels},
+                spec=pod_monitoring_spec(),
+                opts=self._opts(depends_on=[controller]),
+            )
 
         # Read the controller's Service once the release is deployed. The id comes from the release's
         # status, so a preview of a new cell (release not installed yet) skips the read instead of failing.
