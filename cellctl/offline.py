@@ -8,6 +8,7 @@ offline plan and the tests both stand on this.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -18,7 +19,7 @@ import pulumi
 from pulumi.runtime import rpc, settings
 from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
+from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 from cellctl.mocks import CloudMocks
 from cells import Registry
@@ -115,6 +116,19 @@ class RecordingMonitor(MockMonitor):
         )
 
 
+_FOLLOW_ON = ("Future exception was never retrieved", "Task exception was never retrieved")
+
+
+def _drop_follow_on_errors(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """Silence the outputs that failed because the program failed: the run already raised that error once.
+
+    Without this, every input that depended on a failed output logs the same chained error when it is
+    garbage-collected, thousands of lines for one missing management output.
+    """
+    if not str(context.get("message", "")).startswith(_FOLLOW_ON):
+        loop.default_exception_handler(context)
+
+
 def run_program(
     program: Callable[[], None],
     *,
@@ -137,6 +151,7 @@ def run_program(
         values = getattr(root, "outputs", {})
         exported.update(await pulumi.Output.from_input(values).future() or {})
 
+    _ensure_event_loop().set_exception_handler(_drop_follow_on_errors)
     _sync_await(run_pulumi_func(main))
     return StackPlan(stack=stack, resources=list(monitor.records), outputs=exported)
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from pulumi.runtime.sync_await import _sync_await
 
 from cellctl.mocks import fake_project_number
-from cellctl.offline import PlannedResource, StackPlan, run_stack
+from cellctl.offline import PlannedResource, StackPlan, _drop_follow_on_errors, run_stack
 from cells import GcpCell, Registry, load_registry
 from components.cidr import gke_ranges, max_pods_per_node
 from components.gcp.monitoring_scope import node_service_account_email
@@ -540,3 +540,17 @@ def test_management_stack_named_by_config(registry: Registry) -> None:
     assert plan.outputs["nodeServiceAccount"] == f"other-nodes@{PROJECT}.iam.gserviceaccount.com"
     pool = plan.one("gcp:container/nodePool:NodePool")
     assert pool.inputs["nodeConfig"]["serviceAccount"] == f"other-nodes@{PROJECT}.iam.gserviceaccount.com"
+
+
+def test_outputs_that_failed_with_the_program_stay_quiet() -> None:
+    """A failed program used to log its error again for every dependent input, thousands of lines per test run."""
+    seen: list[str] = []
+
+    class Loop:
+        def default_exception_handler(self, context: dict[str, Any]) -> None:
+            seen.append(context["message"])
+
+    _drop_follow_on_errors(Loop(), {"message": "Future exception was never retrieved", "exception": ValueError()})  # type: ignore[arg-type]
+    _drop_follow_on_errors(Loop(), {"message": "Task exception was never retrieved"})  # type: ignore[arg-type]
+    _drop_follow_on_errors(Loop(), {"message": "Exception in callback Handle._run()"})  # type: ignore[arg-type]
+    assert seen == ["Exception in callback Handle._run()"]
