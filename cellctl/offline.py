@@ -151,7 +151,7 @@ def run_program(
         values = getattr(root, "outputs", {})
         exported.update(await pulumi.Output.from_input(values).future() or {})
 
-    _ensure_event_loop().set_exception_handler(_drop_follow_on_errors)
+    _ensure_event_loop().set_exception_handler(_drop_follow_on_errors)  # type: ignore[no-untyped-call]
     _sync_await(run_pulumi_func(main))
     return StackPlan(stack=stack, resources=list(monitor.records), outputs=exported)
 
