@@ -32,6 +32,8 @@ from pydantic_core import core_schema
 
 from cells.regions import KNOWN_REGIONS
 
+from cells.deploy import CiRunner, Deploy, InNetworkRunner
+
 MANAGED_BY = "honeycomb"
 
 # Every regular expression here is anchored (`^...$`) and written with explicit ASCII classes (no
@@ -298,6 +300,7 @@ class Organization(Strict):
     access: dict[Environment, list[AccessRule]] = Field(default_factory=dict)
     components: list[AppComponent] = Field(default_factory=list)
     registry: RegistryTarget
+    deploy: Deploy = Field(description="Where stack updates run, unless a cell says otherwise (cells.deploy).")
 
     def wave_index(self, name: str) -> int:
         return [w.name for w in self.waves].index(name)
@@ -430,6 +433,9 @@ class CellBase(Strict):
     )
     access: list[AccessRule] = Field(default_factory=list, description="Grants on top of the environment's rules.")
     overrides: dict[str, ComponentOverride] = Field(default_factory=dict)
+    deploy: Deploy | None = Field(
+        default=None, description="Where this cell's updates run (default: the organization's)."
+    )
 
     @field_validator("owner")
     @classmethod
@@ -506,6 +512,10 @@ class Registry(Strict):
 
     def zone_name(self, cell: CellBase) -> str:
         return cell.zone_name(self.organization.domain)
+
+    def runner_for(self, cell: CellBase) -> CiRunner | InNetworkRunner:
+        """Where the cell's stack updates run: its own runner, else the organization's."""
+        return (cell.deploy or self.organization.deploy).runner
 
     def access_for(self, cell: CellBase) -> list[AccessRule]:
         """Access rules that apply to a cell: its environment's plus its own (order kept, no repeats)."""

@@ -19,6 +19,7 @@ from policies.metric_sources import metric_sources
 from policies.observability import cell_observability
 from policies.placement import allowed_regions
 from policies.protection import prod_protection
+from policies.reachability import deploy_reachability
 from policies.tagging import required_tags
 from policies.workloads import workload_hygiene
 
@@ -40,6 +41,7 @@ POLICIES: list[Policy] = [
     workload_hygiene,
     cell_observability,
     metric_sources,
+    deploy_reachability,
 ]
 
 __all__ = ["PACK_NAME", "POLICIES"]
