@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
+from policies.capacity import node_capacity
 from policies.clusters import cluster_hardening
 from policies.exposure import s3_bucket_security, security_group_ingress
 from policies.identity import iam_no_access_keys, iam_no_admin_wildcard, sso_session_duration
@@ -42,6 +43,7 @@ POLICIES: list[Policy] = [
     cell_observability,
     metric_sources,
     deploy_reachability,
+    node_capacity,
 ]
 
 __all__ = ["PACK_NAME", "POLICIES"]

@@ -85,11 +85,7 @@ def _networks(values: Iterable[Any]) -> list[Network] | None:
 
 
 def _uncovered(wanted: Iterable[ipaddress.IPv4Network], allowed: list[Network]) -> list[str]:
-    return [
-        str(c)
-        for c in wanted
-        if not any(a.version == 4 and c.subnet_of(a) for a in allowed)  # type: ignore[arg-type]
-    ]
+    return [str(c) for c in wanted if not any(isinstance(a, ipaddress.IPv4Network) and c.subnet_of(a) for a in allowed)]
 
 
 def _eks(cluster: View, runner: CiRunner | InNetworkRunner, rules: list[View]) -> str | None:
@@ -152,8 +148,9 @@ def _admits_api(rule: View) -> bool:
         return True
     low, high = props.get("fromPort"), props.get("toPort")
     # Numbers cross the engine's wire format as floats.
-    ports = isinstance(low, int | float) and isinstance(high, int | float)
-    return protocol in ("tcp", "6") and ports and low <= API_PORT <= high
+    if not (isinstance(low, int | float) and isinstance(high, int | float)):
+        return False
+    return protocol in ("tcp", "6") and low <= API_PORT <= high
 
 
 def _gke(cluster: View, server: str | None, runner: CiRunner | InNetworkRunner) -> str | None:

@@ -21,6 +21,7 @@ import pulumi_aws as aws
 
 from cells import AwsCell, Environment, Registry
 from components.aws.account import CellAccountArgs, access_role_arn, cell_provider
+from components.aws.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from components.aws.cluster import CellCluster, CellClusterArgs, NodeGroupSize
 from components.aws.delegation import delegation_provider
 from components.aws.dns import CellDns, CellDnsArgs
@@ -185,6 +186,15 @@ def program(registry: Registry, cell: AwsCell) -> None:
     pulumi.export("healthAlarmName", health.health_alarm_name)
 
     application = workloads.deploy(registry, cell, cluster.kubeconfig)
+    # Every HPA may triple its pods: the node group grows up to the size's maximum to hold them.
+    ClusterAutoscaler(
+        cell.name,
+        ClusterAutoscalerArgs(
+            cluster_name=cluster.cluster_name, cluster_name_known=cell.name, region=cell.region, depends_on=[cluster]
+        ),
+        provider=provider,
+        k8s_provider=application.provider,
+    )
     # Every application host (`<component>.<cell zone>`) resolves to the ingress controller's load balancer.
     ingress_dns = IngressDns(
         cell.name,

@@ -90,10 +90,11 @@ def api_ingress(
 ) -> list[aws.vpc.SecurityGroupIngressRule]:
     """443 on the cluster security group (which EKS creates admitting only itself) from the deploy runner."""
     group_id = cluster.vpc_config.apply(lambda c: c.cluster_security_group_id or "")
-    sources: list[tuple[str, dict[str, str]]] = [
-        (re.sub(r"[^0-9a-z]+", "-", cidr), {"cidr_ipv4": cidr}) for cidr in args.api_ingress_cidrs
+    # (stable key, cidr, security group): exactly one source per rule, as the API requires.
+    sources: list[tuple[str, str | None, str | None]] = [
+        (re.sub(r"[^0-9a-z]+", "-", cidr), cidr, None) for cidr in args.api_ingress_cidrs
     ]
-    sources += [(sg, {"referenced_security_group_id": sg}) for sg in args.api_ingress_security_group_ids]
+    sources += [(sg, None, sg) for sg in args.api_ingress_security_group_ids]
     return [
         aws.vpc.SecurityGroupIngressRule(
             f"{name}-api-from-{key}",
@@ -101,11 +102,12 @@ def api_ingress(
             ip_protocol="tcp",
             from_port=443,
             to_port=443,
+            cidr_ipv4=cidr,
+            referenced_security_group_id=group,
             description="Kubernetes API from the deploy runner",
             opts=child,
-            **source,  # type: ignore[arg-type]
         )
-        for key, source in sources
+        for key, cidr, group in sources
     ]
 
 
@@ -236,8 +238,14 @@ class CellCluster(pulumi.ComponentResource):
             ),
             update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
             labels={"honeycomb/cell": args.cluster_name},
-            # Nodes only join once their role may pull images and run the CNI.
-            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=node_attachments),
+            # Nodes only join once their role may pull images and run the CNI. The cluster autoscaler
+            # (components.aws.autoscaler) owns the desired size after creation.
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                provider=provider,
+                depends_on=node_attachments,
+                ignore_changes=["scalingConfig.desiredSize"],
+            ),
         )
 
         # No addon_version: EKS installs the default version for the cluster's Kubernetes version. Its pods
