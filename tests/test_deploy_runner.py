@@ -293,3 +293,25 @@ def test_kubeconfig_server_reads_json_and_yaml() -> None:
     )
     assert kubeconfig_server(eks) == "abc.gr7.us-east-1.eks.amazonaws.com"
     assert kubeconfig_server("clusters: [") is None
+
+
+def test_plan_all_reports_a_reachability_problem_when_one_is_introduced(
+    registry_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cluster whose public endpoint no longer follows the runner: `cellctl plan --all` exits 1 and says why."""
+    from typer.testing import CliRunner
+
+    from cellctl.main import app
+    from stacks import cell_aws, endpoint_access
+
+    for other in ("alpha", "beta", "gamma", "dev-jdoe"):
+        (registry_copy / "cells" / f"{other}.yaml").unlink()
+    closed = endpoint_access.EndpointAccess(public_cidrs=[], ingress_cidrs=[], ingress_security_groups=[])
+    monkeypatch.setattr(cell_aws, "eks_endpoint_access", lambda *args: closed)
+    result = CliRunner().invoke(app, ["plan", "--all", "--json", "-j", "1", "--registry", str(registry_copy)])
+    assert result.exit_code == 1, result.output
+    stacks = {s["stack"]: s for s in json.loads(result.stdout)["stacks"]}
+    assert set(stacks) == {"management", "cell-staging"}
+    [finding] = [f for f in stacks["cell-staging"]["findings"] if f["policy"] == "deploy-reachability"]
+    assert finding["level"] == "mandatory"
+    assert "cell staging" in finding["message"] and "public endpoint is off" in finding["message"]
