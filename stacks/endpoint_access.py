@@ -17,7 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cells import AwsCell, Environment
-from cells.deploy import CiRunner, InNetworkRunner
+from cells.deploy import MAX_PUBLIC_ACCESS_CIDRS, CiRunner, InNetworkRunner
+
+
+class EndpointAccessError(ValueError):
+    """The runner's and the stack's CIDRs together break an EKS limit; the message says which."""
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,12 @@ def eks_endpoint_access(cell: AwsCell, runner: CiRunner | InNetworkRunner, confi
     """Endpoint access for `cell` updated from `runner`; `config_cidrs` are the stack's extra non-prod CIDRs."""
     extra = [] if cell.environment == Environment.prod else list(config_cidrs)
     if isinstance(runner, CiRunner):
-        public = [str(c) for c in runner.egress_cidrs]
-        return EndpointAccess(list(dict.fromkeys([*public, *extra])), [], [])
+        public = list(dict.fromkeys([*(str(c) for c in runner.egress_cidrs), *extra]))
+        if len(public) > MAX_PUBLIC_ACCESS_CIDRS:
+            raise EndpointAccessError(
+                f"cell {cell.name}: the deploy runner's egress_cidrs and honeycomb:eksPublicAccessCidrs make "
+                f"{len(public)} public access CIDRs; EKS allows {MAX_PUBLIC_ACCESS_CIDRS} per cluster"
+            )
+        return EndpointAccess(public, [], [])
     groups = [runner.security_group_id] if runner.security_group_id else []
     return EndpointAccess(extra, [str(c) for c in runner.cidrs], groups)

@@ -315,3 +315,11 @@ def test_plan_all_reports_a_reachability_problem_when_one_is_introduced(
     [finding] = [f for f in stacks["cell-staging"]["findings"] if f["policy"] == "deploy-reachability"]
     assert finding["level"] == "mandatory"
     assert "cell staging" in finding["message"] and "public endpoint is off" in finding["message"]
+
+
+def test_more_than_forty_public_cidrs_is_a_clear_error(registry: Registry) -> None:
+    from stacks.endpoint_access import EndpointAccessError
+
+    many = json.dumps([f"192.0.2.{i * 4}/30" for i in range(39)])
+    with pytest.raises(EndpointAccessError, match="41 public access CIDRs; EKS allows 40"):
+        run_stack("cell-staging", registry, config={"eksPublicAccessCidrs": many})
