@@ -22,6 +22,7 @@ finding. Values unknown during a preview are skipped.
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlparse
@@ -54,9 +55,12 @@ def kubeconfig_server(kubeconfig: Any) -> str | None:
     if not isinstance(kubeconfig, str):
         return None
     try:
-        doc = yaml.safe_load(kubeconfig)
-    except yaml.YAMLError:
-        return None
+        doc = json.loads(kubeconfig)  # EKS kubeconfigs are JSON: much faster than the YAML parser
+    except ValueError:
+        try:
+            doc = yaml.safe_load(kubeconfig)
+        except yaml.YAMLError:
+            return None
     if not isinstance(doc, dict):
         return None
     clusters = {c.get("name"): c.get("cluster") or {} for c in as_list(doc.get("clusters")) if isinstance(c, dict)}
