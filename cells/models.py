@@ -30,9 +30,8 @@ from pydantic import Strict as NoCoercion
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
 
-from cells.regions import KNOWN_REGIONS
-
 from cells.deploy import CiRunner, Deploy, InNetworkRunner
+from cells.regions import KNOWN_REGIONS
 
 MANAGED_BY = "honeycomb"
 
