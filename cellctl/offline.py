@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -135,11 +135,14 @@ def run_program(
     stack: str,
     mocks: CloudMocks,
     config: dict[str, str] | None = None,
+    secret_keys: Collection[str] = (),
 ) -> StackPlan:
     """Run `program` as stack `stack` under `mocks`; errors in the program propagate."""
     monitor = RecordingMonitor(mocks)
     settings.ROOT.set(None)
-    pulumi.runtime.set_all_config({f"{PROJECT}:{k}" if ":" not in k else k: v for k, v in (config or {}).items()})
+    pulumi.runtime.set_all_config(
+        {f"{PROJECT}:{k}" if ":" not in k else k: v for k, v in (config or {}).items()}, list(secret_keys)
+    )
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     settings.SETTINGS.rpc_manager.clear()
     settings.SETTINGS.outputs.clear()
@@ -161,10 +164,11 @@ def run_stack(
     registry: Registry,
     *,
     config: dict[str, str] | None = None,
+    secret_keys: Collection[str] = (),
     stack_outputs: dict[str, dict[str, Any]] | None = None,
 ) -> StackPlan:
     """Run the real program of `stack` (what `__main__.py` runs) offline."""
     from stacks import build
 
     mocks = CloudMocks(registry, stack_outputs)
-    return run_program(lambda: build(stack, registry), stack=stack, mocks=mocks, config=config)
+    return run_program(lambda: build(stack, registry), stack=stack, mocks=mocks, config=config, secret_keys=secret_keys)

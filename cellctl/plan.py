@@ -39,6 +39,7 @@ from cellctl.common import (
     load,
     print_json,
 )
+from cellctl.stack_config import StackConfig, StackConfigError, load_configs
 from cells import Registry
 
 #: The fields of a resource in `--json` (more may be added; these keep their names).
@@ -86,8 +87,10 @@ def account_ids(registry: Registry) -> dict[str, str]:
     return {c.name: c.account_id or fake_account_id(c.name) for c in registry.aws_cells}
 
 
-def plan_stack(stack: str, registry: Registry, policy_config: dict[str, Any] | None = None) -> StackResult:
-    """Run one stack's program offline and evaluate the pack on it; failures become `error`."""
+def plan_stack(
+    stack: str, registry: Registry, policy_config: dict[str, Any] | None = None, config: StackConfig | None = None
+) -> StackResult:
+    """Run one stack's program offline (with its stack config) and evaluate the pack on it; failures become `error`."""
     from cellctl.offline import run_stack
     from cellctl.stack_order import stack_identities
     from policies.evaluate import evaluate
@@ -95,7 +98,8 @@ def plan_stack(stack: str, registry: Registry, policy_config: dict[str, Any] | N
     started = time.perf_counter()
     result = StackResult(stack)
     try:
-        planned = run_stack(stack, registry)
+        config = config or StackConfig()
+        planned = run_stack(stack, registry, config=config.values, secret_keys=config.secret_keys)
     except NotImplementedError as exc:
         result.error = f"the program of stack {stack} is not written yet: {exc}"
     except Exception as exc:  # a program bug: report it for this stack, plan the others
@@ -125,15 +129,19 @@ def plan_stack(stack: str, registry: Registry, policy_config: dict[str, Any] | N
 _worker_state: dict[str, Any] = {}
 
 
-def _init_worker(registry: dict[str, Any], policy_config: dict[str, Any] | None) -> None:
+def _init_worker(
+    registry: dict[str, Any], policy_config: dict[str, Any] | None, configs: dict[str, StackConfig]
+) -> None:
     # The registry travels as plain data (pydantic generics do not pickle) and is validated again here.
-    _worker_state.update(registry=Registry.model_validate(registry), policy_config=policy_config)
+    _worker_state.update(registry=Registry.model_validate(registry), policy_config=policy_config, configs=configs)
     with contextlib.suppress(Exception):  # a broken program is reported per stack, not here
         _preload()
 
 
 def _plan_in_worker(stack: str) -> StackResult:
-    return plan_stack(stack, _worker_state["registry"], _worker_state["policy_config"])
+    return plan_stack(
+        stack, _worker_state["registry"], _worker_state["policy_config"], _worker_state["configs"].get(stack)
+    )
 
 
 #: How the programs name the SDKs' lazily loaded submodules (`aws.ec2.Vpc`, `k8s.apps.v1.Deployment`).
@@ -162,6 +170,7 @@ def plan_stacks(
     registry: Registry,
     *,
     policy_config: dict[str, Any] | None = None,
+    configs: dict[str, StackConfig] | None = None,
     jobs: int | None = None,
     on_done: Callable[[StackResult], None] | None = None,
 ) -> list[StackResult]:
@@ -171,17 +180,21 @@ def plan_stacks(
     """
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(stacks)))
     done = on_done or (lambda result: None)
+    configs = configs or {}
     if jobs == 1:
         results = []
         for stack in stacks:
-            results.append(plan_stack(stack, registry, policy_config))
+            results.append(plan_stack(stack, registry, policy_config, configs.get(stack)))
             done(results[-1])
         return results
     # Spawned, not forked: the caller may already run threads (Pulumi's runtime, gRPC), and a fork
     # copies their locks. Each worker warms up (imports) once, in parallel, then plans in turn.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
-        jobs, mp_context=context, initializer=_init_worker, initargs=(registry.model_dump(mode="json"), policy_config)
+        jobs,
+        mp_context=context,
+        initializer=_init_worker,
+        initargs=(registry.model_dump(mode="json"), policy_config, configs),
     ) as pool:
         futures = {pool.submit(_plan_in_worker, stack): stack for stack in stacks}
         by_stack: dict[str, StackResult] = {}
@@ -350,6 +363,15 @@ def plan(
     jobs: Annotated[
         int | None, typer.Option("--jobs", "-j", min=1, help="Processes to plan in (default: one per core).")
     ] = None,
+    config_items: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--config",
+            help="KEY=VALUE on top of each stack's stacks/Pulumi.<stack>.yaml, as for `pulumi preview --config` "
+            "(repeatable; a bare key is honeycomb:KEY).",
+            show_default=False,
+        ),
+    ] = None,
     registry: RegistryOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -360,7 +382,11 @@ def plan(
     reg = load(registry)
     names = _resolve_stacks(stacks or [], all_stacks, reg)
     config = _policy_config(policy_config)
-    results = _plan_with_progress(names, reg, policy_config=config, jobs=jobs)
+    try:
+        configs = load_configs(names, config_items or [])
+    except StackConfigError as exc:
+        fail(escape(str(exc)))
+    results = _plan_with_progress(names, reg, policy_config=config, configs=configs, jobs=jobs)
     stack_order.add_findings(results, reg)  # across stacks: nothing names what a later stack creates
     if as_json:
         print_json({"stacks": [r.to_json() for r in results]})

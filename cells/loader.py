@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from cells.deploy import RUNNER_KINDS, runner_problems
 from cells.models import CELL_ADAPTER, AwsCell, CellBase, Environment, GcpCell, Organization, Registry
 
 DEFAULT_REGISTRY = Path(__file__).parent / "registry"
@@ -171,7 +172,11 @@ def _validate(
             loc = list(err["loc"])
             if validate == CELL_ADAPTER.validate_python and loc and loc[0] in ("aws", "gcp"):
                 loc = loc[1:]  # the discriminated union's tag, not a field
+            # The same for a deploy runner's `kind`.
+            loc = [p for i, p in enumerate(loc) if not (i and loc[i - 1] == "runner" and p in RUNNER_KINDS)]
             message = _MESSAGES.get(err["type"], err["msg"].removeprefix("Value error, "))
+            if err["type"].startswith("union_tag") and "kind" in str(err.get("ctx", {}).get("discriminator")):
+                message = f"kind must be one of {', '.join(RUNNER_KINDS)}"
             if err["type"] == "string_pattern_mismatch":
                 message = f"{err['input']!r} does not have the expected form ({err['ctx']['pattern']})"
             elif err["type"] in _EXPECTED:
@@ -265,6 +270,11 @@ def _check_cells(org: Organization, cells: list[tuple[Path, AwsCell | GcpCell]])
                 issues.append(
                     RegistryIssue(f, f"access[{i}].group", f"group {rule.group!r} is not defined in the organization")
                 )
+        runner = cell.deploy.runner if cell.deploy else org.deploy.runner
+        for field, reason in runner_problems(
+            runner, cloud=cell.cloud, network=cell.network.cidr, inherited=cell.deploy is None
+        ):
+            issues.append(RegistryIssue(f, field, reason))
         for name in cell.overrides:
             if name not in components:
                 issues.append(

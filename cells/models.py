@@ -30,6 +30,7 @@ from pydantic import Strict as NoCoercion
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
 
+from cells.deploy import CiRunner, Deploy, InNetworkRunner
 from cells.regions import KNOWN_REGIONS
 
 MANAGED_BY = "honeycomb"
@@ -298,6 +299,7 @@ class Organization(Strict):
     access: dict[Environment, list[AccessRule]] = Field(default_factory=dict)
     components: list[AppComponent] = Field(default_factory=list)
     registry: RegistryTarget
+    deploy: Deploy = Field(description="Where stack updates run, unless a cell says otherwise (cells.deploy).")
 
     def wave_index(self, name: str) -> int:
         return [w.name for w in self.waves].index(name)
@@ -430,6 +432,9 @@ class CellBase(Strict):
     )
     access: list[AccessRule] = Field(default_factory=list, description="Grants on top of the environment's rules.")
     overrides: dict[str, ComponentOverride] = Field(default_factory=dict)
+    deploy: Deploy | None = Field(
+        default=None, description="Where this cell's updates run (default: the organization's)."
+    )
 
     @field_validator("owner")
     @classmethod
@@ -506,6 +511,10 @@ class Registry(Strict):
 
     def zone_name(self, cell: CellBase) -> str:
         return cell.zone_name(self.organization.domain)
+
+    def runner_for(self, cell: CellBase) -> CiRunner | InNetworkRunner:
+        """Where the cell's stack updates run: its own runner, else the organization's."""
+        return (cell.deploy or self.organization.deploy).runner
 
     def access_for(self, cell: CellBase) -> list[AccessRule]:
         """Access rules that apply to a cell: its environment's plus its own (order kept, no repeats)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
+from policies.capacity import node_capacity
 from policies.clusters import cluster_hardening
 from policies.exposure import s3_bucket_security, security_group_ingress
 from policies.identity import iam_no_access_keys, iam_no_admin_wildcard, sso_session_duration
@@ -19,6 +20,7 @@ from policies.metric_sources import metric_sources
 from policies.observability import cell_observability
 from policies.placement import allowed_regions
 from policies.protection import prod_protection
+from policies.reachability import deploy_reachability
 from policies.tagging import required_tags
 from policies.workloads import workload_hygiene
 
@@ -40,6 +42,8 @@ POLICIES: list[Policy] = [
     workload_hygiene,
     cell_observability,
     metric_sources,
+    deploy_reachability,
+    node_capacity,
 ]
 
 __all__ = ["PACK_NAME", "POLICIES"]

@@ -5,8 +5,9 @@ know (an account the management stack created, the CI role, the monitoring sinks
 delegation role) comes from the management stack's outputs through a `StackReference`;
 `honeycomb:managementStack` names that stack (default `management`).
 
-Stack config (stacks/Pulumi.cell-<name>.yaml) may also set `honeycomb:eksPublicAccessCidrs`, the
-networks allowed to reach a non-prod cluster's public endpoint (a prod cluster has none).
+The cluster's endpoint access follows the registry's deploy runner (`stacks.endpoint_access`).
+Stack config (stacks/Pulumi.cell-<name>.yaml) may also set `honeycomb:eksPublicAccessCidrs`, more
+networks allowed on a non-prod cluster's public endpoint (a prod cluster's admits its CI runner only).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pulumi_aws as aws
 
 from cells import AwsCell, Environment, Registry
 from components.aws.account import CellAccountArgs, access_role_arn, cell_provider
+from components.aws.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
 from components.aws.cluster import CellCluster, CellClusterArgs, NodeGroupSize
 from components.aws.delegation import delegation_provider
 from components.aws.dns import CellDns, CellDnsArgs
@@ -31,6 +33,7 @@ from components.aws.network import CellNetwork, CellNetworkArgs, zone_key
 from components.cidr import MAX_ZONES
 from stacks import outputs as mgmt
 from stacks import workloads
+from stacks.endpoint_access import eks_endpoint_access
 from stacks.reference import management_output, management_stack_name
 
 #: Config key: networks that may reach a non-prod cluster's public API endpoint.
@@ -52,8 +55,9 @@ def public_access_cidrs(cell: AwsCell, config: pulumi.Config) -> list[str]:
     key = f"honeycomb:{PUBLIC_ACCESS_CIDRS_CONFIG}"
     if cell.environment == Environment.prod:
         raise CellConfigError(
-            f"{key} is set for the prod cell {cell.name!r}, but a prod cluster has no public endpoint: "
-            f"remove it from stacks/Pulumi.{cell.stack_name}.yaml"
+            f"{key} is set for the prod cell {cell.name!r}, but a prod cluster's public endpoint admits only "
+            "the registry's deploy runner (deploy.runner.egress_cidrs): remove it from "
+            f"stacks/Pulumi.{cell.stack_name}.yaml"
         )
     if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
         raise CellConfigError(f'{key} must be a list of CIDRs such as ["203.0.113.0/24"], got {raw!r}')
@@ -127,6 +131,7 @@ def program(registry: Registry, cell: AwsCell) -> None:
         provider=provider,
     )
     sizing = cell.sizing
+    access = eks_endpoint_access(cell, registry.runner_for(cell), cidrs)
     cluster = CellCluster(
         cell.name,
         CellClusterArgs(
@@ -137,7 +142,9 @@ def program(registry: Registry, cell: AwsCell) -> None:
                 min=sizing.min, desired=sizing.desired, max=sizing.max, instance_type=sizing.instance_type
             ),
             access_role_arn=access_role_arn(account_id, org.access_role_name),
-            public_access_cidrs=[] if prod else cidrs,
+            public_access_cidrs=access.public_cidrs,
+            api_ingress_cidrs=access.ingress_cidrs,
+            api_ingress_security_group_ids=access.ingress_security_groups,
             admin_role_arns={"deployer": roles.deployer_role_arn},
             viewer_role_arns={"read-only": roles.read_only_role_arn},
             log_retention_days=CLUSTER_LOG_RETENTION[cell.environment],
@@ -179,6 +186,15 @@ def program(registry: Registry, cell: AwsCell) -> None:
     pulumi.export("healthAlarmName", health.health_alarm_name)
 
     application = workloads.deploy(registry, cell, cluster.kubeconfig)
+    # Every HPA may triple its pods: the node group grows up to the size's maximum to hold them.
+    ClusterAutoscaler(
+        cell.name,
+        ClusterAutoscalerArgs(
+            cluster_name=cluster.cluster_name, cluster_name_known=cell.name, region=cell.region, depends_on=[cluster]
+        ),
+        provider=provider,
+        k8s_provider=application.provider,
+    )
     # Every application host (`<component>.<cell zone>`) resolves to the ingress controller's load balancer.
     ingress_dns = IngressDns(
         cell.name,

@@ -53,6 +53,8 @@ class CellApplication:
 
     addons: ClusterAddons
     workloads: Workloads
+    provider: k8s.Provider
+    """The cell's Kubernetes provider, for cloud-specific add-ons the cell program installs."""
 
     @property
     def ingress_address(self) -> pulumi.Output[str]:
@@ -97,4 +99,4 @@ def deploy(registry: Registry, cell: AwsCell | GcpCell, kubeconfig: pulumi.Input
         provider=k8s_provider,
         opts=pulumi.ResourceOptions(depends_on=[addons]),
     )
-    return CellApplication(addons=addons, workloads=workloads)
+    return CellApplication(addons=addons, workloads=workloads, provider=k8s_provider)

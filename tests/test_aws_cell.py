@@ -214,24 +214,24 @@ def test_flow_logs_go_to_a_log_group_with_retention(plan: StackPlan, cell: AwsCe
 # --- cluster --------------------------------------------------------------------------------
 
 
-def test_eks_endpoint_is_private_and_public_only_outside_prod_when_configured(
-    registry: Registry, cell: AwsCell
-) -> None:
+def test_eks_endpoint_is_private_and_public_only_to_the_deploy_runner(registry: Registry, cell: AwsCell) -> None:
+    """The sample's CI runner reaches every cluster through the public endpoint, opened to its egress only."""
+    runner_cidrs = [str(c) for c in registry.runner_for(cell).egress_cidrs]  # type: ignore[union-attr]
     vpc = plan_of(registry, cell.name).one(CLUSTER).inputs["vpcConfig"]
     assert vpc["endpointPrivateAccess"] is True
-    assert vpc["endpointPublicAccess"] is False
-    assert "publicAccessCidrs" not in vpc
+    assert vpc["endpointPublicAccess"] is True
+    assert vpc["publicAccessCidrs"] == runner_cidrs
     if cell.environment == Environment.prod:
         return
     configured = plan_of(registry, cell.name, {cell_aws.PUBLIC_ACCESS_CIDRS_CONFIG: json.dumps(PUBLIC_CIDRS)})
     vpc = configured.one(CLUSTER).inputs["vpcConfig"]
     assert vpc["endpointPublicAccess"] is True
-    assert vpc["publicAccessCidrs"] == PUBLIC_CIDRS
+    assert vpc["publicAccessCidrs"] == [*runner_cidrs, *PUBLIC_CIDRS]
 
 
-def test_a_prod_cell_refuses_a_public_endpoint(registry: Registry) -> None:
+def test_a_prod_cell_refuses_more_public_endpoint_cidrs(registry: Registry) -> None:
     config = {cell_aws.PUBLIC_ACCESS_CIDRS_CONFIG: json.dumps(PUBLIC_CIDRS)}
-    with pytest.raises(cell_aws.CellConfigError, match="prod cluster has no public endpoint"):
+    with pytest.raises(cell_aws.CellConfigError, match="admits only the registry's deploy runner"):
         run_stack("cell-alpha", registry, config=config)
 
 

@@ -445,6 +445,20 @@ CROSS_FILE_RULES: list[tuple[str, str, Callable[[dict[str, Any]], None], str]] =
         lambda d: d.update(overrides={"cache": {"replicas": 2}}),
         "no application component",
     ),
+    (
+        "in-network runner inside the cell's network",
+        "cells/gamma.yaml",
+        lambda d: d.update(deploy={"runner": {"kind": "in-network", "cidrs": ["10.99.0.0/24"]}}),
+        "is not inside the cell's network",
+    ),
+    (
+        "runner security group only in an AWS cell",
+        "cells/beta.yaml",
+        lambda d: d.update(
+            deploy={"runner": {"kind": "in-network", "cidrs": ["10.48.1.0/24"], "security_group_id": "sg-0123abcd"}}
+        ),
+        "is an AWS security group",
+    ),
     ("unique wave names", "organization.yaml", lambda d: d["waves"].append(d["waves"][0]), "more than once"),
     (
         "organization access group exists",

@@ -12,6 +12,7 @@ same role that built it, from any starting credentials the organization trusts.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -84,6 +85,32 @@ def first_autoscaling_group(resources: Sequence[aws.eks.outputs.NodeGroupResourc
     return ""
 
 
+def api_ingress(
+    name: str, cluster: aws.eks.Cluster, args: CellClusterArgs, child: pulumi.ResourceOptions
+) -> list[aws.vpc.SecurityGroupIngressRule]:
+    """443 on the cluster security group (which EKS creates admitting only itself) from the deploy runner."""
+    group_id = cluster.vpc_config.apply(lambda c: c.cluster_security_group_id or "")
+    # (stable key, cidr, security group): exactly one source per rule, as the API requires.
+    sources: list[tuple[str, str | None, str | None]] = [
+        (re.sub(r"[^0-9a-z]+", "-", cidr), cidr, None) for cidr in args.api_ingress_cidrs
+    ]
+    sources += [(sg, None, sg) for sg in args.api_ingress_security_group_ids]
+    return [
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-api-from-{key}",
+            security_group_id=group_id,
+            ip_protocol="tcp",
+            from_port=443,
+            to_port=443,
+            cidr_ipv4=cidr,
+            referenced_security_group_id=group,
+            description="Kubernetes API from the deploy runner",
+            opts=child,
+        )
+        for key, cidr, group in sources
+    ]
+
+
 @dataclass(frozen=True)
 class NodeGroupSize:
     min: int
@@ -106,6 +133,10 @@ class CellClusterArgs:
     """The role the kubeconfig assumes: the one the cell provider (and so the cluster's creator) uses."""
     public_access_cidrs: Sequence[str] = ()
     """Networks that may reach the public endpoint; empty turns the public endpoint off."""
+    api_ingress_cidrs: Sequence[str] = ()
+    """Networks inside the VPC admitted to the private endpoint on 443 (an in-network deploy runner)."""
+    api_ingress_security_group_ids: Sequence[str] = ()
+    """Security groups admitted to the private endpoint on 443 (an in-network deploy runner)."""
     admin_role_arns: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """More cluster admins, keyed by a stable id (e.g. `deployer`)."""
     viewer_role_arns: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
@@ -186,6 +217,8 @@ class CellCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[logs, *cluster_attachments]),
         )
 
+        api_ingress(name, cluster, args, child)
+
         for key_id, principal in args.admin_role_arns.items():
             self._access(name, cluster, key_id, principal, ADMIN_ACCESS_POLICY, child)
         for key_id, principal in args.viewer_role_arns.items():
@@ -205,8 +238,14 @@ class CellCluster(pulumi.ComponentResource):
             ),
             update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
             labels={"honeycomb/cell": args.cluster_name},
-            # Nodes only join once their role may pull images and run the CNI.
-            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=node_attachments),
+            # Nodes only join once their role may pull images and run the CNI. The cluster autoscaler
+            # (components.aws.autoscaler) owns the desired size after creation.
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                provider=provider,
+                depends_on=node_attachments,
+                ignore_changes=["scalingConfig.desiredSize"],
+            ),
         )
 
         # No addon_version: EKS installs the default version for the cluster's Kubernetes version. Its pods
