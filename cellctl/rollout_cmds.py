@@ -1,11 +1,15 @@
 """`cellctl bootstrap` and `cellctl rollout`: stacks in bulk through the Pulumi Automation API.
 
-Everything that can be wrong with the input (registry, cell or wave names, backend, a journal
-from another rollout) is checked before anything starts, and ends with exit 2.
+Everything that can be wrong with the input (registry, cell or wave names, backend, stale or
+uncommitted stack files, an unwritable `.honeycomb/`, a rollout already running, a journal from
+another rollout or edited by hand, missing health-gate credentials, plugins that cannot be
+installed) is checked before anything starts, and ends with exit 2 and no new journal.
 """
 
 from __future__ import annotations
 
+import functools
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,13 +19,31 @@ from rich.table import Table
 
 from cellctl.common import EXIT_USAGE, JsonOption, RegistryOption, console, err_console, fail, load, print_json
 from cellctl.rollout.clock import Clock, RealClock
-from cellctl.rollout.events import EventSink, JsonLines, LiveView, Recorder, fan_out
-from cellctl.rollout.gitrev import GitWorktrees, current_revision
-from cellctl.rollout.health import AwsAlarmHealth, CellHealth, GcpAlertHealth, HealthGate, RestAlertsClient
+from cellctl.rollout.events import EventSink, JsonLines, LiveView, PlainLines, Recorder, fan_out
+from cellctl.rollout.gitrev import GitWorktrees, current_revision, snapshot, uncommitted_files
+from cellctl.rollout.health import (
+    AwsAlarmHealth,
+    CellHealth,
+    GcpAlertHealth,
+    HealthError,
+    HealthGate,
+    RestAlertsClient,
+    check_credentials,
+)
 from cellctl.rollout.journal import Journal, JournalError, duration_estimates
 from cellctl.rollout.orchestrator import Orchestrator, Outcome, iter_cells, report
-from cellctl.rollout.plan import PlanError, RolloutPlan, bootstrap_plan, describe, rollout_plan
-from cellctl.rollout.runner import AutomationRunner, RunnerUnavailableError, StackRunner, detect_backend
+from cellctl.rollout.plan import PlanError, RolloutPlan, bootstrap_plan, describe, rollout_plan, shorten_bakes
+from cellctl.rollout.retry import RetryPolicy, call_with_retry
+from cellctl.rollout.runlock import RunLock, RunLockError
+from cellctl.rollout.runner import (
+    AutomationRunner,
+    RunnerUnavailableError,
+    StackRunner,
+    current_virtualenv,
+    detect_backend,
+    make_command,
+)
+from cellctl.stacks_cmd import compare
 from cells import Registry
 from cells.loader import REGISTRY_ENV
 from stacks.outputs import ACCOUNT_IDS
@@ -51,16 +73,50 @@ RollbackOption = Annotated[
 ]
 
 
+BakeMinutesOption = Annotated[
+    float | None,
+    typer.Option(
+        "--bake-minutes",
+        help="Drill: cut each wave's bake to this many minutes. Waves with prod cells keep theirs "
+        "unless --shorten-prod-bakes is given too.",
+        show_default=False,
+    ),
+]
+ShortenProdOption = Annotated[
+    bool, typer.Option("--shorten-prod-bakes", help="Let --bake-minutes cut the bakes of waves with prod cells too.")
+]
+BreakLockOption = Annotated[
+    bool,
+    typer.Option("--break-lock", help="Take over the rollout lock left by a run that died (check it is gone first)."),
+]
+
+#: Retries of a stack's update (throttling, a locked stack, network blips).
+ROLLOUT_RETRY = RetryPolicy()
+#: Retries of the one-off plugin installs (a network error is worth another try; nothing has started yet).
+PREPARE_RETRY = RetryPolicy(attempts=3, initial=5, maximum=20, jitter=1)
+
+
 # --- seams (tests replace these) -----------------------------------------------------------------
 
 
-def make_runner(project_dir: Path, registry_dir: Path | None, home: Path | None = None) -> StackRunner:
-    """The Automation API runner on `project_dir`; logs and the lock stay under `home` (the main checkout)."""
+@functools.cache
+def _command() -> Any:
+    """One `PulumiCommand` per process: one `pulumi version` check, shared by every runner."""
+    return make_command()
+
+
+def make_runner(run_dir: Path, registry_dir: Path | None, *, home: Path, backend: str | None) -> StackRunner:
+    """The Automation API runner on `run_dir` (a disposable checkout); logs and kept keys live under `home`."""
     env = {REGISTRY_ENV: str(registry_dir.resolve())} if registry_dir is not None else {}
-    return AutomationRunner(project_dir, log_dir=(home or project_dir) / ".honeycomb" / "logs", env=env)
+    return AutomationRunner(run_dir, home=home, command=_command(), env=env, backend=backend)
 
 
-def make_health(registry: Registry, runner: StackRunner) -> HealthGate:
+def make_health(registry: Registry, runner: StackRunner, clouds: set[str]) -> HealthGate:
+    """The bake gate for `clouds`; missing credentials are bad input (raised before anything starts)."""
+    problems = check_credentials(clouds)
+    if problems:
+        raise HealthError(" ".join(problems))
+
     def account_ids() -> dict[str, str]:
         outputs = getattr(runner, "outputs", None)
         return dict(outputs("management").get(ACCOUNT_IDS) or {}) if outputs else {}
@@ -83,6 +139,9 @@ def rollout(
     concurrency: ConcurrencyOption = 4,
     resume: ResumeOption = None,
     rollback_on_failure: RollbackOption = False,
+    bake_minutes: BakeMinutesOption = None,
+    shorten_prod_bakes: ShortenProdOption = False,
+    break_lock: BreakLockOption = False,
     as_json: JsonOption = False,
     registry: RegistryOption = None,
     project_dir: ProjectOption = None,
@@ -94,9 +153,13 @@ def rollout(
         plan = rollout_plan(
             reg, revision=current_revision(project), wave=wave, mode=_mode(preview), concurrency=concurrency
         )
+        if bake_minutes is not None:
+            plan = shorten_bakes(plan, reg, bake_minutes, prod_too=shorten_prod_bakes)
+        elif shorten_prod_bakes:
+            raise PlanError("--shorten-prod-bakes needs --bake-minutes")
     except PlanError as exc:
         fail(str(exc))
-    _execute(plan, reg, project, registry, dry_run, resume, rollback_on_failure, as_json)
+    _execute(plan, reg, project, registry, dry_run, resume, rollback_on_failure, as_json, break_lock)
 
 
 def bootstrap(
@@ -106,6 +169,7 @@ def bootstrap(
     dry_run: DryRunOption = False,
     concurrency: ConcurrencyOption = 4,
     resume: ResumeOption = None,
+    break_lock: BreakLockOption = False,
     as_json: JsonOption = False,
     registry: RegistryOption = None,
     project_dir: ProjectOption = None,
@@ -122,7 +186,7 @@ def bootstrap(
         )
     except PlanError as exc:
         fail(str(exc))
-    _execute(plan, reg, project, registry, dry_run, resume, False, as_json)
+    _execute(plan, reg, project, registry, dry_run, resume, False, as_json, break_lock)
 
 
 def _mode(preview: bool) -> Any:
@@ -136,6 +200,42 @@ def _project(project_dir: Path | None) -> Path:
     return project
 
 
+def _check_stack_files(reg: Registry, project: Path) -> None:
+    """The committed stack files are what a run reads: refuse when they are stale or not committed."""
+    directory = project / "stacks"
+    findings = compare(reg, directory) if directory.is_dir() else []
+    if not directory.is_dir():
+        fail(f"{directory} does not exist: it holds the stack files (run `cellctl stacks sync`). Nothing was started.")
+    if findings:
+        listed = "; ".join(str(f) for f in findings[:8]) + ("; …" if len(findings) > 8 else "")
+        fail(
+            f"the stack files in {directory} do not match the registry: {listed}. Run `cellctl stacks sync` "
+            "(it writes missing files and names what to fix in stale ones), commit stacks/, then retry. "
+            "Nothing was started."
+        )
+    uncommitted = uncommitted_files(project, "stacks")
+    if uncommitted:
+        fail(
+            f"stack files not committed: {', '.join(uncommitted)}. A run deploys what is committed next to the "
+            "code (a rollback checks that revision out again): commit stacks/, then retry. Nothing was started."
+        )
+
+
+def _check_writable(project: Path) -> None:
+    for sub in ("rollouts", "logs", "locks", "stack-keys"):
+        directory = project / ".honeycomb" / sub
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            probe = directory / f".probe-{os.getpid()}"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as exc:
+            fail(
+                f"cannot write to {directory} ({exc.strerror or exc}): cellctl keeps its journals, engine logs and "
+                "rollout lock under .honeycomb/. Make it writable for this user, then retry. Nothing was started."
+            )
+
+
 def _execute(
     plan: RolloutPlan,
     reg: Registry,
@@ -145,6 +245,7 @@ def _execute(
     resume: str | None,
     rollback_on_failure: bool,
     as_json: bool,
+    break_lock: bool = False,
 ) -> None:
     journals = project / ".honeycomb" / "rollouts"
     estimates = duration_estimates(journals)
@@ -157,23 +258,73 @@ def _execute(
             "no Pulumi state backend is configured: set PULUMI_BACKEND_URL (s3://…, gs://…, file://…) "
             "or run `pulumi login` first. Nothing was started."
         )
+    _check_stack_files(reg, project)
+    _check_writable(project)
+    lock = RunLock(project, backend)
+    try:
+        lock.acquire(break_lock=break_lock)
+    except (RunLockError, OSError) as exc:
+        fail(f"{exc}. Nothing was started.")
+    try:
+        outcome = _locked(plan, reg, project, registry_dir, resume, rollback_on_failure, as_json, backend, lock)
+    finally:
+        lock.release()
+    raise typer.Exit(outcome.exit_code)
+
+
+def _locked(
+    plan: RolloutPlan,
+    reg: Registry,
+    project: Path,
+    registry_dir: Path | None,
+    resume: str | None,
+    rollback_on_failure: bool,
+    as_json: bool,
+    backend: str,
+    lock: RunLock,
+) -> Outcome:
+    """Everything that runs while this run holds the rollout lock."""
+    journals = project / ".honeycomb" / "rollouts"
     if resume is not None:
         try:
             journal = Journal.load(journals, resume)
             journal.check_resumable(plan)
         except JournalError as exc:
             fail(f"{exc}. Nothing was started.")
-    try:
-        runner = make_runner(project, registry_dir)
-    except RunnerUnavailableError as exc:
-        fail(f"{exc}. Nothing was started.")
-    if resume is not None:
-        journal.reopen()
-    else:
-        journal = Journal.create(journals, plan)
-    health = make_health(reg, runner) if plan.kind == "rollout" and plan.mode == "up" else None
-    outcome = _run(plan, reg, project, registry_dir, runner, journal, health, estimates, rollback_on_failure, as_json)
-    raise typer.Exit(outcome.exit_code)
+    with snapshot(project) as run_dir:
+        try:
+            runner = make_runner(run_dir, registry_dir, home=project, backend=backend)
+        except RunnerUnavailableError as exc:
+            fail(f"{exc}. Nothing was started.")
+        health = None
+        if plan.kind == "rollout" and plan.mode == "up":
+            try:
+                health = make_health(reg, runner, {str(t.cloud) for t in plan.targets if t.cloud})
+            except HealthError as exc:
+                fail(f"{exc}. Nothing was started.")
+        clock = make_clock()
+        try:
+            call_with_retry(runner.prepare, policy=PREPARE_RETRY, clock=clock, stop=clock.signal())
+        except Exception as exc:
+            fail(
+                f"could not install the provider plugins ({_cause_text(exc)}). Nothing was started: fix the network "
+                "or plugin source, then retry."
+            )
+        if resume is not None:
+            journal.reopen()
+        else:
+            journal = Journal.create(journals, plan)
+        lock.note_journal(journal.id)
+        estimates = duration_estimates(journals)
+        return _run(
+            plan, reg, project, registry_dir, runner, journal, health, estimates, rollback_on_failure, as_json, backend
+        )
+
+
+def _cause_text(exc: BaseException) -> str:
+    text = str(exc)
+    err = text.split("stderr:", 1)[-1] if "stderr:" in text else text
+    return " ".join(err.split())[-600:]
 
 
 def _run(
@@ -187,6 +338,7 @@ def _run(
     estimates: dict[str, float],
     rollback_on_failure: bool,
     as_json: bool,
+    backend: str | None = None,
 ) -> Outcome:
     recorder = Recorder()
     worktrees = GitWorktrees(project)
@@ -199,17 +351,23 @@ def _run(
             registry=reg,
             clock=make_clock(),
             health=health,
+            retry=ROLLOUT_RETRY,
             emit=emit,
             estimates=estimates,
             rollback_on_failure=rollback_on_failure,
             worktrees=worktrees.checkout,
             # A rollback runs the old revision's program from a worktree, with the same registry.
-            runner_for=lambda path: make_runner(path, registry_dir, home=project),
+            runner_for=lambda path: make_runner(path, registry_dir, home=project, backend=backend),
+            venv=current_virtualenv(),
         )
 
     if as_json:
         outcome = orchestrator(fan_out(recorder, JsonLines(sys.stdout))).run()
         JsonLines(sys.stdout)(_report_event(outcome))
+        return outcome
+    if not console.is_terminal:
+        outcome = orchestrator(fan_out(recorder, PlainLines(console))).run()
+        _print_report(outcome)
         return outcome
     with LiveView(console, list(iter_cells(plan))) as view:
         outcome = orchestrator(fan_out(recorder, view)).run()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -29,16 +30,28 @@ class Harness:
         self.unhealthy = unhealthy or set()
         self.runners: list[InMemoryRunner] = []
         self.revisions: dict[str, str] = {}
+        self.prepared = 0
+        self.prepare_error: Exception | None = None
 
-    def make_runner(self, project_dir: Path, registry_dir: Path | None, home: Path | None = None) -> InMemoryRunner:
+    def make_runner(
+        self, run_dir: Path, registry_dir: Path | None, *, home: Path, backend: str | None
+    ) -> InMemoryRunner:
         clock = self.runners[0].clock if self.runners else VirtualClock()
         runner = InMemoryRunner(
-            clock, self.behaviours, default=Behaviour(duration=30), revisions=self.revisions, project_dir=project_dir
+            clock, self.behaviours, default=Behaviour(duration=30), revisions=self.revisions, project_dir=run_dir
         )
+        if self.runners:
+            runner.history = self.runners[0].history
+        runner.prepare = self.prepare  # type: ignore[method-assign]
         self.runners.append(runner)
         return runner
 
-    def make_health(self, registry: Any, runner: Any) -> Any:
+    def prepare(self) -> None:
+        self.prepared += 1
+        if self.prepare_error is not None:
+            raise self.prepare_error
+
+    def make_health(self, registry: Any, runner: Any, clouds: set[str]) -> Any:
         harness = self
 
         class Gate:
@@ -58,9 +71,14 @@ class Harness:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
+    """A project directory with the committed stack files a run checks (not a git checkout)."""
     path = tmp_path / "project"
-    path.mkdir()
+    shutil.copytree(Path(__file__).resolve().parent.parent / "stacks", path / "stacks", ignore=_PY)
+    (path / "Pulumi.yaml").write_text("name: honeycomb\nruntime: python\nstackConfigDir: stacks\n")
     return path
+
+
+_PY = shutil.ignore_patterns("*.py", "__pycache__")
 
 
 @pytest.fixture
@@ -286,3 +304,216 @@ def test_no_pulumi_cli(invoke: Invoke, project: Path, monkeypatch: pytest.Monkey
     assert result.exit_code == 2
     assert "Pulumi CLI is not on PATH" in result.output and "Nothing was started" in result.output
     assert journals(project) == []
+
+
+# --- bad state is bad input: exit 2, one paragraph, nothing started, no new journal -----------------
+
+
+def _edit_journal(path: Path, change: Callable[[dict[str, Any]], None]) -> None:
+    doc = json.loads(path.read_text())
+    change(doc)
+    path.write_text(json.dumps(doc))
+
+
+def _halted_journal(invoke: Invoke, harness: Harness, project: Path) -> Path:
+    harness.behaviours = {"cell-beta": Behaviour("fail", 10)}
+    assert invoke("rollout", "--json").exit_code == 1
+    harness.behaviours.clear()
+    harness.runners.clear()
+    [journal] = journals(project)
+    return journal
+
+
+def _refused(result: Any, harness: Harness, *needles: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and "Nothing was started" in result.output
+    for needle in needles:
+        assert needle in result.output
+    assert harness.calls == []
+
+
+def test_a_journal_edited_by_hand_is_refused(invoke: Invoke, harness: Harness, project: Path) -> None:
+    journal = _halted_journal(invoke, harness, project)
+    _edit_journal(journal, lambda d: d["cells"]["cell-beta"].update(state="succeeded"))
+    result = invoke("rollout", "--resume", "latest")
+    _refused(result, harness, "was changed outside cellctl", "checksum")
+    assert journals(project) == [journal]
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        (lambda d: d["cells"].pop("cell-beta"), "no entry for cell-beta"),
+        (lambda d: d.update(waves=[]), "lists no waves"),
+    ],
+)
+def test_a_journal_that_does_not_match_its_plan_is_refused(
+    invoke: Invoke, harness: Harness, project: Path, change: Callable[[dict[str, Any]], None], needle: str
+) -> None:
+    from cellctl.rollout.journal import JournalDoc
+
+    journal = _halted_journal(invoke, harness, project)
+
+    def broken(doc: dict[str, Any]) -> None:
+        change(doc)
+        doc.pop("checksum")
+        doc["checksum"] = JournalDoc.model_validate(doc).digest()  # consistent, only structurally wrong
+
+    _edit_journal(journal, broken)
+    result = invoke("rollout", "--resume", journal.stem)
+    _refused(result, harness, "does not match its rollout", needle)
+    assert journals(project) == [journal]
+
+
+def test_a_read_only_state_directory_is_refused(
+    invoke: Invoke, harness: Harness, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import os
+
+    state = project / ".honeycomb"
+    (state / "rollouts").mkdir(parents=True)
+    for path in (state / "rollouts", state):
+        path.chmod(0o555)
+    if os.access(state, os.W_OK):  # root ignores the mode bits: make the file system say it instead
+        original = Path.write_text
+
+        def read_only(self: Path, *args: Any, **kwargs: Any) -> int:
+            if state in self.parents:
+                raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(self))
+            return original(self, *args, **kwargs)
+
+        monkeypatch.setattr(Path, "write_text", read_only)
+    try:
+        result = invoke("rollout")
+    finally:
+        for path in (state, state / "rollouts"):
+            path.chmod(0o755)
+    _refused(result, harness, "cannot write to", ".honeycomb")
+    assert journals(project) == []
+
+
+def test_a_failed_plugin_install_is_retried_then_nothing_starts(
+    invoke: Invoke, harness: Harness, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pulumi.automation import CommandError, CommandResult
+
+    from cellctl.rollout.retry import RetryPolicy
+
+    monkeypatch.setattr(rollout_cmds, "PREPARE_RETRY", RetryPolicy(attempts=3, initial=0.01, maximum=0.01, jitter=0))
+    harness.prepare_error = CommandError(
+        CommandResult("", "error: [resource plugin aws-7.51.1] dial tcp: lookup api.github.com: no such host", 1)
+    )
+    result = invoke("rollout")
+    _refused(result, harness, "could not install the provider plugins", "no such host")
+    assert harness.prepared == 3  # a network error: retried
+    assert journals(project) == []
+    assert invoke("rollout", "--resume", "latest").exit_code == 2  # nothing to resume
+
+
+def test_a_plugin_error_that_is_not_the_network_is_not_retried(
+    invoke: Invoke, harness: Harness, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    harness.prepare_error = ValueError("plugin aws 7.51.1 has no release for this platform")
+    result = invoke("rollout")
+    _refused(result, harness, "no release for this platform")
+    assert harness.prepared == 1 and journals(project) == []
+
+
+def test_stale_stack_files_are_refused_with_the_command_to_run(invoke: Invoke, harness: Harness, project: Path) -> None:
+    (project / "stacks" / "Pulumi.cell-beta.yaml").unlink()
+    result = invoke("rollout")
+    _refused(result, harness, "cellctl stacks sync", "Pulumi.cell-beta.yaml")
+    assert journals(project) == []
+
+
+def test_uncommitted_stack_files_are_refused(invoke: Invoke, harness: Harness, project: Path) -> None:
+    git(project, "init", "-q")
+    git(project, "add", ".")
+    git(project, "-c", "user.email=dev@example.com", "-c", "user.name=dev", "commit", "-qm", "init")
+    with (project / "stacks" / "Pulumi.cell-beta.yaml").open("a") as handle:
+        handle.write("  gcp:project: somewhere-else\n")
+    result = invoke("rollout")
+    _refused(result, harness, "not committed", "stacks/Pulumi.cell-beta.yaml")
+
+
+# --- one rollout at a time --------------------------------------------------------------------------
+
+
+def test_a_second_rollout_is_refused_naming_the_holder(invoke: Invoke, harness: Harness, project: Path) -> None:
+    import os
+    import socket
+
+    from cellctl.rollout.runlock import RunLock
+    from cellctl.rollout.runner import detect_backend
+
+    lock = RunLock(project, str(detect_backend()))
+    lock.acquire()
+    lock.note_journal("20260101T000000Z-abcdef")
+    try:
+        result = invoke("rollout")
+    finally:
+        lock.release()
+    _refused(result, harness, f"pid {os.getpid()} on {socket.gethostname()}", "journal 20260101T000000Z-abcdef")
+    assert journals(project) == []
+    assert invoke("rollout", "--wave", "preprod", "--json").exit_code == 0  # released: the next run goes ahead
+
+
+def test_a_lock_left_by_a_dead_run_needs_break_lock(invoke: Invoke, harness: Harness, project: Path) -> None:
+    import socket
+    import sys
+
+    from cellctl.rollout.runlock import RunLock
+    from cellctl.rollout.runner import detect_backend
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    lock = RunLock(project, str(detect_backend()))
+    lock.path.parent.mkdir(parents=True)
+    record = {
+        "host": socket.gethostname(),
+        "pid": int(dead.stdout),
+        "started_at": "2026-01-01T00:00:00Z",
+        "backend": lock.backend,
+        "command": "cellctl rollout",
+        "journal": "20260101T000000Z-dead00",
+    }
+    lock.record.write_text(json.dumps(record))
+    result = invoke("rollout", "--wave", "preprod")
+    _refused(result, harness, "is no longer running", "--break-lock", "20260101T000000Z-dead00")
+    broken = invoke("rollout", "--wave", "preprod", "--break-lock", "--json")
+    assert broken.exit_code == 0, broken.output
+    assert not lock.record.exists()
+
+
+# --- drills, output ---------------------------------------------------------------------------------
+
+
+def test_bake_minutes_shortens_non_prod_waves_only_unless_told(invoke: Invoke, harness: Harness) -> None:
+    def bakes(*args: str) -> list[float]:
+        result = invoke("rollout", "--dry-run", "--json", *args)
+        assert result.exit_code == 0, result.output
+        return [w["bake_seconds"] for w in json.loads(result.output)["waves"]]
+
+    assert bakes() == [1800, 3600, 1800]
+    assert bakes("--bake-minutes", "1") == [60, 3600, 1800]  # prod-canary and prod-main hold prod cells
+    assert bakes("--bake-minutes", "1", "--shorten-prod-bakes") == [60, 60, 60]
+    assert bakes("--bake-minutes", "90") == [1800, 3600, 1800]  # never longer than declared
+    assert invoke("rollout", "--shorten-prod-bakes", "--dry-run").exit_code == 2
+    assert invoke("rollout", "--bake-minutes", "-1", "--dry-run").exit_code == 2
+
+
+def test_json_lines_carry_one_event_name_key(invoke: Invoke, harness: Harness) -> None:
+    result = invoke("rollout", "--wave", "preprod", "--json")
+    assert result.exit_code == 0, result.output
+    for line in result.output.splitlines():
+        event = json.loads(line)
+        assert "event" in event and "kind" not in event
+
+
+def test_output_to_a_pipe_has_no_live_table(invoke: Invoke, harness: Harness) -> None:
+    result = invoke("rollout", "--wave", "preprod")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "cell-staging running" in lines and "cell-staging succeeded: 1 update" in lines
+    assert not any("━" in line or "waiting" in line for line in lines[: lines.index("cell-staging running")])
+    assert "\x1b[" not in result.output

@@ -230,3 +230,104 @@ def test_cell_health_dispatches_by_cloud(registry: Registry) -> None:
     gate = CellHealth(gcp=GcpAlertHealth(FakeAlerts([])))
     assert gate.check(registry.cell("beta")).healthy is True
     assert gate.check(registry.cell("alpha")).healthy is None
+
+
+# --- no special set-up: Application Default Credentials and a configurable endpoint -------------------
+
+
+@pytest.fixture
+def monitoring_server() -> Any:
+    """A local stand-in of the OAuth token endpoint and Cloud Monitoring's `alerts.list`."""
+    import http.server
+    import threading
+
+    seen: list[tuple[str, str]] = []
+    firing: set[str] = set()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def reply(self, body: dict[str, Any]) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            seen.append(("token", ""))
+            self.reply({"access_token": "adc-token", "expires_in": 3600, "token_type": "Bearer"})
+
+        def do_GET(self) -> None:
+            seen.append((self.path, self.headers.get("Authorization", "")))
+            project = self.path.split("/")[3]
+            alerts = [{"state": "OPEN", "openTime": "2026-12-01T00:00:00Z", "policy": {"displayName": "beta-health"}}]
+            self.reply({"alerts": alerts if project in firing else []})
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen, firing
+    finally:
+        server.shutdown()
+
+
+def test_gcp_gate_uses_application_default_credentials_and_the_configured_endpoint(
+    monitoring_server: Any, registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cellctl.rollout import health
+
+    url, seen, firing = monitoring_server
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    adc = tmp_path / "adc.json"
+    adc.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "project_id": "acme-monitoring",
+                "private_key_id": "k1",
+                "private_key": pem.decode(),
+                "client_email": "bake-gate@acme-monitoring.iam.gserviceaccount.com",
+                "client_id": "1",
+                "token_uri": f"{url}/token",
+            }
+        )
+    )
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(adc))
+    monkeypatch.setenv(health.GCP_ENDPOINT_ENV, url)
+    monkeypatch.setattr(health, "_CREDENTIALS", {})
+    beta = registry.cell("beta")
+    gate = GcpAlertHealth(RestAlertsClient())
+    assert gate.check(beta).healthy is True
+    firing.add("acme-cell-beta")
+    assert gate.check(beta).healthy is False
+    assert seen[0] == ("token", "")  # one token, refreshed once and reused
+    assert [s for s in seen if s[0] == "token"] == [("token", "")]
+    assert seen[1][0].startswith("/v3/projects/acme-cell-beta/alerts?") and seen[1][1] == "Bearer adc-token"
+
+
+def test_missing_credentials_are_named_up_front(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cellctl.rollout.health import check_credentials
+
+    monkeypatch.setenv("NO_GCE_CHECK", "True")  # no metadata server to ask
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+
+    class NoCredentials:
+        def get_credentials(self) -> None:
+            return None
+
+    problems = check_credentials({"aws", "gcp"}, session_factory=NoCredentials)
+    assert len(problems) == 2
+    assert "no AWS credentials for the bake gate" in problems[0] and "AWS_PROFILE" in problems[0]
+    assert "no GCP credentials for the bake gate" in problems[1] and "application-default login" in problems[1]
+    assert check_credentials(set()) == []

@@ -1,22 +1,18 @@
-"""Rollout plans from the registry: waves in order, stack config, the expected-duration bound."""
+"""Rollout plans from the registry: waves in order, drills, the expected-duration bound."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 import pytest
-import yaml
 
 from cellctl.rollout.plan import (
     PlanError,
     bootstrap_plan,
     expected_seconds,
+    prod_waves,
     rollout_plan,
-    stack_config,
+    shorten_bakes,
     wave_bound,
 )
-from cellctl.stacks_cmd import check_file
 from cells import Registry
 
 REV = "c" * 40
@@ -51,36 +47,21 @@ def test_bad_selections(registry: Registry) -> None:
         rollout_plan(registry, revision=REV, concurrency=0)
 
 
-@pytest.mark.parametrize(
-    ("cell", "provider"),
-    [
-        ("alpha", {"aws:region": "us-east-1"}),
-        ("beta", {"gcp:project": "acme-cell-beta", "gcp:region": "europe-west1"}),
-    ],
-)
-def test_stack_config_from_the_registry(registry: Registry, cell: str, provider: dict[str, str]) -> None:
-    found = registry.cell(cell)
-    assert stack_config(registry, found.stack_name, found) == {
-        "pulumi:disable-default-providers[0]": "*",
-        "honeycomb:managementStack": "management",
-        **provider,
-    }
-    assert stack_config(registry, "management") == {"pulumi:disable-default-providers[0]": "*"}
+def test_prod_waves_keep_their_bake_in_a_drill(registry: Registry) -> None:
+    plan = rollout_plan(registry, revision=REV)
+    assert prod_waves(registry) == {"prod-canary", "prod-main"}
+    drill = shorten_bakes(plan, registry, 5)
+    assert [w.bake_seconds for w in drill.waves] == [300, 3600, 1800]
+    assert [w.bake_seconds for w in shorten_bakes(plan, registry, 0, prod_too=True).waves] == [0, 0, 0]
+    assert drill.identity() == plan.identity()  # a drill may resume the same journal
+    with pytest.raises(PlanError, match="0 or more"):
+        shorten_bakes(plan, registry, -1)
 
 
-@pytest.mark.parametrize("cell", ["alpha", "beta", "dev-jdoe"])
-def test_the_config_a_run_sets_keeps_stack_files_in_step(registry: Registry, cell: str, tmp_path: Path) -> None:
-    """What `pulumi config set-all --path` leaves in stacks/ must pass `cellctl stacks sync --check`."""
-    found = registry.cell(cell)
-    config: dict[str, Any] = {}
-    for key, value in stack_config(registry, found.stack_name, found).items():
-        if key.endswith("[0]"):
-            config[key.removesuffix("[0]")] = [value]
-        else:
-            config[key] = value
-    path = tmp_path / f"Pulumi.{found.stack_name}.yaml"
-    path.write_text(yaml.safe_dump({"config": config}))
-    assert check_file(registry, found.stack_name, path) == []
+def test_a_target_carries_no_config(registry: Registry) -> None:
+    """A run sets no stack config: the committed stack files hold it (`cellctl stacks sync`)."""
+    plan = rollout_plan(registry, revision=REV)
+    assert not any(hasattr(t, "config") for t in plan.targets)
 
 
 def test_bootstrap_plan(registry: Registry) -> None:

@@ -59,10 +59,31 @@ class JsonLines:
         self._lock = threading.Lock()
 
     def __call__(self, event: Event) -> None:
-        line = json.dumps({"event": event.kind, **event.as_dict()}, sort_keys=True, default=str)
+        fields = event.as_dict()
+        line = json.dumps({"event": fields.pop("kind"), **fields}, sort_keys=True, default=str)
         with self._lock:
             self.stream.write(line + "\n")
             self.stream.flush()
+
+
+class PlainLines:
+    """For a log file or pipe (stdout is not a terminal): one finished line per change, no redrawn table."""
+
+    QUIET = frozenset({"bake_tick", "health"})
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self._lock = threading.Lock()
+
+    def __call__(self, event: Event) -> None:
+        if event.kind in self.QUIET:
+            return
+        who = event.stack or (f"wave {event.wave}" if event.wave else "")
+        name = event.kind.replace("_", " ") if event.kind != "cell" else ""
+        parts = [p for p in (who, name, event.state) if p]
+        line = " ".join(parts) + (f": {event.detail}" if event.detail else "")
+        with self._lock:
+            self.console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 def fan_out(*sinks: EventSink) -> EventSink:

@@ -8,13 +8,18 @@ of a policy; an `OPEN` one means the policy is firing).
 
 A cell whose health cannot be read is *unknown*: the gate keeps polling, and only an unknown
 that lasts to the end of the bake counts as unhealthy.
+
+Endpoints and credentials come from the usual places, so nothing needs setting up for the gate
+itself: boto3's credential chain and `AWS_ENDPOINT_URL` (or `AWS_ENDPOINT_URL_CLOUDWATCH`,
+`AWS_ENDPOINT_URL_STS`); Application Default Credentials (google-auth) and
+`HONEYCOMB_GCP_MONITORING_ENDPOINT` (default `https://monitoring.googleapis.com`).
+`check_credentials` is run before a rollout starts, so missing credentials stop it up front.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
+import os
 import threading
 import urllib.parse
 import urllib.request
@@ -154,30 +159,37 @@ class AlertsClient(Protocol):
         """Open alerts (incidents) of the policy named `policy_display_name` in `project`."""
 
 
+#: Overrides the Cloud Monitoring API's base URL (a regional or private endpoint, or a test server).
+GCP_ENDPOINT_ENV = "HONEYCOMB_GCP_MONITORING_ENDPOINT"
+GCP_ENDPOINT = "https://monitoring.googleapis.com"
+MONITORING_READ = "https://www.googleapis.com/auth/monitoring.read"
+
+
 class RestAlertsClient:
     """Cloud Monitoring API v3 `projects.alerts.list`, over HTTPS with an OAuth access token.
 
-    The token comes from Application Default Credentials when google-auth is installed, else from
-    `gcloud auth print-access-token`. No client library is needed for one list call.
+    The token comes from Application Default Credentials (google-auth). No client library is
+    needed for one list call.
     """
-
-    ENDPOINT = "https://monitoring.googleapis.com/v3/projects/{project}/alerts"
 
     def __init__(
         self,
         token: Callable[[], str] | None = None,
         urlopen: Callable[..., Any] = urllib.request.urlopen,
         timeout: float = 30.0,
+        endpoint: str | None = None,
     ) -> None:
         self.token = token or default_token
         self.urlopen = urlopen
         self.timeout = timeout
+        base = endpoint or os.environ.get(GCP_ENDPOINT_ENV) or GCP_ENDPOINT
+        self.endpoint = base.rstrip("/") + "/v3/projects/{project}/alerts"
 
     def open_alerts(self, project: str, policy_display_name: str) -> list[dict[str, Any]]:
         query = {"filter": f'state = "OPEN" AND policy.display_name = "{policy_display_name}"', "pageSize": "100"}
         alerts: list[dict[str, Any]] = []
         while True:
-            url = self.ENDPOINT.format(project=project) + "?" + urllib.parse.urlencode(query)
+            url = self.endpoint.format(project=project) + "?" + urllib.parse.urlencode(query)
             request = urllib.request.Request(url, headers={"Authorization": f"Bearer {self.token()}"})  # noqa: S310
             with self.urlopen(request, timeout=self.timeout) as response:
                 page = json.loads(response.read().decode("utf-8"))
@@ -193,21 +205,54 @@ class RestAlertsClient:
         ]
 
 
+_CREDENTIALS: dict[str, Any] = {}
+_CREDENTIALS_LOCK = threading.Lock()
+
+
 def default_token() -> str:
-    try:
+    """An access token from Application Default Credentials, refreshed when it is about to expire."""
+    import google.auth
+    import google.auth.exceptions
+    import google.auth.transport.urllib3
+    import urllib3
+
+    with _CREDENTIALS_LOCK:
+        try:
+            if "credentials" not in _CREDENTIALS:
+                _CREDENTIALS["credentials"], _ = google.auth.default(scopes=[MONITORING_READ])
+            credentials = _CREDENTIALS["credentials"]
+            if not credentials.valid:
+                request = google.auth.transport.urllib3.Request(urllib3.PoolManager())  # type: ignore[no-untyped-call]
+                credentials.refresh(request)
+        except google.auth.exceptions.GoogleAuthError as exc:
+            raise HealthError(f"no usable GCP credentials: {exc}") from exc
+        return str(credentials.token)
+
+
+def check_credentials(clouds: set[str], session_factory: Callable[..., Any] | None = None) -> list[str]:
+    """What is missing for the bake gate to read health on `clouds` (empty when nothing is)."""
+    problems = []
+    if "aws" in clouds:
+        import boto3
+
+        if (session_factory or boto3.Session)().get_credentials() is None:
+            problems.append(
+                "no AWS credentials for the bake gate: it reads each AWS cell's `<cell>-health` alarm with "
+                "CloudWatch. Set AWS_PROFILE (or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), or run `aws sso login`"
+            )
+    if "gcp" in clouds:
         import google.auth
-        import google.auth.transport.requests
-    except ImportError:
-        gcloud = shutil.which("gcloud")
-        if gcloud is None:
-            raise HealthError("no GCP credentials: install google-auth or the gcloud CLI") from None
-        done = subprocess.run([gcloud, "auth", "print-access-token"], capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise HealthError(f"gcloud auth print-access-token failed: {done.stderr.strip()}") from None
-        return done.stdout.strip()
-    credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/monitoring.read"])
-    credentials.refresh(google.auth.transport.requests.Request())
-    return str(credentials.token)
+        import google.auth.exceptions
+
+        try:
+            google.auth.default(scopes=[MONITORING_READ])
+        except google.auth.exceptions.DefaultCredentialsError as exc:
+            problems.append(
+                "no GCP credentials for the bake gate: it reads each GCP cell's open alerts with Application "
+                "Default Credentials. Run `gcloud auth application-default login` or set "
+                f"GOOGLE_APPLICATION_CREDENTIALS ({' '.join(str(exc).split())})"
+            )
+    return problems
 
 
 class GcpAlertHealth:

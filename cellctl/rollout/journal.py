@@ -2,11 +2,15 @@
 
 It is what `--resume` continues from (cells that already succeeded are not deployed again) and
 what the final report is built from. A journal belongs to exactly one rollout: resuming it with
-a different plan (other waves or cells, other code revision, other registry) is refused.
+a different plan (other waves or cells, other code revision, other registry) is refused. Each
+save stores a SHA-256 checksum of the rest of the document, so a journal changed by hand (a
+failed cell marked succeeded would skip it on resume) is refused too, as is one whose waves or
+cells no longer match its own plan.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -78,6 +82,7 @@ class CellEntry(BaseModel):
     changes: dict[str, int] = Field(default_factory=dict)
     log: str | None = None
     rollback: str | None = Field(default=None, description="Outcome of re-deploying the previous revision.")
+    stopped: str | None = Field(default=None, description="What a stop (Ctrl-C) did to this stack's update.")
 
 
 class WaveEntry(BaseModel):
@@ -100,6 +105,11 @@ class JournalDoc(BaseModel):
     halt_reason: str | None = None
     waves: list[WaveEntry]
     cells: dict[str, CellEntry]
+    checksum: str | None = Field(default=None, description="SHA-256 of the document without this field.")
+
+    def digest(self) -> str:
+        body = self.model_dump(mode="json", exclude={"checksum"})
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
 def new_id() -> str:
@@ -155,6 +165,12 @@ class Journal:
             raise JournalError(f"{path} is not a readable rollout journal: {exc}") from None
         if doc.id != journal_id:
             raise JournalError(f"{path} holds the journal of rollout {doc.id!r}, not {journal_id!r}")
+        if doc.checksum != doc.digest():
+            raise JournalError(
+                f"{path} was changed outside cellctl (its checksum does not match its content), so what it says "
+                "ran cannot be trusted. Start a new rollout without --resume; stacks that are already up to date "
+                "report no changes"
+            )
         return cls(path, doc)
 
     def check_resumable(self, plan: RolloutPlan) -> None:
@@ -170,14 +186,40 @@ class Journal:
                 f"journal {self.id} is from another rollout ({details}). Resume it with the same command, "
                 "code revision and registry, or start a new rollout without --resume"
             )
+        self._check_shape(plan)
         if self.doc.status == Status.succeeded:
             raise JournalError(f"rollout {self.id} already succeeded: nothing to resume")
+
+    def _check_shape(self, plan: RolloutPlan) -> None:
+        """The journal's waves and cells are exactly the plan's (a broken file must not crash mid-rollout)."""
+        problems = []
+        waves = [w.name for w in self.doc.waves]
+        if not waves:
+            problems.append("it lists no waves")
+        elif waves != [w.name for w in plan.waves]:
+            problems.append(f"its waves are {', '.join(waves)}, the plan's {', '.join(w.name for w in plan.waves)}")
+        for wave in plan.waves:
+            for target in wave.targets:
+                entry = self.doc.cells.get(target.stack)
+                if entry is None:
+                    problems.append(f"it has no entry for {target.stack}")
+                elif entry.wave != wave.name:
+                    problems.append(f"it puts {target.stack} in wave {entry.wave}, the plan in {wave.name}")
+        extra = sorted(set(self.doc.cells) - {t.stack for t in plan.targets})
+        if extra:
+            problems.append(f"it has entries for stacks not in the plan: {', '.join(extra)}")
+        if problems:
+            raise JournalError(
+                f"journal {self.id} ({self.path}) does not match its rollout: {'; '.join(problems)}. "
+                "Start a new rollout without --resume"
+            )
 
     # --- mutation ------------------------------------------------------------------------------
 
     def save(self) -> None:
         with self._lock:
             self.doc.updated_at = _now()
+            self.doc.checksum = self.doc.digest()
             text = self.doc.model_dump_json(indent=2)
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
@@ -226,6 +268,7 @@ class Journal:
                     entry.state = CellState.pending
                     entry.error = None
                     entry.rollback = None
+                    entry.stopped = None
             for wave in self.doc.waves:
                 if wave.state not in {WaveState.healthy, WaveState.done}:
                     wave.state = WaveState.pending

@@ -30,6 +30,8 @@ class Behaviour:
     #: For `flaky`: how many attempts fail transiently before one succeeds.
     failures: int = 1
     message: str = ""
+    #: Finishes its duration even when cancelled (an update past the point where a stop can take effect).
+    uninterruptible: bool = False
     changes: dict[str, int] = field(default_factory=lambda: {"update": 1})
 
 
@@ -70,7 +72,9 @@ class InMemoryRunner:
         self.clock = clock
         self.behaviours = behaviours or {}
         self.default = default or Behaviour()
+        #: The latest revision per stack (what the stack runs now); `history` keeps each (revision, rollout id).
         self.revisions: dict[str, str] = revisions if revisions is not None else {}
+        self.history: dict[str, list[tuple[str, str]]] = {s: [(r, "")] for s, r in self.revisions.items()}
         self.on_start = on_start
         self.project_dir = str(project_dir)
         self.state = _State()
@@ -95,16 +99,17 @@ class InMemoryRunner:
     def prepare(self) -> None:
         self.state.prepared += 1
 
-    def up(self, target: Target, *, revision: str) -> RunResult:
+    def up(self, target: Target, *, revision: str, run_id: str = "") -> RunResult:
         result = self._run("up", target)
         with self.state.lock:
             self.revisions[target.stack] = revision
+            self.history.setdefault(target.stack, []).append((revision, run_id))
         return result
 
     def preview(self, target: Target) -> RunResult:
         return self._run("preview", target)
 
-    def cancel(self, stack: str) -> None:
+    def cancel(self, stack: str, *, force: bool = False) -> None:
         with self.state.lock:
             self.state.cancelled.append(stack)
             signal = self.state.cancels.get(stack)
@@ -113,9 +118,10 @@ class InMemoryRunner:
         if signal is not None:
             signal.set()
 
-    def last_revision(self, stack: str) -> str | None:
+    def last_revision(self, stack: str, *, exclude_run: str | None = None) -> str | None:
         with self.state.lock:
-            return self.revisions.get(stack)
+            found = [rev for rev, run in self.history.get(stack, []) if not (exclude_run and run == exclude_run)]
+        return found[-1] if found else None
 
     def _run(self, op: str, target: Target) -> RunResult:
         behaviour = self.behaviour(target.stack)
@@ -137,7 +143,7 @@ class InMemoryRunner:
                 self.clock.wait(signal)
                 outcome = "cancelled"
                 raise CancelledError(f"{op} of {target.stack} was cancelled")
-            if not self.clock.sleep(behaviour.duration, signal):
+            if not self.clock.sleep(behaviour.duration, None if behaviour.uninterruptible else signal):
                 outcome = "cancelled"
                 raise CancelledError(f"{op} of {target.stack} was cancelled")
             if behaviour.kind == "fail":

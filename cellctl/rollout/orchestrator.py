@@ -8,7 +8,9 @@ Rules the orchestrator keeps:
 - a failed stack halts the rollout: no new stack of that wave starts, the running ones finish,
   no later wave starts;
 - after a wave, its bake period: health is polled; an unhealthy cell halts the rollout;
-- Ctrl-C (or `request_stop`) cancels the running stacks and records them as cancelled;
+- Ctrl-C (or `request_stop`) starts nothing more and asks the runner to stop the running stacks
+  (the engine finishes its in-flight steps); a second Ctrl-C stops them at once. Each stack's
+  journal entry then says what really happened: stopped, failed, or finished anyway;
 - every step is written to the journal before the next one starts.
 
 All waiting goes through the injected `Clock`, so tests and the benchmark run instantly.
@@ -30,7 +32,7 @@ from cellctl.rollout.gitrev import is_checkoutable, rollback_command
 from cellctl.rollout.health import Health, HealthGate
 from cellctl.rollout.journal import DONE, CellState, Journal, Status, WaveState, _now
 from cellctl.rollout.plan import DEFAULT_STACK_SECONDS, RolloutPlan, Target, WavePlan
-from cellctl.rollout.retry import CancelledError, RetryPolicy, call_with_retry
+from cellctl.rollout.retry import CancelledError, RetryPolicy, call_with_retry, evidence, kind_of
 from cellctl.rollout.runner import RunResult, StackRunner
 from cells import Registry
 
@@ -61,6 +63,8 @@ class _Done:
     error: str | None = None
     attempts: int = 0
     seconds: float = 0.0
+    #: What a stop request did to this stack (set only when one came while it ran).
+    stopped: str | None = None
 
 
 class Orchestrator:
@@ -81,6 +85,7 @@ class Orchestrator:
         rollback_on_failure: bool = False,
         worktrees: Worktrees | None = None,
         runner_for: RunnerFactory | None = None,
+        venv: Path | None = None,
     ) -> None:
         self.plan = plan
         self.runner = runner
@@ -96,6 +101,8 @@ class Orchestrator:
         self.rollback_on_failure = rollback_on_failure
         self.worktrees = worktrees
         self.runner_for = runner_for
+        #: The virtualenv the printed rollback commands link into their worktree.
+        self.venv = venv
         self._stop = self.clock.signal()
         self._lock = threading.Lock()
         self._completed: list[_Done] = []
@@ -130,12 +137,6 @@ class Orchestrator:
     # --- waves ----------------------------------------------------------------------------------
 
     def _run(self) -> Outcome:
-        try:
-            self.runner.prepare()
-        except Exception as exc:
-            reason = f"could not prepare the workspace (plugin installs): {_short(exc)}"
-            self.journal.finish(Status.halted, reason)
-            return Outcome(Status.halted, self.journal, reason)
         for wave in self.plan.waves:
             entry = self.journal.wave(wave.name)
             if entry.state in {WaveState.healthy, WaveState.done}:
@@ -183,6 +184,8 @@ class Orchestrator:
             fields: dict[str, Any] = {"state": done.state, "attempts": done.attempts, "error": done.error}
             fields["finished_at"] = _stamp()
             fields["seconds"] = round(done.seconds, 3)
+            if done.stopped:
+                fields["stopped"] = done.stopped
             if done.result is not None:
                 fields["changes"] = done.result.changes
                 fields["log"] = done.result.log
@@ -190,7 +193,8 @@ class Orchestrator:
                     fields["revision"] = self.plan.revision
             self.journal.update_cell(done.target.stack, **fields)
             shown = "succeeded" if done.state == CellState.unchanged else str(done.state)
-            self.emit("cell", stack=done.target.stack, wave=wave.name, state=shown, detail=done.error or _summary(done))
+            detail = done.stopped or done.error or _summary(done)
+            self.emit("cell", stack=done.target.stack, wave=wave.name, state=shown, detail=detail)
             if done.state == CellState.failed:
                 failed.append(done)
 
@@ -226,6 +230,7 @@ class Orchestrator:
         running: dict[str, Target] = {}
         pool = ThreadPoolExecutor(max_workers=self.plan.concurrency, thread_name_prefix="rollout")
         cancelled_sent = False
+        forced = False
         try:
             while queue or running:
                 try:
@@ -245,10 +250,18 @@ class Orchestrator:
                         running.pop(done.target.stack, None)
                         on_done(done)
                 except KeyboardInterrupt:
+                    if self.stopping and not forced:
+                        # A second Ctrl-C: stop the running updates at once, and still wait to hear how they ended.
+                        forced = True
+                        for stack in list(running):
+                            runner.cancel(stack, force=True)
+                        continue
                     if self.stopping:
-                        # A second Ctrl-C: stop waiting for the cancelled stacks.
+                        # A third: stop waiting. What the engines did is unknown.
                         for target in running.values():
-                            on_done(_Done(target, CellState.cancelled, error="interrupted while cancelling"))
+                            on_done(
+                                _Done(target, CellState.cancelled, error="abandoned while stopping: outcome unknown")
+                            )
                         running.clear()
                         break
                     self.request_stop()
@@ -282,16 +295,8 @@ class Orchestrator:
             self.clock.wait(wake)
 
     def _deploy(self, target: Target) -> _Done:
-        """One stack, on a worker thread: remember its previous revision, then run with retries."""
-        runner = self.runner
-        if self.plan.mode == "up" and self.journal.cell(target.stack).previous_revision is None:
-            try:
-                previous = runner.last_revision(target.stack)
-            except Exception:
-                previous = None
-            if previous:
-                self.journal.update_cell(target.stack, previous_revision=previous)
-        return self._attempt(target, runner, self.plan.revision, only_if_changes=target.only_if_changes)
+        """One stack, on a worker thread, with retries. Its previous revision is looked up only for a rollback."""
+        return self._attempt(target, self.runner, self.plan.revision, only_if_changes=target.only_if_changes)
 
     def _attempt(self, target: Target, runner: StackRunner, revision: str, *, only_if_changes: bool) -> _Done:
         attempts = 0
@@ -308,7 +313,7 @@ class Orchestrator:
                 preview = runner.preview(target)
                 if not preview.has_changes:
                     return CellState.unchanged, preview
-            return CellState.succeeded, runner.up(target, revision=revision)
+            return CellState.succeeded, runner.up(target, revision=revision, run_id=self.journal.id)
 
         def on_retry(attempt: int, exc: BaseException, wait: float) -> None:
             self.emit(
@@ -316,19 +321,30 @@ class Orchestrator:
                 stack=target.stack,
                 wave=target.wave,
                 state="retrying",
-                detail=f"attempt {attempt} failed ({_short(exc)}); retrying in {wait:.0f}s",
+                detail=f"attempt {attempt} failed, {kind_of(exc)} ({evidence(exc)}); retrying in {wait:.0f}s",
             )
+
+        def done(state: CellState, result: RunResult | None, error: str | None, stopped: str | None) -> _Done:
+            return _Done(target, state, result, error, attempts, self.clock.now() - start, stopped)
 
         try:
             (state, result), _ = call_with_retry(
                 once, policy=self.retry, clock=self.clock, stop=self._stop, on_retry=on_retry
             )
         except CancelledError as exc:
-            return _Done(target, CellState.cancelled, None, str(exc), attempts, self.clock.now() - start)
+            return done(CellState.cancelled, None, str(exc), str(exc))
         except Exception as exc:
-            state = CellState.cancelled if self.stopping else CellState.failed
-            return _Done(target, state, None, _short(exc), attempts, self.clock.now() - start)
-        return _Done(target, state, result, None, attempts, self.clock.now() - start)
+            if getattr(exc, "terminated", False):
+                note = "stopped at once by a second Ctrl-C: resources may be half-changed; run `pulumi refresh`"
+                released = getattr(runner, "release", lambda stack: None)(target.stack)
+                return done(CellState.cancelled, None, _short(exc), f"{note}{f'; {released}' if released else ''}")
+            if getattr(exc, "cancelled", False):
+                note = "stopped by Ctrl-C after its in-flight steps; the stack's history records the update as failed"
+                return done(CellState.cancelled, None, _short(exc), note)
+            stopped = "failed while the rollout was stopping" if self.stopping else None
+            return done(CellState.failed, None, _short(exc), stopped)
+        stopped = "finished before the stop took effect" if self.stopping else None
+        return done(state, result, None, stopped)
 
     # --- bake -----------------------------------------------------------------------------------
 
@@ -409,7 +425,9 @@ class Orchestrator:
         for wave in self.journal.doc.waves:
             if wave.state in {WaveState.running, WaveState.baking}:
                 self.journal.update_wave(wave.name, state=WaveState.cancelled)
-        reason = "interrupted: running stacks were cancelled; resume with --resume " + self.journal.id
+        touched = [c for c in self.journal.doc.cells.values() if c.stopped]
+        what = "; ".join(f"{c.stack}: {c.state} ({c.stopped})" for c in touched) or "no stack was running"
+        reason = f"interrupted: {what}. Resume with --resume {self.journal.id}"
         self.journal.finish(Status.cancelled, reason)
         return Outcome(Status.cancelled, self.journal, reason)
 
@@ -421,6 +439,13 @@ class Orchestrator:
             entry = self.journal.cell(target.stack)
             if entry.state not in {CellState.succeeded, CellState.failed, CellState.cancelled}:
                 continue
+            if entry.previous_revision is None:
+                try:
+                    found = self.runner.last_revision(target.stack, exclude_run=self.journal.id)
+                except Exception:
+                    found = None
+                if found:
+                    entry = self.journal.update_cell(target.stack, previous_revision=found)
             previous = entry.previous_revision
             if not previous:
                 cannot[target.stack] = "no earlier revision recorded (a new stack)"
@@ -439,7 +464,9 @@ class Orchestrator:
         if not groups:
             return
         if not self.rollback_on_failure or self.worktrees is None or self.runner_for is None:
-            outcome.rollback_commands = [rollback_command(rev, [t.stack for t in ts]) for rev, ts in groups.items()]
+            outcome.rollback_commands = [
+                rollback_command(rev, [t.stack for t in ts], self.venv) for rev, ts in groups.items()
+            ]
             return
         results: list[str] = []
         for revision, targets in groups.items():
@@ -480,7 +507,8 @@ def _stamp() -> str:
     return _now()
 
 
-def _short(exc: BaseException, limit: int = 300) -> str:
+def _short(exc: BaseException, limit: int = 1200) -> str:
+    """The error's own words on one line; a runner's `EngineError` already holds the engine's diagnostics."""
     text = " ".join(str(exc).split()) or type(exc).__name__
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -516,6 +544,7 @@ def report(journal: Journal) -> dict[str, Any]:
                 "attempts": c.attempts,
                 "seconds": c.seconds,
                 **({"error": c.error} if c.error else {}),
+                **({"stopped": c.stopped} if c.stopped else {}),
                 **({"rollback": c.rollback} if c.rollback else {}),
                 **({"previous_revision": c.previous_revision} if c.previous_revision else {}),
             }

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Literal
 
-from cells import AwsCell, GcpCell, Registry, UnknownCellError
+from cells import AwsCell, Environment, GcpCell, Registry, UnknownCellError
 from cells.export import to_json
 
 Kind = Literal["rollout", "bootstrap"]
@@ -34,8 +34,6 @@ class Target:
     wave: str
     cell: str | None = None
     cloud: str | None = None
-    #: Stack config set from the registry before every run (provider settings only).
-    config: dict[str, str] = field(default_factory=dict)
     #: Run `up` only when a preview shows changes (the management stack during a bootstrap).
     only_if_changes: bool = False
 
@@ -71,28 +69,6 @@ class RolloutPlan:
             "registry": self.registry_digest,
             "waves": {w.name: [t.stack for t in w.targets] for w in self.waves},
         }
-
-
-def stack_config(registry: Registry, stack: str, cell: AwsCell | GcpCell | None = None) -> dict[str, str]:
-    """A stack's config from the registry, as `pulumi config set-all --path` keys.
-
-    What `cellctl stacks sync` writes for a new stack (default providers off, the management
-    stack to reference), plus the cell's provider region/project. Everything else the program
-    reads from the registry itself.
-    """
-    from cellctl.stacks_cmd import expected_config
-
-    config: dict[str, str] = {}
-    for key, value in expected_config(registry, stack).items():
-        if isinstance(value, list):
-            config.update({f"{key}[{i}]": str(item) for i, item in enumerate(value)})
-        else:
-            config[key] = str(value)
-    if isinstance(cell, GcpCell):
-        config.update({"gcp:project": cell.project_id, "gcp:region": cell.region})
-    elif isinstance(cell, AwsCell):
-        config["aws:region"] = cell.region
-    return config
 
 
 def registry_digest(registry: Registry) -> str:
@@ -140,7 +116,7 @@ def bootstrap_plan(
         chosen = {registry.cell(name.removeprefix("cell-")).name for name in cells}
     except UnknownCellError as exc:
         raise PlanError(str(exc)) from None
-    management = Target(MANAGEMENT, MANAGEMENT, config=stack_config(registry, MANAGEMENT), only_if_changes=True)
+    management = Target(MANAGEMENT, MANAGEMENT, only_if_changes=True)
     waves = [WavePlan(MANAGEMENT, 0.0, (management,), health_gate=False)]
     for w, members in registry.waves():
         targets = tuple(_cell_target(registry, c) for c in members if c.name in chosen)
@@ -152,7 +128,24 @@ def bootstrap_plan(
 
 
 def _cell_target(registry: Registry, cell: AwsCell | GcpCell) -> Target:
-    return Target(cell.stack_name, cell.wave, cell.name, cell.cloud, stack_config(registry, cell.stack_name, cell))
+    return Target(cell.stack_name, cell.wave, cell.name, cell.cloud)
+
+
+def prod_waves(registry: Registry) -> set[str]:
+    """Waves that hold at least one prod cell."""
+    return {c.wave for c in registry.cells if c.environment == Environment.prod}
+
+
+def shorten_bakes(plan: RolloutPlan, registry: Registry, minutes: float, *, prod_too: bool = False) -> RolloutPlan:
+    """A drill: bakes cut to `minutes`. A wave with prod cells keeps its declared bake unless `prod_too`."""
+    if minutes < 0:
+        raise PlanError(f"--bake-minutes must be 0 or more, got {minutes:g}")
+    prod = prod_waves(registry)
+    waves = tuple(
+        w if (w.name in prod and not prod_too) else replace(w, bake_seconds=min(w.bake_seconds, minutes * 60.0))
+        for w in plan.waves
+    )
+    return replace(plan, waves=waves)
 
 
 def _check_concurrency(n: int) -> int:

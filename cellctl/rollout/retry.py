@@ -58,9 +58,16 @@ class CancelledError(Exception):
     """The run was stopped (Ctrl-C or a halt) while this stack waited or ran."""
 
 
+def _cause(exc: BaseException) -> BaseException:
+    """The SDK's error behind a runner's `EngineError` (its type and full text decide)."""
+    cause = getattr(exc, "cause", None)
+    return cause if isinstance(cause, BaseException) else exc
+
+
 def is_lock_error(exc: BaseException) -> bool:
     from pulumi.automation import CommandError, ConcurrentUpdateError
 
+    exc = _cause(exc)
     if isinstance(exc, ConcurrentUpdateError):
         return True
     text = str(exc)
@@ -69,8 +76,9 @@ def is_lock_error(exc: BaseException) -> bool:
 
 def is_transient(exc: BaseException) -> bool:
     """True for failures worth another attempt after a pause."""
-    if isinstance(exc, CancelledError):
+    if isinstance(exc, CancelledError) or getattr(exc, "cancelled", False) or getattr(exc, "terminated", False):
         return False
+    exc = _cause(exc)
     if isinstance(exc, TransientError | ConnectionError | TimeoutError):
         return True
     if is_lock_error(exc):
@@ -81,6 +89,33 @@ def is_transient(exc: BaseException) -> bool:
         text = str(exc)
         return any(m in text for m in TRANSIENT_MESSAGES)
     return False
+
+
+_THROTTLING = TRANSIENT_MESSAGES[:8]
+
+
+def kind_of(exc: BaseException) -> str:
+    """What a transient failure was, in words an operator expects: throttled, locked (by whom), network."""
+    if is_lock_error(exc):
+        from cellctl.rollout.runner import lock_holder
+
+        holder = lock_holder(str(_cause(exc)))
+        return f"stack locked by {holder}" if holder else "stack locked by another update"
+    text = str(_cause(exc))
+    if any(m in text for m in _THROTTLING):
+        return "throttled by the cloud API"
+    return "network or service error"
+
+
+def evidence(exc: BaseException, width: int = 200) -> str:
+    """The part of the error that made it transient (a long provider message keeps its cause in view)."""
+    text = " ".join(str(exc).split())
+    lower = text.lower()
+    hits = [i for i in (lower.find(m.lower()) for m in (*LOCK_MESSAGES, *TRANSIENT_MESSAGES)) if i >= 0]
+    if not hits or len(text) <= width:
+        return text[:width]
+    start = max(0, min(hits) - width // 2)
+    return ("…" if start else "") + text[start : start + width] + ("…" if start + width < len(text) else "")
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,28 @@
 """How the orchestrator talks to stacks: a small interface and its Automation API implementation.
 
-`AutomationRunner` drives the project's own program (`work_dir` = the project directory) with
-`pulumi.automation`. Parallel Automation API runs in one project are known to collide, so it:
+`AutomationRunner` drives the project's own program with `pulumi.automation` from a *run
+directory*: a temporary checkout of the revision being deployed (`gitrev.snapshot` for a
+rollout, `GitWorktrees.checkout` for a rollback), never the operator's checkout itself, so that
+nothing a run does (the CLI's `stack init` writing an encryption salt, for one) touches a
+tracked file. In that run directory it:
 
-- installs the provider plugins once, before any fan-out (concurrent installs race, pulumi/pulumi#22784);
-- gives every run its own `LocalWorkspace`, and serializes stack creation/selection and config
-  writes behind one file lock (`create_or_select_stack` rewrites shared workspace files, #8186);
-- sets stack config only through the workspace's CLI-backed calls (`set_all_config`, path keys), which honour
-  `stackConfigDir: stacks`; the Python workspace's own settings reader ignores it (#10305);
-- streams each stack's engine output to its own log file under `.honeycomb/logs/`;
-- records the deployed source revision as a stack tag, read back by `last_revision` for rollbacks.
+- points Pulumi.yaml's Python runtime at a virtualenv that has the project's dependencies (the
+  one running cellctl): a fresh checkout has no `.venv`, and the language host would otherwise
+  fail with `ModuleNotFoundError: pulumi`;
+- reads stack config only from the committed `stacks/Pulumi.<stack>.yaml` (written by
+  `cellctl stacks sync`); it sets no config. The secrets-manager keys a CLI adds to a new
+  stack's file (`encryptionsalt`, …) are kept in `.honeycomb/stack-keys/` and restored into
+  later runs;
+- shares one `PulumiCommand` (one `pulumi version` check per run) whose processes it knows by
+  stack, each in its own process group: Ctrl-C reaches cellctl alone, which then sends each
+  running `pulumi` exactly one SIGINT (the engine finishes its in-flight steps and stops;
+  `pulumi cancel` on a file or object-store backend would only delete the lock);
+- selects each stack once, runs `up`/`preview` with an engine event log (the summary and the
+  error diagnostics come from the engine's events) and tags the stack with the deployed
+  revision: three CLI calls per stack update. The SDK's `Stack.up` would add three more
+  (outputs twice, history), which the orchestrator never needs;
+- installs only the provider plugins that are missing, once, before any fan-out (#22784), and
+  serializes stack selection behind a file lock (it rewrites the workspace file, #8186).
 """
 
 from __future__ import annotations
@@ -19,15 +32,18 @@ import importlib.util
 import json
 import os
 import re
-import shutil
+import signal
+import subprocess
+import sys
+import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType
 from typing import IO, Any, Protocol
 
+import yaml
 from filelock import FileLock
 
 from cellctl.rollout.plan import Target
@@ -37,7 +53,13 @@ from cellctl.rollout.retry import CancelledError
 REVISION_TAG = "honeycomb:revision"
 #: Provider packages whose plugins every run needs.
 PROVIDER_PACKAGES = ("pulumi_aws", "pulumi_gcp", "pulumi_kubernetes")
-_MESSAGE_REVISION = re.compile(r"revision ([0-9a-f]{7,40}(?:\+dirty)?)")
+#: Keys of a stack file that belong to its secrets manager (written by the CLI, not by us).
+SECRETS_KEYS = ("encryptionsalt", "secretsprovider", "encryptedkey")
+#: The CLI's exit code for an update stopped by a signal (pkg/cmd/pulumi/cmd/exit_codes.go).
+EXIT_CANCELLED = 8
+_MESSAGE = re.compile(r"revision ([0-9a-f]{7,40}(?:\+dirty)?)")
+_RUN_ID = re.compile(r"\(rollout ([\w.-]+)\)")
+_LOCK_HOLDER = re.compile(r"created by (\S+@\S+) \(pid (\d+)\) at (\S+)")
 
 
 @dataclass(frozen=True)
@@ -56,20 +78,52 @@ class RunnerUnavailableError(RuntimeError):
     """The runner cannot work on this machine (for example, no Pulumi CLI)."""
 
 
+class EngineError(RuntimeError):
+    """A failed `pulumi` run, worded by the engine: its error diagnostics, not the head of stdout.
+
+    `cause` is the SDK's `CommandError` (its type and full text decide whether to retry).
+    """
+
+    def __init__(self, stack: str, cause: Exception, diagnostics: list[str], code: int | None, log: str) -> None:
+        self.stack = stack
+        self.cause = cause
+        self.diagnostics = diagnostics
+        self.code = code
+        self.log = log
+        text = "; ".join(diagnostics) or "the engine reported no error diagnostics"
+        super().__init__(f"{text} (full log: {log})")
+
+    @property
+    def cancelled(self) -> bool:
+        """Stopped by a signal: the engine finished its in-flight steps and recorded the update as failed."""
+        return self.code == EXIT_CANCELLED
+
+    @property
+    def terminated(self) -> bool:
+        """Stopped at once by a second signal: resources may be left half-changed (`pulumi refresh`)."""
+        return self.code == 255
+
+
 class StackRunner(Protocol):
     def prepare(self) -> None:
         """One-off set-up before stacks run in parallel (plugin installs)."""
 
-    def up(self, target: Target, *, revision: str) -> RunResult:
-        """Update the stack; on success it remembers `revision` as the stack's deployed revision."""
+    def _error(self, stack: str, error: Exception, events: list[dict[str, Any]]) -> EngineError:
+        result = getattr(error, "result", None)
+        stdout, stderr = str(getattr(result, "stdout", "")), str(getattr(result, "stderr", str(error)))
+        code = getattr(result, "code", None)
+        return EngineError(stack, error, _diagnostics(events, stderr, stdout), code, str(self.log_path(stack)))
+
+    def up(self, target: Target, *, revision: str, run_id: str = "") -> RunResult:
+        """Update the stack; the update records `revision` (and `run_id`, the rollout's journal id)."""
 
     def preview(self, target: Target) -> RunResult: ...
 
-    def cancel(self, stack: str) -> None:
-        """Stop the stack's running update, if any (safe to call when none runs)."""
+    def cancel(self, stack: str, *, force: bool = False) -> None:
+        """Stop the stack's running update (a second call with `force` stops it at once); safe when none runs."""
 
-    def last_revision(self, stack: str) -> str | None:
-        """The revision of the stack's last successful update, or None (new stack, never recorded)."""
+    def last_revision(self, stack: str, *, exclude_run: str | None = None) -> str | None:
+        """The revision of the stack's last successful update not made by rollout `exclude_run`, or None."""
 
 
 def plugin_versions(packages: tuple[str, ...] = PROVIDER_PACKAGES) -> dict[str, str]:
@@ -95,7 +149,7 @@ def detect_backend(env: Mapping[str, str] | None = None, home: Path | None = Non
     if env.get("PULUMI_BACKEND_URL"):
         return env["PULUMI_BACKEND_URL"]
     if env.get("PULUMI_ACCESS_TOKEN"):
-        return "Pulumi Cloud (PULUMI_ACCESS_TOKEN)"
+        return "https://api.pulumi.com"
     pulumi_home = Path(env["PULUMI_HOME"]) if env.get("PULUMI_HOME") else (home or Path.home()) / ".pulumi"
     try:
         credentials = json.loads((pulumi_home / "credentials.json").read_text(encoding="utf-8"))
@@ -105,176 +159,376 @@ def detect_backend(env: Mapping[str, str] | None = None, home: Path | None = Non
     return str(current) if current else None
 
 
-def _automation() -> ModuleType:
+def is_service_backend(backend: str | None) -> bool:
+    """Pulumi Cloud or a self-hosted service: `pulumi cancel` ends the update there; elsewhere it deletes the lock."""
+    return bool(backend) and str(backend).startswith(("https://", "http://"))
+
+
+def current_virtualenv() -> Path | None:
+    """The virtualenv running cellctl: it has the project's dependencies, whatever checkout runs the program."""
+    return Path(sys.prefix) if sys.prefix != sys.base_prefix else None
+
+
+def lock_holder(text: str) -> str | None:
+    """`user@host (pid N) since T` from a DIY backend's lock error; None when the text names no holder."""
+    found = _LOCK_HOLDER.search(text)
+    return f"{found[1]} (pid {found[2]}) since {found[3]}" if found else None
+
+
+def _diagnostics(events: list[dict[str, Any]], stderr: str, stdout: str) -> list[str]:
+    """The engine's error lines: its `error` diagnostic events, else stderr's `error:` block, else stdout's tail."""
+    found: list[str] = []
+    for event in events:
+        diag = event.get("diagnosticEvent")
+        if isinstance(diag, dict) and diag.get("severity") == "error":
+            text = " ".join(str(diag.get("message", "")).split())
+            if text and text not in found:
+                found.append(text)
+    if found:
+        return found
+    lines = stderr.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("error:")), None)
+    if start is not None:
+        return [" ".join(" ".join(lines[start:]).removeprefix("error:").split())]
+    tail = [line.strip() for line in stdout.splitlines() if line.strip()][-3:]
+    return [" ".join(tail)] if tail else []
+
+
+def _automation() -> Any:
     import pulumi.automation
 
     return pulumi.automation
 
 
-class AutomationRunner:
-    """The production runner: the project's program through `pulumi.automation`.
+def make_command() -> Any:
+    """The run's one `PulumiCommand`; refuses up front without a Pulumi CLI."""
+    import shutil
 
-    `api` is the `pulumi.automation` module; tests hand in a stand-in with the same names.
+    if shutil.which("pulumi") is None:
+        raise RunnerUnavailableError(
+            "the Pulumi CLI is not on PATH: the Automation API drives it (install it, then retry)"
+        )
+    return PulumiProcesses()
+
+
+def _processes_class() -> type:
+    auto = _automation()
+    from pulumi.automation.errors import create_command_error
+
+    class Processes(auto.PulumiCommand):  # type: ignore[misc,name-defined]
+        """The SDK's `PulumiCommand.run`, with each process in its own group and known by its `--stack`."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self._guard = threading.Lock()
+            self._running: dict[str, list[subprocess.Popen[str]]] = {}
+            self._signalled: set[int] = set()
+            #: Stacks being stopped: a CLI of theirs that starts late is signalled as it starts.
+            self._stopping: set[str] = set()
+
+        def run(
+            self,
+            args: list[str],
+            cwd: str,
+            additional_env: Mapping[str, str],
+            on_output: Any = None,
+            on_error: Any = None,
+        ) -> Any:
+            args = list(args)
+            end = args.index("--") if "--" in args else len(args)
+            if "--non-interactive" not in args[:end]:
+                args.insert(0, "--non-interactive")
+            stack = args[args.index("--stack") + 1] if "--stack" in args[:end] else ""
+            env = {**os.environ, **additional_env, "PULUMI_AUTOMATION_API": "true"}
+            out: list[str] = []
+            err: list[str] = []
+
+            def consume(stream: IO[str], callback: Any, chunks: list[str]) -> None:
+                for line in iter(stream.readline, ""):
+                    text = line.rstrip()
+                    if callback:
+                        callback(text)
+                    chunks.append(text)
+                stream.close()
+
+            with subprocess.Popen(
+                [self.command, *args],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                cwd=cwd,
+                env=env,
+                encoding="utf-8",
+                process_group=0,  # a terminal's Ctrl-C reaches cellctl only; it signals each CLI once
+            ) as process:
+                with self._guard:
+                    self._running.setdefault(stack, []).append(process)
+                    late = stack in self._stopping and process.pid not in self._signalled
+                    if late:
+                        self._signalled.add(process.pid)
+                if late:
+                    process.send_signal(signal.SIGINT)
+                assert process.stdout is not None
+                assert process.stderr is not None
+                readers = [
+                    threading.Thread(target=consume, args=(process.stdout, on_output, out)),
+                    threading.Thread(target=consume, args=(process.stderr, on_error, err)),
+                ]
+                for reader in readers:
+                    reader.start()
+                for reader in readers:
+                    reader.join()
+                code = process.wait()
+                with self._guard:
+                    self._running[stack].remove(process)
+                    self._signalled.discard(process.pid)
+            result = auto.CommandResult(stdout="\n".join(out), stderr="\n".join(err), code=code)
+            if code != 0:
+                error = create_command_error(result)
+                error.result = result  # type: ignore[attr-defined]  # the SDK keeps only the text; the exit code tells a cancel apart
+                raise error
+            return result
+
+        def interrupt(self, stack: str, *, force: bool = False) -> int:
+            """SIGINT each running CLI of `stack` once (again with `force`); how many were signalled."""
+            with self._guard:
+                self._stopping.add(stack)
+                processes = list(self._running.get(stack, []))
+                todo = [p for p in processes if force or p.pid not in self._signalled]
+                self._signalled.update(p.pid for p in todo)
+            for process in todo:
+                with contextlib.suppress(ProcessLookupError):
+                    process.send_signal(signal.SIGINT)
+            return len(todo)
+
+        def running(self, stack: str) -> bool:
+            with self._guard:
+                return bool(self._running.get(stack))
+
+        def stopping(self, stack: str) -> bool:
+            with self._guard:
+                return stack in self._stopping
+
+    return Processes
+
+
+def PulumiProcesses() -> Any:  # noqa: N802 - a class made on first use (it subclasses the SDK's)
+    return _processes_class()()
+
+
+class AutomationRunner:
+    """The production runner: the project's program through `pulumi.automation`, from a run directory.
+
+    `run_dir` is a disposable checkout (it gets a Pulumi.yaml pointing at `virtualenv`); `home` is
+    the operator's checkout, where logs, the lock and the kept secrets-manager keys live.
     """
 
     def __init__(
         self,
-        project_dir: Path,
+        run_dir: Path,
         *,
-        log_dir: Path,
+        home: Path,
+        command: Any,
         env: Mapping[str, str] | None = None,
-        lock_path: Path | None = None,
-        api: Any = None,
+        backend: str | None = None,
+        virtualenv: Path | None = None,
         plugins: Mapping[str, str] | None = None,
     ) -> None:
-        self.project_dir = Path(project_dir)
-        self.log_dir = Path(log_dir)
+        self.run_dir = Path(run_dir)
+        self.home = Path(home)
+        self.log_dir = self.home / ".honeycomb" / "logs"
+        self.keys_dir = self.home / ".honeycomb" / "stack-keys"
         self.env = dict(env or {})
-        if api is None:
-            if shutil.which("pulumi") is None:
-                raise RunnerUnavailableError(
-                    "the Pulumi CLI is not on PATH: the Automation API drives it (install it, then retry)"
-                )
-            api = _automation()
-        self.api = api
+        self.backend = backend
+        self.command = command
+        self.api = _automation()
         self.plugins = dict(plugins) if plugins is not None else plugin_versions()
-        lock = lock_path or self.log_dir.parent / "automation.lock"
-        lock.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = FileLock(str(lock))
-        self._running: dict[str, Any] = {}
-        #: Cancels that arrived while the stack was still being selected: honoured before it starts.
-        self._cancel_requested: set[str] = set()
+        self._lock = FileLock(str(self.home / ".honeycomb" / "automation.lock"))
+        self._stacks: dict[str, Any] = {}
         self._guard = threading.Lock()
+        self._use_virtualenv(virtualenv if virtualenv is not None else current_virtualenv())
+        self.workspace = self.api.LocalWorkspace(work_dir=str(self.run_dir), env_vars=self.env, pulumi_command=command)
+
+    # --- the run directory ----------------------------------------------------------------------
+
+    def _use_virtualenv(self, venv: Path | None) -> None:
+        """Point the run directory's Pulumi.yaml at `venv` (absolute): it is a copy, the checkout's is untouched."""
+        project = self.run_dir / "Pulumi.yaml"
+        settings = yaml.safe_load(project.read_text(encoding="utf-8")) or {}
+        runtime = settings.get("runtime")
+        if venv is None or not isinstance(runtime, dict) or runtime.get("name") != "python":
+            return
+        runtime.setdefault("options", {})["virtualenv"] = str(venv.resolve())
+        project.write_text(yaml.safe_dump(settings, sort_keys=False, width=1 << 20), encoding="utf-8")
+
+    def _stack_file(self, stack: str) -> Path:
+        settings = yaml.safe_load((self.run_dir / "Pulumi.yaml").read_text(encoding="utf-8")) or {}
+        return self.run_dir / str(settings.get("stackConfigDir") or ".") / f"Pulumi.{stack}.yaml"
+
+    def _restore_keys(self, stack: str) -> None:
+        kept = self.keys_dir / f"Pulumi.{stack}.yaml"
+        path = self._stack_file(stack)
+        if not kept.is_file() or not path.is_file():
+            return
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        keys = yaml.safe_load(kept.read_text(encoding="utf-8")) or {}
+        missing = {k: v for k, v in keys.items() if k in SECRETS_KEYS and k not in doc}
+        if missing:
+            path.write_text(yaml.safe_dump({**missing, **doc}, sort_keys=False, width=1 << 20), encoding="utf-8")
+
+    def _keep_keys(self, stack: str) -> None:
+        path = self._stack_file(stack)
+        if not path.is_file():
+            return
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        keys = {k: doc[k] for k in SECRETS_KEYS if k in doc}
+        if keys:
+            self.keys_dir.mkdir(parents=True, exist_ok=True)
+            (self.keys_dir / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(keys), encoding="utf-8")
 
     # --- workspace and stacks -----------------------------------------------------------------
 
-    def workspace_options(self) -> Any:
-        """A fresh options object per run: a new `LocalWorkspace` each time, on the project directory."""
-        return self.api.LocalWorkspaceOptions(work_dir=str(self.project_dir), env_vars=dict(self.env))
-
     def prepare(self) -> None:
-        workspace = self.api.LocalWorkspace(**vars(self.workspace_options()))
+        installed = {(p.name, p.version) for p in self.workspace.list_plugins() if p.kind == "resource"}
         for name, version in sorted(self.plugins.items()):
-            workspace.install_plugin(name, f"v{version}")
+            if (name, version) not in installed:
+                self.workspace.install_plugin(name, f"v{version}")
 
-    def _stack(self, target: Target) -> Any:
+    def _stack(self, name: str) -> Any:
+        """The stack, selected (or created) once per run."""
+        with self._guard:
+            if name in self._stacks:
+                return self._stacks[name]
         with self._lock:
-            stack = self.api.create_or_select_stack(
-                stack_name=target.stack, work_dir=str(self.project_dir), opts=self.workspace_options()
-            )
-            if target.config:
-                config = {key: self.api.ConfigValue(value=value) for key, value in sorted(target.config.items())}
-                stack.set_all_config(config, path=True)
-        return stack
-
-    def _select(self, stack_name: str) -> Any | None:
-        with self._lock:
+            self._restore_keys(name)
             try:
-                return self.api.select_stack(
-                    stack_name=stack_name, work_dir=str(self.project_dir), opts=self.workspace_options()
-                )
-            except self.api.StackNotFoundError:
-                return None
+                stack = self.api.Stack.create_or_select(name, self.workspace)
+            except self.api.CommandError as exc:
+                raise self._error(name, exc, []) from exc
+            self._keep_keys(name)
+        with self._guard:
+            self._stacks[name] = stack
+        return stack
 
     # --- logs ---------------------------------------------------------------------------------
 
     def log_path(self, stack: str) -> Path:
         return self.log_dir / f"{stack}.log"
 
-    def _open_log(self, target: Target, operation: str) -> IO[str]:
+    @contextlib.contextmanager
+    def _log(self, stack: str, operation: str) -> Iterator[Any]:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        handle = self.log_path(target.stack).open("a", encoding="utf-8")
-        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        handle.write(f"=== {stamp} {operation} {target.stack} in {self.project_dir}\n")
-        handle.flush()
-        return handle
+        with self.log_path(stack).open("a", encoding="utf-8") as handle:
+            stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            handle.write(f"=== {stamp} {operation} {stack} in {self.run_dir}\n")
+            handle.flush()
+            lock = threading.Lock()
 
-    @staticmethod
-    def _writer(handle: IO[str]) -> Any:
-        lock = threading.Lock()
+            def write(line: str) -> None:
+                with lock:
+                    handle.write(line + "\n")
+                    handle.flush()
 
-        def write(line: str) -> None:
-            with lock:
-                handle.write(line + "\n")
-                handle.flush()
-
-        return write
+            yield write
 
     # --- operations ---------------------------------------------------------------------------
 
-    def up(self, target: Target, *, revision: str) -> RunResult:
-        stack = self._stack(target)
-        self._register(target.stack, stack)
+    def _engine(self, target: Target, args: list[str]) -> dict[str, int]:
+        """Run `pulumi <args>` for the stack with an event log; the resource changes, or an EngineError."""
+        self._stack(target.stack)
+        if self.command.stopping(target.stack):
+            raise CancelledError(f"{target.stack} was stopped before its update started")
+        with tempfile.TemporaryDirectory(prefix="honeycomb-events-") as tmp, self._log(target.stack, args[0]) as write:
+            events_file = Path(tmp) / "events.jsonl"
+            full = [*args, "--color", "never", "--exec-kind", "auto.local", "--event-log", str(events_file)]
+            full += ["--stack", target.stack]
+            error: Exception | None = None
+            try:
+                self.command.run(full, str(self.run_dir), self.env, write, write)
+            except self.api.CommandError as exc:
+                error = exc
+            events = _read_events(events_file)
+        if error is not None:
+            raise self._error(target.stack, error, events)
+        summary: dict[str, Any] = next((e["summaryEvent"] for e in reversed(events) if "summaryEvent" in e), {})
+        return {str(k): int(v) for k, v in (summary.get("resourceChanges") or {}).items()}
+
+    def _error(self, stack: str, error: Exception, events: list[dict[str, Any]]) -> EngineError:
+        result = getattr(error, "result", None)
+        stdout, stderr = str(getattr(result, "stdout", "")), str(getattr(result, "stderr", str(error)))
+        code = getattr(result, "code", None)
+        return EngineError(stack, error, _diagnostics(events, stderr, stdout), code, str(self.log_path(stack)))
+
+    def up(self, target: Target, *, revision: str, run_id: str = "") -> RunResult:
+        message = f"honeycomb: revision {revision}" + (f" (rollout {run_id})" if run_id else "")
+        changes = self._engine(target, ["up", "--yes", "--skip-preview", "--message", message])
         try:
-            with self._open_log(target, "up") as log:
-                write = self._writer(log)
-                result = stack.up(
-                    on_output=write, on_error=write, color="never", message=f"honeycomb: revision {revision}"
-                )
-        finally:
-            with self._guard:
-                self._running.pop(target.stack, None)
-        try:
-            stack.set_tag(REVISION_TAG, revision)
+            self._stack(target.stack).set_tag(REVISION_TAG, revision)
         except self.api.CommandError as exc:
             # Some backends keep no stack tags; the update's message still carries the revision.
-            with self._open_log(target, "tag") as log:
-                log.write(f"could not tag the stack with its revision: {exc}\n")
-        changes = dict(getattr(result.summary, "resource_changes", None) or {})
+            with self._log(target.stack, "tag") as write:
+                write(f"could not tag the stack with its revision: {' '.join(str(exc).split())}")
         return RunResult(changes, str(self.log_path(target.stack)))
 
     def preview(self, target: Target) -> RunResult:
-        stack = self._stack(target)
-        self._register(target.stack, stack)
-        try:
-            with self._open_log(target, "preview") as log:
-                write = self._writer(log)
-                result = stack.preview(on_output=write, on_error=write, color="never")
-        finally:
-            with self._guard:
-                self._running.pop(target.stack, None)
-        return RunResult(dict(result.change_summary or {}), str(self.log_path(target.stack)))
+        return RunResult(self._engine(target, ["preview"]), str(self.log_path(target.stack)))
 
-    def _register(self, name: str, stack: Any) -> None:
-        with self._guard:
-            if name in self._cancel_requested:
-                self._cancel_requested.discard(name)
-                raise CancelledError(f"{name} was cancelled before its update started")
-            self._running[name] = stack
+    def cancel(self, stack: str, *, force: bool = False) -> None:
+        """SIGINT the stack's `pulumi` (the engine stops after its in-flight steps); a later one never starts."""
+        self.command.interrupt(stack, force=force)
 
-    def cancel(self, stack: str) -> None:
-        with self._guard:
-            running = self._running.get(stack)
-            if running is None:
-                self._cancel_requested.add(stack)
-                return
-        with contextlib.suppress(self.api.CommandError):  # the update had already ended
-            running.cancel()
+    def running(self, stack: str) -> bool:
+        return bool(self.command.running(stack))
 
-    def last_revision(self, stack: str) -> str | None:
-        selected = self._select(stack)
-        if selected is None:
+    def release(self, stack: str) -> str | None:
+        """After a forced stop: on a service backend, `pulumi cancel` ends the update the service still holds."""
+        if not is_service_backend(self.backend):
             return None
         try:
-            tag = str(selected.get_tag(REVISION_TAG)).strip()
+            self._stack(stack).cancel()
+        except self.api.CommandError as exc:
+            return f"pulumi cancel failed: {' '.join(str(exc).split())[-200:]}"
+        return "the service's update was ended with `pulumi cancel`"
+
+    def last_revision(self, stack: str, *, exclude_run: str | None = None) -> str | None:
+        try:
+            selected = self._stack(stack)
+            history = selected.history(page_size=20, show_secrets=False)
         except self.api.CommandError:
-            tag = ""  # no tag, or a backend without stack tags: fall back to the update history
-        if tag:
-            return tag
-        for update in selected.history(page_size=20):
+            return None
+        for update in history:
             if update.kind != "update" or update.result != "succeeded":
                 continue
-            found = _MESSAGE_REVISION.search(update.message or "")
+            message = update.message or ""
+            run = _RUN_ID.search(message)
+            if exclude_run and run and run[1] == exclude_run:
+                continue
+            found = _MESSAGE.search(message)
             if found:
-                return found.group(1)
-            head = (update.environment or {}).get("git.head")
-            if head:
-                return str(head)
+                return found[1]
+            env = update.environment or {}
+            if env.get("git.head"):
+                return str(env["git.head"]) + ("+dirty" if env.get("git.dirty") == "true" else "")
         return None
 
     def outputs(self, stack: str) -> dict[str, Any]:
         """A stack's outputs as plain values ({} for a stack that does not exist yet)."""
-        selected = self._select(stack)
-        if selected is None:
+        try:
+            found = self.workspace.stack_outputs(stack)
+        except self.api.StackNotFoundError:
             return {}
-        return {key: getattr(out, "value", out) for key, out in selected.outputs().items()}
+        return {key: getattr(out, "value", out) for key, out in found.items()}
+
+
+def _read_events(path: Path) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return events
+    for line in lines:
+        with contextlib.suppress(ValueError):
+            data = json.loads(line)
+            if isinstance(data, dict):
+                events.append(data)
+    return events
