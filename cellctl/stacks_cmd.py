@@ -239,6 +239,8 @@ def sync(
     else:
         for path in written:
             console.print(f"[green]wrote[/] {path.name}")
+        if written:
+            console.print("commit them: a rollout deploys only the stack files committed beside the code")
         if findings and (check or stale):
             table = Table(title="stack files that differ from the registry")
             for col in ("file", "kind", "reason"):

@@ -20,6 +20,7 @@ from cellctl.rollout.health import Health
 from cellctl.rollout.memory import Behaviour, InMemoryRunner
 
 cli = CliRunner()
+REAL_MAKE_HEALTH = rollout_cmds.make_health
 
 
 class Harness:
@@ -517,3 +518,18 @@ def test_output_to_a_pipe_has_no_live_table(invoke: Invoke, harness: Harness) ->
     assert "cell-staging running" in lines and "cell-staging succeeded: 1 update" in lines
     assert not any("━" in line or "waiting" in line for line in lines[: lines.index("cell-staging running")])
     assert "\x1b[" not in result.output
+
+
+def test_missing_health_gate_credentials_stop_the_rollout_up_front(
+    invoke: Invoke, harness: Harness, project: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(rollout_cmds, "make_health", REAL_MAKE_HEALTH)
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    result = invoke("rollout", "--wave", "preprod")  # AWS cells only: GCP credentials are not asked for
+    _refused(result, harness, "no AWS credentials for the bake gate")
+    assert "GCP" not in result.output and journals(project) == []
+    assert invoke("bootstrap", "staging", "--json").exit_code == 0  # a bootstrap has no bake gate

@@ -165,6 +165,11 @@ class Journal:
             raise JournalError(f"{path} is not a readable rollout journal: {exc}") from None
         if doc.id != journal_id:
             raise JournalError(f"{path} holds the journal of rollout {doc.id!r}, not {journal_id!r}")
+        if doc.checksum is None:
+            raise JournalError(
+                f"{path} has no checksum (written by an older cellctl, or by hand), so what it says ran cannot be "
+                "trusted. Start a new rollout without --resume; stacks that are already up to date report no changes"
+            )
         if doc.checksum != doc.digest():
             raise JournalError(
                 f"{path} was changed outside cellctl (its checksum does not match its content), so what it says "

@@ -108,12 +108,6 @@ class StackRunner(Protocol):
     def prepare(self) -> None:
         """One-off set-up before stacks run in parallel (plugin installs)."""
 
-    def _error(self, stack: str, error: Exception, events: list[dict[str, Any]]) -> EngineError:
-        result = getattr(error, "result", None)
-        stdout, stderr = str(getattr(result, "stdout", "")), str(getattr(result, "stderr", str(error)))
-        code = getattr(result, "code", None)
-        return EngineError(stack, error, _diagnostics(events, stderr, stdout), code, str(self.log_path(stack)))
-
     def up(self, target: Target, *, revision: str, run_id: str = "") -> RunResult:
         """Update the stack; the update records `revision` (and `run_id`, the rollout's journal id)."""
 
