@@ -1,4 +1,4 @@
-"""Rollout makespan against the lower bound the wave rules allow.
+"""Rollout makespan against the lower bound the wave rules allow, and CLI calls per stack update.
 
 100 simulated cells over 4 waves, stack durations drawn from a fixed seed, concurrency 4, run
 through the real orchestrator with the in-memory runner on a virtual clock (seconds of real
@@ -9,10 +9,16 @@ from a "previous run" that differs from this one by up to ±15% per stack.
 
 from __future__ import annotations
 
+import collections
+import json
+import os
 import random
+import shutil
+import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from cellctl.rollout.clock import VirtualClock
 from cellctl.rollout.journal import Journal
@@ -93,6 +99,77 @@ def main() -> None:
     total, _ = makespan(plan, durations, history)
     ratio = total / bound
     print(f"target: within 5% of the bound -> {'met' if ratio <= 1.05 else 'MISSED'} ({ratio:.4f})")
+    cli_calls()
+
+
+ROOT = Path(__file__).resolve().parent.parent
+FAKE = ROOT.parent / "shared" / "fake-pulumi" / "pulumi"
+
+
+def _copy_checkout(dest: Path) -> None:
+    names = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split("\0")
+    for name in filter(None, names):
+        if (ROOT / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, dest / name)
+    for args in (["init", "-q"], ["add", "-A"], ["-c", "user.email=b@x", "-c", "user.name=b", "commit", "-qm", "b"]):
+        subprocess.run(["git", *args], cwd=dest, check=True, capture_output=True)
+
+
+def cli_calls() -> None:
+    """CLI calls per stack update of a real-SDK bootstrap and rollout against the stand-in CLI."""
+    if not FAKE.is_file():
+        print(f"CLI calls per stack update: skipped (no stand-in CLI at {FAKE})")
+        return
+    from typer.testing import CliRunner
+
+    from cellctl import rollout_cmds
+    from cellctl.main import app
+    from cellctl.rollout.health import Health
+
+    class Healthy:
+        def check(self, cell: Any) -> Health:
+            return Health(cell.name, True, "OK")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        repo = root / "repo"
+        _copy_checkout(repo)
+        os.environ.update(
+            PATH=f"{FAKE.parent}{os.pathsep}{os.environ['PATH']}",
+            PULUMI_BACKEND_URL=f"file://{root / 'backend'}",
+            PULUMI_CONFIG_PASSPHRASE="bench",
+            PULUMI_HOME=str(root / "home"),
+            FAKE_PULUMI_STATE=str(root / "fake"),
+            FAKE_PULUMI_SLEEP="0",
+        )
+        rollout_cmds.make_health = lambda registry, runner, clouds: Healthy()  # type: ignore[assignment]
+        where = ["--project-dir", str(repo), "--registry", str(repo / "cells" / "registry"), "--json"]
+        log = root / "fake" / "calls.jsonl"
+        for label, args in (
+            ("bootstrap --all (new stacks)", ["bootstrap", "--all"]),
+            ("rollout (existing stacks)", ["rollout", "--bake-minutes", "0", "--shorten-prod-bakes"]),
+        ):
+            before = len(log.read_text().splitlines()) if log.is_file() else 0
+            started = time.perf_counter()
+            result = CliRunner().invoke(app, [*args, *where])
+            wall = time.perf_counter() - started
+            assert result.exit_code == 0, result.output
+            calls = [json.loads(line) for line in log.read_text().splitlines()[before:]]
+            argvs = [[a for a in c["argv"] if a != "--non-interactive"] for c in calls if c["event"] == "start"]
+            updates = sum(1 for a in argvs if a[:1] == ["up"])
+            kinds = collections.Counter(" ".join(a[:2]) if a[0] in {"stack", "plugin"} else a[0] for a in argvs)
+            print(
+                f"CLI calls, {label:30s} {len(argvs):3d} for {updates} stack updates = "
+                f"{len(argvs) / updates:.2f} per update (target <= 4)  [{wall:.1f}s]  "
+                + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items()))
+            )
 
 
 if __name__ == "__main__":

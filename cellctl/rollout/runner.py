@@ -17,7 +17,7 @@ tracked file. In that run directory it:
   stack, each in its own process group: Ctrl-C reaches cellctl alone, which then sends each
   running `pulumi` exactly one SIGINT (the engine finishes its in-flight steps and stops;
   `pulumi cancel` on a file or object-store backend would only delete the lock);
-- selects each stack once, runs `up`/`preview` with an engine event log (the summary and the
+- selects each stack once (`stack select --create`), runs `up`/`preview` with an engine event log (the summary and the
   error diagnostics come from the engine's events) and tags the stack with the deployed
   revision: three CLI calls per stack update. The SDK's `Stack.up` would add three more
   (outputs twice, history), which the orchestrator never needs;
@@ -310,6 +310,19 @@ def PulumiProcesses() -> Any:  # noqa: N802 - a class made on first use (it subc
     return _processes_class()()
 
 
+def _workspace(work_dir: Path, env: Mapping[str, str], command: Any) -> Any:
+    """A `LocalWorkspace` whose stack selection creates a missing stack in the same call (`--create`)."""
+    auto = _automation()
+
+    class Workspace(auto.LocalWorkspace):  # type: ignore[misc,name-defined]
+        def select_stack(self, stack_name: str) -> None:
+            self.pulumi_command.run(
+                ["stack", "select", "--create", "--stack", stack_name], self.work_dir, self.env_vars
+            )
+
+    return Workspace(work_dir=str(work_dir), env_vars=dict(env), pulumi_command=command)
+
+
 class AutomationRunner:
     """The production runner: the project's program through `pulumi.automation`, from a run directory.
 
@@ -341,7 +354,7 @@ class AutomationRunner:
         self._stacks: dict[str, Any] = {}
         self._guard = threading.Lock()
         self._use_virtualenv(virtualenv if virtualenv is not None else current_virtualenv())
-        self.workspace = self.api.LocalWorkspace(work_dir=str(self.run_dir), env_vars=self.env, pulumi_command=command)
+        self.workspace = _workspace(self.run_dir, self.env, command)
 
     # --- the run directory ----------------------------------------------------------------------
 
@@ -396,7 +409,7 @@ class AutomationRunner:
         with self._lock:
             self._restore_keys(name)
             try:
-                stack = self.api.Stack.create_or_select(name, self.workspace)
+                stack = self.api.Stack.select(name, self.workspace)
             except self.api.CommandError as exc:
                 raise self._error(name, exc, []) from exc
             self._keep_keys(name)
