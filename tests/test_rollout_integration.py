@@ -323,3 +323,16 @@ def test_two_rollouts_at_once(world: World) -> None:
     first.communicate(timeout=60)
     assert [j["id"] for j in world.journals()] == [holder["journal"]]  # the second left no journal
     assert len(world.started("up", "cell-staging")) == 1
+
+
+def test_a_failed_plugin_install_starts_nothing(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_PULUMI_PLUGIN_FAIL", "1")
+    monkeypatch.setattr(rollout_cmds, "PREPARE_RETRY", RetryPolicy(attempts=2, initial=0.1, maximum=0.1, jitter=0))
+    roll = world.invoke("rollout", *DRILL)
+    assert roll.exit_code == 2, roll.output
+    text = " ".join(roll.output.split())
+    assert "could not install the provider plugins" in text and "no such host" in text
+    assert "Nothing was started" in text and "Traceback" not in text
+    assert len(world.started("plugin", "install")) == 2  # a network error: tried again
+    assert not world.started("up") and world.journals() == []
+    assert world.invoke("rollout", "--resume", "latest").exit_code == 2
