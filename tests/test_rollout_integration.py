@@ -336,3 +336,29 @@ def test_a_failed_plugin_install_starts_nothing(world: World, monkeypatch: pytes
     assert len(world.started("plugin", "install")) == 2  # a network error: tried again
     assert not world.started("up") and world.journals() == []
     assert world.invoke("rollout", "--resume", "latest").exit_code == 2
+
+
+@pytest.mark.parametrize("backend", ["file", "service"])
+def test_a_second_ctrl_c_stops_at_once_and_cancel_is_only_for_a_service(world: World, backend: str) -> None:
+    extra = {"FAKE_PULUMI_SLEEP": "cell-staging=30", "FAKE_PULUMI_CANCEL_SECONDS": "10"}
+    if backend == "service":
+        extra["PULUMI_BACKEND_URL"] = "https://pulumi.example.test"
+        extra["PULUMI_ACCESS_TOKEN"] = "pul-test"
+    process = world.spawn("rollout", "--wave", "preprod", *DRILL, "--json", **extra)
+    wait_for(lambda: world.started("up", "cell-staging"))
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    time.sleep(1.0)  # the engine is finishing its in-flight step (10 s here)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, out + err
+    [up] = world.exits("up", "cell-staging")
+    assert up["code"] == 255 and up.get("terminated")
+    staging = world.journals()[-1]["cells"]["cell-staging"]
+    assert staging["state"] == "cancelled" and "stopped at once by a second Ctrl-C" in staging["stopped"]
+    cancels = world.started("cancel")
+    if backend == "file":
+        assert cancels == []  # it would only delete the lock file
+    else:
+        assert [c["argv"][-1] for c in cancels] == ["cell-staging"]
+        assert "pulumi cancel" in staging["stopped"]

@@ -55,6 +55,8 @@ REVISION_TAG = "honeycomb:revision"
 PROVIDER_PACKAGES = ("pulumi_aws", "pulumi_gcp", "pulumi_kubernetes")
 #: Keys of a stack file that belong to its secrets manager (written by the CLI, not by us).
 SECRETS_KEYS = ("encryptionsalt", "secretsprovider", "encryptedkey")
+#: CLI commands that run the engine: the ones a stop signals.
+ENGINE_OPERATIONS = frozenset({"up", "preview", "refresh", "destroy"})
 #: The CLI's exit code for an update stopped by a signal (pkg/cmd/pulumi/cmd/exit_codes.go).
 EXIT_CANCELLED = 8
 _MESSAGE = re.compile(r"revision ([0-9a-f]{7,40}(?:\+dirty)?)")
@@ -100,8 +102,8 @@ class EngineError(RuntimeError):
 
     @property
     def terminated(self) -> bool:
-        """Stopped at once by a second signal: resources may be left half-changed (`pulumi refresh`)."""
-        return self.code == 255
+        """Stopped at once (a second signal, or killed): resources may be left half-changed (`pulumi refresh`)."""
+        return self.code is not None and (self.code == 255 or self.code < 0)
 
 
 class StackRunner(Protocol):
@@ -195,17 +197,18 @@ def _automation() -> Any:
 
 
 def make_command() -> Any:
-    """The run's one `PulumiCommand`; refuses up front without a Pulumi CLI."""
+    """The run's one `PulumiCommand` (see `_processes_class`); refuses up front without a Pulumi CLI."""
     import shutil
 
     if shutil.which("pulumi") is None:
         raise RunnerUnavailableError(
             "the Pulumi CLI is not on PATH: the Automation API drives it (install it, then retry)"
         )
-    return PulumiProcesses()
+    return _processes_class()()
 
 
 def _processes_class() -> type:
+    """Made on first use: it subclasses the SDK's class, and importing the SDK is slow for other commands."""
     auto = _automation()
     from pulumi.automation.errors import create_command_error
 
@@ -232,7 +235,9 @@ def _processes_class() -> type:
             end = args.index("--") if "--" in args else len(args)
             if "--non-interactive" not in args[:end]:
                 args.insert(0, "--non-interactive")
-            stack = args[args.index("--stack") + 1] if "--stack" in args[:end] else ""
+            engine = next((a for a in args[:end] if not a.startswith("-")), "") in ENGINE_OPERATIONS
+            # Only engine runs are known by stack (and signalled); `pulumi cancel` itself must not be.
+            stack = args[args.index("--stack") + 1] if engine and "--stack" in args[:end] else ""
             env = {**os.environ, **additional_env, "PULUMI_AUTOMATION_API": "true"}
             out: list[str] = []
             err: list[str] = []
@@ -257,7 +262,7 @@ def _processes_class() -> type:
             ) as process:
                 with self._guard:
                     self._running.setdefault(stack, []).append(process)
-                    late = stack in self._stopping and process.pid not in self._signalled
+                    late = bool(stack) and stack in self._stopping and process.pid not in self._signalled
                     if late:
                         self._signalled.add(process.pid)
                 if late:
@@ -304,10 +309,6 @@ def _processes_class() -> type:
                 return stack in self._stopping
 
     return Processes
-
-
-def PulumiProcesses() -> Any:  # noqa: N802 - a class made on first use (it subclasses the SDK's)
-    return _processes_class()()
 
 
 def _workspace(work_dir: Path, env: Mapping[str, str], command: Any) -> Any:
@@ -494,7 +495,9 @@ class AutomationRunner:
         try:
             self._stack(stack).cancel()
         except self.api.CommandError as exc:
-            return f"pulumi cancel failed: {' '.join(str(exc).split())[-200:]}"
+            if "already completed or has been canceled" in str(exc):
+                return "the service had already ended the update (`pulumi cancel` found none running)"
+            return f"`pulumi cancel` failed: {' '.join(str(exc).split())[-200:]}"
         return "the service's update was ended with `pulumi cancel`"
 
     def last_revision(self, stack: str, *, exclude_run: str | None = None) -> str | None:
