@@ -533,3 +533,30 @@ def test_missing_health_gate_credentials_stop_the_rollout_up_front(
     _refused(result, harness, "no AWS credentials for the bake gate")
     assert "GCP" not in result.output and journals(project) == []
     assert invoke("bootstrap", "staging", "--json").exit_code == 0  # a bootstrap has no bake gate
+
+
+def test_a_run_deploys_a_snapshot_of_the_checkout_as_it_is(tmp_path: Path) -> None:
+    from cellctl.rollout.gitrev import snapshot
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    (repo / "kept.py").write_text("A = 1\n")
+    (repo / "changed.py").write_text("B = 1\n")
+    (repo / "deleted.py").write_text("C = 1\n")
+    (repo / ".gitignore").write_text(".venv/\n")
+    git(repo, "add", ".")
+    git(repo, "-c", "user.email=dev@example.com", "-c", "user.name=dev", "commit", "-qm", "one")
+    (repo / "changed.py").write_text("B = 2\n")
+    (repo / "deleted.py").unlink()
+    (repo / "new.py").write_text("D = 1\n")
+    (repo / ".venv").mkdir()
+    (repo / ".venv" / "big").write_text("not copied")
+    with snapshot(repo) as path:
+        assert path != repo and (path / "kept.py").read_text() == "A = 1\n"
+        assert (path / "changed.py").read_text() == "B = 2\n" and (path / "new.py").read_text() == "D = 1\n"
+        assert not (path / "deleted.py").exists() and not (path / ".venv").exists()
+        (path / "kept.py").write_text("written by a run\n")
+        where = path
+    assert not where.exists() and (repo / "kept.py").read_text() == "A = 1\n"
+    assert len(git(repo, "worktree", "list").splitlines()) == 1
