@@ -146,6 +146,7 @@ def program(registry: Registry) -> None:
             "root_id": root_id,
             "environments": environments,
             "allowed_regions": aws_org.allowed_regions,
+            "access_role_name": aws_org.access_role_name,
             "accounts": {
                 cell.name: CellAccount(
                     email=cell.account_email,

@@ -3,10 +3,8 @@ images and the published registry, for the sample organization and for one with 
 
 from __future__ import annotations
 
-import fnmatch
 import importlib.util
 import json
-import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -14,6 +12,7 @@ from typing import Any
 import pulumi_aws as aws
 import pytest
 import yaml
+from iam_verdicts import allowed_by, denied_by, trusts
 
 from cellctl.mocks import CloudMocks, MockContext, fake_account_id, fake_project_number
 from cellctl.mocks import aws_org as org_mocks
@@ -52,6 +51,7 @@ CHANGE = "route53:ChangeResourceRecordSets"
 #: IAM's limits: a role's trust policy (default quota; at most 4,096 when raised) and its inline policies.
 TRUST_POLICY_LIMIT = 2048
 INLINE_POLICY_LIMIT = 10240
+ACCESS_ROLE = "OrganizationAccountAccessRole"
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +174,7 @@ def test_no_account_for_gcp_cells(plan: StackPlan, registry: Registry) -> None:
 
 def test_scps_are_valid_json_and_attached_to_every_cell_ou(plan: StackPlan, registry: Registry) -> None:
     policies = {r.inputs["name"]: r for r in plan.of_type(SCP)}
-    assert set(policies) == {"honeycomb-cells-regions", "honeycomb-cells-guardrails"}
+    assert set(policies) == {"honeycomb-cells-regions", "honeycomb-cells-guardrails", "honeycomb-cells-protections"}
     for policy in policies.values():
         assert policy.inputs["type"] == "SERVICE_CONTROL_POLICY"
         assert len(policy.inputs["content"]) <= organization.MAX_SCP_CHARS
@@ -209,8 +209,8 @@ class TestRegionGuardrail:
 class TestCellGuardrails:
     @pytest.fixture
     def statements(self) -> dict[str, dict[str, Any]]:
-        doc = json.loads(organization.cell_guardrail_policy())
-        assert len(organization.cell_guardrail_policy()) <= organization.MAX_SCP_CHARS
+        doc = json.loads(organization.cell_guardrail_policy(ACCESS_ROLE))
+        assert len(organization.cell_guardrail_policy(ACCESS_ROLE)) <= organization.MAX_SCP_CHARS
         return {s["Sid"]: s for s in doc["Statement"]}
 
     def test_every_statement_denies(self, statements: dict[str, dict[str, Any]]) -> None:
@@ -793,72 +793,7 @@ def test_the_policy_pack_finds_nothing_in_the_management_stack(plan: StackPlan, 
     assert [f"{f.policy}: {f.message}" for f in findings] == []
 
 
-# --- policy verdicts: a small evaluator for the condition operators these documents use ----------------------
-
-
-def _matches(patterns: str | list[str], value: str) -> bool:
-    return any(fnmatch.fnmatchcase(value, p) for p in ([patterns] if isinstance(patterns, str) else patterns))
-
-
-def _substitute(value: str, request: dict[str, Any]) -> str | None:
-    """IAM policy variables (`${aws:PrincipalTag/cell}`) from the request; None if one has no value."""
-    missing = [key for key in re.findall(r"\$\{([^}]+)\}", value) if request.get(key) is None]
-    return None if missing else re.sub(r"\$\{([^}]+)\}", lambda m: str(request[m.group(1)]), value)
-
-
-def _conditions_hold(condition: dict[str, dict[str, Any]], request: dict[str, Any]) -> bool:
-    for operator, checks in condition.items():
-        for key, allowed in checks.items():
-            allowed = [_substitute(a, request) for a in (allowed if isinstance(allowed, list) else [allowed])]
-            allowed = [a for a in allowed if a is not None]
-            value = request.get(key)
-            if operator == "ForAllValues:StringEquals":
-                if not all(v in allowed for v in value or []):
-                    return False
-            elif operator == "StringEquals":
-                if value not in allowed:
-                    return False
-            elif operator == "StringNotEquals":
-                if value in allowed:
-                    return False
-            elif operator == "StringLike":
-                if value is None or not _matches(allowed, value):
-                    return False
-            elif operator == "Null":
-                if (value is None) != (allowed == ["true"]):
-                    return False
-            else:
-                raise AssertionError(f"the evaluator does not know {operator}")
-    return True
-
-
-def applies(statement: dict[str, Any], action: str, request: dict[str, Any]) -> bool:
-    if "Action" in statement and not _matches(statement["Action"], action):
-        return False
-    if "NotAction" in statement and _matches(statement["NotAction"], action):
-        return False
-    return _conditions_hold(statement.get("Condition", {}), request)
-
-
-def allowed_by(document: str, action: str, request: dict[str, Any]) -> bool:
-    statements = json.loads(document)["Statement"]
-    if any(s["Effect"] == "Deny" and applies(s, action, request) for s in statements):
-        return False
-    return any(s["Effect"] == "Allow" and applies(s, action, request) for s in statements)
-
-
-def denied_by(document: str, action: str, request: dict[str, Any]) -> bool:
-    return any(s["Effect"] == "Deny" and applies(s, action, request) for s in json.loads(document)["Statement"])
-
-
-def trusts(document: str, principal: str, action: str, request: dict[str, Any]) -> bool:
-    """A trust policy's verdict for `principal` (an ARN the statements name exactly)."""
-    statements = [s for s in json.loads(document)["Statement"] if principal in _listed(s["Principal"]["AWS"])]
-    return allowed_by(json.dumps({"Statement": statements}), action, request)
-
-
-def _listed(value: str | list[str]) -> list[str]:
-    return [value] if isinstance(value, str) else value
+# --- policy verdicts (the evaluator lives in tests/iam_verdicts.py) -------------------------------------------
 
 
 class TestDnsDelegationVerdicts:
@@ -955,8 +890,8 @@ class TestScpVerdicts:
         assert not denied_by(scp, "sts:AssumeRole", {"aws:RequestedRegion": "ap-south-1"})
 
     def test_guardrails(self) -> None:
-        scp = organization.cell_guardrail_policy()
-        user = {"aws:PrincipalArn": "arn:aws:iam::111111111111:role/deployer"}
+        scp = organization.cell_guardrail_policy(ACCESS_ROLE)
+        user = {"aws:PrincipalArn": "arn:aws:iam::111111111111:role/operator"}
         assert denied_by(scp, "organizations:LeaveOrganization", user)
         assert denied_by(scp, "cloudtrail:StopLogging", user)
         assert denied_by(scp, "oam:DeleteLink", user)

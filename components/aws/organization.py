@@ -6,7 +6,8 @@ management, monitoring and DNS accounts (they exist before Honeycomb) and anythi
 cell account (the cell stacks own that).
 
 SCP documents are built by pure functions so they are tested directly. An SCP may hold at most
-5,120 characters, so the region guardrail and the other guardrails are two policies.
+5,120 characters, so the region guardrail, the other guardrails and the protections of what
+Honeycomb deploys are three policies (an OU takes at most five, AWS's FullAWSAccess included).
 """
 
 from __future__ import annotations
@@ -19,55 +20,102 @@ from typing import Any, TypedDict
 import pulumi
 import pulumi_aws as aws
 
-#: Largest SCP document AWS Organizations accepts.
+#: Largest SCP document AWS Organizations accepts (characters, whitespace included: the documents
+#: are written without any), and how many SCPs one OU may have attached (FullAWSAccess counts).
 MAX_SCP_CHARS = 5120
+MAX_SCPS_PER_TARGET = 5
 
-#: Services that are global (or run their control plane in us-east-1) and must keep working
-#: whatever region a request names, or the region guardrail breaks IAM, billing, DNS and SSO.
-GLOBAL_SERVICE_ACTIONS = (
+#: The actions AWS Control Tower's Region deny control exempts (GRREGIONDENY, and the same list in the
+#: OU control CT.MULTISERVICE.PV.1): global services, or services whose control plane lives in one
+#: Region, that must work whatever Region a request names. Kept exactly as published, in one place:
+#: https://docs.aws.amazon.com/controltower/latest/controlreference/primary-region-deny-policy.html
+CONTROL_TOWER_REGION_DENY_EXEMPT = (
     "a4b:*",
+    "access-analyzer:*",
     "account:*",
     "acm:*",
+    "activate:*",
+    "artifact:*",
+    "aws-marketplace-management:*",
     "aws-marketplace:*",
     "aws-portal:*",
+    "billing:*",
+    "billingconductor:*",
     "budgets:*",
     "ce:*",
+    "chatbot:*",
     "chime:*",
     "cloudfront:*",
+    "cloudtrail:LookupEvents",
+    "compute-optimizer:*",
     "config:*",
+    "consoleapp:*",
+    "consolidatedbilling:*",
     "cur:*",
+    "datapipeline:GetAccountLimits",
+    "devicefarm:*",
     "directconnect:*",
     "ec2:DescribeRegions",
     "ec2:DescribeTransitGateways",
     "ec2:DescribeVpnGateways",
+    "ecr-public:*",
     "fms:*",
+    "freetier:*",
     "globalaccelerator:*",
     "health:*",
     "iam:*",
     "importexport:*",
+    "invoicing:*",
+    "iq:*",
     "kms:*",
+    "license-manager:ListReceivedLicenses",
+    "lightsail:Get*",
     "mobileanalytics:*",
     "networkmanager:*",
+    "notifications-contacts:*",
+    "notifications:*",
     "organizations:*",
+    "payments:*",
     "pricing:*",
-    "route53:*",
-    "route53domains:*",
+    "quicksight:DescribeAccountSubscription",
+    "resource-explorer-2:*",
     "route53-recovery-cluster:*",
     "route53-recovery-control-config:*",
     "route53-recovery-readiness:*",
+    "route53:*",
+    "route53domains:*",
+    "s3:CreateMultiRegionAccessPoint",
+    "s3:DeleteMultiRegionAccessPoint",
+    "s3:DescribeMultiRegionAccessPointOperation",
     "s3:GetAccountPublicAccessBlock",
+    "s3:GetBucketLocation",
+    "s3:GetBucketPolicyStatus",
+    "s3:GetBucketPublicAccessBlock",
+    "s3:GetMultiRegionAccessPoint",
+    "s3:GetMultiRegionAccessPointPolicy",
+    "s3:GetMultiRegionAccessPointPolicyStatus",
+    "s3:GetStorageLensConfiguration",
+    "s3:GetStorageLensDashboard",
     "s3:ListAllMyBuckets",
     "s3:ListMultiRegionAccessPoints",
+    "s3:ListStorageLensConfigurations",
     "s3:PutAccountPublicAccessBlock",
+    "s3:PutMultiRegionAccessPointPolicy",
+    "savingsplans:*",
     "shield:*",
     "sso:*",
     "sts:*",
     "support:*",
+    "supportapp:*",
+    "supportplans:*",
+    "sustainability:*",
+    "tag:GetResources",
+    "tax:*",
     "trustedadvisor:*",
+    "vendor-insights:ListEntitledSecurityProfiles",
     "waf-regional:*",
     "waf:*",
     "wafv2:*",
-    "wellarchitected:*",
 )
 
 #: Turning off the audit trail: CloudTrail is how every other guardrail is checked.
@@ -81,6 +129,54 @@ CLOUDTRAIL_ACTIONS = (
 #: Cutting a cell off from central monitoring (its CloudWatch observability link).
 OBSERVABILITY_ACTIONS = ("oam:DeleteLink", "oam:UpdateLink")
 
+#: Changing an IAM role: what AWS Control Tower denies on the roles it sets up, plus tagging.
+ROLE_CHANGE_ACTIONS = (
+    "iam:AttachRolePolicy",
+    "iam:CreateRole",
+    "iam:DeleteRole",
+    "iam:DeleteRolePermissionsBoundary",
+    "iam:DeleteRolePolicy",
+    "iam:DetachRolePolicy",
+    "iam:PutRolePermissionsBoundary",
+    "iam:PutRolePolicy",
+    "iam:TagRole",
+    "iam:UntagRole",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:UpdateRole",
+    "iam:UpdateRoleDescription",
+)
+
+#: Blinding the network record: flow logs cannot be modified, only deleted.
+FLOW_LOG_ACTIONS = ("ec2:DeleteFlowLogs",)
+
+#: Losing or shortening what a cell's log groups keep.
+LOG_GROUP_ACTIONS = (
+    "logs:DeleteLogGroup",
+    "logs:DeleteLogStream",
+    "logs:DeleteRetentionPolicy",
+    "logs:DisassociateKmsKey",
+    "logs:PutRetentionPolicy",
+)
+
+#: Roles of a cell account that only Honeycomb's deployments may change, by the suffix of their
+#: names (`components.aws.iam`, `components.aws.network`): the access role is added by name.
+PROTECTED_ROLE_SUFFIXES = ("-deployer", "-read-only", "-flow-logs")
+#: Log groups of a cell (VPC flow logs, EKS control-plane logs), by name prefix.
+PROTECTED_LOG_GROUP_PREFIXES = ("/honeycomb/", "/aws/eks/")
+
+
+def role_arn_pattern(name: str) -> str:
+    """A role of any account, as `aws:PrincipalArn` shows a session of it (the role's ARN, not the
+    session's) and as IAM names it in a `Resource`. Cell roles live at the path `/`."""
+    return f"arn:aws:iam::*:role/{name}"
+
+
+def deploy_principals(access_role_name: str) -> list[str]:
+    """The roles Honeycomb deploys with in a cell account: the organization's access role (every
+    `pulumi up` of a cell stack: the cell provider assumes it) and the cell's deployer role (CI's
+    way onto the cluster). Only these may change what the guardrails protect."""
+    return [role_arn_pattern(access_role_name), role_arn_pattern("*-deployer")]
+
 
 def _document(*statements: Mapping[str, Any]) -> str:
     # Compact separators: SCPs are limited in characters, whitespace counts.
@@ -88,23 +184,28 @@ def _document(*statements: Mapping[str, Any]) -> str:
 
 
 def region_guardrail_policy(allowed_regions: Sequence[str]) -> str:
-    """Deny every regional action outside the allowed regions; global services stay usable."""
+    """Deny every regional action outside the allowed regions; Control Tower's global services stay usable."""
     if not allowed_regions:
         raise ValueError("the region guardrail needs at least one allowed region")
     return _document(
         {
             "Sid": "DenyOutsideAllowedRegions",
             "Effect": "Deny",
-            "NotAction": list(GLOBAL_SERVICE_ACTIONS),
+            "NotAction": list(CONTROL_TOWER_REGION_DENY_EXEMPT),
             "Resource": "*",
             "Condition": {"StringNotEquals": {"aws:RequestedRegion": sorted(set(allowed_regions))}},
         }
     )
 
 
-def cell_guardrail_policy() -> str:
+def _unless_deploying(access_role_name: str) -> dict[str, Any]:
+    return {"ArnNotLike": {"aws:PrincipalArn": deploy_principals(access_role_name)}}
+
+
+def cell_guardrail_policy(access_role_name: str) -> str:
     """What no one in a cell account may do, whatever IAM allows: leave the organization, blind
-    the audit trail or central monitoring, or act as the account's root user."""
+    the audit trail, or act as the account's root user; and, but for Honeycomb's deployments
+    (which change and destroy a cell's link), unlink the cell from central monitoring."""
     return _document(
         {
             "Sid": "DenyLeavingOrganization",
@@ -113,7 +214,13 @@ def cell_guardrail_policy() -> str:
             "Resource": "*",
         },
         {"Sid": "DenyCloudTrailTampering", "Effect": "Deny", "Action": list(CLOUDTRAIL_ACTIONS), "Resource": "*"},
-        {"Sid": "DenyObservabilityUnlink", "Effect": "Deny", "Action": list(OBSERVABILITY_ACTIONS), "Resource": "*"},
+        {
+            "Sid": "DenyObservabilityUnlink",
+            "Effect": "Deny",
+            "Action": list(OBSERVABILITY_ACTIONS),
+            "Resource": "*",
+            "Condition": _unless_deploying(access_role_name),
+        },
         {
             "Sid": "DenyRootUser",
             "Effect": "Deny",
@@ -122,6 +229,59 @@ def cell_guardrail_policy() -> str:
             "Condition": {"StringLike": {"aws:PrincipalArn": "arn:*:iam::*:root"}},
         },
     )
+
+
+def cell_protection_policy(access_role_name: str) -> str:
+    """What only Honeycomb's deployments may change in a cell account: the roles they deploy with
+    and the cell's other roles, its flow logs and its log groups (break-glass admins included)."""
+    roles = [role_arn_pattern(access_role_name), *(role_arn_pattern(f"*{s}") for s in PROTECTED_ROLE_SUFFIXES)]
+    log_groups = [f"arn:aws:logs:*:*:log-group:{prefix}*" for prefix in PROTECTED_LOG_GROUP_PREFIXES]
+    unless = _unless_deploying(access_role_name)
+    return _document(
+        {
+            "Sid": "ProtectHoneycombRoles",
+            "Effect": "Deny",
+            "Action": list(ROLE_CHANGE_ACTIONS),
+            "Resource": roles,
+            "Condition": unless,
+        },
+        {
+            "Sid": "ProtectFlowLogs",
+            "Effect": "Deny",
+            "Action": list(FLOW_LOG_ACTIONS),
+            "Resource": "*",
+            "Condition": unless,
+        },
+        {
+            "Sid": "ProtectLogGroups",
+            "Effect": "Deny",
+            "Action": list(LOG_GROUP_ACTIONS),
+            "Resource": log_groups,
+            "Condition": unless,
+        },
+    )
+
+
+def service_control_policies(allowed_regions: Sequence[str], access_role_name: str) -> dict[str, tuple[str, str]]:
+    """Every SCP on the cell OUs by key: (document, description). Each must fit `MAX_SCP_CHARS`,
+    and with AWS's own FullAWSAccess they must fit `MAX_SCPS_PER_TARGET`: checked here, not by AWS."""
+    policies = {
+        "regions": (region_guardrail_policy(allowed_regions), "Cell accounts stay in the allowed regions"),
+        "guardrails": (
+            cell_guardrail_policy(access_role_name),
+            "Cell accounts cannot leave the organization, stop CloudTrail, unlink monitoring or use root",
+        ),
+        "protections": (
+            cell_protection_policy(access_role_name),
+            "Only Honeycomb's deployments change a cell's roles, flow logs and log groups",
+        ),
+    }
+    for key, (content, _) in policies.items():
+        if len(content) > MAX_SCP_CHARS:
+            raise ValueError(f"SCP {key!r} has {len(content)} characters, more than AWS's {MAX_SCP_CHARS}: split it")
+    if len(policies) + 1 > MAX_SCPS_PER_TARGET:
+        raise ValueError(f"{len(policies)} SCPs and FullAWSAccess exceed AWS's {MAX_SCPS_PER_TARGET} per OU")
+    return policies
 
 
 def account_name(cell: str) -> str:
@@ -157,6 +317,9 @@ class CellOrganizationArgs(TypedDict):
     """Every environment: one OU each, created even while it has no cell, so OU ids never move."""
     allowed_regions: Sequence[str]
     """AWS regions cell accounts may use."""
+    access_role_name: str
+    """The organization's access role in every cell account: the one role (with the deployer) exempt
+    from the SCPs' protections, because every cell deployment runs as it."""
     accounts: Mapping[str, CellAccount]
     """Member accounts by cell name."""
     tags: Mapping[str, str]
@@ -192,13 +355,7 @@ class CellOrganization(pulumi.ComponentResource):
             for env in args["environments"]
         }
         self.ou_ids = {env: ou.id for env, ou in ous.items()}
-        policies = {
-            "regions": (region_guardrail_policy(args["allowed_regions"]), "Cell accounts stay in the allowed regions"),
-            "guardrails": (
-                cell_guardrail_policy(),
-                "Cell accounts cannot leave the organization, stop CloudTrail, unlink monitoring or use root",
-            ),
-        }
+        policies = service_control_policies(args["allowed_regions"], args["access_role_name"])
         self.policy_ids = {}
         for key, (content, description) in policies.items():
             policy = aws.organizations.Policy(
