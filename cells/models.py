@@ -195,6 +195,31 @@ NODE_SIZING: dict[Size, NodeSizing] = {
 # --- organization -------------------------------------------------------------------------
 
 
+GithubSubject = Annotated[
+    str,
+    Pattern(
+        r"^(ref:refs/(heads|tags)/[A-Za-z0-9._/*-]+|environment:[A-Za-z0-9._*-]+|pull_request)$",
+        "{value!r} is not a GitHub OIDC subject: ref:refs/heads/<branch>, ref:refs/tags/<tag>, "
+        "environment:<name> or pull_request",
+    ),
+]
+
+
+class GithubActions(Strict):
+    """CI on GitHub Actions: the repository's workflows become the CI role through OIDC, no keys."""
+
+    repository: Annotated[
+        str,
+        Pattern(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$", "{value!r} is not a GitHub owner/name"),
+    ] = Field(description="owner/name of the repository whose workflows deploy.")
+    subjects: list[GithubSubject] = Field(
+        default_factory=lambda: ["ref:refs/heads/main"],
+        min_length=1,
+        description="What may deploy, as the OIDC `sub` claim after `repo:<owner>/<name>:` "
+        "(ref:refs/heads/<branch>, ref:refs/tags/<tag>, environment:<name>, pull_request).",
+    )
+
+
 class AwsOrganization(Strict):
     management_account_id: AccountId
     monitoring_account_id: AccountId = Field(description="Holds the central CloudWatch observability sinks.")
@@ -205,6 +230,11 @@ class AwsOrganization(Strict):
     access_role_name: str = Field(default="OrganizationAccountAccessRole", pattern=r"^[A-Za-z0-9_+=,.@-]{1,64}$")
     dns_delegation_role_name: str = Field(default="honeycomb-dns-delegation", pattern=r"^[A-Za-z0-9_+=,.@-]{1,64}$")
     allowed_regions: list[AwsRegion] = Field(min_length=1)
+    github_actions: GithubActions | None = Field(
+        default=None,
+        description="CI's identity (the default path): GitHub Actions OIDC. Without it the management "
+        "stack needs `ciPrincipalArns`.",
+    )
 
 
 class GcpOrganization(Strict):

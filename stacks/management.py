@@ -15,14 +15,14 @@ Providers (default providers are disabled, so each is explicit):
 
 Stack config (all optional): `awsOrganizationId` and `awsOrganizationRootId` (else looked up),
 `identityCenterRegion` (default: the first allowed AWS region), `ciPrincipalArns` (JSON list of
-the CI runner identities that may assume the CI role; default: roles of the management account),
+role ARNs that may assume the CI role besides GitHub Actions, `stacks.ci_identity`; required when
+the registry names no GitHub repository),
 `gcpArtifactsProject` (default: the monitoring project) and `gcpArtifactsLocation` (default: the
 first allowed GCP region).
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pulumi
@@ -34,13 +34,14 @@ from cells.export import to_json
 from components.aws.account import role_arn
 from components.aws.artifacts import ImageRepositories, ou_path
 from components.aws.dns_role import DnsDelegationRole
-from components.aws.identity import Assignment, CellAccess, CiRole, PrincipalType, permission_set_specs
+from components.aws.identity import Assignment, CellAccess, CiRole, GithubTrust, PrincipalType, permission_set_specs
 from components.aws.monitoring import CentralMonitoring, DashboardCell
 from components.aws.organization import CellAccount, CellOrganization
 from components.aws.registry_bucket import RegistryBucket
 from components.gcp.monitoring_scope import CentralScope, node_service_account_id
 from components.gcp.projects import CellProject, CellProjects
 from stacks import outputs
+from stacks.ci_identity import CI_PRINCIPALS_CONFIG, ci_identity
 
 CI_ROLE_NAME = "honeycomb-ci"
 #: Route53 is global; its API lives in us-east-1.
@@ -187,11 +188,21 @@ def program(registry: Registry) -> None:
     )
 
     # --- identity -----------------------------------------------------------------------------
+    cell_org_paths = [
+        pulumi.Output.all(organization_id, root_id, ou).apply(lambda ids: ou_path(*ids))
+        for ou in cells_org.ou_ids.values()
+    ]
+    ci_trust = ci_identity(registry, config.get(CI_PRINCIPALS_CONFIG))
+    github = ci_trust.github
     ci = CiRole(
         "ci",
         {
             "role_name": CI_ROLE_NAME,
-            "trusted_principal_arns": _ci_principals(config, aws_org.management_account_id),
+            "github": GithubTrust(github.repository, tuple(github.subjects)) if github else None,
+            "trusted_principal_arns": ci_trust.principal_arns,
+            "access_role_name": aws_org.access_role_name,
+            "cell_org_paths": cell_org_paths,
+            "dns_delegation_role_arn": role_arn(aws_org.dns_account_id, aws_org.dns_delegation_role_name),
             "tags": tags,
         },
         provider=management,
@@ -263,10 +274,7 @@ def program(registry: Registry) -> None:
         {
             "organization": org.name,
             "components": [component.name for component in org.components],
-            "org_paths": [
-                pulumi.Output.all(organization_id, root_id, ou).apply(lambda ids: ou_path(*ids))
-                for ou in cells_org.ou_ids.values()
-            ],
+            "org_paths": cell_org_paths,
             "tags": tags,
         },
         provider=management,
@@ -320,16 +328,3 @@ def _organization_ids(config: pulumi.Config, provider: aws.Provider) -> tuple[pu
         organization_id or found.id,
         root_id or found.roots.apply(lambda roots: roots[0].id),
     )
-
-
-def _ci_principals(config: pulumi.Config, management_account_id: str) -> list[str]:
-    raw = config.get("ciPrincipalArns")
-    if not raw:
-        return [f"arn:aws:iam::{management_account_id}:root"]
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"stack config ciPrincipalArns must be a JSON list of IAM ARNs: {exc.msg}") from exc
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-        raise ValueError("stack config ciPrincipalArns must be a non-empty JSON list of IAM ARNs")
-    return value

@@ -1,19 +1,24 @@
 """The AWS guardrails as documents: the SCPs on the cell OUs (what they deny, whom they exempt, how
-large they are), checked with the request each real principal would make."""
+large they are) and the CI role (who may become it, what it may assume), checked with the request
+each real principal would make."""
 
 from __future__ import annotations
 
 import json
 import string
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from iam_verdicts import denied_by
+from iam_verdicts import allowed_by, denied_by, trusts
 
 from cellctl.offline import run_stack
+from cellctl.plan import plan_stack
 from cells import Registry
+from cells.models import GithubActions
 from cells.regions import AWS_REGIONS
-from components.aws import organization
+from components.aws import identity, organization
+from stacks import ci_identity
 
 ACCESS_ROLE = "OrganizationAccountAccessRole"
 CELL_ACCOUNT = "512345678901"
@@ -133,3 +138,128 @@ class TestSizes:
             assert "'regions' has" in str(exc) and "split it" in str(exc)
         else:
             raise AssertionError("an oversized SCP was accepted")
+
+
+# --- the CI role -------------------------------------------------------------------------------
+
+MGMT = "100000000001"
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+
+
+def without_github(registry: Registry) -> Registry:
+    aws_org = registry.organization.aws.model_copy(update={"github_actions": None})
+    return registry.model_copy(update={"organization": registry.organization.model_copy(update={"aws": aws_org})})
+
+
+class TestCiPrincipals:
+    @pytest.mark.parametrize(
+        ("value", "message"),
+        [
+            ('["*"]', "is a wildcard"),
+            (f'["arn:aws:iam::{MGMT}:role/*"]', "is a wildcard"),
+            (f'["arn:aws:iam::{MGMT}:root"]', "not the ARN of an IAM role or user"),
+            ('["runner"]', "not the ARN of an IAM role or user"),
+            ('["arn:aws:iam::999999999999:role/runner"]', "which the registry does not name"),
+            ('["arn:aws:iam::210987654321:role/runner"]', "which the registry does not name"),  # a cell's account
+            ("[]", "non-empty JSON list"),
+            ('"arn:aws:iam::100000000001:role/runner"', "non-empty JSON list"),
+        ],
+    )
+    def test_anything_but_named_principals_is_refused_naming_the_setting(
+        self, registry: Registry, value: str, message: str
+    ) -> None:
+        with pytest.raises(ci_identity.CiConfigError, match=message) as caught:
+            run_stack("management", registry, config={"ciPrincipalArns": value})
+        assert "honeycomb:ciPrincipalArns" in str(caught.value)
+
+    def test_named_roles_and_users_of_the_named_accounts(self, registry: Registry) -> None:
+        arns = [f"arn:aws:iam::{MGMT}:role/ci/runner", "arn:aws:iam::100000000003:user/deploy-bot"]
+        assert ci_identity.parse_principals(json.dumps(arns), registry) == tuple(sorted(arns))
+
+    def test_nobody_to_trust_is_an_error_in_the_plan(self, registry: Registry) -> None:
+        """Without GitHub Actions and without principals the management stack cannot be planned."""
+        result = plan_stack("management", without_github(registry))
+        assert result.error is not None
+        assert "aws.github_actions.repository" in result.error and "honeycomb:ciPrincipalArns" in result.error
+
+    def test_named_principals_alone_are_enough(self, registry: Registry) -> None:
+        arn = f"arn:aws:iam::{MGMT}:role/runner"
+        plan = run_stack("management", without_github(registry), config={"ciPrincipalArns": json.dumps([arn])})
+        (statement,) = json.loads(plan.one(ROLE, "ci-role").inputs["assumeRolePolicy"])["Statement"]
+        assert statement["Principal"] == {"AWS": [arn]}
+        assert not plan.of_type("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
+
+
+class TestGithubActionsTrust:
+    PROVIDER = f"arn:aws:iam::{MGMT}:oidc-provider/token.actions.githubusercontent.com"
+
+    @staticmethod
+    def token(sub: str, aud: str = "sts.amazonaws.com") -> dict[str, str]:
+        return {"token.actions.githubusercontent.com:sub": sub, "token.actions.githubusercontent.com:aud": aud}
+
+    def test_the_plan_creates_githubs_provider_and_trusts_it(self, registry: Registry) -> None:
+        plan = run_stack("management", registry)
+        oidc = plan.one("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
+        assert oidc.inputs["url"] == "https://token.actions.githubusercontent.com"
+        assert oidc.inputs["clientIdLists"] == ["sts.amazonaws.com"]
+        assert oidc.outputs["arn"] == self.PROVIDER
+        trust = plan.one(ROLE, "ci-role").inputs["assumeRolePolicy"]
+        action = "sts:AssumeRoleWithWebIdentity"
+        assert trusts(trust, self.PROVIDER, action, self.token("repo:acme/honeycomb:ref:refs/heads/main"))
+
+    def test_only_the_repositorys_listed_refs_with_the_sts_audience(self) -> None:
+        github = identity.GithubTrust("acme/honeycomb", ("ref:refs/heads/main", "environment:prod"))
+        trust = identity.ci_trust_policy([], github, self.PROVIDER)
+        action = "sts:AssumeRoleWithWebIdentity"
+        assert trusts(trust, self.PROVIDER, action, self.token("repo:acme/honeycomb:ref:refs/heads/main"))
+        assert trusts(trust, self.PROVIDER, action, self.token("repo:acme/honeycomb:environment:prod"))
+        for sub in (
+            "repo:acme/honeycomb:ref:refs/heads/feature",
+            "repo:acme/honeycomb:pull_request",
+            "repo:acme/honeycomb-fork:ref:refs/heads/main",
+            "repo:evil/honeycomb:ref:refs/heads/main",
+        ):
+            assert not trusts(trust, self.PROVIDER, action, self.token(sub)), sub
+        assert not trusts(trust, self.PROVIDER, action, self.token("repo:acme/honeycomb:ref:refs/heads/main", "x"))
+        assert not trusts(trust, self.PROVIDER, "sts:AssumeRole", self.token("repo:acme/honeycomb:ref:refs/heads/main"))
+
+    def test_registry_refuses_a_bare_wildcard_subject(self, registry: Registry) -> None:
+        with pytest.raises(ValueError, match="subjects"):
+            GithubActions(repository="acme/honeycomb", subjects=["*"])
+
+
+class TestCiAssumes:
+    PATHS = ["o-abc/r-ab12/ou-ab12-prod/*", "o-abc/r-ab12/ou-ab12-dev/*"]
+    DNS_ROLE = "arn:aws:iam::100000000003:role/honeycomb-dns-delegation"
+    POLICY = identity.ci_policy(ACCESS_ROLE, PATHS, DNS_ROLE)
+    IN_CELL_OU = {"aws:ResourceOrgPaths": ["o-abc/r-ab12/ou-ab12-prod/"]}
+    ELSEWHERE = {"aws:ResourceOrgPaths": ["o-abc/r-ab12/"]}
+
+    def test_the_access_and_deployer_roles_of_cell_accounts(self) -> None:
+        for role in (ACCESS_ROLE, "alpha-deployer"):
+            arn = f"arn:aws:iam::{CELL_ACCOUNT}:role/{role}"
+            assert allowed_by(self.POLICY, "sts:AssumeRole", self.IN_CELL_OU, arn), role
+            assert not allowed_by(self.POLICY, "sts:AssumeRole", self.ELSEWHERE, arn), role
+
+    def test_no_other_role_and_no_account_outside_the_cell_ous(self) -> None:
+        assert not allowed_by(
+            self.POLICY, "sts:AssumeRole", self.IN_CELL_OU, f"arn:aws:iam::{CELL_ACCOUNT}:role/alpha-read-only"
+        )
+        monitoring_access = f"arn:aws:iam::100000000002:role/{ACCESS_ROLE}"
+        assert not allowed_by(self.POLICY, "sts:AssumeRole", self.ELSEWHERE, monitoring_access)
+        assert allowed_by(self.POLICY, "sts:AssumeRole", self.ELSEWHERE, self.DNS_ROLE)
+        assert not allowed_by(self.POLICY, "iam:CreateRole", self.IN_CELL_OU, "*")
+
+    def test_the_plan_names_every_cell_ou(self, registry: Registry) -> None:
+        plan = run_stack("management", registry)
+        (policy,) = [p for p in plan.of_type(ROLE_POLICY) if p.name == "ci-assume"]
+        (cells, dns) = json.loads(policy.inputs["policy"])["Statement"]
+        ous = {r.outputs["id"] for r in plan.of_type("aws:organizations/organizationalUnit:OrganizationalUnit")}
+        paths = cells["Condition"]["ForAnyValue:StringLike"]["aws:ResourceOrgPaths"]
+        assert len(paths) == len(ous) == 3
+        assert {p.split("/")[2] for p in paths} == ous
+        assert (
+            dns["Resource"] == f"arn:aws:iam::{registry.organization.aws.dns_account_id}:role/honeycomb-dns-delegation"
+        )
+        assert "arn:aws:iam::*:role/*" not in cells["Resource"]

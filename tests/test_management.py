@@ -39,6 +39,7 @@ SINK_POLICY = "aws:oam/sinkPolicy:SinkPolicy"
 DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+OIDC_PROVIDER = "aws:iam/openIdConnectProvider:OpenIdConnectProvider"
 ECR_REPO = "aws:ecr/repository:Repository"
 ECR_POLICY = "aws:ecr/repositoryPolicy:RepositoryPolicy"
 PROJECT = "gcp:organizations/project:Project"
@@ -530,19 +531,20 @@ def test_dns_session_matches_the_cells_delegation_provider(registry: Registry) -
 
 
 def test_ci_role(plan: StackPlan, registry: Registry) -> None:
+    """The CI role trusts GitHub Actions of the registry's repository by default (tests/test_aws_guardrails.py)."""
     role = plan.one(ROLE, "ci-role")
     assert role.inputs["name"] == management.CI_ROLE_NAME
     assert provider_of(plan, role).name == "management"
-    trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]
-    assert trust["Principal"] == {"AWS": [f"arn:aws:iam::{registry.organization.aws.management_account_id}:root"]}
+    (trust,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    assert trust["Principal"] == {"Federated": plan.one(OIDC_PROVIDER).outputs["arn"]}
 
 
 def test_ci_principals_from_config(registry: Registry) -> None:
     arn = "arn:aws:iam::100000000001:role/runner"
     plan = run_stack("management", registry, config={"ciPrincipalArns": json.dumps([arn])})
-    trust = json.loads(plan.one(ROLE, "ci-role").inputs["assumeRolePolicy"])["Statement"][0]
-    assert trust["Principal"] == {"AWS": [arn]}
-    with pytest.raises(ValueError, match="JSON list of IAM ARNs"):
+    statements = json.loads(plan.one(ROLE, "ci-role").inputs["assumeRolePolicy"])["Statement"]
+    assert [s["Principal"] for s in statements][1] == {"AWS": [arn]}
+    with pytest.raises(ValueError, match="JSON list of IAM role ARNs"):
         run_stack("management", registry, config={"ciPrincipalArns": "not json"})
 
 

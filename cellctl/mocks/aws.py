@@ -238,6 +238,14 @@ def iam_role_policy_attachment(ctx: MockContext) -> dict[str, Any]:
     return {"id": f"{ctx.inputs.get('role')}-{digest(str(ctx.inputs.get('policyArn')), length=8)}"}
 
 
+@HANDLERS.resource("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
+def iam_oidc_provider(ctx: MockContext) -> dict[str, Any]:
+    # IAM names a provider after its issuer's host and path: arn:aws:iam::<account>:oidc-provider/<host>
+    host = str(ctx.inputs.get("url") or "").removeprefix("https://")
+    provider_arn = arn(ctx, "iam", f"oidc-provider/{host}", region=False)
+    return {"id": provider_arn, "arn": provider_arn, **with_tags(ctx)}
+
+
 @HANDLERS.resource("aws:kms/key:Key")
 def kms_key(ctx: MockContext) -> dict[str, Any]:
     key_id = uuid(ctx)

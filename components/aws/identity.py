@@ -49,7 +49,8 @@ class PermissionSetSpec:
 
 def cell_operator_policy() -> str:
     """Operate a cell's workloads (clusters, node groups, load balancers, logs, metrics) without
-    touching identity, the organization, the audit trail or the monitoring link."""
+    touching identity, the organization, the audit trail or the monitoring link. No node shells
+    (`ssm:StartSession`): operators reach workloads through the cluster's access entries."""
     return document(
         {
             "Sid": "OperateCell",
@@ -76,8 +77,6 @@ def cell_operator_policy() -> str:
                 "logs:StopQuery",
                 "route53:Get*",
                 "route53:List*",
-                "ssm:StartSession",
-                "ssm:TerminateSession",
                 "tag:GetResources",
             ],
             "Resource": "*",
@@ -271,44 +270,101 @@ def _check_assignments(
 
 # --- the CI role ---------------------------------------------------------------------------
 
+#: GitHub Actions' OIDC issuer and the audience `aws-actions/configure-aws-credentials` asks for.
+GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
+GITHUB_OIDC_URL = f"https://{GITHUB_OIDC_HOST}"
+STS_AUDIENCE = "sts.amazonaws.com"
 
-def ci_trust_policy(principal_arns: Sequence[str]) -> str:
-    """Who may become CI: the listed principals (the CI runner's identity), nobody else."""
-    if not principal_arns:
+
+@dataclass(frozen=True)
+class GithubTrust:
+    """GitHub Actions workflows of one repository, on the listed `sub` suffixes only."""
+
+    repository: str
+    """owner/name."""
+    subjects: tuple[str, ...]
+    """`ref:refs/heads/main`, `environment:prod`, ...: the `sub` claim after `repo:<owner>/<name>:`."""
+
+    def sub_claims(self) -> list[str]:
+        return sorted(f"repo:{self.repository}:{subject}" for subject in self.subjects)
+
+
+def ci_trust_policy(
+    principal_arns: Sequence[str], github: GithubTrust | None = None, github_provider_arn: str | None = None
+) -> str:
+    """Who may become CI: GitHub Actions workflows of the repository (token audience STS, `sub`
+    scoped to the repository's listed refs) and the listed principals, nobody else."""
+    statements: list[dict[str, Any]] = []
+    if github is not None:
+        if github_provider_arn is None:
+            raise ValueError("trusting GitHub Actions needs the OIDC provider's ARN")
+        statements.append(
+            {
+                "Sid": "GithubActions",
+                "Effect": "Allow",
+                "Principal": {"Federated": github_provider_arn},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {
+                    "StringEquals": {f"{GITHUB_OIDC_HOST}:aud": STS_AUDIENCE},
+                    "StringLike": {f"{GITHUB_OIDC_HOST}:sub": github.sub_claims()},
+                },
+            }
+        )
+    if principal_arns:
+        statements.append(
+            {
+                "Sid": "NamedPrincipals",
+                "Effect": "Allow",
+                "Principal": {"AWS": sorted(set(principal_arns))},
+                "Action": ["sts:AssumeRole", "sts:TagSession"],
+            }
+        )
+    if not statements:
         raise ValueError("the CI role needs at least one trusted principal")
-    return document(
-        {
-            "Effect": "Allow",
-            "Principal": {"AWS": sorted(set(principal_arns))},
-            "Action": ["sts:AssumeRole", "sts:TagSession"],
-        }
-    )
+    return document(*statements)
 
 
-def ci_policy() -> str:
-    """CI deploys by assuming roles inside the organization (cell deployer roles, the access role
-    of new accounts, the DNS delegation role); it holds no other rights itself."""
+def ci_policy(access_role_name: str, cell_org_paths: Sequence[str], dns_delegation_role_arn: str) -> str:
+    """CI deploys by assuming roles, and only these: in the accounts of the cell OUs the access
+    role (every cell stack's provider) and the cells' deployer roles; the DNS delegation role.
+    Never a role of another account of the organization (its access role is an administrator)."""
+    if not cell_org_paths:
+        raise ValueError("the CI policy needs the cell OUs' organization paths")
     return document(
         {
-            "Sid": "AssumeRolesInTheOrganization",
+            "Sid": "CellAccountRoles",
             "Effect": "Allow",
             "Action": ["sts:AssumeRole", "sts:TagSession"],
-            "Resource": "arn:aws:iam::*:role/*",
-            "Condition": {"StringEquals": {"aws:ResourceOrgID": "${aws:PrincipalOrgID}"}},
-        }
+            "Resource": [f"arn:aws:iam::*:role/{access_role_name}", "arn:aws:iam::*:role/*-deployer"],
+            "Condition": {"ForAnyValue:StringLike": {"aws:ResourceOrgPaths": sorted(cell_org_paths)}},
+        },
+        {
+            "Sid": "DnsDelegationRole",
+            "Effect": "Allow",
+            "Action": ["sts:AssumeRole", "sts:TagSession"],
+            "Resource": dns_delegation_role_arn,
+        },
     )
 
 
 class CiRoleArgs(TypedDict):
     role_name: str
     """Name of the role (cell deployer roles trust exactly this role)."""
+    github: GithubTrust | None
+    """GitHub Actions workflows that may become CI (the default path), through an OIDC provider."""
     trusted_principal_arns: Sequence[str]
-    """The CI runner's identities allowed to assume the role."""
+    """More identities allowed to assume the role (a self-hosted runner's role)."""
+    access_role_name: str
+    """The organization's access role, assumable in cell accounts only."""
+    cell_org_paths: Sequence[pulumi.Input[str]]
+    """`aws:ResourceOrgPaths` patterns of the cell OUs (`<org>/<root>/<ou>/*`)."""
+    dns_delegation_role_arn: str
+    """The DNS delegation role (its ARN from the registry, so CI and that role do not wait on each other)."""
     tags: Mapping[str, str]
 
 
 class CiRole(pulumi.ComponentResource):
-    """The identity CI deploys as, in the management account."""
+    """The identity CI deploys as, in the management account, and GitHub's OIDC provider."""
 
     arn: pulumi.Output[str]
 
@@ -317,15 +373,36 @@ class CiRole(pulumi.ComponentResource):
     ):
         super().__init__("honeycomb:aws:CiRole", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, provider=provider)
+        github, principals = args["github"], list(args["trusted_principal_arns"])
+        provider_arn: pulumi.Input[str | None] = None
+        if github is not None:
+            # One provider per issuer URL and account: an existing one must be imported (README).
+            oidc = aws.iam.OpenIdConnectProvider(
+                f"{name}-github",
+                url=GITHUB_OIDC_URL,
+                client_id_lists=[STS_AUDIENCE],
+                tags=dict(args["tags"]),
+                opts=child,
+            )
+            provider_arn = oidc.arn
         role = aws.iam.Role(
             f"{name}-role",
             name=args["role_name"],
             description="CI deploys Honeycomb stacks by assuming roles in the organization",
-            assume_role_policy=ci_trust_policy(args["trusted_principal_arns"]),
+            assume_role_policy=pulumi.Output.from_input(provider_arn).apply(
+                lambda arn: ci_trust_policy(principals, github, arn)
+            ),
             max_session_duration=3600 * 2,
             tags=dict(args["tags"]),
             opts=child,
         )
-        aws.iam.RolePolicy(f"{name}-assume", role=role.id, policy=ci_policy(), opts=child)
+        aws.iam.RolePolicy(
+            f"{name}-assume",
+            role=role.id,
+            policy=pulumi.Output.all(*args["cell_org_paths"]).apply(
+                lambda paths: ci_policy(args["access_role_name"], paths, args["dns_delegation_role_arn"])
+            ),
+            opts=child,
+        )
         self.arn = role.arn
         self.register_outputs({"arn": self.arn})
