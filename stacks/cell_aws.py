@@ -30,10 +30,12 @@ from components.aws.iam import CellRoles, CellRolesArgs
 from components.aws.ingress_dns import IngressDns, IngressDnsArgs
 from components.aws.metrics import MetricsExport, MetricsExportArgs
 from components.aws.network import CellNetwork, CellNetworkArgs, zone_key
+from components.aws.sso_access import IdentityCenterAccess, IdentityCenterAccessArgs
 from components.cidr import MAX_ZONES
 from stacks import outputs as mgmt
 from stacks import workloads
 from stacks.endpoint_access import eks_endpoint_access
+from stacks.identity_center import permission_sets_of
 from stacks.reference import management_output, management_stack_name
 
 #: Config key: networks that may reach a non-prod cluster's public API endpoint.
@@ -148,6 +150,19 @@ def program(registry: Registry, cell: AwsCell) -> None:
             admin_role_arns={"deployer": roles.deployer_role_arn},
             viewer_role_arns={"read-only": roles.read_only_role_arn},
             log_retention_days=CLUSTER_LOG_RETENTION[cell.environment],
+            kubeconfig_role_arn=roles.read_only_role_arn,
+            deletion_protection=prod,
+        ),
+        provider=provider,
+    )
+    # People reach the cluster through their Identity Center roles in the cell account.
+    IdentityCenterAccess(
+        cell.name,
+        IdentityCenterAccessArgs(
+            cell=cell.name,
+            cluster_name=cluster.cluster_name,
+            permission_sets=permission_sets_of(registry, cell),
+            namespaces=[component.name for component in registry.organization.components],
         ),
         provider=provider,
     )
@@ -176,7 +191,8 @@ def program(registry: Registry, cell: AwsCell) -> None:
     pulumi.export("publicSubnetIds", network.public_subnet_ids)
     pulumi.export("clusterName", cluster.cluster_name)
     pulumi.export("clusterEndpoint", cluster.endpoint)
-    pulumi.export("kubeconfig", cluster.kubeconfig)
+    # The everyday kubeconfig looks (read-only role); the stack's own provider deploys as the access role.
+    pulumi.export("kubeconfig", cluster.operator_kubeconfig)
     pulumi.export("zoneName", dns.zone_name)
     pulumi.export("zoneId", dns.zone_id)
     pulumi.export("nameServers", dns.name_servers)

@@ -34,7 +34,7 @@ from cells.export import to_json
 from components.aws.account import role_arn
 from components.aws.artifacts import ImageRepositories, ou_path
 from components.aws.dns_role import DnsDelegationRole
-from components.aws.identity import Assignment, CellAccess, CiRole, GithubTrust, PrincipalType, permission_set_specs
+from components.aws.identity import CellAccess, CiRole, GithubTrust, permission_set_specs
 from components.aws.monitoring import CentralMonitoring, DashboardCell
 from components.aws.organization import CellAccount, CellOrganization
 from components.aws.registry_bucket import RegistryBucket
@@ -42,23 +42,12 @@ from components.gcp.monitoring_scope import CentralScope, node_service_account_i
 from components.gcp.projects import CellProject, CellProjects
 from stacks import outputs
 from stacks.ci_identity import CI_PRINCIPALS_CONFIG, ci_identity
+from stacks.identity_center import assignments_for
 
 CI_ROLE_NAME = "honeycomb-ci"
 #: Route53 is global; its API lives in us-east-1.
 DNS_REGION = "us-east-1"
 SESSION_NAME = "honeycomb-management"
-
-
-def assignments_for(registry: Registry) -> list[Assignment]:
-    """Every Identity Center assignment the registry implies: each AWS cell's access rules
-    (its environment's plus its own), and admin for a dev cell's owner."""
-    result: list[Assignment] = []
-    for cell in registry.aws_cells:
-        for rule in registry.access_for(cell):
-            result.append(Assignment(cell.name, PrincipalType.group, rule.group, str(rule.permission)))
-        if cell.environment is Environment.dev and cell.owner:
-            result.append(Assignment(cell.name, PrincipalType.user, cell.owner, "admin"))
-    return sorted(set(result))
 
 
 def ecr_registry(registry: Registry) -> str:

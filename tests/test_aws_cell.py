@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from iam_verdicts import trusts
 from pulumi.runtime import rpc
 
 from cellctl.mocks import fake_account_id
@@ -270,30 +271,39 @@ def test_node_group_follows_size(plan: StackPlan, cell: AwsCell) -> None:
     assert nodes.inputs["nodeRoleArn"] == plan.one("aws:iam/role:Role", f"{cell.name}-nodes").outputs["arn"]
 
 
-def test_kubeconfig_gets_a_token_as_the_cell_access_role(plan: StackPlan, cell: AwsCell, registry: Registry) -> None:
+def test_everyday_kubeconfig_looks_and_the_stack_deploys_as_the_access_role(
+    plan: StackPlan, cell: AwsCell, registry: Registry
+) -> None:
     config = json.loads(plan.outputs["kubeconfig"])
     eks = plan.one(CLUSTER)
     assert config["clusters"][0]["cluster"]["server"] == eks.outputs["endpoint"]
     assert config["clusters"][0]["cluster"]["certificate-authority-data"] == eks.outputs["certificateAuthority"]["data"]
     args = config["users"][0]["user"]["exec"]["args"]
-    role = f"arn:aws:iam::{expected_account(cell)}:role/{registry.organization.aws.access_role_name}"
-    assert args[args.index("--role-arn") + 1] == role
+    read_only = plan.one("aws:iam/role:Role", f"{cell.name}-read-only").outputs["arn"]
+    assert args[args.index("--role-arn") + 1] == read_only
     assert args[args.index("--cluster-name") + 1] == cell.name
     assert args[args.index("--region") + 1] == cell.region
-    # The workloads' Kubernetes provider gets exactly this kubeconfig, as a secret.
+    # The workloads' Kubernetes provider deploys as the cluster's creator, the access role, as a secret.
     given = plan.one("pulumi:providers:kubernetes", f"{cell.name}-k8s").inputs["kubeconfig"]
     assert given[rpc._special_sig_key] == rpc._special_secret_sig
-    assert json.loads(given["value"]) == config
+    deploy_args = json.loads(given["value"])["users"][0]["user"]["exec"]["args"]
+    access_role = f"arn:aws:iam::{expected_account(cell)}:role/{registry.organization.aws.access_role_name}"
+    assert deploy_args[deploy_args.index("--role-arn") + 1] == access_role
 
 
 def test_cell_roles_get_cluster_access(plan: StackPlan, cell: AwsCell) -> None:
-    entries = {e.name: e.inputs["principalArn"] for e in plan.of_type("aws:eks/accessEntry:AccessEntry")}
+    entries = {
+        e.name: e.inputs["principalArn"]
+        for e in plan.of_type("aws:eks/accessEntry:AccessEntry")
+        if "-sso-" not in e.name
+    }
     deployer = plan.one("aws:iam/role:Role", f"{cell.name}-deployer").outputs["arn"]
     read_only = plan.one("aws:iam/role:Role", f"{cell.name}-read-only").outputs["arn"]
     assert entries == {f"{cell.name}-access-deployer": deployer, f"{cell.name}-access-read-only": read_only}
     policies = {
         a.inputs["principalArn"]: a.inputs["policyArn"]
         for a in plan.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+        if "-sso-" not in a.name
     }
     assert policies == {deployer: cluster_mod.ADMIN_ACCESS_POLICY, read_only: cluster_mod.VIEW_ACCESS_POLICY}
 
@@ -330,6 +340,7 @@ def test_deployer_is_trusted_only_by_ci_and_read_only_by_the_management_account(
     assert deployer["Statement"][0]["Condition"]["StringEquals"] == {"aws:PrincipalAccount": management}
     read_only = json.loads(plan.one("aws:iam/role:Role", f"{cell.name}-read-only").inputs["assumeRolePolicy"])
     assert read_only["Statement"][0]["Principal"] == {"AWS": f"arn:aws:iam::{management}:root"}
+    assert read_only["Statement"][0]["Condition"]["ArnLike"] == {"aws:PrincipalArn": iam.sso_role_pattern(management)}
     assert plan.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment", f"{cell.name}-deployer-read").inputs[
         "policyArn"
     ] == iam.managed_policy_arn(iam.READ_ONLY_ACCESS)
@@ -507,11 +518,21 @@ def test_deployer_trust_policy_requires_ci_account_and_session_name() -> None:
     assert assume["Condition"]["StringEquals"] == {"aws:PrincipalAccount": "100000000001"}
 
 
-def test_read_only_trust_policy_admits_only_roles_of_the_management_account() -> None:
-    doc = json.loads(iam.read_only_trust_policy("100000000001"))
-    statement = doc["Statement"][0]
-    assert statement["Principal"] == {"AWS": "arn:aws:iam::100000000001:root"}
-    assert statement["Condition"]["StringEquals"]["aws:PrincipalType"] == "AssumedRole"
+def test_read_only_trust_policy_admits_only_identity_center_roles_of_the_management_account() -> None:
+    trust = iam.read_only_trust_policy("100000000001")
+    root = "arn:aws:iam::100000000001:root"
+    sso = "arn:aws:iam::100000000001:role/aws-reserved/sso.amazonaws.com"
+
+    def admits(principal_arn: str, account: str = "100000000001") -> bool:
+        request = {"aws:PrincipalArn": principal_arn, "aws:PrincipalAccount": account}
+        return trusts(trust, root, "sts:AssumeRole", request)
+
+    assert admits(f"{sso}/AWSReservedSSO_read-only_0123456789abcdef")
+    assert admits(f"{sso}/eu-west-1/AWSReservedSSO_cell-operator_0123456789abcdef")
+    assert not admits("arn:aws:iam::100000000001:role/honeycomb-ci")
+    assert not admits("arn:aws:iam::100000000001:role/AWSReservedSSO_admin_0123456789abcdef")  # not the SSO path
+    assert not admits("arn:aws:iam::100000000001:user/alice")
+    assert not admits(f"{sso}/AWSReservedSSO_read-only_0123456789abcdef", account="999999999999")
 
 
 def test_deployer_policy_reaches_only_its_cluster() -> None:

@@ -14,7 +14,7 @@ import json
 import re
 from typing import Any
 
-from cellctl.mocks import HANDLERS, MockContext, digest
+from cellctl.mocks import HANDLERS, MockContext, digest, fake_account_id
 
 #: Account of resources whose provider assumes no role (a default provider or ambient credentials).
 AMBIENT_ACCOUNT = "123456789012"
@@ -433,6 +433,42 @@ def get_caller_identity(ctx: MockContext) -> dict[str, Any]:
         caller = f"arn:{partition_of(ctx)}:iam::{account}:user/honeycomb"
         user_id = "AIDA" + digest(account, length=17).upper()
     return {"id": account, "accountId": account, "arn": caller, "userId": user_id}
+
+
+def identity_center_roles(ctx: MockContext) -> list[tuple[str, str]]:
+    """(path, name) of the permission-set roles IAM Identity Center keeps in the provider's account:
+    one per permission set the registry assigns to the cell of that account, at Identity Center's
+    path (with the region segment unless Identity Center is in us-east-1, the first allowed region
+    here), each with a 16-hex suffix. The account's cell is the one its provider tags resources with
+    (or whose account it is). No cell, no assignments: no roles, like a real account."""
+    from stacks.identity_center import permission_sets_of
+
+    account = account_of(ctx)
+    tagged = default_tags(ctx).get("cell")
+    home = ctx.registry.organization.aws.allowed_regions[0]
+    path = "/aws-reserved/sso.amazonaws.com/" + ("" if home == "us-east-1" else f"{home}/")
+    for cell in ctx.registry.aws_cells:
+        if cell.name == tagged or (cell.account_id or fake_account_id(cell.name)) == account:
+            return [
+                (path, f"AWSReservedSSO_{ps}_{digest('sso-role', account, ps, length=16)}")
+                for ps in permission_sets_of(ctx.registry, cell)
+            ]
+    return []
+
+
+@HANDLERS.call("aws:iam/getRoles:getRoles")
+def get_roles(ctx: MockContext) -> dict[str, Any]:
+    """IAM's ListRoles filtered as the data source does: path prefix, then the name regex."""
+    prefix = str(ctx.inputs.get("pathPrefix") or "/")
+    pattern = re.compile(str(ctx.inputs.get("nameRegex") or ".*"))
+    roles = [(p, n) for p, n in identity_center_roles(ctx) if p.startswith(prefix) and pattern.search(n)]
+    return {
+        "id": account_of(ctx),
+        "arns": [arn(ctx, "iam", f"role{p}{n}", region=False) for p, n in roles],
+        "names": [n for _, n in roles],
+        "nameRegex": ctx.inputs.get("nameRegex"),
+        "pathPrefix": ctx.inputs.get("pathPrefix"),
+    }
 
 
 @HANDLERS.call("aws:index/getPartition:getPartition")

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from components.aws.iam import managed_policy_arn, service_trust_policy
+from components.aws.iam import document, managed_policy_arn, service_trust_policy
 
 DEFAULT_VERSION = "1.33"
 LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
@@ -34,7 +34,44 @@ NODE_POLICIES = (
 #: GKE runs a metrics server itself, so only EKS clusters get it.
 METRICS_SERVER_ADDON = "metrics-server"
 ADMIN_ACCESS_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+EDIT_ACCESS_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy"
 VIEW_ACCESS_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy"
+#: The VPC CNI enforces NetworkPolicies only when its add-on says so, from VPC CNI 1.14 on clusters
+#: of Kubernetes 1.25 or later (EKS user guide, "Restrict Pod network traffic with Kubernetes network
+#: policies"); without it every NetworkPolicy is accepted and ignored.
+VPC_CNI_ADDON = "vpc-cni"
+VPC_CNI_CONFIGURATION = {"enableNetworkPolicy": "true"}
+NETWORK_POLICY_MIN_VERSION = (1, 25)
+
+
+def kubernetes_version(version: str) -> tuple[int, int]:
+    """`1.33` as (1, 33); anything else is an error, not a silent pass."""
+    try:
+        major, minor = (int(part) for part in version.split("."))
+    except ValueError:
+        raise ValueError(f"EKS version {version!r} is not <major>.<minor>, e.g. {DEFAULT_VERSION!r}") from None
+    return major, minor
+
+
+def secrets_key_policy(account_id: str, cluster_role_arn: str, partition: str = "aws") -> str:
+    """The EKS secrets key's own policy: the account administers it (IAM policies decide who
+    within), and the cluster's role may use it for envelope encryption and the grant EKS needs."""
+    return document(
+        {
+            "Sid": "AccountAdministersTheKey",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        },
+        {
+            "Sid": "ClusterEncryptsSecrets",
+            "Effect": "Allow",
+            "Principal": {"AWS": cluster_role_arn},
+            "Action": ["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey", "kms:CreateGrant"],
+            "Resource": "*",
+        },
+    )
 
 
 def kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str, role_arn: str) -> str:
@@ -145,12 +182,19 @@ class CellClusterArgs:
     """Kubernetes version of the control plane."""
     log_retention_days: int = 90
     """How long control-plane logs are kept."""
+    kubeconfig_role_arn: pulumi.Input[str] | None = None
+    """The role the exported everyday kubeconfig (`operator_kubeconfig`) assumes; default the access role."""
+    deletion_protection: bool = False
+    """Refuse `DeleteCluster` until protection is turned off (prod)."""
 
 
 class CellCluster(pulumi.ComponentResource):
     cluster_name: pulumi.Output[str]
     endpoint: pulumi.Output[str]
     kubeconfig: pulumi.Output[str]
+    """For the stack's own Kubernetes provider: the access role, the cluster's creator."""
+    operator_kubeconfig: pulumi.Output[str]
+    """The everyday one, exported: `kubeconfig_role_arn` (the read-only role in a cell)."""
     node_role_arn: pulumi.Output[str]
     node_group_name: pulumi.Output[str]
     autoscaling_group_name: pulumi.Output[str]
@@ -179,14 +223,9 @@ class CellCluster(pulumi.ComponentResource):
         cluster_role, cluster_attachments = role("cluster", "eks.amazonaws.com", CLUSTER_POLICIES)
         node_role, node_attachments = role("nodes", "ec2.amazonaws.com", NODE_POLICIES)
 
-        key = aws.kms.Key(
-            f"{name}-eks",
-            description=f"Envelope encryption of the {args.cluster_name} cluster's Kubernetes secrets",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            opts=child,
-        )
-        aws.kms.Alias(f"{name}-eks", name=f"alias/{name}-eks", target_key_id=key.key_id, opts=child)
+        if kubernetes_version(args.version) < NETWORK_POLICY_MIN_VERSION:
+            raise ValueError(f"EKS {args.version} cannot enforce NetworkPolicies with the VPC CNI: use 1.25 or later")
+        key = self._secrets_key(name, args, cluster_role, child)
 
         # EKS would create this group itself, keeping logs forever; creating it first sets the retention.
         logs = aws.cloudwatch.LogGroup(
@@ -214,6 +253,7 @@ class CellCluster(pulumi.ComponentResource):
             access_config=aws.eks.ClusterAccessConfigArgs(
                 authentication_mode="API", bootstrap_cluster_creator_admin_permissions=True
             ),
+            deletion_protection=args.deletion_protection,
             opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[logs, *cluster_attachments]),
         )
 
@@ -224,6 +264,7 @@ class CellCluster(pulumi.ComponentResource):
         for key_id, principal in args.viewer_role_arns.items():
             self._access(name, cluster, key_id, principal, VIEW_ACCESS_POLICY, child)
 
+        network_policy = self._network_policy_addon(name, cluster, provider)
         nodes = aws.eks.NodeGroup(
             f"{name}-nodes",
             cluster_name=cluster.name,
@@ -238,12 +279,13 @@ class CellCluster(pulumi.ComponentResource):
             ),
             update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
             labels={"honeycomb/cell": args.cluster_name},
-            # Nodes only join once their role may pull images and run the CNI. The cluster autoscaler
-            # (components.aws.autoscaler) owns the desired size after creation.
+            # Nodes only join once their role may pull images and run the CNI, and start with the CNI's
+            # network-policy agent. The cluster autoscaler (components.aws.autoscaler) owns the desired
+            # size after creation.
             opts=pulumi.ResourceOptions(
                 parent=self,
                 provider=provider,
-                depends_on=node_attachments,
+                depends_on=[*node_attachments, network_policy],
                 ignore_changes=["scalingConfig.desiredSize"],
             ),
         )
@@ -264,20 +306,58 @@ class CellCluster(pulumi.ComponentResource):
         self.node_role_arn = node_role.arn
         self.node_group_name = nodes.node_group_name
         self.autoscaling_group_name = nodes.resources.apply(first_autoscaling_group)
-        self.kubeconfig = pulumi.Output.secret(
-            pulumi.Output.all(
-                cluster.name, cluster.endpoint, cluster.certificate_authority.data, args.access_role_arn
-            ).apply(lambda v: kubeconfig(v[0], v[1], v[2], args.region, v[3]))
-        )
+
+        def config_for(role: pulumi.Input[str]) -> pulumi.Output[str]:
+            return pulumi.Output.secret(
+                pulumi.Output.all(cluster.name, cluster.endpoint, cluster.certificate_authority.data, role).apply(
+                    lambda v: kubeconfig(v[0], v[1], v[2], args.region, v[3])
+                )
+            )
+
+        self.kubeconfig = config_for(args.access_role_arn)
+        self.operator_kubeconfig = config_for(args.kubeconfig_role_arn or args.access_role_arn)
         self.register_outputs(
             {
                 "cluster_name": self.cluster_name,
                 "endpoint": self.endpoint,
                 "kubeconfig": self.kubeconfig,
+                "operator_kubeconfig": self.operator_kubeconfig,
                 "node_role_arn": self.node_role_arn,
                 "node_group_name": self.node_group_name,
                 "autoscaling_group_name": self.autoscaling_group_name,
             }
+        )
+
+    def _secrets_key(
+        self, name: str, args: CellClusterArgs, cluster_role: aws.iam.Role, child: pulumi.ResourceOptions
+    ) -> aws.kms.Key:
+        """The KMS key of the cluster's secrets, with an explicit key policy (not KMS's default)."""
+        # The role's ARN names the account and partition the key lives in.
+        policy = cluster_role.arn.apply(lambda arn: secrets_key_policy(arn.split(":")[4], arn, arn.split(":")[1]))
+        key = aws.kms.Key(
+            f"{name}-eks",
+            description=f"Envelope encryption of the {args.cluster_name} cluster's Kubernetes secrets",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            policy=policy,
+            opts=child,
+        )
+        aws.kms.Alias(f"{name}-eks", name=f"alias/{name}-eks", target_key_id=key.key_id, opts=child)
+        return key
+
+    def _network_policy_addon(self, name: str, cluster: aws.eks.Cluster, provider: aws.Provider) -> aws.eks.Addon:
+        """The VPC CNI as a managed add-on with network-policy enforcement on (EKS installs the CNI
+        unmanaged and with it off). OVERWRITE takes the CNI over on create and keeps the setting on
+        every update; no version pin, so EKS picks the default for the cluster's version (>= 1.14
+        on every version that supports network policies)."""
+        return aws.eks.Addon(
+            f"{name}-vpc-cni",
+            cluster_name=cluster.name,
+            addon_name=VPC_CNI_ADDON,
+            configuration_values=json.dumps(VPC_CNI_CONFIGURATION, sort_keys=True),
+            resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE",
+            opts=pulumi.ResourceOptions(parent=self, provider=provider),
         )
 
     @staticmethod

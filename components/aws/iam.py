@@ -8,8 +8,8 @@ Two roles live in each cell account besides the organization's access role (thro
   everything and reaches the cell's cluster, where an EKS access entry makes it cluster admin;
   it cannot change the account's infrastructure (no one outside break-glass gets
   AdministratorAccess).
-- `<cell>-read-only`: for people and tools that look. Trusted only by roles (not users) of the
-  management account, where IAM Identity Center and the operators' tooling live.
+- `<cell>-read-only`: for people who look (the stack's everyday kubeconfig uses it). Trusted only
+  by IAM Identity Center's roles in the management account, where people sign in.
 
 Policy documents are built by plain functions returning JSON so they are tested directly and
 the components only wire them to resources.
@@ -100,15 +100,27 @@ def deployer_trust_policy(ci_role_arn: str, management_account_id: str) -> str:
     )
 
 
+#: Where IAM Identity Center puts the roles of permission sets: `/aws-reserved/sso.amazonaws.com/`,
+#: plus `<region>/` when Identity Center is not in us-east-1. Role names: AWSReservedSSO_<set>_<hash>.
+SSO_ROLE_PATH = "/aws-reserved/sso.amazonaws.com/"
+
+
+def sso_role_pattern(account_id: str, permission_set: str = "*", partition: str = "aws") -> str:
+    """Every Identity Center role of an account (or of one permission set), with or without the region segment."""
+    return f"arn:{partition}:iam::{account_id}:role{SSO_ROLE_PATH}*AWSReservedSSO_{permission_set}_*"
+
+
 def read_only_trust_policy(management_account_id: str, partition: str = "aws") -> str:
-    """Roles of the management account (SSO permission sets, tooling); never its IAM users."""
+    """People signed in through IAM Identity Center in the management account (its permission sets'
+    roles), never the account's other roles or users."""
     return document(
         {
             "Effect": "Allow",
             "Principal": {"AWS": f"arn:{partition}:iam::{management_account_id}:root"},
             "Action": "sts:AssumeRole",
             "Condition": {
-                "StringEquals": {"aws:PrincipalAccount": management_account_id, "aws:PrincipalType": "AssumedRole"}
+                "StringEquals": {"aws:PrincipalAccount": management_account_id},
+                "ArnLike": {"aws:PrincipalArn": sso_role_pattern(management_account_id, partition=partition)},
             },
         }
     )
