@@ -7,7 +7,8 @@ position. The exports (names in `stacks.outputs`) are what the cell stacks read.
 
 Providers (default providers are disabled, so each is explicit):
 - `management`: the default credentials' account, the organization's management account
-  (Organizations, Identity Center, the CI role, ECR, the published registry);
+  (Organizations, Identity Center, the CI role, ECR, the published registry, the organization's
+  CloudTrail trail and its bucket);
 - `monitoring-<region>`: the monitoring account in each region with AWS cells (plus the home
   region, which holds the dashboard), through the organization's access role;
 - `dns`: the DNS account (the delegation role), through the same access role;
@@ -33,6 +34,7 @@ from cells import MANAGED_BY, AwsCell, Environment, GcpCell, Registry
 from cells.export import to_json
 from components.aws.account import role_arn
 from components.aws.artifacts import ImageRepositories, ou_path
+from components.aws.audit_trail import OrganizationTrail
 from components.aws.dns_role import DnsDelegationRole
 from components.aws.identity import CellAccess, CiRole, GithubTrust, permission_set_specs
 from components.aws.monitoring import CentralMonitoring, DashboardCell
@@ -48,6 +50,12 @@ CI_ROLE_NAME = "honeycomb-ci"
 #: Route53 is global; its API lives in us-east-1.
 DNS_REGION = "us-east-1"
 SESSION_NAME = "honeycomb-management"
+AUDIT_TRAIL_NAME = "honeycomb-organization"
+
+
+def audit_bucket_name(registry: Registry) -> str:
+    """The organization trail's bucket: globally unique through the management account's id."""
+    return f"{registry.organization.name}-cloudtrail-{registry.organization.aws.management_account_id}"
 
 
 def ecr_registry(registry: Registry) -> str:
@@ -279,6 +287,20 @@ def program(registry: Registry) -> None:
             "bucket": org.registry.bucket,
             "key": org.registry.key,
             "content": content,
+            "organization_id": organization_id,
+            "tags": tags,
+        },
+        provider=management,
+    )
+
+    # --- the audit trail the SCPs protect ----------------------------------------------------------
+    OrganizationTrail(
+        "audit",
+        {
+            "trail_name": AUDIT_TRAIL_NAME,
+            "bucket": audit_bucket_name(registry),
+            "region": home,
+            "management_account_id": aws_org.management_account_id,
             "organization_id": organization_id,
             "tags": tags,
         },

@@ -36,7 +36,7 @@ def _conditions_hold(condition: dict[str, dict[str, Any]], request: dict[str, An
             elif operator == "ForAnyValue:StringLike":
                 if not any(_matches(allowed, v) for v in value or []):
                     return False
-            elif operator in ("StringEquals", "ArnEquals"):
+            elif operator in ("StringEquals", "ArnEquals", "Bool"):
                 if value not in allowed:
                     return False
             elif operator == "StringNotEquals":
@@ -78,12 +78,18 @@ def denied_by(document: str, action: str, request: dict[str, Any], resource: str
     return any(s["Effect"] == "Deny" and applies(s, action, request, resource) for s in statements)
 
 
-def trusts(document: str, principal: str, action: str, request: dict[str, Any]) -> bool:
-    """A trust policy's verdict for `principal` (an ARN the statements name exactly, of any type)."""
-    statements = [
-        s for s in json.loads(document)["Statement"] if any(principal in _listed(v) for v in s["Principal"].values())
-    ]
-    return allowed_by(json.dumps({"Statement": statements}), action, request)
+def _names(statement: dict[str, Any], principal: str) -> bool:
+    named = statement["Principal"]
+    if named == "*":
+        return True
+    return any(principal in _listed(v) or "*" in _listed(v) for v in named.values())
+
+
+def trusts(document: str, principal: str, action: str, request: dict[str, Any], resource: str | None = None) -> bool:
+    """A resource (or trust) policy's verdict for `principal`: an ARN or service the statements name
+    exactly, or `*`."""
+    statements = [s for s in json.loads(document)["Statement"] if _names(s, principal)]
+    return allowed_by(json.dumps({"Statement": statements}), action, request, resource)
 
 
 def _listed(value: str | list[str]) -> list[str]:

@@ -12,13 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from iam_verdicts import allowed_by, denied_by, trusts
 
-from cellctl.offline import run_stack
+from cellctl.offline import PlannedResource, StackPlan, run_stack
 from cellctl.plan import plan_stack
 from cells import Registry
 from cells.models import GithubActions
 from cells.regions import AWS_REGIONS
-from components.aws import identity, organization
-from stacks import ci_identity
+from components.aws import audit_trail, identity, organization
+from stacks import ci_identity, management
 
 ACCESS_ROLE = "OrganizationAccountAccessRole"
 CELL_ACCOUNT = "512345678901"
@@ -147,6 +147,10 @@ ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 
 
+def provider_name(plan: StackPlan, resource: PlannedResource) -> str:
+    return next(r.name for r in plan.resources if r.urn == resource.provider)
+
+
 def without_github(registry: Registry) -> Registry:
     aws_org = registry.organization.aws.model_copy(update={"github_actions": None})
     return registry.model_copy(update={"organization": registry.organization.model_copy(update={"aws": aws_org})})
@@ -263,3 +267,85 @@ class TestCiAssumes:
             dns["Resource"] == f"arn:aws:iam::{registry.organization.aws.dns_account_id}:role/honeycomb-dns-delegation"
         )
         assert "arn:aws:iam::*:role/*" not in cells["Resource"]
+
+
+# --- the organization trail --------------------------------------------------------------------
+
+TRAIL = "aws:cloudtrail/trail:Trail"
+
+
+class TestOrganizationTrail:
+    TRAIL_ARN = f"arn:aws:cloudtrail:us-east-1:{MGMT}:trail/honeycomb-organization"
+    ORG = "o-abcdefghij"
+
+    @pytest.fixture(scope="class")
+    def plan(self, registry: Registry) -> StackPlan:
+        return run_stack("management", registry)
+
+    def test_one_validated_encrypted_multi_region_organization_trail(self, plan: StackPlan, registry: Registry) -> None:
+        trail = plan.one(TRAIL)
+        assert trail.inputs["isOrganizationTrail"] is True
+        assert trail.inputs["isMultiRegionTrail"] is True
+        assert trail.inputs["includeGlobalServiceEvents"] is True
+        assert trail.inputs["enableLogFileValidation"] is True
+        key = plan.one("aws:kms/key:Key", "audit-key")
+        assert trail.inputs["kmsKeyId"] == key.outputs["arn"]
+        bucket = plan.one("aws:s3/bucket:Bucket", "audit-bucket")
+        assert trail.inputs["s3BucketName"] == bucket.outputs["id"] == management.audit_bucket_name(registry)
+        assert len(bucket.inputs["bucket"]) <= 63
+        # The policies name the trail by the ARN it gets, and the trail waits for them.
+        assert trail.outputs["arn"] == self.TRAIL_ARN
+        policy = plan.one("aws:s3/bucketPolicy:BucketPolicy", "audit-policy")
+        assert policy.urn in trail.depends_on
+        assert self.TRAIL_ARN in policy.inputs["policy"] and self.TRAIL_ARN in key.inputs["policy"]
+        assert provider_name(plan, trail) == "management"
+
+    def test_the_bucket_is_private_versioned_and_kms_encrypted(self, plan: StackPlan) -> None:
+        sse = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+        (rule,) = plan.one(sse, "audit-encryption").inputs["rules"]
+        default = rule["applyServerSideEncryptionByDefault"]
+        assert default["sseAlgorithm"] == "aws:kms"
+        assert default["kmsMasterKeyId"] == plan.one("aws:kms/key:Key", "audit-key").outputs["arn"]
+        block = plan.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "audit-public-access").inputs
+        assert all(
+            block[k] is True
+            for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+        )
+        assert plan.one("aws:s3/bucketVersioning:BucketVersioning", "audit-versioning").inputs[
+            "versioningConfiguration"
+        ] == {"status": "Enabled"}
+
+    def test_cloudtrail_delivers_this_trails_logs_only(self) -> None:
+        policy = audit_trail.bucket_policy("logs", self.TRAIL_ARN, MGMT, self.ORG)
+        put = {
+            "s3:x-amz-acl": "bucket-owner-full-control",
+            "aws:SourceArn": self.TRAIL_ARN,
+            "aws:SecureTransport": "true",
+        }
+        service = "cloudtrail.amazonaws.com"
+        for prefix in (MGMT, self.ORG):
+            assert trusts(policy, service, "s3:PutObject", put, f"arn:aws:s3:::logs/AWSLogs/{prefix}/x.json.gz")
+        assert trusts(policy, service, "s3:GetBucketAcl", put, "arn:aws:s3:::logs")
+        other_trail = {**put, "aws:SourceArn": f"arn:aws:cloudtrail:us-east-1:{MGMT}:trail/other"}
+        assert not trusts(policy, service, "s3:PutObject", other_trail, f"arn:aws:s3:::logs/AWSLogs/{MGMT}/x")
+        no_acl = {k: v for k, v in put.items() if k != "s3:x-amz-acl"}
+        assert not trusts(policy, service, "s3:PutObject", no_acl, f"arn:aws:s3:::logs/AWSLogs/{MGMT}/x")
+        assert not trusts(policy, service, "s3:PutObject", put, "arn:aws:s3:::logs/elsewhere/x")
+        assert not trusts(policy, service, "s3:DeleteObject", put, f"arn:aws:s3:::logs/AWSLogs/{MGMT}/x")
+        plain = {**put, "aws:SecureTransport": "false"}
+        assert not trusts(policy, service, "s3:PutObject", plain, f"arn:aws:s3:::logs/AWSLogs/{MGMT}/x")
+
+    def test_the_key_encrypts_for_cloudtrail_and_decrypts_for_the_account(self) -> None:
+        policy = audit_trail.key_policy(MGMT, self.TRAIL_ARN)
+        context = {"kms:EncryptionContext:aws:cloudtrail:arn": self.TRAIL_ARN, "aws:SourceArn": self.TRAIL_ARN}
+        service = "cloudtrail.amazonaws.com"
+        assert trusts(policy, service, "kms:GenerateDataKey", context)
+        assert trusts(policy, service, "kms:DescribeKey", context)
+        assert not trusts(policy, service, "kms:GenerateDataKey", {**context, "aws:SourceArn": "arn:aws:cloudtrail:x"})
+        assert not trusts(policy, service, "kms:Decrypt", context)
+        reader = "arn:aws:iam::100000000001:role/auditor"
+        read = {"kms:CallerAccount": MGMT, "kms:EncryptionContext:aws:cloudtrail:arn": self.TRAIL_ARN}
+        assert trusts(policy, reader, "kms:Decrypt", read)
+        assert not trusts(policy, reader, "kms:Decrypt", {**read, "kms:CallerAccount": "999999999999"})
+        assert not trusts(policy, reader, "kms:ScheduleKeyDeletion", read)
+        assert trusts(policy, f"arn:aws:iam::{MGMT}:root", "kms:ScheduleKeyDeletion", {})

@@ -668,20 +668,19 @@ def test_image_repositories_per_component_pullable_from_the_cell_ous(plan: Stack
 
 
 def test_registry_bucket_is_versioned_encrypted_and_private(plan: StackPlan, registry: Registry) -> None:
-    bucket = plan.one("aws:s3/bucket:Bucket")
+    bucket = plan.one("aws:s3/bucket:Bucket", "registry-bucket")
     assert bucket.inputs["bucket"] == registry.organization.registry.bucket
-    assert plan.one("aws:s3/bucketVersioning:BucketVersioning").inputs["versioningConfiguration"] == {
-        "status": "Enabled"
-    }
-    (rule,) = plan.one("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration").inputs[
-        "rules"
-    ]
+    assert plan.one("aws:s3/bucketVersioning:BucketVersioning", "registry-versioning").inputs[
+        "versioningConfiguration"
+    ] == {"status": "Enabled"}
+    sse = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+    (rule,) = plan.one(sse, "registry-encryption").inputs["rules"]
     assert rule["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "AES256"
-    block = plan.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs
+    block = plan.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "registry-public-access").inputs
     assert all(
         block[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
     )
-    policy = json.loads(plan.one("aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])["Statement"]
+    policy = json.loads(plan.one("aws:s3/bucketPolicy:BucketPolicy", "registry-policy").inputs["policy"])["Statement"]
     assert any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in policy)
 
 
