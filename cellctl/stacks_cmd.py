@@ -25,6 +25,7 @@ import stacks
 from cellctl.common import EXIT_FINDINGS, JsonOption, RegistryOption, console, fail, load, print_json
 from cells import AwsCell, Environment, Registry
 from stacks import outputs as mgmt
+from stacks.ci_identity import CI_PRINCIPALS_CONFIG, CiConfigError, parse_principals
 
 PROJECT = "honeycomb"
 #: Where `Pulumi.yaml` (stackConfigDir: stacks) makes Pulumi look for stack config files.
@@ -101,6 +102,16 @@ def _cidr_list(value: Any) -> str | None:
     return None if ok else "must be a list of CIDRs"
 
 
+def _ci_principals(registry: Registry, value: Any) -> str | None:
+    """The management program's own check (`stacks.ci_identity`), so the file fails as the stack would."""
+    raw = value if isinstance(value, str) else json.dumps(value)
+    try:
+        parse_principals(raw, registry)
+    except CiConfigError as exc:
+        return f"is refused by the management stack ({exc})"
+    return None
+
+
 #: Optional settings each program reads from its stack config (see the programs' docstrings).
 MANAGEMENT_KEYS = (
     "awsOrganizationId",
@@ -116,7 +127,9 @@ GCP_CELL_KEYS = ("masterAuthorizedNetworks", "healthNotificationEmail")
 def _allowed_project_keys(registry: Registry, stack: str) -> dict[str, Callable[[Any], str | None]]:
     """Project (`honeycomb:`) keys a stack may set, each with a check returning a problem or None."""
     if stack == "management":
-        return {f"{PROJECT}:{key}": _any for key in MANAGEMENT_KEYS}
+        checks: dict[str, Callable[[Any], str | None]] = {f"{PROJECT}:{key}": _any for key in MANAGEMENT_KEYS}
+        checks[f"{PROJECT}:{CI_PRINCIPALS_CONFIG}"] = lambda value: _ci_principals(registry, value)
+        return checks
     keys: dict[str, Callable[[Any], str | None]] = {MANAGEMENT_STACK_KEY: _management_stack}
     cell = registry.cell(stack.removeprefix(stacks.CELL_PREFIX))
     if isinstance(cell, AwsCell):

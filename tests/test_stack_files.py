@@ -109,6 +109,15 @@ def test_public_endpoint_cidrs_in_a_prod_cell_are_stale(registry: Registry, stac
     assert list(reasons(stacks_cmd.compare(registry, stack_dir))) == ["Pulumi.cell-gamma.yaml"]
 
 
+def test_ci_principals_the_management_stack_refuses_are_stale(registry: Registry, stack_dir: Path) -> None:
+    path = stack_dir / "Pulumi.management.yaml"
+    set_config(path, **{"honeycomb:ciPrincipalArns": ["arn:aws:iam::100000000001:role/runner"]})
+    assert stacks_cmd.compare(registry, stack_dir) == []
+    set_config(path, **{"honeycomb:ciPrincipalArns": ["*"]})
+    (reason,) = reasons(stacks_cmd.compare(registry, stack_dir))["Pulumi.management.yaml"]
+    assert "honeycomb:ciPrincipalArns is refused by the management stack" in reason and "wildcard" in reason
+
+
 def test_missing_or_wrong_required_settings_are_stale(registry: Registry, stack_dir: Path) -> None:
     set_config(stack_dir / "Pulumi.cell-alpha.yaml", **{"pulumi:disable-default-providers": None})
     set_config(stack_dir / "Pulumi.cell-gamma.yaml", **{"pulumi:disable-default-providers": ["kubernetes"]})
