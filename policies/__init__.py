@@ -16,6 +16,7 @@ from policies.clusters import cluster_hardening
 from policies.exposure import s3_bucket_security, security_group_ingress
 from policies.identity import iam_no_access_keys, iam_no_admin_wildcard, sso_session_duration
 from policies.isolation import cell_isolation, no_cross_cell_references
+from policies.keys import kms_key_policy
 from policies.metric_sources import metric_sources
 from policies.observability import cell_observability
 from policies.placement import allowed_regions
@@ -44,6 +45,7 @@ POLICIES: list[Policy] = [
     metric_sources,
     deploy_reachability,
     node_capacity,
+    kms_key_policy,
 ]
 
 __all__ = ["PACK_NAME", "POLICIES"]
