@@ -349,3 +349,11 @@ class TestOrganizationTrail:
         assert not trusts(policy, reader, "kms:Decrypt", {**read, "kms:CallerAccount": "999999999999"})
         assert not trusts(policy, reader, "kms:ScheduleKeyDeletion", read)
         assert trusts(policy, f"arn:aws:iam::{MGMT}:root", "kms:ScheduleKeyDeletion", {})
+
+
+def test_cell_operators_get_no_node_shells() -> None:
+    """Operators reach workloads through the cluster's access entries, not a shell on a node."""
+    policy = identity.cell_operator_policy()
+    for action in ("ssm:StartSession", "ssm:ResumeSession", "ssm:SendCommand"):
+        assert not allowed_by(policy, action, {}, "*"), action
+    assert allowed_by(policy, "eks:AccessKubernetesApi", {}, "*")
