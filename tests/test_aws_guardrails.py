@@ -11,7 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from iam_verdicts import allowed_by, denied_by, trusts
+from typer.testing import CliRunner
 
+from cellctl.main import app
 from cellctl.offline import PlannedResource, StackPlan, run_stack
 from cellctl.plan import plan_stack
 from cells import Registry
@@ -357,3 +359,10 @@ def test_cell_operators_get_no_node_shells() -> None:
     for action in ("ssm:StartSession", "ssm:ResumeSession", "ssm:SendCommand"):
         assert not allowed_by(policy, action, {}, "*"), action
     assert allowed_by(policy, "eks:AccessKubernetesApi", {}, "*")
+
+
+def test_cellctl_plan_refuses_a_wildcard_ci_principal_naming_the_setting() -> None:
+    result = CliRunner().invoke(app, ["plan", "management", "--config", 'honeycomb:ciPrincipalArns=["*"]'])
+    assert result.exit_code == 2, result.output
+    assert "honeycomb:ciPrincipalArns" in result.output and "wildcard" in result.output
+    assert "Traceback" not in result.output
