@@ -2,18 +2,26 @@
 
 `run_stack("cell-alpha", registry)` runs `stacks.build` under `CloudMocks` exactly as
 `pulumi up` would run it, and records every registration the program makes (type, name,
-URN, inputs, outputs, parent, provider, protect) plus the stack's exported outputs. The
-offline plan and the tests both stand on this.
+URN, inputs, outputs, parent, provider, protect, the source line that created it) plus the
+stack's exported outputs. The offline plan and the tests both stand on this.
+
+Like the engine, a resource or call that names no provider gets its package's default provider,
+configured from the stack config's `<package>:*` keys, unless `pulumi:disable-default-providers`
+lists the package (then the registration fails, as it does under the engine).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field
 from typing import Any
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 import pulumi
 from pulumi.runtime import rpc, settings
@@ -41,6 +49,8 @@ class PlannedResource:
     import_id: str | None = None
     ignore_changes: tuple[str, ...] = ()
     depends_on: tuple[str, ...] = ()
+    #: Where the program created the resource, when the SDK says: {"file": absolute path, "line": n}.
+    source: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         doc = asdict(self)
@@ -78,15 +88,21 @@ class StackPlan:
 class RecordingMonitor(MockMonitor):
     """MockMonitor that keeps the whole registration request, not just the mock's state."""
 
-    def __init__(self, mocks: CloudMocks):
+    def __init__(self, mocks: CloudMocks, config: dict[str, str] | None = None):
         super().__init__(mocks)
         self.mocks: CloudMocks = mocks
         self.records: list[PlannedResource] = []
+        self.config = dict(config or {})
+        self._defaults: dict[str, str] = {}  # package -> the default provider's reference
         self._lock = threading.Lock()
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
         with self._lock:
             urn = self.make_urn(request.parent, request.type, request.name)
+            if request.custom and not request.provider and not request.type.startswith("pulumi:"):
+                request.provider = self._default_provider(
+                    request.type.split(":", 1)[0], request.version, urn, _source(request)
+                )
             self.mocks.current_urn = urn
             response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
             if request.type != "pulumi:pulumi:Stack":
@@ -95,8 +111,54 @@ class RecordingMonitor(MockMonitor):
 
     def ReadResource(self, request: Any) -> Any:  # noqa: N802
         with self._lock:
-            self.mocks.current_urn = self.make_urn(request.parent, request.type, request.name)
+            urn = self.make_urn(request.parent, request.type, request.name)
+            if not request.provider and not request.type.startswith("pulumi:"):
+                request.provider = self._default_provider(request.type.split(":", 1)[0], request.version, urn)
+            self.mocks.current_urn = urn
             return super().ReadResource(request)  # type: ignore[no-untyped-call]
+
+    def Invoke(self, request: Any) -> Any:  # noqa: N802
+        with self._lock:
+            if not request.provider and not request.tok.startswith("pulumi:"):
+                request.provider = self._default_provider(request.tok.split(":", 1)[0], request.version, request.tok)
+            return super().Invoke(request)  # type: ignore[no-untyped-call]
+
+    def _default_provider(self, package: str, version: str, user: str, source: dict[str, Any] | None = None) -> str:
+        """The reference of `package`'s default provider, registered (and recorded) on first use."""
+        disabled = self._disabled_defaults()
+        if package in disabled or "*" in disabled:
+            raise DefaultProviderDisabledError(
+                f"Default provider for '{package}' disabled. '{user}' must use an explicit provider.", source
+            )
+        if package not in self._defaults:
+            name = "default" + ("_" + version.replace(".", "_").replace("-", "_") if version else "")
+            type_ = f"pulumi:providers:{package}"
+            urn = self.make_urn("", type_, name)
+            prefix = f"{package}:"
+            inputs: dict[str, Any] = {k.removeprefix(prefix): v for k, v in self.config.items() if k.startswith(prefix)}
+            if version:
+                inputs["version"] = version
+            self.mocks.current_urn = urn
+            rid, outputs = self.mocks.new_resource(
+                pulumi.runtime.MockResourceArgs(typ=type_, name=name, inputs=inputs, custom=True)
+            )
+            rid = rid or name
+            self.mocks.providers[f"{urn}::{rid}"] = dict(inputs)
+            self.records.append(
+                PlannedResource(type_, name, urn, inputs, {"id": rid, **outputs}, None, None, False, True)
+            )
+            self._defaults[package] = f"{urn}::{rid}"
+        return self._defaults[package]
+
+    def _disabled_defaults(self) -> list[str]:
+        raw = self.config.get("pulumi:disable-default-providers")
+        if not raw:
+            return []
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw.split(",")
+        return [str(v).strip() for v in value] if isinstance(value, list) else [str(value)]
 
     def _record(self, request: Any, urn: str, rid: str) -> PlannedResource:
         state = self.resources[urn].state
@@ -113,7 +175,34 @@ class RecordingMonitor(MockMonitor):
             import_id=request.importId or None,
             ignore_changes=tuple(request.ignoreChanges),
             depends_on=tuple(request.dependencies),
+            source=_source(request),
         )
+
+
+def _source(request: Any) -> dict[str, Any] | None:
+    """The file and line that created the resource: the SDK's `sourcePosition` (a file URI), or, when
+    that lies inside an installed package (the SDK's guess misses for provider resources), the first
+    frame of the request's stack trace outside installed packages."""
+    positions = [request.sourcePosition] if request.HasField("sourcePosition") else []
+    positions += [frame.pc for frame in request.stackTrace.frames if frame.HasField("pc")]
+    for position in positions:
+        if position.uri.startswith("file:") and position.line > 0:
+            path = url2pathname(urlparse(position.uri).path)
+            if not _INSTALLED.search(path):
+                return {"file": path, "line": int(position.line)}
+    return None
+
+
+_INSTALLED = re.compile(r"[/\\](site|dist)-packages[/\\]")
+
+
+class DefaultProviderDisabledError(Exception):
+    """A resource needs a default provider that the stack config disables (the engine's error)."""
+
+    def __init__(self, message: str, source: dict[str, Any] | None = None):
+        super().__init__(message)
+        #: Where the resource was created (the error is raised in the engine, not at that line).
+        self.source = source
 
 
 _FOLLOW_ON = ("Future exception was never retrieved", "Task exception was never retrieved")
@@ -136,14 +225,14 @@ def run_program(
     mocks: CloudMocks,
     config: dict[str, str] | None = None,
     secret_keys: Collection[str] = (),
+    project: str = PROJECT,
 ) -> StackPlan:
-    """Run `program` as stack `stack` under `mocks`; errors in the program propagate."""
-    monitor = RecordingMonitor(mocks)
+    """Run `program` as stack `stack` of `project` under `mocks`; errors in the program propagate."""
+    full_config = {f"{project}:{k}" if ":" not in k else k: v for k, v in (config or {}).items()}
+    monitor = RecordingMonitor(mocks, full_config)
     settings.ROOT.set(None)
-    pulumi.runtime.set_all_config(
-        {f"{PROJECT}:{k}" if ":" not in k else k: v for k, v in (config or {}).items()}, list(secret_keys)
-    )
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_all_config(full_config, list(secret_keys))
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
     settings.SETTINGS.rpc_manager.clear()
     settings.SETTINGS.outputs.clear()
     exported: dict[str, Any] = {}

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -42,8 +42,11 @@ from cellctl.common import (
 from cellctl.stack_config import StackConfig, StackConfigError, load_configs
 from cells import Registry
 
+if TYPE_CHECKING:
+    from cellctl.offline import StackPlan
+
 #: The fields of a resource in `--json` (more may be added; these keep their names).
-RESOURCE_FIELDS = ("type", "name", "urn", "inputs", "parent", "provider", "protect")
+RESOURCE_FIELDS = ("type", "name", "urn", "inputs", "parent", "provider", "protect", "source")
 
 
 @dataclass
@@ -88,18 +91,29 @@ def account_ids(registry: Registry) -> dict[str, str]:
 
 
 def plan_stack(
-    stack: str, registry: Registry, policy_config: dict[str, Any] | None = None, config: StackConfig | None = None
+    stack: str,
+    registry: Registry,
+    policy_config: dict[str, Any] | None = None,
+    config: StackConfig | None = None,
+    run: Callable[[str, Registry], StackPlan] | None = None,
 ) -> StackResult:
-    """Run one stack's program offline (with its stack config) and evaluate the pack on it; failures become `error`."""
+    """Run one stack's program offline (with its stack config), or `run`'s (e.g. a team's program, which
+    reads its own config), and evaluate the pack on it; failures become `error`."""
     from cellctl.offline import run_stack
+    from cellctl.programs import ProgramError
     from cellctl.stack_order import stack_identities
     from policies.evaluate import evaluate
 
     started = time.perf_counter()
     result = StackResult(stack)
     try:
-        config = config or StackConfig()
-        planned = run_stack(stack, registry, config=config.values, secret_keys=config.secret_keys)
+        if run is not None:
+            planned = run(stack, registry)
+        else:
+            config = config or StackConfig()
+            planned = run_stack(stack, registry, config=config.values, secret_keys=config.secret_keys)
+    except ProgramError as exc:
+        result.error = str(exc)
     except NotImplementedError as exc:
         result.error = f"the program of stack {stack} is not written yet: {exc}"
     except Exception as exc:  # a program bug: report it for this stack, plan the others
@@ -372,6 +386,19 @@ def plan(
             show_default=False,
         ),
     ] = None,
+    program: Annotated[
+        Path | None,
+        typer.Option(
+            "--program",
+            help="Plan this Pulumi Python program (a directory with Pulumi.yaml) as the named cell stack, "
+            "instead of Honeycomb's own program.",
+            show_default=False,
+        ),
+    ] = None,
+    sarif: Annotated[
+        Path | None,
+        typer.Option("--sarif", help="Also write every finding to this file as SARIF 2.1.0.", show_default=False),
+    ] = None,
     registry: RegistryOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -382,12 +409,21 @@ def plan(
     reg = load(registry)
     names = _resolve_stacks(stacks or [], all_stacks, reg)
     config = _policy_config(policy_config)
-    try:
-        configs = load_configs(names, config_items or [])
-    except StackConfigError as exc:
-        fail(escape(str(exc)))
-    results = _plan_with_progress(names, reg, policy_config=config, configs=configs, jobs=jobs)
-    stack_order.add_findings(results, reg)  # across stacks: nothing names what a later stack creates
+    if program is not None:
+        from cellctl.programs import plan_program
+
+        results = [plan_program(program, names, reg, policy_config=config, config_items=config_items or [])]
+    else:
+        try:
+            configs = load_configs(names, config_items or [])
+        except StackConfigError as exc:
+            fail(escape(str(exc)))
+        results = _plan_with_progress(names, reg, policy_config=config, configs=configs, jobs=jobs)
+        stack_order.add_findings(results, reg)  # across stacks: nothing names what a later stack creates
+    if sarif is not None:
+        from cellctl.sarif import write_sarif
+
+        write_sarif(results, sarif)
     if as_json:
         print_json({"stacks": [r.to_json() for r in results]})
     else:

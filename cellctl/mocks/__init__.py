@@ -3,7 +3,8 @@
 Used by the tests and by the offline plan (`cellctl plan`). Outputs are the inputs echoed
 plus what the cloud would add (ids, ARNs with the right account and region, endpoints),
 filled in by per-cloud handlers in `cellctl.mocks.aws`, `.gcp` and `.k8s`. Unknown types
-still work: inputs echoed and an id made up from the name.
+still work: inputs echoed, an id made up from the name, and what the SDK's schema says the type
+outputs of the usual (`cellctl.mocks.generic`: a name, an ARN).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 import pulumi
 
+from cellctl.mocks import generic
 from cells import Registry
 
 #: A handler returns the outputs the cloud adds; an "id" key also becomes the resource id.
@@ -96,6 +98,9 @@ class CloudMocks(pulumi.runtime.Mocks):
         self.providers: dict[str, dict[str, Any]] = {}
         #: Set by the recording monitor before each registration: the URN being registered.
         self.current_urn: str = ""
+        #: Where ambient credentials and provider defaults point ("aws:account", "aws:region",
+        #: "gcp:project", "gcp:region"); empty means the handlers' own defaults.
+        self.ambient: dict[str, str] = {}
 
     def _context(
         self, token: str, name: str, inputs: dict[str, Any], provider: str | None, rid: str | None
@@ -109,6 +114,8 @@ class CloudMocks(pulumi.runtime.Mocks):
         outputs = dict(args.inputs)
         if handler is not None:
             outputs.update(handler(ctx))
+        if args.typ not in HANDLERS.resources:
+            outputs = {**generic.outputs(ctx), **outputs}
         rid = str(outputs.pop("id", None) or args.resource_id or f"{args.name}-{digest(args.typ, args.name)}")
         if args.typ.startswith("pulumi:providers:"):
             self.providers[f"{self.current_urn}::{rid}"] = dict(args.inputs)
@@ -124,4 +131,4 @@ class CloudMocks(pulumi.runtime.Mocks):
 
 def _load_handlers() -> None:
     # Importing the per-cloud modules registers their handlers in HANDLERS.
-    from cellctl.mocks import aws, aws_org, gcp, k8s, pulumi_builtin  # noqa: F401
+    from cellctl.mocks import apps, aws, aws_org, gcp, k8s, pulumi_builtin  # noqa: F401

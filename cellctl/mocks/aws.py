@@ -14,7 +14,7 @@ import json
 import re
 from typing import Any
 
-from cellctl.mocks import HANDLERS, MockContext, digest, fake_account_id
+from cellctl.mocks import HANDLERS, MockContext, digest, fake_account_id, generic
 
 #: Account of resources whose provider assumes no role (a default provider or ambient credentials).
 AMBIENT_ACCOUNT = "123456789012"
@@ -60,11 +60,13 @@ def account_of(ctx: MockContext) -> str:
     allowed = _decoded(ctx.provider.get("allowedAccountIds"))
     if isinstance(allowed, list) and allowed:
         return str(allowed[0])
-    return AMBIENT_ACCOUNT
+    return ctx.mocks.ambient.get("aws:account", AMBIENT_ACCOUNT)
 
 
 def region_of(ctx: MockContext) -> str:
-    return str(ctx.inputs.get("region") or ctx.provider.get("region") or DEFAULT_REGION)
+    return str(
+        ctx.inputs.get("region") or ctx.provider.get("region") or ctx.mocks.ambient.get("aws:region") or DEFAULT_REGION
+    )
 
 
 def partition_of(ctx: MockContext) -> str:
@@ -113,10 +115,12 @@ def with_tags(ctx: MockContext) -> dict[str, Any]:
 
 @HANDLERS.default("aws")
 def any_aws_resource(ctx: MockContext) -> dict[str, Any]:
-    """Unknown aws types: an ARN from the type token (aws:<module>/<type>:<Type>) and tagsAll."""
+    """Unknown aws types: an ARN from the type token (aws:<module>/<type>:<Type>) when the type has one, tagsAll."""
     module = ctx.token.split(":")[1].split("/")[0] if ":" in ctx.token else "aws"
     kind = ctx.token.rsplit(":", 1)[-1].lower()
-    outputs: dict[str, Any] = {"arn": ctx.inputs.get("arn") or arn(ctx, module, f"{kind}/{physical_name(ctx)}")}
+    outputs: dict[str, Any] = {}
+    if generic.has_output(ctx.token, "arn") is not False:
+        outputs["arn"] = ctx.inputs.get("arn") or arn(ctx, module, f"{kind}/{physical_name(ctx)}")
     if "tags" in ctx.inputs:
         outputs.update(with_tags(ctx))
     return outputs

@@ -204,15 +204,15 @@ def ecr_repository(ctx: MockContext) -> dict[str, Any]:
 @_fallback("aws:s3/bucket:Bucket")
 def s3_bucket(ctx: MockContext) -> dict[str, Any]:
     region = region_of(ctx)
-    name = ctx.inputs.get("bucket")
-    if not name:
-        return {"bucketRegion": region}  # auto-named: the mocks' default id stands in for the name
+    # Auto-named like Pulumi does (the resource name plus a suffix) when the program gives no name.
+    name = ctx.inputs.get("bucket") or f"{ctx.name}-{digest(ctx.name, length=7)}"
     return {
         "id": name,
         "bucket": name,
         "arn": f"arn:aws:s3:::{name}",
         "bucketRegion": region,
         "bucketRegionalDomainName": f"{name}.s3.{region}.amazonaws.com",
+        "bucketDomainName": f"{name}.s3.amazonaws.com",
     }
 
 

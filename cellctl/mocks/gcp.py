@@ -36,11 +36,17 @@ def _provider_value(ctx: MockContext, key: str) -> Any:
 
 
 def project(ctx: MockContext) -> str:
-    return str(ctx.inputs.get("project") or _provider_value(ctx, "project") or "unknown-project")
+    return str(
+        ctx.inputs.get("project")
+        or _provider_value(ctx, "project")
+        or ctx.mocks.ambient.get("gcp:project")
+        or "unknown-project"
+    )
 
 
 def region(ctx: MockContext) -> str:
-    return str(ctx.inputs.get("region") or _provider_value(ctx, "region") or "us-central1")
+    ambient = ctx.mocks.ambient.get("gcp:region")
+    return str(ctx.inputs.get("region") or _provider_value(ctx, "region") or ambient or "us-central1")
 
 
 def location(ctx: MockContext) -> str:

@@ -3,7 +3,8 @@
 Like the Kubernetes provider: the id is `<namespace>/<name>` for a namespaced object and
 `<name>` for a cluster-scoped one, the metadata echoes name and namespace plus what the API
 server adds (uid, resourceVersion, the namespace's `kubernetes.io/metadata.name` label), and
-a few objects get the status a healthy cluster reports. A Helm release reports itself deployed;
+a few objects get the status a healthy cluster reports (a LoadBalancer Service its cloud's address).
+A Helm release reports itself deployed;
 a Service read by id (what a program reads is an ingress controller's) is a LoadBalancer with
 the address its cloud gives: a hostname on EKS, an IP address on GKE, told apart by the
 provider's kubeconfig (else by the stack's cell in the registry).
@@ -138,7 +139,10 @@ def _status(ctx: MockContext, kind: str) -> dict[str, Any]:
         return {"status": {"replicas": n, "readyReplicas": n, "availableReplicas": n, "updatedReplicas": n}}
     if kind == "Service" and spec.get("type", "ClusterIP") != "ExternalName":
         offset = int(digest("svc", ctx.name, length=4), 16) % (SERVICE_CIDR.num_addresses - 2) + 1
-        return {"spec": {**spec, "clusterIP": str(SERVICE_CIDR[offset])}}
+        outputs: dict[str, Any] = {"spec": {**spec, "clusterIP": str(SERVICE_CIDR[offset])}}
+        if spec.get("type") == "LoadBalancer":  # the cloud's load balancer publishes its address
+            outputs["status"] = {"loadBalancer": {"ingress": [load_balancer(ctx, f"service/{ctx.name}")]}}
+        return outputs
     if kind == "Ingress":
         # The ingress controller publishes its own Service's address on every Ingress of its class.
         return {"status": {"loadBalancer": {"ingress": [load_balancer(ctx, INGRESS_CONTROLLER)]}}}
