@@ -423,7 +423,7 @@ def plan(
     if sarif is not None:
         from cellctl.sarif import write_sarif
 
-        write_sarif(results, sarif)
+        write_sarif(results, sarif, **({"fallback": lambda _: program / "Pulumi.yaml"} if program else {}))
     if as_json:
         print_json({"stacks": [r.to_json() for r in results]})
     else:

@@ -22,6 +22,7 @@ import yaml
 from rich.table import Table
 
 import stacks
+from cellctl.affected import affected
 from cellctl.common import EXIT_FINDINGS, JsonOption, RegistryOption, console, fail, load, print_json
 from cells import AwsCell, Environment, Registry
 from stacks import outputs as mgmt
@@ -270,4 +271,5 @@ def sync(
 def register(app: typer.Typer) -> None:
     stacks_app = typer.Typer(help="Stack config files (stacks/Pulumi.<stack>.yaml).", no_args_is_help=True)
     stacks_app.command()(sync)
+    stacks_app.command()(affected)
     app.add_typer(stacks_app, name="stacks")
