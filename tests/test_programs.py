@@ -239,3 +239,52 @@ def test_load_balancer_service_created_by_a_program_has_an_address(registry):
     outputs = k8s.kubernetes_object(ctx)
     (entry,) = outputs["status"]["loadBalancer"]["ingress"]
     assert set(entry) <= {"hostname", "ip"} and entry
+
+
+def _ctx(registry, token: str, inputs: dict[str, Any], provider: dict[str, Any] | None = None) -> MockContext:
+    return MockContext(token, "web", inputs, provider or {"region": "eu-central-1"}, registry, CloudMocks(registry))
+
+
+def test_application_defaults_have_aws_shapes(registry):
+    from cellctl.mocks import apps
+
+    alb = apps.load_balancer(_ctx(registry, "aws:lb/loadBalancer:LoadBalancer", {"name": "shop"}))
+    assert re.fullmatch(r"shop-\d+\.eu-central-1\.elb\.amazonaws\.com", alb["dnsName"])
+    assert (
+        alb["arn"].startswith("arn:aws:elasticloadbalancing:eu-central-1:") and ":loadbalancer/app/shop/" in alb["arn"]
+    )
+    internal = apps.load_balancer(
+        _ctx(registry, "aws:lb/loadBalancer:LoadBalancer", {"name": "shop", "internal": True})
+    )
+    assert internal["dnsName"].startswith("internal-shop-")
+    nlb = apps.load_balancer(
+        _ctx(registry, "aws:lb/loadBalancer:LoadBalancer", {"loadBalancerType": "network"}, {"region": "us-east-1"})
+    )
+    assert nlb["zoneId"] == "Z26RNL4JYFTOTI" and ":loadbalancer/net/" in nlb["arn"]
+    # Older regions serve websites at s3-website-<region>, newer ones at s3-website.<region>.
+    newer = apps.bucket_website(
+        _ctx(registry, "aws:s3/bucketWebsiteConfiguration:BucketWebsiteConfiguration", {"bucket": "b"})
+    )
+    assert newer["websiteEndpoint"] == "b.s3-website.eu-central-1.amazonaws.com"
+    older = apps.bucket_website(_ctx(registry, "x", {"bucket": "b"}, {"region": "us-west-2"}))
+    assert older["websiteEndpoint"] == "b.s3-website-us-west-2.amazonaws.com"
+    # A chosen subnet maps no public IP unless asked; the default VPC's subnets do.
+    private = apps.ec2_instance(_ctx(registry, "aws:ec2/instance:Instance", {"subnetId": "subnet-1"}))
+    assert private["publicIp"] == "" and private["privateDns"].endswith(".eu-central-1.compute.internal")
+    public = apps.ec2_instance(_ctx(registry, "aws:ec2/instance:Instance", {}))
+    assert public["publicDns"].endswith(".eu-central-1.compute.amazonaws.com")
+
+
+def test_the_cell_stack_rules_judge_a_program_in_the_wrong_account_and_region(tmp_path):
+    import shutil
+
+    program = shutil.copytree(PROGRAMS / "web-server", tmp_path / "web-server")
+    (program / "Pulumi.cell-alpha.yaml").write_text(
+        'config:\n  aws:region: ap-south-1\n  web-server:accountId: "100000000001"\n'
+    )
+    code, stack, _ = plan(program)
+    assert code == 1
+    messages = {f["policy"]: f["message"] for f in stack["findings"] if f["name"] == "web"}
+    assert "100000000001" in messages["cell-isolation"] and "the management account" in messages["cell-isolation"]
+    regions = [f["message"] for f in stack["findings"] if f["policy"] == "allowed-regions"]
+    assert any("ap-south-1" in m for m in regions)
