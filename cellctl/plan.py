@@ -45,6 +45,9 @@ from cells import Registry
 if TYPE_CHECKING:
     from cellctl.offline import StackPlan
 
+#: Finding levels that fail the plan (exit 1): the pack's mandatory rules, the cloud rules' errors.
+BLOCKING = ("mandatory", "error")
+
 #: The fields of a resource in `--json` (more may be added; these keep their names).
 RESOURCE_FIELDS = ("type", "name", "urn", "inputs", "parent", "provider", "protect", "source")
 
@@ -64,7 +67,8 @@ class StackResult:
 
     @property
     def mandatory(self) -> list[dict[str, Any]]:
-        return [f for f in self.findings if f["level"] == "mandatory"]
+        """The findings that fail the plan: mandatory policy rules and cloud errors."""
+        return [f for f in self.findings if f["level"] in BLOCKING]
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -98,10 +102,11 @@ def plan_stack(
     run: Callable[[str, Registry], StackPlan] | None = None,
 ) -> StackResult:
     """Run one stack's program offline (with its stack config), or `run`'s (e.g. a team's program, which
-    reads its own config), and evaluate the pack on it; failures become `error`."""
+    reads its own config), and evaluate the pack and the cloud rules on it; failures become `error`."""
     from cellctl.offline import run_stack
     from cellctl.programs import ProgramError
     from cellctl.stack_order import stack_identities
+    from policies import cloud
     from policies.evaluate import evaluate
 
     started = time.perf_counter()
@@ -134,6 +139,10 @@ def plan_stack(
             result.error = f"evaluating the policy pack on stack {stack} failed: {type(exc).__name__}: {exc}"
         else:
             result.findings = [f.to_json() for f in findings]
+            try:
+                result.findings += [f.to_json() for f in cloud.check(planned.resources)]
+            except Exception as exc:
+                result.error = f"checking the cloud rules on stack {stack} failed: {type(exc).__name__}: {exc}"
     result.seconds = time.perf_counter() - started
     return result
 
@@ -278,13 +287,13 @@ def _counts(result: StackResult) -> Table:
 
 
 def _findings(result: StackResult) -> Table:
-    table = Table(title=f"{result.stack}: policy findings", title_justify="left", show_lines=True)
+    table = Table(title=f"{result.stack}: policy and cloud findings", title_justify="left", show_lines=True)
     table.add_column("level", no_wrap=True)
     table.add_column("policy", no_wrap=True)
     table.add_column("resource", overflow="fold", max_width=32)
     table.add_column("message", overflow="fold", ratio=1)
     for finding in result.findings:
-        colour = "red" if finding["level"] == "mandatory" else "yellow"
+        colour = "red" if finding["level"] in BLOCKING else "yellow"
         resource = escape(finding["name"]) if finding.get("name") else "(the stack)"
         table.add_row(f"[{colour}]{finding['level']}[/]", finding["policy"], resource, escape(finding["message"]))
     return table
@@ -293,12 +302,13 @@ def _findings(result: StackResult) -> Table:
 def _summary(result: StackResult) -> str:
     if result.error:
         return f"[red]{escape(result.stack)}: error[/]: {escape(result.error)}"
-    mandatory = len(result.mandatory)
-    advisory = len(result.findings) - mandatory
-    colour = "red" if mandatory else "green"
+    mandatory = sum(f["level"] == "mandatory" for f in result.findings)
+    errors = sum(f["level"] == "error" for f in result.findings)
+    advisory = len(result.findings) - mandatory - errors
+    colour = "red" if mandatory or errors else "green"
     return (
         f"[{colour}]{escape(result.stack)}[/]: {len(result.resources)} resources, "
-        f"{mandatory} mandatory and {advisory} advisory findings ({result.seconds:.1f}s)"
+        f"{mandatory} mandatory, {errors} cloud errors and {advisory} advisory findings ({result.seconds:.1f}s)"
     )
 
 
@@ -402,9 +412,10 @@ def plan(
     registry: RegistryOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Plan stacks offline (no cloud, no credentials) and check them against the policy pack.
+    """Plan stacks offline (no cloud, no credentials) and check them against the policy pack and the clouds' rules.
 
-    Exit 0 when no mandatory rule fires, 1 when one does, 2 for bad input or a stack that cannot be planned.
+    Exit 0 when no mandatory rule fires and no cloud rule finds an error, 1 when one does, 2 for bad input or a
+    stack that cannot be planned.
     """
     reg = load(registry)
     names = _resolve_stacks(stacks or [], all_stacks, reg)

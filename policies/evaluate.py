@@ -78,10 +78,17 @@ class Finding:
     message: str
     name: str | None = None
     type: str | None = None
+    #: "policy" for the pack's rules, "cloud" for the clouds' own rules (`policies.cloud`).
+    layer: str = "policy"
 
     @property
     def mandatory(self) -> bool:
         return self.level == EnforcementLevel.MANDATORY.value
+
+    @property
+    def blocking(self) -> bool:
+        """A finding that fails the plan: a mandatory rule or a cloud error."""
+        return self.level in (EnforcementLevel.MANDATORY.value, "error")
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,0 +1,925 @@
+"""AWS inputs against the request shapes of botocore's service models (`cloud/botocore`).
+
+`CALLS` is the one table: for every AWS resource type the project creates, the API calls the
+provider makes for it and how the engine's (camelCase) inputs land in each call's request. The
+request built from a resource's inputs is walked against the operation's input shape by hand,
+because botocore's own `validate_parameters` checks types and required members but ignores
+enums and patterns. Checked: unknown members, types, enums, patterns, string lengths, numeric
+ranges, list and map sizes, required members. Values unknown during a preview are skipped.
+
+Patterns: the models' patterns are the services' (Java) validators' regular expressions; the
+services match them against the whole value, so they are matched with `re.fullmatch`. A pattern
+Python cannot compile (Java-only syntax such as `\\p{...}` classes) is skipped; `SKIPPED_PATTERNS`
+records each one met, so a test can show how many there are.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.loaders import Loader
+from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape, StructureShape
+
+from policies.cloud.common import finding, inputs, is_unknown, short
+from policies.evaluate import Finding, Record
+
+CHECKER = "cloud/botocore"
+
+
+@dataclass(frozen=True)
+class To:
+    """Where one input goes in the request: a member path (`A.B.0.C`), a conversion, nested inputs.
+
+    `fields` renames the keys of a nested object (each element of a list of objects); without it
+    the object's keys are sent as they are and must be the shape's own member names.
+    """
+
+    member: str
+    convert: Callable[[Any], Any] | None = None
+    fields: Mapping[str, str | To] | None = None
+
+
+@dataclass(frozen=True)
+class Call:
+    """One API call the provider makes for a resource type."""
+
+    service: str
+    operation: str
+    fields: Mapping[str, str | To]
+    #: Required members the provider fills in itself (ids of what it just created, idempotency
+    #: tokens, generated names when the input is absent), so their absence is not a finding.
+    provided: frozenset[str] = frozenset()
+    #: Fixed values the provider always sends.
+    sends: Mapping[str, Any] = field(default_factory=dict)
+    #: The input without which the provider does not make this call at all.
+    when: str | None = None
+
+
+@dataclass(frozen=True)
+class NoShape:
+    """A planned type with no request worth checking, and why."""
+
+    reason: str
+
+
+def _tag_list(key: str = "Key", value: str = "Value") -> Callable[[Any], Any]:
+    def convert(tags: Any) -> Any:
+        return [{key: k, value: v} for k, v in tags.items()] if isinstance(tags, dict) else tags
+
+    return convert
+
+
+def _ec2_tags(resource_type: str) -> Callable[[Any], Any]:
+    def convert(tags: Any) -> Any:
+        return [{"ResourceType": resource_type, "Tags": _tag_list()(tags)}]
+
+    return convert
+
+
+def _one(value: Any) -> Any:
+    return [value]
+
+
+def _first(value: Any) -> Any:
+    return value[0] if isinstance(value, list) and value else value
+
+
+def _record_values(values: Any) -> Any:
+    return [{"Value": v} for v in values] if isinstance(values, list) else values
+
+
+def _log_types(types: Any) -> Any:
+    return {"clusterLogging": [{"types": types, "enabled": True}]}
+
+
+def _dimensions(dims: Any) -> Any:
+    return [{"Name": k, "Value": v} for k, v in dims.items()] if isinstance(dims, dict) else dims
+
+
+TAGS = To("Tags", _tag_list())
+ALARM_ACTIONS = {
+    "alarmActions": "AlarmActions",
+    "okActions": "OKActions",
+    "insufficientDataActions": "InsufficientDataActions",
+    "actionsEnabled": "ActionsEnabled",
+}
+RRSET = "ChangeBatch.Changes.0.ResourceRecordSet"
+
+#: Every AWS resource type the project creates: the provider's API calls and the inputs each sends.
+CALLS: dict[str, tuple[Call, ...] | NoShape] = {
+    "aws:cloudwatch/compositeAlarm:CompositeAlarm": (
+        Call(
+            "cloudwatch",
+            "PutCompositeAlarm",
+            {
+                "alarmName": "AlarmName",
+                "alarmRule": "AlarmRule",
+                "alarmDescription": "AlarmDescription",
+                **ALARM_ACTIONS,
+                "tags": TAGS,
+            },
+        ),
+    ),
+    "aws:cloudwatch/dashboard:Dashboard": (
+        Call("cloudwatch", "PutDashboard", {"dashboardName": "DashboardName", "dashboardBody": "DashboardBody"}),
+    ),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": (
+        Call(
+            "cloudwatch",
+            "PutMetricAlarm",
+            {
+                "name": "AlarmName",
+                "alarmDescription": "AlarmDescription",
+                "comparisonOperator": "ComparisonOperator",
+                "datapointsToAlarm": "DatapointsToAlarm",
+                "dimensions": To("Dimensions", _dimensions),
+                "evaluationPeriods": "EvaluationPeriods",
+                "metricName": "MetricName",
+                "namespace": "Namespace",
+                "period": "Period",
+                "statistic": "Statistic",
+                "extendedStatistic": "ExtendedStatistic",
+                "threshold": "Threshold",
+                "treatMissingData": "TreatMissingData",
+                "unit": "Unit",
+                **ALARM_ACTIONS,
+                "tags": TAGS,
+            },
+            provided=frozenset({"AlarmName"}),
+        ),
+    ),
+    "aws:cloudwatch/logGroup:LogGroup": (
+        Call(
+            "logs",
+            "CreateLogGroup",
+            {"name": "logGroupName", "kmsKeyId": "kmsKeyId", "logGroupClass": "logGroupClass", "tags": "tags"},
+            provided=frozenset({"logGroupName"}),
+        ),
+        Call(
+            "logs",
+            "PutRetentionPolicy",
+            {"name": "logGroupName", "retentionInDays": "retentionInDays"},
+            provided=frozenset({"logGroupName"}),
+            when="retentionInDays",
+        ),
+    ),
+    "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": NoShape(
+        "adopts the VPC's existing default group: no create call; its ingress/egress rules (none here) "
+        "would go through AuthorizeSecurityGroupIngress/Egress"
+    ),
+    "aws:ec2/eip:Eip": (
+        Call(
+            "ec2",
+            "AllocateAddress",
+            {
+                "domain": "Domain",
+                "publicIpv4Pool": "PublicIpv4Pool",
+                "networkBorderGroup": "NetworkBorderGroup",
+                "tags": To("TagSpecifications", _ec2_tags("elastic-ip")),
+            },
+        ),
+    ),
+    "aws:ec2/flowLog:FlowLog": (
+        Call(
+            "ec2",
+            "CreateFlowLogs",
+            {
+                "iamRoleArn": "DeliverLogsPermissionArn",
+                "deliverCrossAccountRole": "DeliverCrossAccountRole",
+                "logDestination": "LogDestination",
+                "logDestinationType": "LogDestinationType",
+                "logFormat": "LogFormat",
+                "maxAggregationInterval": "MaxAggregationInterval",
+                "trafficType": "TrafficType",
+                "vpcId": To("ResourceIds", _one),
+                "subnetId": To("ResourceIds", _one),
+                "eniId": To("ResourceIds", _one),
+                "transitGatewayId": To("ResourceIds", _one),
+                "tags": To("TagSpecifications", _ec2_tags("vpc-flow-log")),
+            },
+            provided=frozenset({"ResourceType"}),  # derived from which of the ids is set
+        ),
+    ),
+    "aws:ec2/internetGateway:InternetGateway": (
+        Call(
+            "ec2",
+            "CreateInternetGateway",
+            {"tags": To("TagSpecifications", _ec2_tags("internet-gateway"))},
+        ),
+        Call("ec2", "AttachInternetGateway", {"vpcId": "VpcId"}, provided=frozenset({"InternetGatewayId", "VpcId"})),
+    ),
+    "aws:ec2/natGateway:NatGateway": (
+        Call(
+            "ec2",
+            "CreateNatGateway",
+            {
+                "allocationId": "AllocationId",
+                "connectivityType": "ConnectivityType",
+                "subnetId": "SubnetId",
+                "privateIp": "PrivateIpAddress",
+                "secondaryAllocationIds": "SecondaryAllocationIds",
+                "secondaryPrivateIpAddresses": "SecondaryPrivateIpAddresses",
+                "secondaryPrivateIpAddressCount": "SecondaryPrivateIpAddressCount",
+                "tags": To("TagSpecifications", _ec2_tags("natgateway")),
+            },
+        ),
+    ),
+    "aws:ec2/route:Route": (
+        Call(
+            "ec2",
+            "CreateRoute",
+            {
+                "routeTableId": "RouteTableId",
+                "destinationCidrBlock": "DestinationCidrBlock",
+                "destinationIpv6CidrBlock": "DestinationIpv6CidrBlock",
+                "destinationPrefixListId": "DestinationPrefixListId",
+                "natGatewayId": "NatGatewayId",
+                "gatewayId": "GatewayId",
+                "transitGatewayId": "TransitGatewayId",
+                "vpcEndpointId": "VpcEndpointId",
+                "vpcPeeringConnectionId": "VpcPeeringConnectionId",
+                "networkInterfaceId": "NetworkInterfaceId",
+                "egressOnlyGatewayId": "EgressOnlyInternetGatewayId",
+            },
+        ),
+    ),
+    "aws:ec2/routeTable:RouteTable": (
+        Call("ec2", "CreateRouteTable", {"vpcId": "VpcId", "tags": To("TagSpecifications", _ec2_tags("route-table"))}),
+    ),
+    "aws:ec2/routeTableAssociation:RouteTableAssociation": (
+        Call(
+            "ec2",
+            "AssociateRouteTable",
+            {"routeTableId": "RouteTableId", "subnetId": "SubnetId", "gatewayId": "GatewayId"},
+        ),
+    ),
+    "aws:ec2/subnet:Subnet": (
+        Call(
+            "ec2",
+            "CreateSubnet",
+            {
+                "vpcId": "VpcId",
+                "cidrBlock": "CidrBlock",
+                "availabilityZone": "AvailabilityZone",
+                "availabilityZoneId": "AvailabilityZoneId",
+                "ipv6CidrBlock": "Ipv6CidrBlock",
+                "ipv6Native": "Ipv6Native",
+                "outpostArn": "OutpostArn",
+                "tags": To("TagSpecifications", _ec2_tags("subnet")),
+            },
+        ),
+        Call(
+            "ec2",
+            "ModifySubnetAttribute",
+            {"mapPublicIpOnLaunch": "MapPublicIpOnLaunch.Value"},
+            provided=frozenset({"SubnetId"}),
+        ),
+    ),
+    "aws:ec2/vpc:Vpc": (
+        Call(
+            "ec2",
+            "CreateVpc",
+            {
+                "cidrBlock": "CidrBlock",
+                "instanceTenancy": "InstanceTenancy",
+                "ipv4IpamPoolId": "Ipv4IpamPoolId",
+                "ipv4NetmaskLength": "Ipv4NetmaskLength",
+                "assignGeneratedIpv6CidrBlock": "AmazonProvidedIpv6CidrBlock",
+                "tags": To("TagSpecifications", _ec2_tags("vpc")),
+            },
+        ),
+        # ModifyVpcAttribute takes one attribute per call.
+        Call("ec2", "ModifyVpcAttribute", {"enableDnsHostnames": "EnableDnsHostnames.Value"}, frozenset({"VpcId"})),
+        Call("ec2", "ModifyVpcAttribute", {"enableDnsSupport": "EnableDnsSupport.Value"}, frozenset({"VpcId"})),
+    ),
+    "aws:ecr/repository:Repository": (
+        Call(
+            "ecr",
+            "CreateRepository",
+            {
+                "name": "repositoryName",
+                "imageTagMutability": "imageTagMutability",
+                "imageScanningConfiguration": "imageScanningConfiguration",
+                "encryptionConfigurations": To("encryptionConfiguration", _first),
+                "tags": To("tags", _tag_list()),
+            },
+        ),
+    ),
+    "aws:ecr/repositoryPolicy:RepositoryPolicy": (
+        Call("ecr", "SetRepositoryPolicy", {"repository": "repositoryName", "policy": "policyText"}),
+    ),
+    "aws:eks/accessEntry:AccessEntry": (
+        Call(
+            "eks",
+            "CreateAccessEntry",
+            {
+                "clusterName": "clusterName",
+                "principalArn": "principalArn",
+                "kubernetesGroups": "kubernetesGroups",
+                "type": "type",
+                "userName": "username",
+                "tags": "tags",
+            },
+        ),
+    ),
+    "aws:eks/accessPolicyAssociation:AccessPolicyAssociation": (
+        Call(
+            "eks",
+            "AssociateAccessPolicy",
+            {
+                "clusterName": "clusterName",
+                "principalArn": "principalArn",
+                "policyArn": "policyArn",
+                "accessScope": "accessScope",
+            },
+        ),
+    ),
+    "aws:eks/addon:Addon": (
+        Call(
+            "eks",
+            "CreateAddon",
+            {
+                "clusterName": "clusterName",
+                "addonName": "addonName",
+                "addonVersion": "addonVersion",
+                "serviceAccountRoleArn": "serviceAccountRoleArn",
+                "resolveConflictsOnCreate": "resolveConflicts",
+                "configurationValues": "configurationValues",
+                "tags": "tags",
+            },
+        ),
+        Call(
+            "eks",
+            "UpdateAddon",
+            {"clusterName": "clusterName", "addonName": "addonName", "resolveConflictsOnUpdate": "resolveConflicts"},
+            when="resolveConflictsOnUpdate",
+        ),
+    ),
+    "aws:eks/cluster:Cluster": (
+        Call(
+            "eks",
+            "CreateCluster",
+            {
+                "name": "name",
+                "version": "version",
+                "roleArn": "roleArn",
+                "vpcConfig": "resourcesVpcConfig",
+                "kubernetesNetworkConfig": "kubernetesNetworkConfig",
+                "enabledClusterLogTypes": To("logging", _log_types),
+                "encryptionConfig": To("encryptionConfig", _one),
+                "accessConfig": "accessConfig",
+                "bootstrapSelfManagedAddons": "bootstrapSelfManagedAddons",
+                "upgradePolicy": "upgradePolicy",
+                "zonalShiftConfig": "zonalShiftConfig",
+                "deletionProtection": "deletionProtection",
+                "tags": "tags",
+            },
+            provided=frozenset({"name"}),
+        ),
+    ),
+    "aws:eks/nodeGroup:NodeGroup": (
+        Call(
+            "eks",
+            "CreateNodegroup",
+            {
+                "clusterName": "clusterName",
+                "nodeGroupName": "nodegroupName",
+                "nodeRoleArn": "nodeRole",
+                "subnetIds": "subnets",
+                "scalingConfig": "scalingConfig",
+                "instanceTypes": "instanceTypes",
+                "amiType": "amiType",
+                "capacityType": "capacityType",
+                "diskSize": "diskSize",
+                "labels": "labels",
+                "taints": "taints",
+                "updateConfig": "updateConfig",
+                "launchTemplate": "launchTemplate",
+                "version": "version",
+                "releaseVersion": "releaseVersion",
+                "tags": "tags",
+            },
+            provided=frozenset({"nodegroupName"}),
+        ),
+    ),
+    "aws:iam/role:Role": (
+        Call(
+            "iam",
+            "CreateRole",
+            {
+                "name": "RoleName",
+                "assumeRolePolicy": "AssumeRolePolicyDocument",
+                "description": "Description",
+                "maxSessionDuration": "MaxSessionDuration",
+                "path": "Path",
+                "permissionsBoundary": "PermissionsBoundary",
+                "tags": TAGS,
+            },
+            provided=frozenset({"RoleName"}),
+        ),
+    ),
+    "aws:iam/rolePolicy:RolePolicy": (
+        Call(
+            "iam",
+            "PutRolePolicy",
+            {"role": "RoleName", "name": "PolicyName", "policy": "PolicyDocument"},
+            provided=frozenset({"PolicyName"}),
+        ),
+    ),
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": (
+        Call("iam", "AttachRolePolicy", {"role": "RoleName", "policyArn": "PolicyArn"}),
+    ),
+    "aws:kms/alias:Alias": (
+        Call("kms", "CreateAlias", {"name": "AliasName", "targetKeyId": "TargetKeyId"}, frozenset({"AliasName"})),
+    ),
+    "aws:kms/key:Key": (
+        Call(
+            "kms",
+            "CreateKey",
+            {
+                "policy": "Policy",
+                "description": "Description",
+                "keyUsage": "KeyUsage",
+                "customerMasterKeySpec": "KeySpec",
+                "bypassPolicyLockoutSafetyCheck": "BypassPolicyLockoutSafetyCheck",
+                "multiRegion": "MultiRegion",
+                "customKeyStoreId": "CustomKeyStoreId",
+                "xksKeyId": "XksKeyId",
+                "tags": To("Tags", _tag_list("TagKey", "TagValue")),
+            },
+        ),
+        Call(
+            "kms",
+            "EnableKeyRotation",
+            {"rotationPeriodInDays": "RotationPeriodInDays"},
+            frozenset({"KeyId"}),
+            when="enableKeyRotation",
+        ),
+        # On destroy: the pending window the key waits before it is deleted.
+        Call("kms", "ScheduleKeyDeletion", {"deletionWindowInDays": "PendingWindowInDays"}, frozenset({"KeyId"})),
+    ),
+    "aws:oam/link:Link": (
+        Call(
+            "oam",
+            "CreateLink",
+            {
+                "labelTemplate": "LabelTemplate",
+                "resourceTypes": "ResourceTypes",
+                "sinkIdentifier": "SinkIdentifier",
+                "tags": "Tags",
+            },
+        ),
+    ),
+    "aws:oam/sink:Sink": (Call("oam", "CreateSink", {"name": "Name", "tags": "Tags"}, frozenset({"Name"})),),
+    "aws:oam/sinkPolicy:SinkPolicy": (
+        Call("oam", "PutSinkPolicy", {"policy": "Policy", "sinkIdentifier": "SinkIdentifier"}),
+    ),
+    "aws:organizations/account:Account": (
+        Call(
+            "organizations",
+            "CreateAccount",
+            {
+                "email": "Email",
+                "name": "AccountName",
+                "roleName": "RoleName",
+                "iamUserAccessToBilling": "IamUserAccessToBilling",
+                "tags": TAGS,
+            },
+        ),
+        Call(
+            "organizations",
+            "MoveAccount",
+            {"parentId": "DestinationParentId"},
+            provided=frozenset({"AccountId", "SourceParentId"}),
+            when="parentId",
+        ),
+    ),
+    "aws:organizations/organizationalUnit:OrganizationalUnit": (
+        Call("organizations", "CreateOrganizationalUnit", {"name": "Name", "parentId": "ParentId", "tags": TAGS}),
+    ),
+    "aws:organizations/policy:Policy": (
+        Call(
+            "organizations",
+            "CreatePolicy",
+            {"content": "Content", "description": "Description", "name": "Name", "type": "Type", "tags": TAGS},
+            provided=frozenset({"Description", "Type"}),  # the provider sends "" and SERVICE_CONTROL_POLICY
+        ),
+    ),
+    "aws:organizations/policyAttachment:PolicyAttachment": (
+        Call("organizations", "AttachPolicy", {"policyId": "PolicyId", "targetId": "TargetId"}),
+    ),
+    "aws:route53/record:Record": (
+        Call(
+            "route53",
+            "ChangeResourceRecordSets",
+            {
+                "zoneId": "HostedZoneId",
+                "name": f"{RRSET}.Name",
+                "type": f"{RRSET}.Type",
+                "ttl": f"{RRSET}.TTL",
+                "records": To(f"{RRSET}.ResourceRecords", _record_values),
+                "setIdentifier": f"{RRSET}.SetIdentifier",
+                "healthCheckId": f"{RRSET}.HealthCheckId",
+                "aliases": To(
+                    f"{RRSET}.AliasTarget",
+                    _first,
+                    {"name": "DNSName", "zoneId": "HostedZoneId", "evaluateTargetHealth": "EvaluateTargetHealth"},
+                ),
+            },
+            sends={"ChangeBatch.Changes.0.Action": "CREATE"},
+        ),
+    ),
+    "aws:route53/zone:Zone": (
+        Call(
+            "route53",
+            "CreateHostedZone",
+            {"name": "Name", "comment": "HostedZoneConfig.Comment", "delegationSetId": "DelegationSetId"},
+            provided=frozenset({"CallerReference"}),
+        ),
+    ),
+    "aws:s3/bucket:Bucket": (
+        Call(
+            "s3",
+            "CreateBucket",
+            {"bucket": "Bucket", "objectLockEnabled": "ObjectLockEnabledForBucket"},
+            provided=frozenset({"Bucket"}),
+        ),
+        Call(
+            "s3",
+            "PutBucketTagging",
+            {"tags": To("Tagging.TagSet", _tag_list())},
+            provided=frozenset({"Bucket"}),
+            when="tags",
+        ),
+    ),
+    "aws:s3/bucketObjectv2:BucketObjectv2": (
+        Call(
+            "s3",
+            "PutObject",
+            {
+                "bucket": "Bucket",
+                "key": "Key",
+                "acl": "ACL",
+                "cacheControl": "CacheControl",
+                "contentDisposition": "ContentDisposition",
+                "contentEncoding": "ContentEncoding",
+                "contentLanguage": "ContentLanguage",
+                "contentType": "ContentType",
+                "serverSideEncryption": "ServerSideEncryption",
+                "storageClass": "StorageClass",
+                "kmsKeyId": "SSEKMSKeyId",
+                "bucketKeyEnabled": "BucketKeyEnabled",
+                "websiteRedirect": "WebsiteRedirectLocation",
+                "metadata": "Metadata",
+            },
+            provided=frozenset({"Key"}),  # the provider names the object after the resource when `key` is unset
+        ),
+    ),
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls": (
+        Call(
+            "s3",
+            "PutBucketOwnershipControls",
+            {
+                "bucket": "Bucket",
+                "rule": To("OwnershipControls.Rules.0", fields={"objectOwnership": "ObjectOwnership"}),
+            },
+        ),
+    ),
+    "aws:s3/bucketPolicy:BucketPolicy": (Call("s3", "PutBucketPolicy", {"bucket": "Bucket", "policy": "Policy"}),),
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": (
+        Call(
+            "s3",
+            "PutPublicAccessBlock",
+            {
+                "bucket": "Bucket",
+                **{
+                    name: f"PublicAccessBlockConfiguration.{name[0].upper()}{name[1:]}"
+                    for name in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+                },
+            },
+            provided=frozenset({"PublicAccessBlockConfiguration"}),  # sent even when every flag is false
+        ),
+    ),
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": (
+        Call(
+            "s3",
+            "PutBucketEncryption",
+            {
+                "bucket": "Bucket",
+                "rules": To(
+                    "ServerSideEncryptionConfiguration.Rules",
+                    fields={
+                        "applyServerSideEncryptionByDefault": To(
+                            "ApplyServerSideEncryptionByDefault",
+                            fields={"sseAlgorithm": "SSEAlgorithm", "kmsMasterKeyId": "KMSMasterKeyID"},
+                        ),
+                        "bucketKeyEnabled": "BucketKeyEnabled",
+                    },
+                ),
+            },
+        ),
+    ),
+    "aws:s3/bucketVersioning:BucketVersioning": (
+        Call(
+            "s3",
+            "PutBucketVersioning",
+            {
+                "bucket": "Bucket",
+                "versioningConfiguration": To(
+                    "VersioningConfiguration", fields={"status": "Status", "mfaDelete": "MFADelete"}
+                ),
+                "mfa": "MFA",
+            },
+        ),
+    ),
+    "aws:ssoadmin/accountAssignment:AccountAssignment": (
+        Call(
+            "sso-admin",
+            "CreateAccountAssignment",
+            {
+                name: name[0].upper() + name[1:]
+                for name in (
+                    "instanceArn",
+                    "permissionSetArn",
+                    "principalId",
+                    "principalType",
+                    "targetId",
+                    "targetType",
+                )
+            },
+            provided=frozenset({"TargetType"}),  # the provider sends AWS_ACCOUNT, the only type
+        ),
+    ),
+    "aws:ssoadmin/managedPolicyAttachment:ManagedPolicyAttachment": (
+        Call(
+            "sso-admin",
+            "AttachManagedPolicyToPermissionSet",
+            {
+                "instanceArn": "InstanceArn",
+                "permissionSetArn": "PermissionSetArn",
+                "managedPolicyArn": "ManagedPolicyArn",
+            },
+        ),
+    ),
+    "aws:ssoadmin/permissionSet:PermissionSet": (
+        Call(
+            "sso-admin",
+            "CreatePermissionSet",
+            {
+                "name": "Name",
+                "description": "Description",
+                "instanceArn": "InstanceArn",
+                "sessionDuration": "SessionDuration",
+                "relayState": "RelayState",
+                "tags": TAGS,
+            },
+        ),
+    ),
+    "aws:ssoadmin/permissionSetInlinePolicy:PermissionSetInlinePolicy": (
+        Call(
+            "sso-admin",
+            "PutInlinePolicyToPermissionSet",
+            {"instanceArn": "InstanceArn", "permissionSetArn": "PermissionSetArn", "inlinePolicy": "InlinePolicy"},
+        ),
+    ),
+}
+
+#: Inputs of a type that reach no request member: the provider acts on them itself, or sends them
+#: in a form the shapes do not constrain (an object's body). A test holds every sample input to
+#: `CALLS` or this table, so that a new input is mapped or explained.
+UNSENT: dict[str, frozenset[str]] = {
+    "aws:organizations/account:Account": frozenset({"closeOnDeletion"}),  # CloseAccount on destroy, or not
+    "aws:route53/zone:Zone": frozenset({"forceDestroy"}),  # deletes the records before DeleteHostedZone
+    "aws:s3/bucket:Bucket": frozenset({"forceDestroy"}),
+    "aws:s3/bucketObjectv2:BucketObjectv2": frozenset({"content", "source"}),  # the Body blob
+    "aws:kms/key:Key": frozenset({"enableKeyRotation"}),  # decides whether EnableKeyRotation is called
+}
+
+#: Patterns met that Python's `re` cannot compile: skipped, never failed (see the module docstring).
+SKIPPED_PATTERNS: set[str] = set()
+
+_loader = Loader()
+
+
+@functools.cache
+def service_model(service: str) -> ServiceModel:
+    """A service's model, loaded once per process (the larger ones take a noticeable part of a second)."""
+    return ServiceModel(_loader.load_service_model(service, "service-2"), service_name=service)
+
+
+@functools.cache
+def operation(service: str, name: str) -> OperationModel:
+    return service_model(service).operation_model(name)
+
+
+@functools.cache
+def _pattern(pattern: str) -> re.Pattern[str] | None:
+    try:
+        return re.compile(pattern)
+    except re.error:
+        SKIPPED_PATTERNS.add(pattern)
+        return None
+
+
+# --- building a request ---------------------------------------------------------------------
+
+
+def _put(request: dict[str, Any], path: str, value: Any) -> None:
+    """Set `value` at a dotted member path; numeric parts index lists (created as needed)."""
+    parts = path.split(".")
+    node: Any = request
+    for here, following in itertools.pairwise(parts):
+        child: Any = [] if following.isdigit() else {}
+        if here.isdigit():
+            index = int(here)
+            while len(node) <= index:
+                node.append(child)
+            node = node[index]
+        else:
+            node = node.setdefault(here, child)
+    last = parts[-1]
+    if last.isdigit():
+        while len(node) <= int(last):
+            node.append({})
+        node[int(last)] = value
+    else:
+        node[last] = value
+
+
+def _convert(value: Any, target: str | To) -> tuple[str, Any]:
+    if isinstance(target, str):
+        return target, value
+    if target.convert is not None:
+        value = target.convert(value)
+    if target.fields is not None:
+        value = _rename(value, target.fields)
+    return target.member, value
+
+
+def _rename(value: Any, fields: Mapping[str, str | To]) -> Any:
+    if isinstance(value, list):
+        return [_rename(v, fields) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        if key in fields and item is not None:
+            member, converted = _convert(item, fields[key])
+            _put(out, member, converted)
+    return out
+
+
+def build_request(call: Call, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The request the provider would send for `call`, from a resource's inputs."""
+    request: dict[str, Any] = {}
+    for path, value in call.sends.items():
+        _put(request, path, value)
+    for name, target in call.fields.items():
+        if values.get(name) is None:
+            continue
+        member, value = _convert(values[name], target)
+        _put(request, member, value)
+    return request
+
+
+# --- walking a shape ---------------------------------------------------------------------------
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def problems(value: Any, shape: Shape, path: str, provided: frozenset[str] = frozenset()) -> Iterator[str]:
+    """Every way `value` breaks `shape` (path names the member, for the message)."""
+    if value is None or is_unknown(value):
+        return
+    meta = shape.metadata
+    kind = shape.type_name
+    if isinstance(shape, StructureShape):
+        if not isinstance(value, dict):
+            yield f"{path} must be an object ({shape.name}), not {short(value)}"
+            return
+        for key, item in value.items():
+            if key not in shape.members:
+                where = f"{path}.{key}" if path else key
+                yield f"{where} is not a member of {shape.name} (members: {', '.join(shape.members)})"
+            else:
+                yield from problems(item, shape.members[key], f"{path}.{key}" if path else key)
+        for required in shape.required_members:
+            if value.get(required) is None and required not in provided:
+                yield f"{path + '.' if path else ''}{required} is required by {shape.name}"
+        return
+    if isinstance(shape, ListShape):
+        if not isinstance(value, list):
+            yield f"{path} must be a list, not {short(value)}"
+            return
+        yield from _size(path, len(value), meta, "items")
+        for i, item in enumerate(value):
+            yield from problems(item, shape.member, f"{path}[{i}]")
+        return
+    if isinstance(shape, MapShape):
+        if not isinstance(value, dict):
+            yield f"{path} must be a map, not {short(value)}"
+            return
+        yield from _size(path, len(value), meta, "entries")
+        for key, item in value.items():
+            yield from problems(key, shape.key, f"{path} key {key!r}")
+            yield from problems(item, shape.value, f"{path}[{key!r}]")
+        return
+    if kind == "string":
+        if not isinstance(value, str):
+            yield f"{path} must be a string, not {short(value)}"
+            return
+        enum = meta.get("enum")
+        if enum and value not in enum:
+            yield f"{path} is {short(value)}, not one of {', '.join(enum)}"
+        yield from _size(path, len(value), meta, "characters")
+        pattern = _pattern(meta["pattern"]) if "pattern" in meta else None
+        if pattern is not None and not pattern.fullmatch(value):
+            yield f"{path} is {short(value)}, which does not match the pattern {meta['pattern']!r}"
+        return
+    if kind in ("integer", "long"):
+        if not _number(value) or not float(value).is_integer():
+            yield f"{path} must be a whole number, not {short(value)}"
+            return
+        yield from _range(path, value, meta)
+        return
+    if kind in ("double", "float"):
+        if not _number(value) or math.isnan(value):
+            yield f"{path} must be a number, not {short(value)}"
+            return
+        yield from _range(path, value, meta)
+        return
+    if kind == "boolean" and not isinstance(value, bool):
+        yield f"{path} must be true or false, not {short(value)}"
+    # blob and timestamp values are not checked: the provider encodes them.
+
+
+def _size(path: str, size: int, meta: Mapping[str, Any], unit: str) -> Iterator[str]:
+    if "min" in meta and size < meta["min"]:
+        yield f"{path} has {size} {unit}, fewer than the minimum {meta['min']}"
+    if "max" in meta and size > meta["max"]:
+        yield f"{path} has {size} {unit}, more than the maximum {meta['max']}"
+
+
+def _range(path: str, value: float, meta: Mapping[str, Any]) -> Iterator[str]:
+    if "min" in meta and value < meta["min"]:
+        yield f"{path} is {value:g}, below the minimum {meta['min']}"
+    if "max" in meta and value > meta["max"]:
+        yield f"{path} is {value:g}, above the maximum {meta['max']}"
+
+
+def check_call(call: Call, values: Mapping[str, Any]) -> list[str]:
+    """The problems of one call's request built from `values`; a call none of whose inputs is set is not made."""
+    if call.when is not None and values.get(call.when) is None:
+        return []
+    request = build_request(call, values)
+    if not request:
+        return []
+    shape = operation(call.service, call.operation).input_shape
+    if shape is None:
+        return []
+    return list(problems(request, shape, "", call.provided))
+
+
+def _pulumi_name(call: Call, problem: str) -> str:
+    """The input a problem is about: the one whose member path is the longest prefix of the problem's."""
+    where = re.sub(r"\[(\d+)\]", r".\1", problem.split(" ")[0])
+    best, length = where.split(".")[0], 0
+    for name, target in call.fields.items():
+        member = target if isinstance(target, str) else target.member
+        if (where == member or where.startswith(member + ".")) and len(member) > length:
+            best, length = name, len(member)
+    return best
+
+
+def check(records: Sequence[Record]) -> list[Finding]:
+    """Every known AWS input checked against the request shapes of the calls the provider makes."""
+    found: list[Finding] = []
+    for record in records:
+        entry = CALLS.get(record.type)
+        if not record.custom or entry is None or isinstance(entry, NoShape):
+            continue
+        values = inputs(record)
+        for call in entry:
+            for problem in check_call(call, values):
+                found.append(
+                    finding(
+                        CHECKER,
+                        record,
+                        f"{call.service} {call.operation} would reject input {_pulumi_name(call, problem)!r}: "
+                        f"{problem}",
+                    )
+                )
+    return found
+
+
+def missing_types(types: Sequence[str]) -> list[str]:
+    """AWS resource types among `types` with no entry in `CALLS` (a test keeps this empty)."""
+    return sorted({t for t in types if t.startswith("aws:") and t not in CALLS})
