@@ -64,6 +64,7 @@ class StackResult:
     seconds: float = 0.0
     #: What the stack creates and names, for the cross-stack order check (`cellctl.stack_order`).
     identities: dict[str, Any] = field(default_factory=dict)
+    cloud_seconds: float = 0.0  # of `seconds`, the cloud rules' share
 
     @property
     def mandatory(self) -> list[dict[str, Any]]:
@@ -77,6 +78,7 @@ class StackResult:
             "findings": self.findings,
             "outputs": self.outputs,
             "seconds": round(self.seconds, 3),
+            "cloud_seconds": round(self.cloud_seconds, 3),
         }
         if self.error is not None:
             doc["error"] = self.error
@@ -139,8 +141,10 @@ def plan_stack(
             result.error = f"evaluating the policy pack on stack {stack} failed: {type(exc).__name__}: {exc}"
         else:
             result.findings = [f.to_json() for f in findings]
+            cloud_started = time.perf_counter()
             try:
                 result.findings += [f.to_json() for f in cloud.check(planned.resources)]
+                result.cloud_seconds = time.perf_counter() - cloud_started
             except Exception as exc:
                 result.error = f"checking the cloud rules on stack {stack} failed: {type(exc).__name__}: {exc}"
     result.seconds = time.perf_counter() - started

@@ -165,10 +165,14 @@ def test_unknown_values_are_skipped(plans: dict[str, StackPlan]) -> None:
     assert botocore_shapes.check([repo]) == []
 
 
-def test_patterns_compile_or_are_recorded_as_skipped() -> None:
-    assert botocore_shapes._pattern("[\\w+=,.@-]+") is not None
-    assert botocore_shapes._pattern("[\\p{L}]+") is None  # Java's Unicode classes: not Python's `re`
-    assert "[\\p{L}]+" in botocore_shapes.SKIPPED_PATTERNS
+def test_java_unicode_classes_compile(plans: dict[str, StackPlan]) -> None:
+    # Tag keys and values are `[\p{L}\p{Z}\p{N}_.:/=+\-@]*`: Java classes, which `re` cannot compile.
+    role = resource(plans, "aws:iam/role:Role")
+    assert botocore_shapes.check([changed(role, tags={"team": "café core"})]) == []
+    [message] = messages(botocore_shapes.check([changed(role, tags={"team": "core;ops"})]))
+    assert "Tags[0].Value is 'core;ops', which does not match the pattern" in message
+    assert botocore_shapes._pattern("[\\p{L}]+(") is None
+    assert "[\\p{L}]+(" in botocore_shapes.SKIPPED_PATTERNS
 
 
 # --- cloud/iam -----------------------------------------------------------------------------------

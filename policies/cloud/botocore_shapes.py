@@ -7,10 +7,13 @@ because botocore's own `validate_parameters` checks types and required members b
 enums and patterns. Checked: unknown members, types, enums, patterns, string lengths, numeric
 ranges, list and map sizes, required members. Values unknown during a preview are skipped.
 
-Patterns: the models' patterns are the services' (Java) validators' regular expressions; the
-services match them against the whole value, so they are matched with `re.fullmatch`. A pattern
-Python cannot compile (Java-only syntax such as `\\p{...}` classes) is skipped; `SKIPPED_PATTERNS`
-records each one met, so a test can show how many there are.
+Patterns: the models' patterns are the services' (Java) validators' regular expressions, and
+the services match them against the whole value (IAM answers "Member must satisfy regular
+expression pattern" for a role name with a space although the pattern has no anchors), so they
+are matched in full. They are compiled with the `regex` module, which knows Java's Unicode
+classes (`\\p{L}`, `\\p{Z}`: every tag key and value pattern uses them) that `re` does not; a
+pattern it still cannot compile is skipped, never failed, and recorded in `SKIPPED_PATTERNS`
+(none among the services the table uses today).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import regex
 from botocore.loaders import Loader
 from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape, StructureShape
 
@@ -719,10 +723,10 @@ def operation(service: str, name: str) -> OperationModel:
 
 
 @functools.cache
-def _pattern(pattern: str) -> re.Pattern[str] | None:
+def _pattern(pattern: str) -> Any:
     try:
-        return re.compile(pattern)
-    except re.error:
+        return regex.compile(pattern)
+    except regex.error:
         SKIPPED_PATTERNS.add(pattern)
         return None
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import json
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -104,7 +105,9 @@ def _documents(values: dict[str, Any], field: str) -> list[tuple[str, Any]]:
 @functools.cache
 def _lint(text: str) -> tuple[tuple[str, str, str], ...]:
     """(issue, group, detail) of every parliament finding; cached, the same document recurs in every cell."""
-    import parliament
+    with warnings.catch_warnings():  # parliament imports the deprecated pkg_resources
+        warnings.simplefilter("ignore")
+        import parliament
 
     policy = parliament.analyze_policy_string(text, ignore_private_auditors=True)
     out = []
