@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import stacks.cell_aws
 from cellctl.main import app
 from cellctl.offline import PlannedResource, StackPlan, run_stack
-from cells import AwsCell, Registry
+from cells import AwsCell, Registry, load_registry
+from cells.loader import DEFAULT_REGISTRY
 from policies import cloud
 from policies.base import UNKNOWN
 from policies.cloud import botocore_shapes, gcp_names, iam, kubernetes
@@ -26,10 +28,16 @@ from policies.evaluate import Finding, evaluate
 runner = CliRunner()
 
 
-@pytest.fixture(scope="module")
-def plans(registry: Registry) -> dict[str, StackPlan]:
-    """Every sample stack, planned once for the module."""
+@functools.cache
+def sample_plans() -> dict[str, StackPlan]:
+    """Every sample stack, planned once."""
+    registry = load_registry(DEFAULT_REGISTRY)
     return {stack: run_stack(stack, registry) for stack in registry.stack_names}
+
+
+@pytest.fixture
+def plans() -> dict[str, StackPlan]:
+    return sample_plans()
 
 
 def resource(plans: dict[str, StackPlan], type_: str, stack: str | None = None) -> PlannedResource:
@@ -378,8 +386,9 @@ def _set(value: Any, path: tuple[Any, ...], new: Any) -> Any:
 
 
 @given(data=st.data())
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-def test_no_checker_crashes_on_mutated_resources(plans: dict[str, StackPlan], data: st.DataObject) -> None:
+@settings(max_examples=100, deadline=None)
+def test_no_checker_crashes_on_mutated_resources(data: st.DataObject) -> None:
+    plans = sample_plans()
     records = sorted((r for plan in plans.values() for r in plan.resources if r.custom), key=lambda r: (r.type, r.urn))
     record = data.draw(st.sampled_from(records))
     paths = _paths(record.inputs)
@@ -428,3 +437,18 @@ def test_cli_exits_1_on_a_cloud_error(monkeypatch: pytest.MonkeyPatch) -> None:
     shown = runner.invoke(app, ["plan", "cell-alpha", "--jobs", "1"], terminal_width=200)
     assert shown.exit_code == 1
     assert "cloud/botocore" in shown.stdout and "1 cloud errors" in shown.stdout
+
+
+@given(data=st.data())
+@settings(max_examples=60, deadline=None)
+def test_a_value_unknown_during_a_preview_never_adds_an_error(data: st.DataObject) -> None:
+    plans = sample_plans()
+    records = sorted((r for plan in plans.values() for r in plan.resources if r.custom), key=lambda r: (r.type, r.urn))
+    record = data.draw(st.sampled_from(records))
+    paths = _paths(record.inputs)
+    if not paths:
+        return
+    path = data.draw(st.sampled_from(paths))
+    unknown = dataclasses.replace(record, inputs=_set(record.inputs, path, UNKNOWN))
+    for checker in cloud.CHECKERS.values():
+        assert set(messages(checker([unknown]))) <= set(messages(checker([record])))

@@ -35,7 +35,7 @@ CHECKER = "cloud/kubernetes"
 CHANNEL_MINORS = 3
 #: Errors reported per object at most (the rest are counted).
 MAX_ERRORS = 8
-_UNKNOWN = "\0unknown\0"
+_UNKNOWN = "<unknown during a preview: cloud/kubernetes>"
 _NOT_API_OBJECTS = ("kubernetes:helm.sh/", "kubernetes:yaml/", "kubernetes:kustomize/")
 _TYPE = re.compile(r"^kubernetes:(?P<group>[^/]+)/(?P<version>[^:]+):(?P<kind>.+)$")
 
@@ -153,8 +153,13 @@ def builtin(api_version: str) -> bool:
     return "." not in group or group.endswith(".k8s.io")
 
 
-def _involves_unknown(error: Any) -> bool:
-    return _UNKNOWN in repr(error.instance)
+def _involves_unknown(value: Any) -> bool:
+    """Whether a value the schema rejects is, or holds, one unknown during a preview."""
+    if isinstance(value, dict):
+        return any(_involves_unknown(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_involves_unknown(v) for v in value)
+    return value == _UNKNOWN
 
 
 def problems(body: dict[str, Any], minor: tuple[int, int]) -> Iterator[str]:
@@ -168,7 +173,7 @@ def problems(body: dict[str, Any], minor: tuple[int, int]) -> Iterator[str]:
     else:
         errors = metadata_validator(minor).iter_errors(body.get("metadata", {}))
     for error in errors:
-        if not _involves_unknown(error):
+        if not _involves_unknown(error.instance):
             where = ".".join(str(p) for p in error.absolute_path) or "(the object)"
             message = error.message if len(error.message) <= 300 else error.message[:299] + "…"
             yield f"{where}: {message}"
