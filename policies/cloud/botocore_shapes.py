@@ -30,7 +30,7 @@ import regex
 from botocore.loaders import Loader
 from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape, StructureShape
 
-from policies.cloud.common import finding, inputs, is_unknown, short
+from policies.cloud.common import finding, inputs, is_unknown, json_document, short
 from policies.evaluate import Finding, Record
 
 CHECKER = "cloud/botocore"
@@ -100,6 +100,12 @@ def _record_values(values: Any) -> Any:
 
 def _log_types(types: Any) -> Any:
     return {"clusterLogging": [{"types": types, "enabled": True}]}
+
+
+def _default_tags(value: Any) -> Any:
+    """The provider's `defaultTags` (a JSON string `{"tags": {...}}`) as a tag list."""
+    document = json_document(value)
+    return _tag_list()(document.get("tags") if isinstance(document, dict) else document)
 
 
 def _dimensions(dims: Any) -> Any:
@@ -172,6 +178,11 @@ CALLS: dict[str, tuple[Call, ...] | NoShape] = {
             provided=frozenset({"logGroupName"}),
             when="retentionInDays",
         ),
+    ),
+    # The provider adds its default tags to every taggable resource; they follow the tag rules every
+    # service shares, checked here once against IAM's (TagRole) tag shape.
+    "pulumi:providers:aws": (
+        Call("iam", "TagRole", {"defaultTags": To("Tags", _default_tags)}, frozenset({"RoleName"})),
     ),
     "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup": NoShape(
         "adopts the VPC's existing default group: no create call; its ingress/egress rules (none here) "
@@ -846,7 +857,7 @@ def problems(value: Any, shape: Shape, path: str, provided: frozenset[str] = fro
         yield from _size(path, len(value), meta, "characters")
         pattern = _pattern(meta["pattern"]) if "pattern" in meta else None
         if pattern is not None and not pattern.fullmatch(value):
-            yield f"{path} is {short(value)}, which does not match the pattern {meta['pattern']!r}"
+            yield f"{path} is {short(value)}, which does not match the pattern {meta['pattern']}"
         return
     if kind in ("integer", "long"):
         if not _number(value) or not float(value).is_integer():

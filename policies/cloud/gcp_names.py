@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from policies.cloud.common import finding, inputs, is_unknown, short
+from policies.cloud.common import finding, inputs, is_unknown, json_document, short
 from policies.evaluate import Finding, Record
 
 CHECKER = "cloud/gcp-names"
@@ -164,6 +164,8 @@ FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
     "gcp:monitoring/alertPolicy:AlertPolicy": (("userLabels", LABELS),),
     "gcp:monitoring/notificationChannel:NotificationChannel": (("userLabels", LABELS),),
     "gcp:storage/bucket:Bucket": (("labels", LABELS),),
+    # The provider adds its default labels to every labelable resource (a JSON string here).
+    "pulumi:providers:gcp": (("defaultLabels", LABELS),),
 }
 
 
@@ -189,7 +191,7 @@ def _judge(record: Record, where: str, value: Any, rule_name: str) -> Iterator[F
     if is_unknown(value):
         return
     if rule_name == LABELS:
-        yield from _labels(record, where, value)
+        yield from _labels(record, where, json_document(value))
         return
     rule = RULES[rule_name]
     if not isinstance(value, str) or not rule.check(value):
