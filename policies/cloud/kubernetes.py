@@ -159,7 +159,7 @@ def _involves_unknown(value: Any) -> bool:
         return any(_involves_unknown(v) for v in value.values())
     if isinstance(value, list):
         return any(_involves_unknown(v) for v in value)
-    return value == _UNKNOWN
+    return isinstance(value, str) and value == _UNKNOWN
 
 
 def problems(body: dict[str, Any], minor: tuple[int, int]) -> Iterator[str]:
