@@ -161,6 +161,15 @@ def test_required_member_and_type_fire(plans: dict[str, StackPlan]) -> None:
     assert any("desiredSize must be a whole number" in m for m in messages(botocore_shapes.check([fraction])))
 
 
+def test_metric_query_in_a_list_of_nested_objects_fires(plans: dict[str, StackPlan]) -> None:
+    alarms = [r for plan in plans.values() for r in plan.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")]
+    alarm = next(r for r in alarms if "metricQueries" in r.inputs)
+    queries = [{**alarm.inputs["metricQueries"][0], "period": 0.0, "returnData": "yes"}]
+    found = messages(botocore_shapes.check([changed(alarm, metricQueries=queries)]))
+    assert any("Metrics[0].Period is 0, below the minimum 1" in m for m in found)
+    assert any("Metrics[0].ReturnData must be true or false" in m for m in found)
+
+
 def test_record_set_type_in_a_nested_request_fires(plans: dict[str, StackPlan]) -> None:
     record = changed(resource(plans, "aws:route53/record:Record"), type="NSS", ttl=-1.0)
     found = messages(botocore_shapes.check([record]))

@@ -158,6 +158,28 @@ CALLS: dict[str, tuple[Call, ...] | NoShape] = {
                 "threshold": "Threshold",
                 "treatMissingData": "TreatMissingData",
                 "unit": "Unit",
+                "metricQueries": To(
+                    "Metrics",
+                    fields={
+                        "id": "Id",
+                        "expression": "Expression",
+                        "label": "Label",
+                        "returnData": "ReturnData",
+                        "period": "Period",
+                        "accountId": "AccountId",
+                        "metric": To(
+                            "MetricStat",
+                            fields={
+                                "metricName": "Metric.MetricName",
+                                "namespace": "Metric.Namespace",
+                                "dimensions": To("Metric.Dimensions", _dimensions),
+                                "period": "Period",
+                                "stat": "Stat",
+                                "unit": "Unit",
+                            },
+                        ),
+                    },
+                ),
                 **ALARM_ACTIONS,
                 "tags": TAGS,
             },
