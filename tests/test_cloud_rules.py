@@ -217,6 +217,27 @@ def test_oversized_scp_fires_counting_white_space(plans: dict[str, StackPlan]) -
     assert not [m for m in messages(iam.check([changed(scp, content=compact)])) if "quota" in m]
 
 
+def _policy_like(value: Any) -> bool:
+    try:
+        document = json.loads(value) if isinstance(value, str) else None
+    except ValueError:
+        return False
+    return isinstance(document, dict) and "Statement" in document
+
+
+def test_every_sample_policy_document_is_in_the_table(plans: dict[str, StackPlan]) -> None:
+    found = {
+        (r.type, name)
+        for plan in plans.values()
+        for r in plan.resources
+        if r.custom
+        for name, value in r.inputs.items()
+        if _policy_like(value)
+    }
+    known = {(type_, doc.field) for type_, docs in iam.DOCUMENTS.items() for doc in docs}
+    assert found and found <= known
+
+
 def test_iam_quotas_ignore_white_space() -> None:
     document = json.dumps({"Version": "2012-10-17", "Statement": [_statement(i) for i in range(40)]}, indent=4)
     assert iam.size(document, spaces_count=False) < iam.size(document, spaces_count=True)
