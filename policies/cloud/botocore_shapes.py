@@ -445,6 +445,21 @@ CALLS: dict[str, tuple[Call, ...] | NoShape] = {
             provided=frozenset({"nodegroupName"}),
         ),
     ),
+    "aws:eks/podIdentityAssociation:PodIdentityAssociation": (
+        Call(
+            "eks",
+            "CreatePodIdentityAssociation",
+            {
+                "clusterName": "clusterName",
+                "namespace": "namespace",
+                "serviceAccount": "serviceAccount",
+                "roleArn": "roleArn",
+                "targetRoleArn": "targetRoleArn",
+                "disableSessionTags": "disableSessionTags",
+                "tags": "tags",
+            },
+        ),
+    ),
     "aws:iam/role:Role": (
         Call(
             "iam",
