@@ -276,6 +276,23 @@ def test_unknown_action_is_advisory(plans: dict[str, StackPlan]) -> None:
     assert any("UNKNOWN_ACTION" in m for m in messages(found, "advisory"))
 
 
+def test_an_account_identity_provider_is_a_known_federation_source(plans: dict[str, StackPlan]) -> None:
+    role = resource(plans, "aws:iam/role:Role")
+
+    def trust(federated: str) -> str:
+        statement = {
+            "Effect": "Allow",
+            "Action": "sts:AssumeRoleWithWebIdentity",
+            "Principal": {"Federated": federated},
+        }
+        return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+    github = "arn:aws:iam::100000000001:oidc-provider/token.actions.githubusercontent.com"
+    assert iam.check([changed(role, assumeRolePolicy=trust(github))]) == []
+    unknown = messages(iam.check([changed(role, assumeRolePolicy=trust("idp.example"))]), "advisory")
+    assert any("UNKNOWN_FEDERATION_SOURCE" in m for m in unknown)
+
+
 def test_resource_and_trust_policies_need_no_resource(plans: dict[str, StackPlan]) -> None:
     # Trust policies and the ECR repository policy have no Resource element: not a finding there...
     for type_ in ("aws:iam/role:Role", "aws:ecr/repositoryPolicy:RepositoryPolicy"):

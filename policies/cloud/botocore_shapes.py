@@ -123,6 +123,27 @@ RRSET = "ChangeBatch.Changes.0.ResourceRecordSet"
 
 #: Every AWS resource type the project creates: the provider's API calls and the inputs each sends.
 CALLS: dict[str, tuple[Call, ...] | NoShape] = {
+    "aws:cloudtrail/trail:Trail": (
+        Call(
+            "cloudtrail",
+            "CreateTrail",
+            {
+                "name": "Name",
+                "s3BucketName": "S3BucketName",
+                "s3KeyPrefix": "S3KeyPrefix",
+                "snsTopicName": "SnsTopicName",
+                "includeGlobalServiceEvents": "IncludeGlobalServiceEvents",
+                "isMultiRegionTrail": "IsMultiRegionTrail",
+                "enableLogFileValidation": "EnableLogFileValidation",
+                "cloudWatchLogsGroupArn": "CloudWatchLogsLogGroupArn",
+                "cloudWatchLogsRoleArn": "CloudWatchLogsRoleArn",
+                "kmsKeyId": "KmsKeyId",
+                "isOrganizationTrail": "IsOrganizationTrail",
+                "tags": To("TagsList", _tag_list()),
+            },
+            provided=frozenset({"Name"}),
+        ),
+    ),
     "aws:cloudwatch/compositeAlarm:CompositeAlarm": (
         Call(
             "cloudwatch",
@@ -460,6 +481,18 @@ CALLS: dict[str, tuple[Call, ...] | NoShape] = {
             },
         ),
     ),
+    "aws:iam/openIdConnectProvider:OpenIdConnectProvider": (
+        Call(
+            "iam",
+            "CreateOpenIDConnectProvider",
+            {
+                "url": "Url",
+                "clientIdLists": "ClientIDList",
+                "thumbprintLists": "ThumbprintList",
+                "tags": TAGS,
+            },
+        ),
+    ),
     "aws:iam/role:Role": (
         Call(
             "iam",
@@ -751,6 +784,8 @@ UNSENT: dict[str, frozenset[str]] = {
     "aws:s3/bucket:Bucket": frozenset({"forceDestroy"}),
     "aws:s3/bucketObjectv2:BucketObjectv2": frozenset({"content", "source"}),  # the Body blob
     "aws:kms/key:Key": frozenset({"enableKeyRotation"}),  # decides whether EnableKeyRotation is called
+    # StartLogging or StopLogging after the trail is created
+    "aws:cloudtrail/trail:Trail": frozenset({"enableLogging"}),
 }
 
 #: Patterns met that Python's `re` cannot compile: skipped, never failed (see the module docstring).

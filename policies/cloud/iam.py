@@ -13,6 +13,10 @@ Suppressed, with the reason:
   policies do: the resource is the repository the policy is attached to).
 - RESOURCE_STAR on resource policies: there `"Resource": "*"` means the one resource the policy
   is attached to (CloudWatch OAM sink policies are documented that way).
+- UNKNOWN_FEDERATION_SOURCE for an IAM OIDC or SAML provider's ARN: parliament knows only the
+  named web identity providers (Cognito, Google, Facebook, Amazon), while a trust policy's
+  `Federated` principal may be any identity provider of the account (GitHub Actions' OIDC
+  provider is `arn:aws:iam::<account>:oidc-provider/token.actions.githubusercontent.com`).
 
 Sizes: IAM does not count white space against its quotas (managed policy 6,144 characters,
 role trust policy 2,048 by default, all inline policies of a role together 10,240); AWS
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -89,6 +94,7 @@ DOCUMENTS: dict[str, tuple[Document, ...]] = {
 #: Parliament's finding groups that mean the policy is malformed (the rest are warnings).
 ERROR_GROUPS = frozenset({"ERROR", "MALFORMED"})
 _NO_RESOURCE = "Statement contains neither Resource nor NotResource"
+_PROVIDER_ARN = re.compile(r"arn:aws[\w-]*:iam::\d{12}:(oidc|saml)-provider/\S+$")
 
 
 def _documents(values: dict[str, Any], field: str) -> list[tuple[str, Any]]:
@@ -127,6 +133,8 @@ def _detail(detail: Any) -> str:
 
 def _suppressed(kind: str, issue: str, detail: str) -> bool:
     if kind in (TRUST, RESOURCE) and issue == "MALFORMED" and _NO_RESOURCE in detail:
+        return True
+    if issue == "UNKNOWN_FEDERATION_SOURCE" and _PROVIDER_ARN.search(detail):
         return True
     return kind == RESOURCE and issue == "RESOURCE_STAR"
 
