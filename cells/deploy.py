@@ -19,19 +19,88 @@ only on AWS) live in `cells.loader`. No Pulumi import here.
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated, Literal
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, model_validator
+from pydantic_core import core_schema
+
+from cells.rules import Rule, canonical_cidr_regex, overlapping_regex
 
 #: EKS quota "public endpoint access CIDR ranges per cluster".
 MAX_PUBLIC_ACCESS_CIDRS = 40
-#: RFC 5737 documentation ranges: not routed, so samples and tests use them as "public" addresses nobody owns.
-DOCUMENTATION = tuple(ipaddress.IPv4Network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"))
+#: Address space that is not publicly routed (IANA's special-purpose registry), so never the source a
+#: public endpoint sees. The RFC 5737 documentation ranges are left out on purpose: samples and tests
+#: use them as public addresses nobody owns. An explicit list, not `ipaddress.is_global`, whose
+#: answer varies between Python versions, so the JSON Schema can state the same rule.
+NOT_PUBLIC = tuple(
+    ipaddress.IPv4Network(n)
+    for n in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.0.0.0/24",
+        "192.168.0.0/16",
+        "198.18.0.0/15",
+        "224.0.0.0/4",
+        "240.0.0.0/4",
+    )
+)
+#: A runner's egress is a few NAT addresses or a hosted runner's published ranges, never wider than a /8.
+EGRESS_PREFIXES = range(8, 33)
 
 
 def is_public(cidr: ipaddress.IPv4Network) -> bool:
-    """A range a public endpoint can see as a source (documentation ranges count, for samples)."""
-    return cidr.is_global or any(cidr.subnet_of(doc) for doc in DOCUMENTATION)
+    """A range a public endpoint can see as a source: it overlaps no address space in `NOT_PUBLIC`."""
+    return not any(cidr.overlaps(reserved) for reserved in NOT_PUBLIC)
+
+
+@dataclass(frozen=True)
+class Cidr(Rule):
+    """An IPv4 network written canonically (`a.b.c.d/p`, no host bits); `public` also refuses reserved space.
+
+    Checked on the text as written, before parsing, because `ipaddress` also reads `10.0.0.0` and
+    netmask forms that an editor's JSON Schema (and a reader) would not take for the same thing.
+    """
+
+    prefixes: range = range(0, 33)
+    public: bool = False
+
+    def check(self, value: Any) -> Any:
+        text = str(value) if isinstance(value, ipaddress.IPv4Network) else value
+        if not isinstance(text, str):
+            raise ValueError(f"expected an IPv4 network a.b.c.d/p as text, got {value!r}")
+        if self.public and text.endswith("/0"):
+            raise ValueError(f"{text} is the whole internet: list the runner's egress addresses")
+        if not re.fullmatch(canonical_cidr_regex(self.prefixes), text):
+            raise ValueError(
+                f"{text!r} is not an IPv4 network written a.b.c.d/p with no host bits "
+                f"(p from {self.prefixes.start} to {self.prefixes.stop - 1})"
+            )
+        if self.public and not is_public(ipaddress.IPv4Network(text)):
+            reserved = next(r for r in NOT_PUBLIC if ipaddress.IPv4Network(text).overlaps(r))
+            raise ValueError(
+                f"{text} is not a public range (it overlaps {reserved}): a cluster's public endpoint only sees "
+                "public source addresses (a runner inside the network is kind: in-network)"
+            )
+        return text
+
+    def json_schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = {"pattern": canonical_cidr_regex(self.prefixes)}
+        if self.public:
+            schema["not"] = {"anyOf": [{"pattern": overlapping_regex(r, self.prefixes.start)} for r in NOT_PUBLIC]}
+        return schema
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        return core_schema.no_info_before_validator_function(self.check, handler(source))
+
+
+PublicCidr = Annotated[ipaddress.IPv4Network, Cidr(EGRESS_PREFIXES, public=True)]
+AnyCidr = Annotated[ipaddress.IPv4Network, Cidr()]
 
 
 class _Strict(BaseModel):
@@ -42,31 +111,18 @@ class CiRunner(_Strict):
     """A runner outside the cell's network, reaching cluster APIs over the internet."""
 
     kind: Literal["ci"]
-    egress_cidrs: list[ipaddress.IPv4Network] = Field(
+    egress_cidrs: list[PublicCidr] = Field(
         min_length=1,
         max_length=MAX_PUBLIC_ACCESS_CIDRS,
         description="Public addresses the runner's traffic leaves from (NAT gateways, hosted runner ranges).",
     )
-
-    @field_validator("egress_cidrs")
-    @classmethod
-    def _public(cls, cidrs: list[ipaddress.IPv4Network]) -> list[ipaddress.IPv4Network]:
-        for cidr in cidrs:
-            if cidr.prefixlen == 0:
-                raise ValueError(f"{cidr} is the whole internet: list the runner's egress addresses")
-            if not is_public(cidr):
-                raise ValueError(
-                    f"{cidr} is not a public range: a cluster's public endpoint only sees public source "
-                    "addresses (a runner inside the network is kind: in-network)"
-                )
-        return cidrs
 
 
 class InNetworkRunner(_Strict):
     """A runner inside the cell's network, reaching the cluster's private endpoint."""
 
     kind: Literal["in-network"]
-    cidrs: list[ipaddress.IPv4Network] = Field(
+    cidrs: list[AnyCidr] = Field(
         default_factory=list, description="The runner's addresses, inside the cell's network.cidr."
     )
     security_group_id: str | None = Field(

@@ -18,8 +18,6 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    GetCoreSchemaHandler,
-    GetJsonSchemaHandler,
     StringConstraints,
     TypeAdapter,
     ValidationInfo,
@@ -27,52 +25,16 @@ from pydantic import (
     model_validator,
 )
 from pydantic import Strict as NoCoercion
-from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import core_schema
 
 from cells.deploy import CiRunner, Deploy, InNetworkRunner
 from cells.regions import KNOWN_REGIONS
+from cells.rules import Pattern, Rule
 
 MANAGED_BY = "honeycomb"
 
 # Every regular expression here is anchored (`^...$`) and written with explicit ASCII classes (no
 # `\d`, `\w`, `\s`, no `.` outside a class), so it means the same to pydantic, to Python's `re`
 # and to the ECMA-262 dialect that JSON Schema (and so an editor) uses.
-
-
-class Rule:
-    """A rule on a value stated once: the model checks it with a reason a person can act on, and
-    the JSON Schema carries the same constraint, so an editor and `cellctl validate` agree."""
-
-    def check(self, value: str) -> str:
-        raise NotImplementedError
-
-    def json_schema(self) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
-        return core_schema.no_info_after_validator_function(self.check, handler(source))
-
-    def __get_pydantic_json_schema__(
-        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
-    ) -> JsonSchemaValue:
-        return {**handler(schema), **self.json_schema()}
-
-
-@dataclass(frozen=True)
-class Pattern(Rule):
-    """A string matching `regex`; `reason` is formatted with the refused value as `{value!r}`."""
-
-    regex: str
-    reason: str
-
-    def check(self, value: str) -> str:
-        if not re.fullmatch(self.regex, value):
-            raise ValueError(self.reason.format(value=value))
-        return value
-
-    def json_schema(self) -> dict[str, Any]:
-        return {"pattern": self.regex}
 
 
 @dataclass(frozen=True)

@@ -478,3 +478,42 @@ def test_cross_file_rules_are_checked_by_the_loader_alone(registry_copy, edit_ya
     with pytest.raises(RegistryError) as info:
         load_registry(registry_copy)
     assert any(message in str(issue) for issue in info.value.issues), info.value.report()
+
+
+# --- networks written as text: the runner's addresses ------------------------------------------
+
+
+def _runner(runner: dict[str, Any]) -> dict[str, Any]:
+    return organization(lambda d: d.update(deploy={"runner": runner}))
+
+
+@pytest.mark.parametrize(
+    ("cidr", "accepted"),
+    [
+        ("203.0.113.16/28", True),
+        ("8.8.8.0/24", True),
+        ("100.128.0.0/9", True),  # next to shared address space, not in it
+        ("us-east-1", False),
+        ("203.0.113.17/28", False),  # host bits
+        ("203.0.113.0", False),  # ipaddress reads this as a /32; the schema and a reader do not
+        ("203.0.113.0/255.255.255.0", False),
+        ("0.0.0.0/0", False),
+        ("8.0.0.0/7", False),  # wider than a /8
+        ("10.1.0.0/16", False),
+        ("100.64.0.0/9", False),  # a supernet of shared address space (100.64.0.0/10)
+        ("172.31.255.0/24", False),
+        ("192.0.0.0/22", False),  # contains 192.0.0.0/24
+        ("198.19.0.0/16", False),
+        ("239.1.0.0/16", False),
+        ("255.255.255.255/32", False),
+    ],
+)
+def test_ci_egress_cidrs_are_public_networks_in_schema_and_models(cidr: str, accepted: bool) -> None:
+    doc = _runner({"kind": "ci", "egress_cidrs": [cidr]})
+    assert assert_agree("organization", doc) is accepted
+
+
+@pytest.mark.parametrize(("cidr", "accepted"), [("10.32.4.0/24", True), ("10.32.4.1/24", False), ("eu-west-1", False)])
+def test_in_network_cidrs_are_networks_in_schema_and_models(cidr: str, accepted: bool) -> None:
+    doc = _runner({"kind": "in-network", "cidrs": [cidr]})
+    assert assert_agree("organization", doc) is accepted
