@@ -80,8 +80,17 @@ def test_an_engine_error_tells_a_stop_from_a_failure() -> None:
     stopped = EngineError("cell-alpha", cause, ["update cancelled"], 8, ".honeycomb/logs/cell-alpha.log")
     assert stopped.cancelled and not stopped.terminated and not is_transient(stopped)
     assert str(stopped) == "update cancelled (full log: .honeycomb/logs/cell-alpha.log)"
-    killed = EngineError("cell-alpha", cause, [], 255, "log")
-    assert killed.terminated and not is_transient(killed)
+    killed = EngineError("cell-alpha", cause, [], 255, "log", stop="force")
+    assert killed.terminated and not killed.cancelled and not is_transient(killed)
+    # A CLI before v3.226.1 exits 255 for every failure, a stop included: what cellctl sent tells them apart.
+    old_cli_stop = EngineError("cell-alpha", cause, ["update cancelled"], 255, "log", stop="interrupt")
+    assert old_cli_stop.cancelled and not old_cli_stop.terminated and not is_transient(old_cli_stop)
+    old_cli_throttled = EngineError(
+        "cell-alpha", command_error("api error Throttling: Rate exceeded"), ["Throttling"], 255, "log"
+    )
+    assert not old_cli_throttled.terminated and not old_cli_throttled.cancelled and is_transient(old_cli_throttled)
+    internal = EngineError("cell-alpha", command_error("error: panic"), ["panic"], 255, "log")
+    assert not internal.terminated and not internal.cancelled
     throttled = EngineError("cell-alpha", command_error("api error Throttling: Rate exceeded"), ["x"], 1, "log")
     assert is_transient(throttled) and kind_of(throttled) == "throttled by the cloud API"
     locked = EngineError(

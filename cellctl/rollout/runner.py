@@ -83,27 +83,39 @@ class RunnerUnavailableError(RuntimeError):
 class EngineError(RuntimeError):
     """A failed `pulumi` run, worded by the engine: its error diagnostics, not the head of stdout.
 
-    `cause` is the SDK's `CommandError` (its type and full text decide whether to retry).
+    `cause` is the SDK's `CommandError` (its type and full text decide whether to retry). `stop`
+    says what cellctl sent the process: `"interrupt"` (one SIGINT), `"force"` (a second one), or
+    None. A stop is told by that, not by the exit code alone: CLIs before v3.226.1 exit 255 for
+    every failure, and later ones keep 255 for internal errors (docs: CLI exit codes).
     """
 
-    def __init__(self, stack: str, cause: Exception, diagnostics: list[str], code: int | None, log: str) -> None:
+    def __init__(
+        self,
+        stack: str,
+        cause: Exception,
+        diagnostics: list[str],
+        code: int | None,
+        log: str,
+        stop: str | None = None,
+    ) -> None:
         self.stack = stack
         self.cause = cause
         self.diagnostics = diagnostics
         self.code = code
         self.log = log
+        self.stop = stop
         text = "; ".join(diagnostics) or "the engine reported no error diagnostics"
         super().__init__(f"{text} (full log: {log})")
 
     @property
     def cancelled(self) -> bool:
         """Stopped by a signal: the engine finished its in-flight steps and recorded the update as failed."""
-        return self.code == EXIT_CANCELLED
+        return not self.terminated and (self.code == EXIT_CANCELLED or self.stop == "interrupt")
 
     @property
     def terminated(self) -> bool:
         """Stopped at once (a second signal, or killed): resources may be left half-changed (`pulumi refresh`)."""
-        return self.code is not None and (self.code == 255 or self.code < 0)
+        return self.stop == "force" or (self.code is not None and self.code < 0)
 
 
 class StackRunner(Protocol):
@@ -220,6 +232,8 @@ def _processes_class() -> type:
             self._guard = threading.Lock()
             self._running: dict[str, list[subprocess.Popen[str]]] = {}
             self._signalled: set[int] = set()
+            #: Of those, the ones signalled again (`force`): the engine stops at once.
+            self._forced: set[int] = set()
             #: Stacks being stopped: a CLI of theirs that starts late is signalled as it starts.
             self._stopping: set[str] = set()
 
@@ -280,11 +294,15 @@ def _processes_class() -> type:
                 code = process.wait()
                 with self._guard:
                     self._running[stack].remove(process)
+                    stop = "force" if process.pid in self._forced else None
+                    stop = stop or ("interrupt" if process.pid in self._signalled else None)
                     self._signalled.discard(process.pid)
+                    self._forced.discard(process.pid)
             result = auto.CommandResult(stdout="\n".join(out), stderr="\n".join(err), code=code)
             if code != 0:
                 error = create_command_error(result)
-                error.result = result  # type: ignore[attr-defined]  # the SDK keeps only the text; the exit code tells a cancel apart
+                error.result = result  # type: ignore[attr-defined]  # the SDK keeps only the text
+                error.stop = stop  # type: ignore[attr-defined]  # what cellctl sent it tells a stop from a failure
                 raise error
             return result
 
@@ -295,6 +313,8 @@ def _processes_class() -> type:
                 processes = list(self._running.get(stack, []))
                 todo = [p for p in processes if force or p.pid not in self._signalled]
                 self._signalled.update(p.pid for p in todo)
+                if force:
+                    self._forced.update(p.pid for p in todo)
             for process in todo:
                 with contextlib.suppress(ProcessLookupError):
                     process.send_signal(signal.SIGINT)
@@ -465,7 +485,8 @@ class AutomationRunner:
         result = getattr(error, "result", None)
         stdout, stderr = str(getattr(result, "stdout", "")), str(getattr(result, "stderr", str(error)))
         code = getattr(result, "code", None)
-        return EngineError(stack, error, _diagnostics(events, stderr, stdout), code, str(self.log_path(stack)))
+        stop = getattr(error, "stop", None)
+        return EngineError(stack, error, _diagnostics(events, stderr, stdout), code, str(self.log_path(stack)), stop)
 
     def up(self, target: Target, *, revision: str, run_id: str = "") -> RunResult:
         message = f"honeycomb: revision {revision}" + (f" (rollout {run_id})" if run_id else "")
