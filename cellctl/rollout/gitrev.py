@@ -31,13 +31,17 @@ def _git(cwd: Path, *args: str) -> str:
 
 
 def current_revision(project_dir: Path) -> str:
-    """HEAD's commit, with `+dirty` when tracked files differ from it (such a run cannot be re-checked-out)."""
+    """HEAD's commit, with `+dirty` when the checkout differs from it (such a run cannot be re-checked-out).
+
+    Untracked files that are not ignored count: `snapshot` deploys them, and the CLI's own
+    `git.dirty` (`git status --porcelain`) counts them too.
+    """
     try:
         head = _git(project_dir, "rev-parse", "HEAD")
     except (RevisionError, OSError):
         return "unknown"
     try:
-        dirty = bool(_git(project_dir, "status", "--porcelain", "--untracked-files=no"))
+        dirty = bool(_git(project_dir, "status", "--porcelain", "--untracked-files=normal"))
     except RevisionError:
         dirty = False
     return head + (DIRTY if dirty else "")
@@ -90,7 +94,8 @@ def snapshot(project_dir: Path) -> Iterator[Path]:
             shutil.rmtree(parent, ignore_errors=True)
         return
     with GitWorktrees(project_dir).checkout(_git(project_dir, "rev-parse", "HEAD")) as path:
-        changed = _git(project_dir, "diff", "--name-only", "-z", "HEAD").split("\0")
+        # --no-renames: a rename is listed as a deletion and an addition, so the old path goes too.
+        changed = _git(project_dir, "diff", "--name-only", "--no-renames", "-z", "HEAD").split("\0")
         untracked = _git(project_dir, "ls-files", "-z", "--others", "--exclude-standard").split("\0")
         for name in filter(None, [*changed, *untracked]):
             source, target = project_dir / name, path / name
