@@ -63,6 +63,13 @@ def test_diagnostics_come_from_the_engine_events_not_the_head_of_stdout() -> Non
     assert _diagnostics(events, "", PREAMBLE) == ["creating EKS Cluster (alpha-eks): AccessDenied"]
 
 
+def test_diagnostics_lose_the_engines_colour_markup() -> None:
+    # The real engine sends diagnostics with "color": "raw": the sink's markup is left in the message.
+    raw = "<{%reset%}>creating EKS Cluster (alpha-eks): <{%fg 1%}>AccessDenied<{%reset%}>\n"
+    events = [{"diagnosticEvent": {"severity": "error", "prefix": "<{%fg 1%}>error: <{%reset%}>", "message": raw}}]
+    assert _diagnostics(events, "", "") == ["creating EKS Cluster (alpha-eks): AccessDenied"]
+
+
 def test_without_events_the_stderr_error_block_is_kept_whole() -> None:
     stderr = (
         "warning: a warning first\nerror: the stack is currently locked by 1 lock(s). Either wait for the other "

@@ -62,6 +62,8 @@ EXIT_CANCELLED = 8
 _MESSAGE = re.compile(r"revision ([0-9a-f]{7,40}(?:\+dirty)?)")
 _RUN_ID = re.compile(r"\(rollout ([\w.-]+)\)")
 _LOCK_HOLDER = re.compile(r"created by (\S+@\S+) \(pid (\d+)\) at (\S+)")
+#: The engine's colour markup (`<{%reset%}>`, `<{%fg 1%}>`): diagnostic events carry it raw (`"color": "raw"`).
+_COLOR_TAG = re.compile(r"<\{%[^%]*%\}>")
 
 
 @dataclass(frozen=True)
@@ -189,7 +191,7 @@ def _diagnostics(events: list[dict[str, Any]], stderr: str, stdout: str) -> list
     for event in events:
         diag = event.get("diagnosticEvent")
         if isinstance(diag, dict) and diag.get("severity") == "error":
-            text = " ".join(str(diag.get("message", "")).split())
+            text = " ".join(_COLOR_TAG.sub("", str(diag.get("message", ""))).split())
             if text and text not in found:
                 found.append(text)
     if found:
