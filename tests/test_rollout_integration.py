@@ -285,15 +285,19 @@ def wait_for(check: Callable[[], Any], seconds: float = 30.0) -> Any:
     raise AssertionError("timed out")
 
 
-@pytest.mark.parametrize("to_group", [False, True], ids=["process", "process-group"])
-def test_ctrl_c_stops_the_running_updates_and_says_so(world: World, to_group: bool) -> None:
+@pytest.mark.parametrize(
+    ("to_group", "signum"),
+    [(False, signal.SIGINT), (True, signal.SIGINT), (True, signal.SIGTERM)],
+    ids=["process", "process-group", "sigterm-to-group"],
+)
+def test_ctrl_c_stops_the_running_updates_and_says_so(world: World, to_group: bool, signum: int) -> None:
     process = world.spawn("rollout", "--wave", "preprod", *DRILL, "--json", FAKE_PULUMI_SLEEP="cell-staging=30")
     wait_for(lambda: world.started("up", "cell-staging") and world.exits("up", "cell-dev-jdoe"))
     time.sleep(0.3)
     if to_group:
-        os.killpg(process.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+        os.killpg(process.pid, signum)  # what a terminal's Ctrl-C does (SIGTERM: a CI job cancelled, `kill`)
     else:
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signum)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130, out + err
     [up] = world.exits("up", "cell-staging")
