@@ -172,7 +172,8 @@ def test_bootstrap_and_rollout_leave_the_tree_clean(world: World) -> None:
     assert {c["state"] for c in report(boot)["cells"]} == {"succeeded"}
     assert world.status() == ""
     # New stacks got an encryption salt from `stack init`: kept beside the journals, not in stacks/.
-    assert "encryptionsalt" in (world.repo / ".honeycomb" / "stack-keys" / "Pulumi.cell-alpha.yaml").read_text()
+    [kept] = (world.repo / ".honeycomb" / "stack-keys").glob("*/Pulumi.cell-alpha.yaml")  # one backend's
+    assert "encryptionsalt" in kept.read_text()
 
     before = len(world.started())
     roll = world.invoke("rollout", *DRILL, "--json")

@@ -214,3 +214,41 @@ def test_call_with_retry_returns_the_result_and_attempts() -> None:
         "done",
         2,
     )
+
+
+# --- kept secrets-manager keys -------------------------------------------------------------------
+
+
+def test_a_kept_salt_is_restored_only_into_runs_against_its_own_backend(tmp_path: Path) -> None:
+    from pulumi.automation import PulumiCommand
+    from semver import VersionInfo
+
+    from cellctl.rollout.runner import AutomationRunner
+
+    class NoCli(PulumiCommand):
+        def __init__(self) -> None:
+            self.command = "pulumi"
+            self.version = VersionInfo(3, 272, 0)
+
+    def run_dir(name: str) -> Path:
+        path = tmp_path / name
+        (path / "stacks").mkdir(parents=True)
+        (path / "Pulumi.yaml").write_text("name: honeycomb\nruntime: python\nstackConfigDir: stacks\n")
+        (path / "stacks" / "Pulumi.cell-alpha.yaml").write_text("config:\n  aws:region: eu-west-1\n")
+        return path
+
+    def runner(path: Path, backend: str) -> AutomationRunner:
+        return AutomationRunner(path, home=tmp_path / "home", command=NoCli(), backend=backend, plugins={})
+
+    first = run_dir("first")
+    stack_file = first / "stacks" / "Pulumi.cell-alpha.yaml"
+    stack_file.write_text("encryptionsalt: v1:salt-of-a\n" + stack_file.read_text())  # what `stack init` wrote
+    runner(first, "s3://state-a")._keep_keys("cell-alpha")
+
+    other = run_dir("other")
+    runner(other, "https://api.pulumi.com")._restore_keys("cell-alpha")
+    assert "encryptionsalt" not in (other / "stacks" / "Pulumi.cell-alpha.yaml").read_text()
+    same = run_dir("same")
+    runner(same, "s3://state-a")._restore_keys("cell-alpha")
+    restored = (same / "stacks" / "Pulumi.cell-alpha.yaml").read_text()
+    assert "encryptionsalt: v1:salt-of-a" in restored and "aws:region: eu-west-1" in restored

@@ -11,8 +11,8 @@ tracked file. In that run directory it:
   fail with `ModuleNotFoundError: pulumi`;
 - reads stack config only from the committed `stacks/Pulumi.<stack>.yaml` (written by
   `cellctl stacks sync`); it sets no config. The secrets-manager keys a CLI adds to a new
-  stack's file (`encryptionsalt`, …) are kept in `.honeycomb/stack-keys/` and restored into
-  later runs;
+  stack's file (`encryptionsalt`, …) are kept in `.honeycomb/stack-keys/<backend>/` and
+  restored into later runs against that backend;
 - shares one `PulumiCommand` (one `pulumi version` check per run) whose processes it knows by
   stack, each in its own process group: Ctrl-C reaches cellctl alone, which then sends each
   running `pulumi` exactly one SIGINT (the engine finishes its in-flight steps and stops;
@@ -28,6 +28,7 @@ tracked file. In that run directory it:
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.util
 import json
 import os
@@ -172,6 +173,18 @@ def detect_backend(env: Mapping[str, str] | None = None, home: Path | None = Non
 def is_service_backend(backend: str | None) -> bool:
     """Pulumi Cloud or a self-hosted service: `pulumi cancel` ends the update there; elsewhere it deletes the lock."""
     return bool(backend) and str(backend).startswith(("https://", "http://"))
+
+
+def keys_dir(home: Path, backend: str | None) -> Path:
+    """Where a backend's kept secrets-manager keys live: one directory per backend.
+
+    A salt belongs to the stack in one backend. Restored into a run against another (a second
+    file/S3 state with its own passphrase, or Pulumi Cloud, whose stacks use the service's
+    secrets manager), the config's explicit provider would win over the one in that stack's
+    state: the update fails with "incorrect passphrase" or re-encrypts its secrets with it.
+    """
+    digest = hashlib.sha256((backend or "").encode()).hexdigest()[:12]
+    return Path(home) / ".honeycomb" / "stack-keys" / digest
 
 
 def current_virtualenv() -> Path | None:
@@ -367,7 +380,7 @@ class AutomationRunner:
         self.run_dir = Path(run_dir)
         self.home = Path(home)
         self.log_dir = self.home / ".honeycomb" / "logs"
-        self.keys_dir = self.home / ".honeycomb" / "stack-keys"
+        self.keys_dir = keys_dir(self.home, backend)
         self.env = dict(env or {})
         self.backend = backend
         self.command = command
