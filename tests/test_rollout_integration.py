@@ -239,6 +239,8 @@ def test_the_printed_rollback_commands_run(world: World, monkeypatch: pytest.Mon
     assert done.returncode == 0, done.stdout + done.stderr
     assert "ModuleNotFoundError" not in done.stdout
     assert world.status() == ""
+    last = world.started("up")[-1]["argv"]
+    assert last[last.index("--message") + 1] == f"honeycomb: revision {good}"
 
 
 # --- retries: throttling, a stale lock --------------------------------------------------------------

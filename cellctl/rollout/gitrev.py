@@ -111,10 +111,13 @@ def rollback_command(revision: str, stacks: list[str], venv: Path | None = None)
     """The shell commands that re-deploy `stacks` from a clean checkout of `revision`.
 
     A fresh worktree has no `.venv`: it gets a link to `venv` (one with the project's
-    dependencies), which is what its Pulumi.yaml names.
+    dependencies), which is what its Pulumi.yaml names. The link is an untracked file to git
+    (`.venv/` ignores directories only), so the CLI records the update as `git.dirty`: the
+    update message names the revision, as a rollout's do, so a later rollback still finds it.
     """
     where = f".honeycomb/worktrees/{revision[:12]}"
-    ups = " && ".join(f"pulumi up --yes --stack {shlex.quote(s)}" for s in stacks)
+    message = shlex.quote(f"honeycomb: revision {revision}")
+    ups = " && ".join(f"pulumi up --yes --stack {shlex.quote(s)} --message {message}" for s in stacks)
     link = f" && ln -s {shlex.quote(str(venv))} {where}/.venv" if venv is not None else ""
     return (
         f"git worktree add --detach {where} {shlex.quote(revision)}{link} && (cd {where} && {ups}); "
