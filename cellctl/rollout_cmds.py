@@ -255,7 +255,7 @@ def _execute(
     if dry_run:
         _print_schedule(plan, estimates, as_json)
         return
-    backend = detect_backend()
+    backend = detect_backend(project=project)
     if backend is None:
         fail(
             "no Pulumi state backend is configured: set PULUMI_BACKEND_URL (s3://…, gs://…, file://…) "

@@ -141,6 +141,14 @@ def test_backend_from_the_environment_or_a_login(tmp_path: Path) -> None:
     assert detect_backend({"PULUMI_HOME": str(tmp_path / "elsewhere")}, tmp_path / "nowhere") == (
         "https://api.pulumi.com"
     )
+    # As the CLI decides: a login wins over a token (with both, the CLI uses the S3 login)...
+    assert detect_backend({"PULUMI_ACCESS_TOKEN": "pul-x"}, tmp_path) == "file:///var/state"
+    # ...and the project's own `backend.url` over both.
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "Pulumi.yaml").write_text("name: honeycomb\nruntime: python\nbackend:\n  url: s3://acme-state\n")
+    assert detect_backend({"PULUMI_ACCESS_TOKEN": "pul-x"}, tmp_path, project) == "s3://acme-state"
+    assert detect_backend({"PULUMI_BACKEND_URL": "gs://other"}, tmp_path, project) == "gs://other"
 
 
 # --- retries --------------------------------------------------------------------------------------

@@ -151,23 +151,33 @@ def plugin_versions(packages: tuple[str, ...] = PROVIDER_PACKAGES) -> dict[str, 
     return found
 
 
-def detect_backend(env: Mapping[str, str] | None = None, home: Path | None = None) -> str | None:
-    """Where state lives, as far as can be told without the CLI: `PULUMI_BACKEND_URL`, a token, or a login.
+def detect_backend(
+    env: Mapping[str, str] | None = None, home: Path | None = None, project: Path | None = None
+) -> str | None:
+    """Where state lives, in the CLI's order (`GetCurrentCloudURL`): `PULUMI_BACKEND_URL`, the
+    project's `backend.url`, the login in `credentials.json`; else Pulumi Cloud with a token.
 
     None means no backend: the engine would stop at the first stack, so the command refuses to start.
     """
     env = os.environ if env is None else env
     if env.get("PULUMI_BACKEND_URL"):
         return env["PULUMI_BACKEND_URL"]
-    if env.get("PULUMI_ACCESS_TOKEN"):
-        return "https://api.pulumi.com"
+    try:
+        settings = yaml.safe_load((project / "Pulumi.yaml").read_text(encoding="utf-8")) if project else None
+    except (OSError, yaml.YAMLError):
+        settings = None
+    backend = settings.get("backend") if isinstance(settings, dict) else None
+    if isinstance(backend, dict) and backend.get("url"):
+        return str(backend["url"])
     pulumi_home = Path(env["PULUMI_HOME"]) if env.get("PULUMI_HOME") else (home or Path.home()) / ".pulumi"
     try:
         credentials = json.loads((pulumi_home / "credentials.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return None
+        credentials = None
     current = credentials.get("current") if isinstance(credentials, dict) else None
-    return str(current) if current else None
+    if current:
+        return str(current)
+    return "https://api.pulumi.com" if env.get("PULUMI_ACCESS_TOKEN") else None
 
 
 def is_service_backend(backend: str | None) -> bool:
