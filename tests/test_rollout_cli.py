@@ -575,3 +575,27 @@ def test_a_run_deploys_a_snapshot_of_the_checkout_as_it_is(tmp_path: Path) -> No
         where = path
     assert not where.exists() and (repo / "kept.py").read_text() == "A = 1\n"
     assert len(git(repo, "worktree", "list").splitlines()) == 1
+
+
+def test_a_project_in_a_subdirectory_of_its_repository_runs_from_that_subdirectory(tmp_path: Path) -> None:
+    from cellctl.rollout.gitrev import snapshot
+
+    repo = tmp_path / "repo"
+    project = repo / "infra"
+    project.mkdir(parents=True)
+    git(repo, "init", "-q")
+    (repo / "app.py").write_text("APP = 1\n")
+    (project / "Pulumi.yaml").write_text("name: honeycomb\n")
+    (project / "program.py").write_text("A = 1\n")
+    git(repo, "add", ".")
+    git(repo, "-c", "user.email=dev@example.com", "-c", "user.name=dev", "commit", "-qm", "one")
+    first = git(repo, "rev-parse", "HEAD")
+    (project / "program.py").write_text("A = 2\n")
+    (project / "new.py").write_text("N = 1\n")
+    (repo / "app.py").write_text("APP = 2\n")  # outside the project: not copied into it
+    with snapshot(project) as path:
+        assert (path / "Pulumi.yaml").is_file() and (path / "program.py").read_text() == "A = 2\n"
+        assert (path / "new.py").read_text() == "N = 1\n" and not (path / "infra").exists()
+        assert (path.parent / "app.py").read_text() == "APP = 1\n"
+    with GitWorktrees(project).checkout(first) as path:
+        assert (path / "program.py").read_text() == "A = 1\n" and path.name == "infra"

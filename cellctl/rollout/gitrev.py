@@ -63,13 +63,15 @@ class GitWorktrees:
 
     @contextmanager
     def checkout(self, revision: str) -> Iterator[Path]:
+        """The project's directory in a worktree of `revision` (a subdirectory of it, for a project in one)."""
         if not is_checkoutable(revision):
             raise RevisionError(f"revision {revision!r} has no clean commit to check out")
         parent = Path(tempfile.mkdtemp(prefix="honeycomb-run-"))
         path = parent / revision[:12]
         try:
+            prefix = _git(self.project_dir, "rev-parse", "--show-prefix")
             _git(self.project_dir, "worktree", "add", "--detach", str(path), revision)
-            yield path
+            yield path / prefix
         finally:
             subprocess.run(
                 ["git", "worktree", "remove", "--force", str(path)],
@@ -95,7 +97,8 @@ def snapshot(project_dir: Path) -> Iterator[Path]:
         return
     with GitWorktrees(project_dir).checkout(_git(project_dir, "rev-parse", "HEAD")) as path:
         # --no-renames: a rename is listed as a deletion and an addition, so the old path goes too.
-        changed = _git(project_dir, "diff", "--name-only", "--no-renames", "-z", "HEAD").split("\0")
+        # --relative: paths under the project directory, relative to it, as `ls-files` gives them.
+        changed = _git(project_dir, "diff", "--name-only", "--no-renames", "--relative", "-z", "HEAD").split("\0")
         untracked = _git(project_dir, "ls-files", "-z", "--others", "--exclude-standard").split("\0")
         for name in filter(None, [*changed, *untracked]):
             source, target = project_dir / name, path / name
