@@ -202,6 +202,26 @@ def test_rest_client_lists_open_alerts_of_the_policy() -> None:
     assert requests[0].get_header("Authorization") == "Bearer tok"
 
 
+def test_an_api_refusal_is_reported_in_the_apis_own_words(registry: Registry) -> None:
+    import io
+    import urllib.error
+
+    body = {
+        "error": {
+            "code": 403,
+            "message": "Permission monitoring.alerts.list denied (or it may not exist).",
+            "status": "PERMISSION_DENIED",
+        }
+    }
+
+    def urlopen(request: Any, timeout: float) -> FakeResponse:
+        raise urllib.error.HTTPError(request.full_url, 403, "Forbidden", {}, io.BytesIO(json.dumps(body).encode()))  # type: ignore[arg-type]
+
+    health = GcpAlertHealth(RestAlertsClient(token=lambda: "tok", urlopen=urlopen)).check(registry.cell("beta"))
+    assert health.healthy is None
+    assert "403: Permission monitoring.alerts.list denied" in health.detail
+
+
 class FakeAlerts:
     def __init__(self, alerts: list[dict[str, Any]] | Exception) -> None:
         self.alerts = alerts

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -195,8 +196,11 @@ class RestAlertsClient:
         while True:
             url = self.endpoint.format(project=project) + "?" + urllib.parse.urlencode(query)
             request = urllib.request.Request(url, headers=self.headers())  # noqa: S310
-            with self.urlopen(request, timeout=self.timeout) as response:
-                page = json.loads(response.read().decode("utf-8"))
+            try:
+                with self.urlopen(request, timeout=self.timeout) as response:
+                    page = json.loads(response.read().decode("utf-8"))
+            except urllib.error.HTTPError as exc:
+                raise HealthError(f"Cloud Monitoring answered {exc.code}: {_api_message(exc)}") from exc
             alerts.extend(page.get("alerts", []))
             if not page.get("nextPageToken"):
                 break
@@ -207,6 +211,15 @@ class RestAlertsClient:
             for a in alerts
             if a.get("state") == "OPEN" and a.get("policy", {}).get("displayName") == policy_display_name
         ]
+
+
+def _api_message(error: urllib.error.HTTPError) -> str:
+    """The API's own words (`error.message`: a missing permission or quota project), not just "Forbidden"."""
+    try:
+        body = json.loads(error.read().decode("utf-8"))
+        return " ".join(str(body["error"]["message"]).split())
+    except (OSError, ValueError, KeyError, TypeError):
+        return str(error.reason)
 
 
 _CREDENTIALS: dict[str, Any] = {}
