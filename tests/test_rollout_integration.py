@@ -295,7 +295,9 @@ def wait_for(check: Callable[[], Any], seconds: float = 30.0) -> Any:
 )
 def test_ctrl_c_stops_the_running_updates_and_says_so(world: World, to_group: bool, signum: int) -> None:
     process = world.spawn("rollout", "--wave", "preprod", *DRILL, "--json", FAKE_PULUMI_SLEEP="cell-staging=30")
+    # cell-dev-jdoe is done (its update and its tag) before the signal: wait for the journal to say so.
     wait_for(lambda: world.started("up", "cell-staging") and world.exits("up", "cell-dev-jdoe"))
+    wait_for(lambda: (j := world.journals()) and j[-1]["cells"]["cell-dev-jdoe"]["state"] == "succeeded")
     time.sleep(0.3)
     if to_group:
         os.killpg(process.pid, signum)  # what a terminal's Ctrl-C does (SIGTERM: a CI job cancelled, `kill`)
