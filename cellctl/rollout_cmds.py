@@ -8,9 +8,12 @@ installed) is checked before anything starts, and ends with exit 2 and no new jo
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -252,7 +255,7 @@ def _execute(
     if dry_run:
         _print_schedule(plan, estimates, as_json)
         return
-    backend = detect_backend()
+    backend = detect_backend(project=project)
     if backend is None:
         fail(
             "no Pulumi state backend is configured: set PULUMI_BACKEND_URL (s3://…, gs://…, file://…) "
@@ -266,10 +269,29 @@ def _execute(
     except (RunLockError, OSError) as exc:
         fail(f"{exc}. Nothing was started.")
     try:
-        outcome = _locked(plan, reg, project, registry_dir, resume, rollback_on_failure, as_json, backend, lock)
+        with _sigterm_as_ctrl_c():
+            outcome = _locked(plan, reg, project, registry_dir, resume, rollback_on_failure, as_json, backend, lock)
     finally:
         lock.release()
     raise typer.Exit(outcome.exit_code)
+
+
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM (`kill`, a CI job cancelled, a service stopped) stops the run as Ctrl-C does.
+
+    Each `pulumi` runs in its own process group, so a signal to cellctl's group never reaches
+    it: cellctl must pass the stop on, release its locks and remove its run checkout.
+    """
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _locked(

@@ -288,6 +288,17 @@ def test_revisions_and_rollback_worktrees(tmp_path: Path) -> None:
     (repo / "program.py").write_text("VERSION = 2\n")
     assert current_revision(repo) == first + "+dirty"
     git(repo, "commit", "-q", "-am", "two")
+    # An untracked file is deployed by the run's snapshot, so the revision is not clean (ignored ones are not).
+    (repo / ".gitignore").write_text(".honeycomb/\n")
+    git(repo, "add", ".gitignore")
+    git(repo, "commit", "-q", "-m", "ignore")
+    second = git(repo, "rev-parse", "HEAD")
+    (repo / ".honeycomb").mkdir()
+    (repo / ".honeycomb" / "journal.json").write_text("{}")
+    assert current_revision(repo) == second
+    (repo / "new_module.py").write_text("X = 1\n")
+    assert current_revision(repo) == second + "+dirty"
+    (repo / "new_module.py").unlink()
 
     with GitWorktrees(repo).checkout(first) as path:
         assert (path / "program.py").read_text() == "VERSION = 1\n"
@@ -544,19 +555,47 @@ def test_a_run_deploys_a_snapshot_of_the_checkout_as_it_is(tmp_path: Path) -> No
     (repo / "kept.py").write_text("A = 1\n")
     (repo / "changed.py").write_text("B = 1\n")
     (repo / "deleted.py").write_text("C = 1\n")
+    (repo / "old_name.py").write_text("E = 1\n")
     (repo / ".gitignore").write_text(".venv/\n")
     git(repo, "add", ".")
     git(repo, "-c", "user.email=dev@example.com", "-c", "user.name=dev", "commit", "-qm", "one")
     (repo / "changed.py").write_text("B = 2\n")
     (repo / "deleted.py").unlink()
     (repo / "new.py").write_text("D = 1\n")
+    git(repo, "mv", "old_name.py", "new_name.py")
     (repo / ".venv").mkdir()
     (repo / ".venv" / "big").write_text("not copied")
     with snapshot(repo) as path:
         assert path != repo and (path / "kept.py").read_text() == "A = 1\n"
         assert (path / "changed.py").read_text() == "B = 2\n" and (path / "new.py").read_text() == "D = 1\n"
+        assert (path / "new_name.py").read_text() == "E = 1\n"
+        assert not (path / "old_name.py").exists(), "a renamed file must not stay under its old name"
         assert not (path / "deleted.py").exists() and not (path / ".venv").exists()
         (path / "kept.py").write_text("written by a run\n")
         where = path
     assert not where.exists() and (repo / "kept.py").read_text() == "A = 1\n"
     assert len(git(repo, "worktree", "list").splitlines()) == 1
+
+
+def test_a_project_in_a_subdirectory_of_its_repository_runs_from_that_subdirectory(tmp_path: Path) -> None:
+    from cellctl.rollout.gitrev import snapshot
+
+    repo = tmp_path / "repo"
+    project = repo / "infra"
+    project.mkdir(parents=True)
+    git(repo, "init", "-q")
+    (repo / "app.py").write_text("APP = 1\n")
+    (project / "Pulumi.yaml").write_text("name: honeycomb\n")
+    (project / "program.py").write_text("A = 1\n")
+    git(repo, "add", ".")
+    git(repo, "-c", "user.email=dev@example.com", "-c", "user.name=dev", "commit", "-qm", "one")
+    first = git(repo, "rev-parse", "HEAD")
+    (project / "program.py").write_text("A = 2\n")
+    (project / "new.py").write_text("N = 1\n")
+    (repo / "app.py").write_text("APP = 2\n")  # outside the project: not copied into it
+    with snapshot(project) as path:
+        assert (path / "Pulumi.yaml").is_file() and (path / "program.py").read_text() == "A = 2\n"
+        assert (path / "new.py").read_text() == "N = 1\n" and not (path / "infra").exists()
+        assert (path.parent / "app.py").read_text() == "APP = 1\n"
+    with GitWorktrees(project).checkout(first) as path:
+        assert (path / "program.py").read_text() == "A = 1\n" and path.name == "infra"

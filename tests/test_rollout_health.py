@@ -202,6 +202,26 @@ def test_rest_client_lists_open_alerts_of_the_policy() -> None:
     assert requests[0].get_header("Authorization") == "Bearer tok"
 
 
+def test_an_api_refusal_is_reported_in_the_apis_own_words(registry: Registry) -> None:
+    import io
+    import urllib.error
+
+    body = {
+        "error": {
+            "code": 403,
+            "message": "Permission monitoring.alerts.list denied (or it may not exist).",
+            "status": "PERMISSION_DENIED",
+        }
+    }
+
+    def urlopen(request: Any, timeout: float) -> FakeResponse:
+        raise urllib.error.HTTPError(request.full_url, 403, "Forbidden", {}, io.BytesIO(json.dumps(body).encode()))  # type: ignore[arg-type]
+
+    health = GcpAlertHealth(RestAlertsClient(token=lambda: "tok", urlopen=urlopen)).check(registry.cell("beta"))
+    assert health.healthy is None
+    assert "403: Permission monitoring.alerts.list denied" in health.detail
+
+
 class FakeAlerts:
     def __init__(self, alerts: list[dict[str, Any]] | Exception) -> None:
         self.alerts = alerts
@@ -241,7 +261,7 @@ def monitoring_server() -> Any:
     import http.server
     import threading
 
-    seen: list[tuple[str, str]] = []
+    seen: list[tuple[str, ...]] = []
     firing: set[str] = set()
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -262,7 +282,7 @@ def monitoring_server() -> Any:
             self.reply({"access_token": "adc-token", "expires_in": 3600, "token_type": "Bearer"})
 
         def do_GET(self) -> None:
-            seen.append((self.path, self.headers.get("Authorization", "")))
+            seen.append((self.path, self.headers.get("Authorization", ""), self.headers.get("x-goog-user-project", "")))
             project = self.path.split("/")[3]
             alerts = [{"state": "OPEN", "openTime": "2026-12-01T00:00:00Z", "policy": {"displayName": "beta-health"}}]
             self.reply({"alerts": alerts if project in firing else []})
@@ -312,6 +332,28 @@ def test_gcp_gate_uses_application_default_credentials_and_the_configured_endpoi
     assert seen[0] == ("token", "")  # one token, refreshed once and reused
     assert [s for s in seen if s[0] == "token"] == [("token", "")]
     assert seen[1][0].startswith("/v3/projects/acme-cell-beta/alerts?") and seen[1][1] == "Bearer adc-token"
+
+
+def test_gcp_gate_sends_the_quota_project_of_user_credentials(
+    monitoring_server: Any, registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`gcloud auth application-default login` credentials need `x-goog-user-project` on every API call."""
+    from cellctl.rollout import health
+
+    url, seen, _ = monitoring_server
+    adc = tmp_path / "adc.json"
+    user = {"type": "authorized_user", "client_id": "c", "client_secret": "s", "refresh_token": "r"}
+    adc.write_text(json.dumps({**user, "quota_project_id": "acme-ops"}))
+    import google.oauth2.credentials
+
+    # User credentials always refresh at Google's token endpoint: point it at the local stand-in.
+    monkeypatch.setattr(google.oauth2.credentials, "_GOOGLE_OAUTH2_TOKEN_ENDPOINT", f"{url}/token")
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(adc))
+    monkeypatch.setenv(health.GCP_ENDPOINT_ENV, url)
+    monkeypatch.setattr(health, "_CREDENTIALS", {})
+    assert GcpAlertHealth(RestAlertsClient()).check(registry.cell("beta")).healthy is True
+    [call] = [s for s in seen if s[0] != "token"]
+    assert call[1] == "Bearer adc-token" and call[2] == "acme-ops"
 
 
 def test_missing_credentials_are_named_up_front(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,6 +18,7 @@ from cellctl.rollout.memory import Behaviour, InMemoryRunner
 from cellctl.rollout.orchestrator import EXIT_CANCELLED, EXIT_HALTED, EXIT_OK, Orchestrator
 from cellctl.rollout.plan import RolloutPlan, Target, WavePlan, bootstrap_plan, rollout_plan
 from cellctl.rollout.retry import RetryPolicy
+from cellctl.rollout.runner import _MESSAGE
 from cells import Registry
 
 REV = "1" * 40
@@ -375,6 +376,10 @@ def test_without_the_flag_the_report_names_the_rollback_command(tmp_path: Path) 
     command = outcome.rollback_commands[0]
     assert f"git worktree add --detach .honeycomb/worktrees/{OLD[:12]} {OLD}" in command
     assert "pulumi up --yes --stack cell-a" in command and "pulumi up --yes --stack cell-b" in command
+    # The update names its revision, as a rollout's do: the CLI's git.dirty is set by the .venv link.
+    assert command.count(f"--message 'honeycomb: revision {OLD}'") == 2
+    found = _MESSAGE.search(command)
+    assert found is not None and found[1] == OLD  # what last_revision reads back from the history
     assert "cell-new" not in command
     assert "no earlier revision" in (outcome.journal.cell("cell-new").rollback or "")
 

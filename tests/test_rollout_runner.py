@@ -63,6 +63,13 @@ def test_diagnostics_come_from_the_engine_events_not_the_head_of_stdout() -> Non
     assert _diagnostics(events, "", PREAMBLE) == ["creating EKS Cluster (alpha-eks): AccessDenied"]
 
 
+def test_diagnostics_lose_the_engines_colour_markup() -> None:
+    # The real engine sends diagnostics with "color": "raw": the sink's markup is left in the message.
+    raw = "<{%reset%}>creating EKS Cluster (alpha-eks): <{%fg 1%}>AccessDenied<{%reset%}>\n"
+    events = [{"diagnosticEvent": {"severity": "error", "prefix": "<{%fg 1%}>error: <{%reset%}>", "message": raw}}]
+    assert _diagnostics(events, "", "") == ["creating EKS Cluster (alpha-eks): AccessDenied"]
+
+
 def test_without_events_the_stderr_error_block_is_kept_whole() -> None:
     stderr = (
         "warning: a warning first\nerror: the stack is currently locked by 1 lock(s). Either wait for the other "
@@ -80,8 +87,17 @@ def test_an_engine_error_tells_a_stop_from_a_failure() -> None:
     stopped = EngineError("cell-alpha", cause, ["update cancelled"], 8, ".honeycomb/logs/cell-alpha.log")
     assert stopped.cancelled and not stopped.terminated and not is_transient(stopped)
     assert str(stopped) == "update cancelled (full log: .honeycomb/logs/cell-alpha.log)"
-    killed = EngineError("cell-alpha", cause, [], 255, "log")
-    assert killed.terminated and not is_transient(killed)
+    killed = EngineError("cell-alpha", cause, [], 255, "log", stop="force")
+    assert killed.terminated and not killed.cancelled and not is_transient(killed)
+    # A CLI before v3.226.1 exits 255 for every failure, a stop included: what cellctl sent tells them apart.
+    old_cli_stop = EngineError("cell-alpha", cause, ["update cancelled"], 255, "log", stop="interrupt")
+    assert old_cli_stop.cancelled and not old_cli_stop.terminated and not is_transient(old_cli_stop)
+    old_cli_throttled = EngineError(
+        "cell-alpha", command_error("api error Throttling: Rate exceeded"), ["Throttling"], 255, "log"
+    )
+    assert not old_cli_throttled.terminated and not old_cli_throttled.cancelled and is_transient(old_cli_throttled)
+    internal = EngineError("cell-alpha", command_error("error: panic"), ["panic"], 255, "log")
+    assert not internal.terminated and not internal.cancelled
     throttled = EngineError("cell-alpha", command_error("api error Throttling: Rate exceeded"), ["x"], 1, "log")
     assert is_transient(throttled) and kind_of(throttled) == "throttled by the cloud API"
     locked = EngineError(
@@ -125,6 +141,14 @@ def test_backend_from_the_environment_or_a_login(tmp_path: Path) -> None:
     assert detect_backend({"PULUMI_HOME": str(tmp_path / "elsewhere")}, tmp_path / "nowhere") == (
         "https://api.pulumi.com"
     )
+    # As the CLI decides: a login wins over a token (with both, the CLI uses the S3 login)...
+    assert detect_backend({"PULUMI_ACCESS_TOKEN": "pul-x"}, tmp_path) == "file:///var/state"
+    # ...and the project's own `backend.url` over both.
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "Pulumi.yaml").write_text("name: honeycomb\nruntime: python\nbackend:\n  url: s3://acme-state\n")
+    assert detect_backend({"PULUMI_ACCESS_TOKEN": "pul-x"}, tmp_path, project) == "s3://acme-state"
+    assert detect_backend({"PULUMI_BACKEND_URL": "gs://other"}, tmp_path, project) == "gs://other"
 
 
 # --- retries --------------------------------------------------------------------------------------
@@ -198,3 +222,41 @@ def test_call_with_retry_returns_the_result_and_attempts() -> None:
         "done",
         2,
     )
+
+
+# --- kept secrets-manager keys -------------------------------------------------------------------
+
+
+def test_a_kept_salt_is_restored_only_into_runs_against_its_own_backend(tmp_path: Path) -> None:
+    from pulumi.automation import PulumiCommand
+    from semver import VersionInfo
+
+    from cellctl.rollout.runner import AutomationRunner
+
+    class NoCli(PulumiCommand):
+        def __init__(self) -> None:
+            self.command = "pulumi"
+            self.version = VersionInfo(3, 272, 0)
+
+    def run_dir(name: str) -> Path:
+        path = tmp_path / name
+        (path / "stacks").mkdir(parents=True)
+        (path / "Pulumi.yaml").write_text("name: honeycomb\nruntime: python\nstackConfigDir: stacks\n")
+        (path / "stacks" / "Pulumi.cell-alpha.yaml").write_text("config:\n  aws:region: eu-west-1\n")
+        return path
+
+    def runner(path: Path, backend: str) -> AutomationRunner:
+        return AutomationRunner(path, home=tmp_path / "home", command=NoCli(), backend=backend, plugins={})
+
+    first = run_dir("first")
+    stack_file = first / "stacks" / "Pulumi.cell-alpha.yaml"
+    stack_file.write_text("encryptionsalt: v1:salt-of-a\n" + stack_file.read_text())  # what `stack init` wrote
+    runner(first, "s3://state-a")._keep_keys("cell-alpha")
+
+    other = run_dir("other")
+    runner(other, "https://api.pulumi.com")._restore_keys("cell-alpha")
+    assert "encryptionsalt" not in (other / "stacks" / "Pulumi.cell-alpha.yaml").read_text()
+    same = run_dir("same")
+    runner(same, "s3://state-a")._restore_keys("cell-alpha")
+    restored = (same / "stacks" / "Pulumi.cell-alpha.yaml").read_text()
+    assert "encryptionsalt: v1:salt-of-a" in restored and "aws:region: eu-west-1" in restored

@@ -31,13 +31,17 @@ def _git(cwd: Path, *args: str) -> str:
 
 
 def current_revision(project_dir: Path) -> str:
-    """HEAD's commit, with `+dirty` when tracked files differ from it (such a run cannot be re-checked-out)."""
+    """HEAD's commit, with `+dirty` when the checkout differs from it (such a run cannot be re-checked-out).
+
+    Untracked files that are not ignored count: `snapshot` deploys them, and the CLI's own
+    `git.dirty` (`git status --porcelain`) counts them too.
+    """
     try:
         head = _git(project_dir, "rev-parse", "HEAD")
     except (RevisionError, OSError):
         return "unknown"
     try:
-        dirty = bool(_git(project_dir, "status", "--porcelain", "--untracked-files=no"))
+        dirty = bool(_git(project_dir, "status", "--porcelain", "--untracked-files=normal"))
     except RevisionError:
         dirty = False
     return head + (DIRTY if dirty else "")
@@ -59,13 +63,15 @@ class GitWorktrees:
 
     @contextmanager
     def checkout(self, revision: str) -> Iterator[Path]:
+        """The project's directory in a worktree of `revision` (a subdirectory of it, for a project in one)."""
         if not is_checkoutable(revision):
             raise RevisionError(f"revision {revision!r} has no clean commit to check out")
         parent = Path(tempfile.mkdtemp(prefix="honeycomb-run-"))
         path = parent / revision[:12]
         try:
+            prefix = _git(self.project_dir, "rev-parse", "--show-prefix")
             _git(self.project_dir, "worktree", "add", "--detach", str(path), revision)
-            yield path
+            yield path / prefix
         finally:
             subprocess.run(
                 ["git", "worktree", "remove", "--force", str(path)],
@@ -90,7 +96,9 @@ def snapshot(project_dir: Path) -> Iterator[Path]:
             shutil.rmtree(parent, ignore_errors=True)
         return
     with GitWorktrees(project_dir).checkout(_git(project_dir, "rev-parse", "HEAD")) as path:
-        changed = _git(project_dir, "diff", "--name-only", "-z", "HEAD").split("\0")
+        # --no-renames: a rename is listed as a deletion and an addition, so the old path goes too.
+        # --relative: paths under the project directory, relative to it, as `ls-files` gives them.
+        changed = _git(project_dir, "diff", "--name-only", "--no-renames", "--relative", "-z", "HEAD").split("\0")
         untracked = _git(project_dir, "ls-files", "-z", "--others", "--exclude-standard").split("\0")
         for name in filter(None, [*changed, *untracked]):
             source, target = project_dir / name, path / name
@@ -106,10 +114,13 @@ def rollback_command(revision: str, stacks: list[str], venv: Path | None = None)
     """The shell commands that re-deploy `stacks` from a clean checkout of `revision`.
 
     A fresh worktree has no `.venv`: it gets a link to `venv` (one with the project's
-    dependencies), which is what its Pulumi.yaml names.
+    dependencies), which is what its Pulumi.yaml names. The link is an untracked file to git
+    (`.venv/` ignores directories only), so the CLI records the update as `git.dirty`: the
+    update message names the revision, as a rollout's do, so a later rollback still finds it.
     """
     where = f".honeycomb/worktrees/{revision[:12]}"
-    ups = " && ".join(f"pulumi up --yes --stack {shlex.quote(s)}" for s in stacks)
+    message = shlex.quote(f"honeycomb: revision {revision}")
+    ups = " && ".join(f"pulumi up --yes --stack {shlex.quote(s)} --message {message}" for s in stacks)
     link = f" && ln -s {shlex.quote(str(venv))} {where}/.venv" if venv is not None else ""
     return (
         f"git worktree add --detach {where} {shlex.quote(revision)}{link} && (cd {where} && {ups}); "

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -168,8 +169,10 @@ MONITORING_READ = "https://www.googleapis.com/auth/monitoring.read"
 class RestAlertsClient:
     """Cloud Monitoring API v3 `projects.alerts.list`, over HTTPS with an OAuth access token.
 
-    The token comes from Application Default Credentials (google-auth). No client library is
-    needed for one list call.
+    The headers come from Application Default Credentials (google-auth): the token, and for user
+    credentials (`gcloud auth application-default login`) the quota project
+    (`x-goog-user-project`), without which the API refuses them. No client library is needed
+    for one list call. `token` replaces them with a bare bearer token.
     """
 
     def __init__(
@@ -179,7 +182,9 @@ class RestAlertsClient:
         timeout: float = 30.0,
         endpoint: str | None = None,
     ) -> None:
-        self.token = token or default_token
+        self.headers: Callable[[], dict[str, str]] = (
+            (lambda: {"Authorization": f"Bearer {token()}"}) if token is not None else default_headers
+        )
         self.urlopen = urlopen
         self.timeout = timeout
         base = endpoint or os.environ.get(GCP_ENDPOINT_ENV) or GCP_ENDPOINT
@@ -190,9 +195,12 @@ class RestAlertsClient:
         alerts: list[dict[str, Any]] = []
         while True:
             url = self.endpoint.format(project=project) + "?" + urllib.parse.urlencode(query)
-            request = urllib.request.Request(url, headers={"Authorization": f"Bearer {self.token()}"})  # noqa: S310
-            with self.urlopen(request, timeout=self.timeout) as response:
-                page = json.loads(response.read().decode("utf-8"))
+            request = urllib.request.Request(url, headers=self.headers())  # noqa: S310
+            try:
+                with self.urlopen(request, timeout=self.timeout) as response:
+                    page = json.loads(response.read().decode("utf-8"))
+            except urllib.error.HTTPError as exc:
+                raise HealthError(f"Cloud Monitoring answered {exc.code}: {_api_message(exc)}") from exc
             alerts.extend(page.get("alerts", []))
             if not page.get("nextPageToken"):
                 break
@@ -205,12 +213,21 @@ class RestAlertsClient:
         ]
 
 
+def _api_message(error: urllib.error.HTTPError) -> str:
+    """The API's own words (`error.message`: a missing permission or quota project), not just "Forbidden"."""
+    try:
+        body = json.loads(error.read().decode("utf-8"))
+        return " ".join(str(body["error"]["message"]).split())
+    except (OSError, ValueError, KeyError, TypeError):
+        return str(error.reason)
+
+
 _CREDENTIALS: dict[str, Any] = {}
 _CREDENTIALS_LOCK = threading.Lock()
 
 
-def default_token() -> str:
-    """An access token from Application Default Credentials, refreshed when it is about to expire."""
+def default_headers() -> dict[str, str]:
+    """Request headers from Application Default Credentials (token refreshed when about to expire, quota project)."""
     import google.auth
     import google.auth.exceptions
     import google.auth.transport.urllib3
@@ -226,7 +243,9 @@ def default_token() -> str:
                 credentials.refresh(request)
         except google.auth.exceptions.GoogleAuthError as exc:
             raise HealthError(f"no usable GCP credentials: {exc}") from exc
-        return str(credentials.token)
+        headers: dict[str, str] = {}
+        credentials.apply(headers)
+        return headers
 
 
 def check_credentials(clouds: set[str], session_factory: Callable[..., Any] | None = None) -> list[str]:

@@ -11,8 +11,8 @@ tracked file. In that run directory it:
   fail with `ModuleNotFoundError: pulumi`;
 - reads stack config only from the committed `stacks/Pulumi.<stack>.yaml` (written by
   `cellctl stacks sync`); it sets no config. The secrets-manager keys a CLI adds to a new
-  stack's file (`encryptionsalt`, …) are kept in `.honeycomb/stack-keys/` and restored into
-  later runs;
+  stack's file (`encryptionsalt`, …) are kept in `.honeycomb/stack-keys/<backend>/` and
+  restored into later runs against that backend;
 - shares one `PulumiCommand` (one `pulumi version` check per run) whose processes it knows by
   stack, each in its own process group: Ctrl-C reaches cellctl alone, which then sends each
   running `pulumi` exactly one SIGINT (the engine finishes its in-flight steps and stops;
@@ -28,6 +28,7 @@ tracked file. In that run directory it:
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.util
 import json
 import os
@@ -62,6 +63,8 @@ EXIT_CANCELLED = 8
 _MESSAGE = re.compile(r"revision ([0-9a-f]{7,40}(?:\+dirty)?)")
 _RUN_ID = re.compile(r"\(rollout ([\w.-]+)\)")
 _LOCK_HOLDER = re.compile(r"created by (\S+@\S+) \(pid (\d+)\) at (\S+)")
+#: The engine's colour markup (`<{%reset%}>`, `<{%fg 1%}>`): diagnostic events carry it raw (`"color": "raw"`).
+_COLOR_TAG = re.compile(r"<\{%[^%]*%\}>")
 
 
 @dataclass(frozen=True)
@@ -83,27 +86,39 @@ class RunnerUnavailableError(RuntimeError):
 class EngineError(RuntimeError):
     """A failed `pulumi` run, worded by the engine: its error diagnostics, not the head of stdout.
 
-    `cause` is the SDK's `CommandError` (its type and full text decide whether to retry).
+    `cause` is the SDK's `CommandError` (its type and full text decide whether to retry). `stop`
+    says what cellctl sent the process: `"interrupt"` (one SIGINT), `"force"` (a second one), or
+    None. A stop is told by that, not by the exit code alone: CLIs before v3.226.1 exit 255 for
+    every failure, and later ones keep 255 for internal errors (docs: CLI exit codes).
     """
 
-    def __init__(self, stack: str, cause: Exception, diagnostics: list[str], code: int | None, log: str) -> None:
+    def __init__(
+        self,
+        stack: str,
+        cause: Exception,
+        diagnostics: list[str],
+        code: int | None,
+        log: str,
+        stop: str | None = None,
+    ) -> None:
         self.stack = stack
         self.cause = cause
         self.diagnostics = diagnostics
         self.code = code
         self.log = log
+        self.stop = stop
         text = "; ".join(diagnostics) or "the engine reported no error diagnostics"
         super().__init__(f"{text} (full log: {log})")
 
     @property
     def cancelled(self) -> bool:
         """Stopped by a signal: the engine finished its in-flight steps and recorded the update as failed."""
-        return self.code == EXIT_CANCELLED
+        return not self.terminated and (self.code == EXIT_CANCELLED or self.stop == "interrupt")
 
     @property
     def terminated(self) -> bool:
         """Stopped at once (a second signal, or killed): resources may be left half-changed (`pulumi refresh`)."""
-        return self.code is not None and (self.code == 255 or self.code < 0)
+        return self.stop == "force" or (self.code is not None and self.code < 0)
 
 
 class StackRunner(Protocol):
@@ -136,28 +151,50 @@ def plugin_versions(packages: tuple[str, ...] = PROVIDER_PACKAGES) -> dict[str, 
     return found
 
 
-def detect_backend(env: Mapping[str, str] | None = None, home: Path | None = None) -> str | None:
-    """Where state lives, as far as can be told without the CLI: `PULUMI_BACKEND_URL`, a token, or a login.
+def detect_backend(
+    env: Mapping[str, str] | None = None, home: Path | None = None, project: Path | None = None
+) -> str | None:
+    """Where state lives, in the CLI's order (`GetCurrentCloudURL`): `PULUMI_BACKEND_URL`, the
+    project's `backend.url`, the login in `credentials.json`; else Pulumi Cloud with a token.
 
     None means no backend: the engine would stop at the first stack, so the command refuses to start.
     """
     env = os.environ if env is None else env
     if env.get("PULUMI_BACKEND_URL"):
         return env["PULUMI_BACKEND_URL"]
-    if env.get("PULUMI_ACCESS_TOKEN"):
-        return "https://api.pulumi.com"
+    try:
+        settings = yaml.safe_load((project / "Pulumi.yaml").read_text(encoding="utf-8")) if project else None
+    except (OSError, yaml.YAMLError):
+        settings = None
+    backend = settings.get("backend") if isinstance(settings, dict) else None
+    if isinstance(backend, dict) and backend.get("url"):
+        return str(backend["url"])
     pulumi_home = Path(env["PULUMI_HOME"]) if env.get("PULUMI_HOME") else (home or Path.home()) / ".pulumi"
     try:
         credentials = json.loads((pulumi_home / "credentials.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return None
+        credentials = None
     current = credentials.get("current") if isinstance(credentials, dict) else None
-    return str(current) if current else None
+    if current:
+        return str(current)
+    return "https://api.pulumi.com" if env.get("PULUMI_ACCESS_TOKEN") else None
 
 
 def is_service_backend(backend: str | None) -> bool:
     """Pulumi Cloud or a self-hosted service: `pulumi cancel` ends the update there; elsewhere it deletes the lock."""
     return bool(backend) and str(backend).startswith(("https://", "http://"))
+
+
+def keys_dir(home: Path, backend: str | None) -> Path:
+    """Where a backend's kept secrets-manager keys live: one directory per backend.
+
+    A salt belongs to the stack in one backend. Restored into a run against another (a second
+    file/S3 state with its own passphrase, or Pulumi Cloud, whose stacks use the service's
+    secrets manager), the config's explicit provider would win over the one in that stack's
+    state: the update fails with "incorrect passphrase" or re-encrypts its secrets with it.
+    """
+    digest = hashlib.sha256((backend or "").encode()).hexdigest()[:12]
+    return Path(home) / ".honeycomb" / "stack-keys" / digest
 
 
 def current_virtualenv() -> Path | None:
@@ -177,7 +214,7 @@ def _diagnostics(events: list[dict[str, Any]], stderr: str, stdout: str) -> list
     for event in events:
         diag = event.get("diagnosticEvent")
         if isinstance(diag, dict) and diag.get("severity") == "error":
-            text = " ".join(str(diag.get("message", "")).split())
+            text = " ".join(_COLOR_TAG.sub("", str(diag.get("message", ""))).split())
             if text and text not in found:
                 found.append(text)
     if found:
@@ -220,6 +257,8 @@ def _processes_class() -> type:
             self._guard = threading.Lock()
             self._running: dict[str, list[subprocess.Popen[str]]] = {}
             self._signalled: set[int] = set()
+            #: Of those, the ones signalled again (`force`): the engine stops at once.
+            self._forced: set[int] = set()
             #: Stacks being stopped: a CLI of theirs that starts late is signalled as it starts.
             self._stopping: set[str] = set()
 
@@ -280,11 +319,15 @@ def _processes_class() -> type:
                 code = process.wait()
                 with self._guard:
                     self._running[stack].remove(process)
+                    stop = "force" if process.pid in self._forced else None
+                    stop = stop or ("interrupt" if process.pid in self._signalled else None)
                     self._signalled.discard(process.pid)
+                    self._forced.discard(process.pid)
             result = auto.CommandResult(stdout="\n".join(out), stderr="\n".join(err), code=code)
             if code != 0:
                 error = create_command_error(result)
-                error.result = result  # type: ignore[attr-defined]  # the SDK keeps only the text; the exit code tells a cancel apart
+                error.result = result  # type: ignore[attr-defined]  # the SDK keeps only the text
+                error.stop = stop  # type: ignore[attr-defined]  # what cellctl sent it tells a stop from a failure
                 raise error
             return result
 
@@ -295,6 +338,8 @@ def _processes_class() -> type:
                 processes = list(self._running.get(stack, []))
                 todo = [p for p in processes if force or p.pid not in self._signalled]
                 self._signalled.update(p.pid for p in todo)
+                if force:
+                    self._forced.update(p.pid for p in todo)
             for process in todo:
                 with contextlib.suppress(ProcessLookupError):
                     process.send_signal(signal.SIGINT)
@@ -345,7 +390,7 @@ class AutomationRunner:
         self.run_dir = Path(run_dir)
         self.home = Path(home)
         self.log_dir = self.home / ".honeycomb" / "logs"
-        self.keys_dir = self.home / ".honeycomb" / "stack-keys"
+        self.keys_dir = keys_dir(self.home, backend)
         self.env = dict(env or {})
         self.backend = backend
         self.command = command
@@ -465,7 +510,8 @@ class AutomationRunner:
         result = getattr(error, "result", None)
         stdout, stderr = str(getattr(result, "stdout", "")), str(getattr(result, "stderr", str(error)))
         code = getattr(result, "code", None)
-        return EngineError(stack, error, _diagnostics(events, stderr, stdout), code, str(self.log_path(stack)))
+        stop = getattr(error, "stop", None)
+        return EngineError(stack, error, _diagnostics(events, stderr, stdout), code, str(self.log_path(stack)), stop)
 
     def up(self, target: Target, *, revision: str, run_id: str = "") -> RunResult:
         message = f"honeycomb: revision {revision}" + (f" (rollout {run_id})" if run_id else "")
