@@ -136,7 +136,8 @@ def _kubernetes_problem(provider: Provider, target: Target, cell: AwsCell | GcpC
         where = f"project {target.project}" if target.project else "an EKS cluster"
         return f"uses {_label(provider)}, whose kubeconfig targets {where}, not {own}"
     if target.region != cell.region:
-        return f"uses {_label(provider)}, whose kubeconfig targets a cluster in {target.region}, not {own} in {cell.region}"
+        where = f"a cluster in {target.region}"
+        return f"uses {_label(provider)}, whose kubeconfig targets {where}, not {own} in {cell.region}"
     name = target.cluster or ""
     if name != cell.name and not name.startswith(f"{cell.name}-"):
         return f"uses {_label(provider)}, whose kubeconfig targets cluster {name!r}, not {own}"
@@ -160,7 +161,8 @@ def cell_isolation(resource: View, ctx: Context, report: Callable[[str], None]) 
     if provider.is_default and ctx.default_providers_disabled(package):
         report(
             f"{resource.label} uses a default provider, which this stack's config disables: create it with the "
-            "cell's provider (opts=pulumi.ResourceOptions(provider=...)) so it cannot land in another account or project"
+            "cell's provider (opts=pulumi.ResourceOptions(provider=...)) so it cannot land in another account or "
+            "project"
         )
         return
     project = resource.props.get("project")
