@@ -124,7 +124,7 @@ def decode_json(value: Any) -> Any:
 
 
 #: Provider settings whose keys are the user's own (tag keys, label keys, a kubeconfig), kept verbatim.
-_VERBATIM_SETTINGS = frozenset({"tags", "labels", "defaultLabels", "kubeconfig"})
+_VERBATIM_SETTINGS = frozenset({"tags", "labels", "defaultLabels"})
 
 
 def provider_settings(value: Any) -> Any:
@@ -136,7 +136,7 @@ def provider_settings(value: Any) -> Any:
     value = decode_json(value)
     if isinstance(value, dict):
         return {
-            _camel(str(k)): (v if _camel(str(k)) in _VERBATIM_SETTINGS else provider_settings(v))
+            _camel(str(k)): (decode_json(v) if _camel(str(k)) in _VERBATIM_SETTINGS else provider_settings(v))
             for k, v in value.items()
         }
     if isinstance(value, list):
