@@ -23,6 +23,7 @@ from policies.placement import allowed_regions
 from policies.protection import prod_protection
 from policies.public import no_public_access
 from policies.reachability import deploy_reachability
+from policies.rotation import kms_key_rotation
 from policies.tagging import required_tags
 from policies.workloads import workload_hygiene
 
@@ -38,6 +39,7 @@ POLICIES: list[Policy] = [
     security_group_ingress,
     no_public_access,
     cluster_hardening,
+    kms_key_rotation,
     iam_no_admin_wildcard,
     iam_trust_boundary,
     iam_no_access_keys,

@@ -133,7 +133,7 @@ def _ranges(ports: list[int]) -> str:
     return f"{ports[0]}" if len(ports) == 1 else f"{ports[0]}-{ports[-1]}"
 
 
-class _Unreadable(ValueError):
+class _UnreadableError(ValueError):
     """A value the rule cannot interpret: reported as "cannot verify"."""
 
 
@@ -145,11 +145,11 @@ def _internet(*ranges: Any) -> str | None:
             if cidr is UNKNOWN:
                 continue
             if not isinstance(cidr, str):
-                raise _Unreadable(f"the CIDR {cidr!r} is not a string")
+                raise _UnreadableError(f"the CIDR {cidr!r} is not a string")
             try:
                 ipaddress.ip_network(cidr, strict=False)
             except ValueError:
-                raise _Unreadable(f"{cidr!r} is not a CIDR block") from None
+                raise _UnreadableError(f"{cidr!r} is not a CIDR block") from None
             cidrs.append(cidr)
     world = [c for c in cidrs if c in WORLD]
     if world:
@@ -178,7 +178,7 @@ def _gcp_firewall(props: dict[str, Any]) -> list[tuple[str, str]]:
         if allow is UNKNOWN:
             continue
         if not isinstance(allow, dict):
-            raise _Unreadable(f"an allows entry is {allow!r}, not an object")
+            raise _UnreadableError(f"an allows entry is {allow!r}, not an object")
         what = _gcp_opens(allow.get("protocol"), allow.get("ports"))
         if what:
             exposures.append((what, where))
@@ -190,7 +190,7 @@ def _eks_remote_access(props: dict[str, Any]) -> list[tuple[str, str]]:
     if remote is None or remote is UNKNOWN:
         return []
     if not isinstance(remote, dict):
-        raise _Unreadable(f"remoteAccess is {remote!r}")
+        raise _UnreadableError(f"remoteAccess is {remote!r}")
     sources = remote.get("sourceSecurityGroupIds")
     if sources is UNKNOWN or not remote.get("ec2SshKey"):
         return []
@@ -235,17 +235,17 @@ def security_group_ingress(resource: View, ctx: Context, report: Callable[[str],
                 if rule is UNKNOWN:
                     continue
                 if not isinstance(rule, dict):
-                    raise _Unreadable(f"an ingress rule is {rule!r}, not an object")
+                    raise _UnreadableError(f"an ingress rule is {rule!r}, not an object")
                 if cidr := _internet(rule.get("cidrBlocks"), rule.get("ipv6CidrBlocks")):
                     what = _opens(rule.get("protocol"), rule.get("fromPort"), rule.get("toPort"))
                     if what:
                         exposures.append((what, cidr))
         elif resource.type == "aws:ec2/securityGroupRule:SecurityGroupRule":
-            if props.get("type") == "ingress":
-                if cidr := _internet(props.get("cidrBlocks"), props.get("ipv6CidrBlocks")):
-                    what = _opens(props.get("protocol"), props.get("fromPort"), props.get("toPort"))
-                    if what:
-                        exposures.append((what, cidr))
+            cidr = _internet(props.get("cidrBlocks"), props.get("ipv6CidrBlocks"))
+            if props.get("type") == "ingress" and cidr:
+                what = _opens(props.get("protocol"), props.get("fromPort"), props.get("toPort"))
+                if what:
+                    exposures.append((what, cidr))
         elif resource.type == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule":
             if cidr := _internet(props.get("cidrIpv4"), props.get("cidrIpv6")):
                 what = _opens(props.get("ipProtocol"), props.get("fromPort"), props.get("toPort"))
@@ -255,7 +255,7 @@ def security_group_ingress(resource: View, ctx: Context, report: Callable[[str],
             exposures = _eks_remote_access(props)
         elif resource.type == "gcp:compute/firewall:Firewall":
             exposures = _gcp_firewall(props)
-    except _Unreadable as exc:
+    except _UnreadableError as exc:
         report(cannot_verify(f"what {resource.label} exposes", str(exc)))
         return
     for what, cidr in dict.fromkeys(exposures):
@@ -266,7 +266,7 @@ def _gcp_opens(protocol: Any, ports: Any) -> str | None:
     if protocol is UNKNOWN or ports is UNKNOWN:
         return None
     if not isinstance(protocol, str):
-        raise _Unreadable(f"an allows entry has protocol {protocol!r}")
+        raise _UnreadableError(f"an allows entry has protocol {protocol!r}")
     protocol = protocol.lower()
     if protocol in ("icmp", "ipv6-icmp", "58"):
         return None
@@ -278,10 +278,10 @@ def _gcp_opens(protocol: Any, ports: Any) -> str | None:
     for spec in as_list(ports):
         spec = str(spec) if isinstance(spec, int) else spec
         if not isinstance(spec, str):
-            raise _Unreadable(f"a port is {spec!r}")
+            raise _UnreadableError(f"a port is {spec!r}")
         low, _, high = spec.partition("-")
         if not low.isdigit() or not (high or low).isdigit():
-            raise _Unreadable(f"{spec!r} is not a port or port range")
+            raise _UnreadableError(f"{spec!r} is not a port or port range")
         found = _ports(int(low), int(high or low))
         if found is None:
             return f"{protocol} ports {spec}"

@@ -67,7 +67,8 @@ def _aws_policy(resource: View, report: Callable[[str], None]) -> None:
             sid = f" {statement['Sid']!r}" if statement.get("Sid") else ""
             report(
                 f"{resource.label} statement{sid} allows {statement.get('Action') or statement.get('NotAction')} to "
-                "any principal without a condition that limits it (aws:PrincipalOrgID, aws:SourceArn, aws:SourceVpce...)"
+                "any principal without a condition that limits it (aws:PrincipalOrgID, aws:SourceArn, "
+                "aws:SourceVpce...)"
             )
 
 
