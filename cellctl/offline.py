@@ -257,7 +257,9 @@ def run_program(
 
     _ensure_event_loop().set_exception_handler(_drop_follow_on_errors)  # type: ignore[no-untyped-call]
     _sync_await(run_pulumi_func(main))
-    return StackPlan(stack=stack, resources=list(monitor.records), outputs=exported, config=full_config, reads=list(monitor.reads))
+    return StackPlan(
+        stack=stack, resources=list(monitor.records), outputs=exported, config=full_config, reads=list(monitor.reads)
+    )
 
 
 def run_stack(

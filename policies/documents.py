@@ -64,7 +64,7 @@ def parse(value: Any) -> Document:
     if isinstance(value, str):
         try:
             value = json.loads(value)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             return Document(problem=f"the document is not valid JSON ({exc.msg} at line {exc.lineno})")
     if _has_unknown(value):
         return Document(unknown=True)
@@ -125,7 +125,7 @@ def covers_the_internet(cidrs: list[str]) -> bool:
             continue
         world = ipaddress.ip_network("0.0.0.0/0" if version == 4 else "::/0")
         remaining = [world]
-        for net in ipaddress.collapse_addresses(nets + list(_NON_PUBLIC[version])):  # type: ignore[type-var]
+        for net in ipaddress.collapse_addresses(nets + list(_NON_PUBLIC[version])):
             remaining = [piece for r in remaining for piece in _minus(r, net)]
             if not remaining:
                 return True

@@ -275,7 +275,7 @@ def trust_problems(document: Document, org: set[str]) -> list[str]:
 
 def restricting_keys_of(statement: dict[str, Any]) -> list[str]:
     """Condition keys a statement tests with a positive operator (any key)."""
-    keys = []
+    keys: list[str] = []
     condition = statement.get("Condition")
     for operator, tests in condition.items() if isinstance(condition, dict) else []:
         if "Not" in str(operator) or str(operator).endswith("IfExists") or not isinstance(tests, dict):

@@ -172,8 +172,9 @@ def _flag(args: list[Any], *names: str) -> str | None:
         if not isinstance(arg, str):
             continue
         for name in names:
-            if arg == name and i + 1 < len(args) and isinstance(args[i + 1], str):
-                return args[i + 1]
+            following = args[i + 1] if i + 1 < len(args) else None
+            if arg == name and isinstance(following, str):
+                return following
             if arg.startswith(f"{name}="):
                 return arg.split("=", 1)[1]
     return None
@@ -187,6 +188,7 @@ def kubernetes_target(provider: Provider) -> Target:
         return Target(unknown=True)
     if kubeconfig is None:
         return Target(problems=("the provider has no kubeconfig, so it uses the ambient ~/.kube/config or KUBECONFIG",))
+    document: dict[str, Any] | None
     if isinstance(kubeconfig, dict):
         document, problem = kubeconfig, None
     elif isinstance(kubeconfig, str):
@@ -206,8 +208,8 @@ def kubernetes_target(provider: Provider) -> Target:
     if not isinstance(server, str):
         return Target(problems=(f"the kubeconfig's cluster {cluster_name!r} has no server",))
     host = server.split("://", 1)[-1].split("/", 1)[0]
-    exec_ = user.get("exec") if isinstance(user.get("exec"), dict) else {}
-    args = as_list(exec_.get("args"))
+    exec_ = user.get("exec")
+    args = as_list(exec_.get("args")) if isinstance(exec_, dict) else []
     if eks := _EKS_HOST.search(host):
         name = _flag(args, "--cluster-name", "-i", "--cluster-id")
         region = _flag(args, "--region") or eks.group(1)

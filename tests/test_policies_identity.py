@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
 from cells import Registry
-from typing import Any
-
 from policies.identity import (
     duration_seconds,
     iam_no_access_keys,
