@@ -123,8 +123,10 @@ def decode_json(value: Any) -> Any:
     return value
 
 
-#: Provider settings whose keys are the user's own (tag keys, label keys, a kubeconfig), kept verbatim.
+#: Provider settings whose keys are the user's own (tag keys, label keys): decoded, keys kept verbatim.
 _VERBATIM_SETTINGS = frozenset({"tags", "labels", "defaultLabels"})
+#: Provider settings kept exactly as given (a kubeconfig is a document of its own, read by its reader).
+_RAW_SETTINGS = frozenset({"kubeconfig"})
 
 
 def provider_settings(value: Any) -> Any:
@@ -135,10 +137,14 @@ def provider_settings(value: Any) -> Any:
     """
     value = decode_json(value)
     if isinstance(value, dict):
-        return {
-            _camel(str(k)): (decode_json(v) if _camel(str(k)) in _VERBATIM_SETTINGS else provider_settings(v))
-            for k, v in value.items()
-        }
+        settings: dict[str, Any] = {}
+        for k, v in value.items():
+            key = _camel(str(k))
+            if key in _RAW_SETTINGS:
+                settings[key] = v
+            else:
+                settings[key] = decode_json(v) if key in _VERBATIM_SETTINGS else provider_settings(v)
+        return settings
     if isinstance(value, list):
         return [provider_settings(v) for v in value]
     return value
@@ -177,6 +183,7 @@ class Context:
     #: engine hands the pack (the `PULUMI_CONFIG` environment of the analyzer), so both agree.
     stack_config: Mapping[str, Any] | None = None
     _cache: dict[Any, Any] = field(default_factory=dict, repr=False)
+    _provider_views: dict[int, tuple[Any, Provider | None]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         for cell in self.registry.aws_cells:
@@ -354,6 +361,21 @@ PROVIDER_PACKAGES = frozenset({"aws", "gcp", "kubernetes"})
 
 
 def _provider_view(provider: Any, type_: str, ctx: Context) -> Provider | None:
+    """The provider view of a resource; one per provider object (the offline plan shares them between resources)."""
+    if provider is None:
+        return _new_provider_view(provider, type_, ctx)
+    views = ctx._provider_views
+    cached = views.get(id(provider))
+    if cached is not None and cached[0] is provider:
+        return cached[1]
+    result = _new_provider_view(provider, type_, ctx)
+    if len(views) >= 64:  # bounded: under the engine every resource brings its own provider object
+        del views[next(iter(views))]
+    views[id(provider)] = (provider, result)
+    return result
+
+
+def _new_provider_view(provider: Any, type_: str, ctx: Context) -> Provider | None:
     if provider is None:
         # The engine names the default provider it uses; the offline engine records none.
         package = package_of(type_)

@@ -361,8 +361,11 @@ MAX_ADMIN_SESSION = 3600
 )
 def sso_session_duration(resource: View, ctx: Context, report: Callable[[str], None]) -> None:
     value = resource.props.get("sessionDuration")
-    if not isinstance(value, str):
+    if value is None or value is UNKNOWN:
         return  # absent: AWS's default of one hour
+    if not isinstance(value, str):
+        report(cannot_verify(f"how long {resource.label}'s sessions last", f"sessionDuration is {value!r}"))
+        return
     seconds = duration_seconds(value)
     limit = MAX_ADMIN_SESSION if resource.props.get("name") == BREAK_GLASS else MAX_SESSION
     if seconds is None:

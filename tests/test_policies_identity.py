@@ -312,3 +312,10 @@ def test_prod_zone_protection(registry: Registry) -> None:
     stack = Stack("cell-alpha")
     stack.add("aws:route53/zone:Zone", "alpha-zone", {"name": "alpha.cells.acme-corp.net"}, protect=True)
     assert stack.findings(registry, prod_protection) == []
+
+
+def test_a_session_duration_of_unknown_shape_cannot_be_verified(registry: Registry) -> None:
+    stack = Stack("management")
+    stack.add(PS, "odd", {"name": "cell-operator", "sessionDuration": 3600})
+    [finding] = stack.findings(registry, sso_session_duration)
+    assert "cannot verify how long" in finding.message

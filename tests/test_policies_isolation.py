@@ -279,3 +279,14 @@ def test_allowed_regions(registry: Registry) -> None:
     assert [f.urn for f in found] == [bad_provider.urn, bad_resource.urn, bad_override.urn]
     assert "AWS region ap-northeast-1; allowed: us-east-1, us-west-2, eu-west-1" in found[0].message
     assert "GCP region asia-east1" in found[1].message
+
+
+def test_a_default_providers_region_comes_from_the_stack_config(registry: Registry) -> None:
+    stack = Stack("cell-alpha", config={"aws:region": "us-east-1"})
+    stack.add("aws:ec2/vpc:Vpc", "alpha-vpc", {})
+    assert stack.findings(registry, allowed_regions) == []
+    stack.config = {"aws:region": "ap-northeast-1"}
+    [finding] = stack.findings(registry, allowed_regions)
+    assert "AWS region ap-northeast-1" in finding.message
+    stack.config = {"aws:region": "[1]"}
+    assert "cannot verify" in stack.findings(registry, allowed_regions)[0].message
