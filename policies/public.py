@@ -5,8 +5,10 @@
   sink policies) allow nothing to a public principal (`"*"`, `{"AWS": "*"}`) unless a condition
   ties it to the organization, an account, a source ARN or VPC endpoint, or a network
   (`policies.documents.RESTRICTING_KEYS`, positive operators only, no `...IfExists`).
-- S3 ACLs set through side resources (`aws:s3/bucketAclV2`, `aws:s3/bucketAcl`) use no public
-  canned ACL and grant nothing to the AllUsers or AuthenticatedUsers groups.
+- S3 ACLs set through side resources (`aws:s3/bucketAclV2`, `aws:s3/bucketAcl`) or a bucket's
+  inline `grants` use no public canned ACL and grant nothing to the AllUsers or
+  AuthenticatedUsers groups. Ownership controls that turn ACLs back on expose nothing by
+  themselves and are not judged; the public ACL they would let through is.
 - Any GCP IAM member, binding or policy resource, of any type (matched by its type token, so new
   resource types are covered), grants nothing to `allUsers` or `allAuthenticatedUsers`; policies
   set wholesale (`...IamPolicy` with `policyData`) are read binding by binding.
@@ -38,6 +40,8 @@ RESOURCE_POLICIES = {
     "aws:ecr/registryPolicy:RegistryPolicy": "policy",
 }
 ACL_TYPES = frozenset({"aws:s3/bucketAclV2:BucketAclV2", "aws:s3/bucketAcl:BucketAcl"})
+#: Buckets that take an ACL inline (`grants`, the older provider's shape).
+INLINE_ACL_TYPES = frozenset({"aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"})
 PUBLIC_ACLS = frozenset({"public-read", "public-read-write", "authenticated-read"})
 PUBLIC_GROUPS = (
     "http://acs.amazonaws.com/groups/global/AllUsers",
@@ -103,6 +107,10 @@ def no_public_access(resource: View, ctx: Context, report: Callable[[str], None]
         _aws_policy(resource, report)
     elif resource.type in ACL_TYPES:
         _acl(resource, report)
+    elif resource.type in INLINE_ACL_TYPES:
+        for grant in as_list(resource.props.get("grants")):
+            if isinstance(grant, dict) and grant.get("uri") in PUBLIC_GROUPS:
+                report(f"{resource.label} grants {grant.get('permissions')} to {grant['uri'].rsplit('/', 1)[-1]}")
     elif is_gcp_iam(resource.type):
         grants, problem = gcp_grants(resource)
         if problem:

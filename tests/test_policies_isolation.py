@@ -290,3 +290,12 @@ def test_a_default_providers_region_comes_from_the_stack_config(registry: Regist
     assert "AWS region ap-northeast-1" in finding.message
     stack.config = {"aws:region": "[1]"}
     assert "cannot verify" in stack.findings(registry, allowed_regions)[0].message
+
+
+def test_a_kubeconfig_unknown_during_a_preview_is_skipped(registry: Registry) -> None:
+    from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
+
+    stack = Stack("cell-alpha")
+    k8s = stack.kubernetes_provider("k8s", UNKNOWN_STRING_VALUE)
+    stack.add("kubernetes:core/v1:Namespace", "ns", {}, provider=k8s)
+    assert stack.findings(registry, cell_isolation) == []
