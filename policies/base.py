@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -33,6 +33,9 @@ from pulumi_policy.proxy import UnknownValueError, _is_unknown
 from pulumi_policy.secret import Secret
 
 from cells import AwsCell, GcpCell, Registry, load_registry
+
+if TYPE_CHECKING:
+    from policies.targets import Target
 
 MANDATORY = EnforcementLevel.MANDATORY
 ADVISORY = EnforcementLevel.ADVISORY
@@ -220,14 +223,14 @@ class Context:
         disabled = decode_json(self.config().get("pulumi:disable-default-providers"))
         return isinstance(disabled, list) and ("*" in disabled or package in disabled)
 
-    def target(self, provider: Provider) -> Any:
+    def target(self, provider: Provider) -> Target:
         """Where `provider` points (`policies.targets.Target`), read once per provider."""
         key = ("target", provider.type, provider.urn, json.dumps(provider.props, sort_keys=True, default=repr))
         if key not in self._cache:
             from policies.targets import target
 
             self._cache[key] = target(provider)
-        return self._cache[key]
+        return self._cache[key]  # type: ignore[no-any-return]
 
     def account_id(self, cell: AwsCell | GcpCell) -> str | None:
         return self.account_ids.get(cell.name) if isinstance(cell, AwsCell) else None

@@ -36,6 +36,7 @@ RESTRICTING_KEYS = frozenset(
         "aws:sourceip",
         "aws:userid",
         "aws:calledvia",
+        "kms:calleraccount",
     }
 )
 

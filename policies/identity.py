@@ -102,15 +102,6 @@ def admin_problems(document: Document) -> list[str]:
     return problems
 
 
-def grants_everything(document: Any) -> bool:
-    """Whether a policy document has an Allow statement with Action `*` on Resource `*`."""
-    parsed = parse(document)
-    return any(
-        any(a in ("*", "*:*") for a in as_list(s.get("Action"))) and "*" in as_list(s.get("Resource"))
-        for s in allows(parsed)
-    )
-
-
 def _permission_set(resource: View, sets: list[View]) -> View | None:
     arn = resource.props.get("permissionSetArn")
     for candidate in sets:
@@ -257,7 +248,9 @@ def trust_problems(document: Document, org: set[str]) -> list[str]:
                     elif account not in org:
                         problems.append(f"trusts {value}, in account {account} outside the organization")
                 elif kind == "Federated":
+                    # OIDC: conditions name the provider's host (`<host>:sub`); SAML: `SAML:aud`.
                     host = value.split("oidc-provider/", 1)[-1] if ":oidc-provider/" in value else value
+                    host = "SAML" if ":saml-provider/" in value else host
                     account = arn_account(value)
                     if account is not None and account not in org:
                         problems.append(
@@ -265,7 +258,8 @@ def trust_problems(document: Document, org: set[str]) -> list[str]:
                         )
                     keys = {k.lower() for k in restricting_keys_of(statement)}
                     if not any(k.startswith(f"{host.lower()}:") for k in keys):
-                        problems.append(f"trusts every identity of {host}: add a condition on {host}:sub")
+                        key = "SAML:aud" if host == "SAML" else f"{host}:sub"
+                        problems.append(f"trusts every identity of {value}: add a condition on {key}")
                 elif kind not in ("Service", "CanonicalUser"):
                     problems.append(
                         cannot_verify("a trusted principal", f"principal kind {kind!r} is not one IAM knows")

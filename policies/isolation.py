@@ -168,7 +168,7 @@ def cell_isolation(resource: View, ctx: Context, report: Callable[[str], None]) 
     project = resource.props.get("project")
     if isinstance(cell, GcpCell) and package == "gcp" and known(project) and project != cell.project_id:
         report(f"{resource.label} sets project {project!s}, not cell {cell.name}'s project {cell.project_id}")
-    target: Target = ctx.target(provider)
+    target = ctx.target(provider)
     which = _label(provider)
     if target.problems:
         report(f"{resource.label}: " + cannot_verify(f"the target of {which}", "; ".join(target.problems)))

@@ -367,6 +367,27 @@ READ = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b
             "to any principal",
         ),
         ("aws:s3/bucketPolicy:BucketPolicy", {"policy": _doc({**READ, "Effect": "Deny", "Principal": "*"})}, None),
+        (
+            # The key policy AWS itself writes for a service: any principal of one account, through the service.
+            "aws:kms/key:Key",
+            {
+                "policy": _doc(
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": "*"},
+                        "Action": ["kms:Decrypt"],
+                        "Resource": "*",
+                        "Condition": {
+                            "StringEquals": {
+                                "kms:CallerAccount": "210987654321",
+                                "kms:ViaService": "eks.us-east-1.amazonaws.com",
+                            }
+                        },
+                    }
+                )
+            },
+            None,
+        ),
         ("aws:s3/bucketPolicy:BucketPolicy", {"policy": "{broken"}, "cannot verify who"),
         ("aws:s3/bucketAclV2:BucketAclV2", {"acl": "private"}, None),
         ("aws:s3/bucketAclV2:BucketAclV2", {"acl": "public-read"}, "public canned ACL 'public-read'"),

@@ -240,6 +240,12 @@ def test_trust_inside_the_organization_passes(registry: Registry) -> None:
     oidc = "arn:aws:iam::100000000001:oidc-provider/token.actions.githubusercontent.com"
     repo = {"StringLike": {"token.actions.githubusercontent.com:sub": "repo:acme/honeycomb:*"}}
     stack.add("aws:iam/role:Role", "e", _trust({"Federated": oidc}, repo))
+    saml = "arn:aws:iam::100000000001:saml-provider/okta"
+    stack.add(
+        "aws:iam/role:Role",
+        "f",
+        _trust({"Federated": saml}, {"StringEquals": {"SAML:aud": "https://signin.aws.amazon.com/saml"}}),
+    )
     assert stack.findings(registry, iam_trust_boundary) == []
 
 
@@ -252,8 +258,9 @@ def test_trust_inside_the_organization_passes(registry: Registry) -> None:
         (_trust({"AWS": ["123456789012"]}), "account 123456789012 outside the organization"),
         (
             _trust({"Federated": "arn:aws:iam::100000000001:oidc-provider/token.actions.githubusercontent.com"}),
-            "every identity of token.actions.githubusercontent.com",
+            "add a condition on token.actions.githubusercontent.com:sub",
         ),
+        (_trust({"Federated": "arn:aws:iam::100000000001:saml-provider/okta"}), "add a condition on SAML:aud"),
         ({"assumeRolePolicy": "{"}, "cannot verify whom it trusts"),
         (_trust({"AWS": "honeycomb-ci"}), "neither an account nor an ARN"),
     ],
