@@ -166,3 +166,21 @@ def test_a_default_provider_is_read_from_the_stack_config_like_the_offline_plan(
     assert stack.findings(registry, cell_isolation) == []
     stack.config = {"aws:region": "us-east-1"}
     assert "account cannot be established" in stack.findings(registry, cell_isolation)[0].message
+
+
+def test_analyze_stack_judges_trust_and_admin_like_the_offline_plan(analyzer: analyzer_pb2_grpc.AnalyzerStub) -> None:
+    def role(name: str, principal: Any) -> analyzer_pb2.AnalyzerResource:
+        trust = {"Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": principal}]}
+        return analyzer_pb2.AnalyzerResource(
+            type="aws:iam/role:Role",
+            properties=_struct({"assumeRolePolicy": json.dumps(trust), "name": name}),
+            urn=f"{STACK}aws:iam/role:Role::{name}",
+            name=name,
+            options=analyzer_pb2.AnalyzerResourceOptions(),
+        )
+
+    good, open_ = role("alpha-ok", {"Service": "eks.amazonaws.com"}), role("alpha-open", {"AWS": "*"})
+    request = analyzer_pb2.AnalyzeStackRequest(resources=[good, open_])
+    found = [d for d in analyzer.AnalyzeStack(request, timeout=30).diagnostics if d.policyName == "iam-trust-boundary"]
+    assert [d.urn for d in found] == [open_.urn]
+    assert 'trusts any principal ("*")' in found[0].message
