@@ -283,3 +283,21 @@ def test_a_prod_gke_control_plane_open_to_google_cloud_fires(plans: dict[str, St
         lambda i: i["masterAuthorizedNetworksConfig"].pop("gcpPublicCidrsAccessEnabled"),
     )
     assert "accepts all of Google Cloud's public addresses" in message
+
+
+def test_the_plan_hands_the_pack_the_stack_config(registry: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    import policies.evaluate
+    from cellctl.plan import plan_stack
+    from cellctl.stack_config import StackConfig
+
+    seen: dict[str, Any] = {}
+    real = policies.evaluate.evaluate
+
+    def spy(records: Any, **kwargs: Any) -> list[Finding]:
+        seen.update(kwargs.get("stack_config") or {})
+        return real(records, **kwargs)
+
+    monkeypatch.setattr(policies.evaluate, "evaluate", spy)
+    result = plan_stack("cell-staging", registry, config=StackConfig({"aws:skipMetadataApiCheck": "true"}))
+    assert result.error is None
+    assert seen["aws:skipMetadataApiCheck"] == "true"
