@@ -128,8 +128,8 @@ UNKNOWN_INPUTS = [
 ]
 
 
-#: Rules that judge what these lone resources lack (tags, telemetry) or their (AWS) provider, not their inputs.
-ABOUT_OTHER_THINGS = frozenset({"required-tags", "cell-observability", "cell-isolation"})
+#: Rules that judge what these lone resources lack (tags, telemetry, node capacity) or their provider, not inputs.
+ABOUT_OTHER_THINGS = frozenset({"required-tags", "cell-observability", "cell-isolation", "node-capacity"})
 
 
 @pytest.mark.parametrize(("type_", "props"), UNKNOWN_INPUTS)
