@@ -40,6 +40,7 @@ POLICIES: list[Policy] = [
     no_public_access,
     cluster_hardening,
     kms_key_rotation,
+    kms_key_policy,
     iam_no_admin_wildcard,
     iam_trust_boundary,
     iam_no_access_keys,
@@ -50,7 +51,6 @@ POLICIES: list[Policy] = [
     metric_sources,
     deploy_reachability,
     node_capacity,
-    kms_key_policy,
 ]
 
 __all__ = ["PACK_NAME", "POLICIES"]

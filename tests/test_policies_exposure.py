@@ -9,8 +9,8 @@ import pytest
 from cells import Registry
 from policies.clusters import cluster_hardening
 from policies.exposure import s3_bucket_security, security_group_ingress
-from policies.rotation import kms_key_rotation
 from policies.public import no_public_access
+from policies.rotation import kms_key_rotation
 from policies.testing import Stack
 
 BLOCK_ALL = dict.fromkeys(("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"), True)

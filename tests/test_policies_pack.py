@@ -119,7 +119,7 @@ UNKNOWN_INPUTS = [
     ("aws:ec2/securityGroup:SecurityGroup", {"ingress": UNKNOWN_OBJECT_VALUE}),
     ("aws:ec2/securityGroupRule:SecurityGroupRule", {"type": "ingress", "cidrBlocks": UNKNOWN_OBJECT_VALUE}),
     ("aws:eks/nodeGroup:NodeGroup", {"remoteAccess": UNKNOWN_OBJECT_VALUE}),
-    ("aws:kms/key:Key", {"enableKeyRotation": UNKNOWN_OBJECT_VALUE}),
+    ("aws:kms/key:Key", {"enableKeyRotation": UNKNOWN_OBJECT_VALUE, "policy": UNKNOWN_STRING_VALUE}),
     ("gcp:kms/cryptoKey:CryptoKey", {"rotationPeriod": UNKNOWN_STRING_VALUE}),
     ("gcp:projects/iAMMember:IAMMember", {"role": UNKNOWN_STRING_VALUE, "member": UNKNOWN_STRING_VALUE}),
     ("gcp:projects/iAMPolicy:IAMPolicy", {"policyData": UNKNOWN_STRING_VALUE}),

@@ -24,8 +24,8 @@ from policies.evaluate import Finding, evaluate
 from policies.exposure import security_group_ingress
 from policies.identity import iam_no_admin_wildcard, iam_trust_boundary
 from policies.isolation import cell_isolation, no_cross_cell_references
-from policies.rotation import kms_key_rotation
 from policies.public import no_public_access
+from policies.rotation import kms_key_rotation
 from policies.testing import eks_kubeconfig, gke_kubeconfig
 
 STACKS = ("cell-alpha", "cell-beta", "management")
