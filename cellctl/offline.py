@@ -51,6 +51,7 @@ class PlannedResource:
     depends_on: tuple[str, ...] = ()
     #: Where the program created the resource, when the SDK says: {"file": absolute path, "line": n}.
     source: dict[str, Any] | None = None
+    read: bool = False  # read (a StackReference, `Resource.get`), not created
 
     def to_json(self) -> dict[str, Any]:
         doc = asdict(self)
@@ -64,6 +65,10 @@ class StackPlan:
     stack: str
     resources: list[PlannedResource]
     outputs: dict[str, Any] = field(default_factory=dict)
+    #: The stack config the program ran with (`aws:region` -> value); the pack reads it too.
+    config: dict[str, Any] = field(default_factory=dict)
+    #: What the program read rather than created (a StackReference, `Resource.get`); the pack judges these too.
+    reads: list[PlannedResource] = field(default_factory=list)
 
     def of_type(self, type_: str) -> list[PlannedResource]:
         return [r for r in self.resources if r.type == type_]
@@ -92,6 +97,7 @@ class RecordingMonitor(MockMonitor):
         super().__init__(mocks)
         self.mocks: CloudMocks = mocks
         self.records: list[PlannedResource] = []
+        self.reads: list[PlannedResource] = []
         self.config = dict(config or {})
         self._defaults: dict[str, str] = {}  # package -> the default provider's reference
         self._lock = threading.Lock()
@@ -110,12 +116,15 @@ class RecordingMonitor(MockMonitor):
             return response
 
     def ReadResource(self, request: Any) -> Any:  # noqa: N802
+        # Reads (a StackReference, `Resource.get`) are recorded apart, so the pack sees what a stack reads.
         with self._lock:
             urn = self.make_urn(request.parent, request.type, request.name)
             if not request.provider and not request.type.startswith("pulumi:"):
                 request.provider = self._default_provider(request.type.split(":", 1)[0], request.version, urn)
             self.mocks.current_urn = urn
-            return super().ReadResource(request)  # type: ignore[no-untyped-call]
+            response = super().ReadResource(request)  # type: ignore[no-untyped-call]
+            self.reads.append(self._record(request, urn, request.id, inputs=request.properties))
+            return response
 
     def Invoke(self, request: Any) -> Any:  # noqa: N802
         with self._lock:
@@ -160,22 +169,25 @@ class RecordingMonitor(MockMonitor):
             value = raw.split(",")
         return [str(v).strip() for v in value] if isinstance(value, list) else [str(value)]
 
-    def _record(self, request: Any, urn: str, rid: str) -> PlannedResource:
+    def _record(self, request: Any, urn: str, rid: str, inputs: Any = None) -> PlannedResource:
         state = self.resources[urn].state
+        read = inputs is not None
+        custom = read or bool(request.custom)
         return PlannedResource(
             type=request.type,
             name=request.name,
             urn=urn,
-            inputs=rpc.deserialize_properties(request.object),
-            outputs={"id": rid, **state} if request.custom else dict(state),
+            inputs=rpc.deserialize_properties(request.object if not read else inputs),
+            outputs={"id": rid, **state} if custom else dict(state),
             parent=request.parent or None,
             provider=request.provider.rsplit("::", 1)[0] if request.provider else None,
-            protect=bool(request.protect),
-            custom=bool(request.custom),
-            import_id=request.importId or None,
-            ignore_changes=tuple(request.ignoreChanges),
+            protect=False if read else bool(request.protect),
+            custom=custom,
+            import_id=None if read else request.importId or None,
+            ignore_changes=() if read else tuple(request.ignoreChanges),
             depends_on=tuple(request.dependencies),
-            source=_source(request),
+            source=None if read else _source(request),
+            read=read,
         )
 
 
@@ -245,7 +257,9 @@ def run_program(
 
     _ensure_event_loop().set_exception_handler(_drop_follow_on_errors)  # type: ignore[no-untyped-call]
     _sync_await(run_pulumi_func(main))
-    return StackPlan(stack=stack, resources=list(monitor.records), outputs=exported)
+    return StackPlan(
+        stack=stack, resources=list(monitor.records), outputs=exported, config=full_config, reads=list(monitor.reads)
+    )
 
 
 def run_stack(

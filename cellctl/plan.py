@@ -135,7 +135,11 @@ def plan_stack(
         result.identities = stack_identities(planned.resources)
         try:
             findings = evaluate(
-                planned.resources, registry=registry, account_ids=account_ids(registry), config=policy_config
+                planned.resources + planned.reads,
+                registry=registry,
+                account_ids=account_ids(registry),
+                config=policy_config,
+                stack_config=planned.config,
             )
         except Exception as exc:
             result.error = f"evaluating the policy pack on stack {stack} failed: {type(exc).__name__}: {exc}"

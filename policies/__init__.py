@@ -14,14 +14,16 @@ from pulumi_policy import Policy
 from policies.capacity import node_capacity
 from policies.clusters import cluster_hardening
 from policies.exposure import s3_bucket_security, security_group_ingress
-from policies.identity import iam_no_access_keys, iam_no_admin_wildcard, sso_session_duration
+from policies.identity import iam_no_access_keys, iam_no_admin_wildcard, iam_trust_boundary, sso_session_duration
 from policies.isolation import cell_isolation, no_cross_cell_references
 from policies.keys import kms_key_policy
 from policies.metric_sources import metric_sources
 from policies.observability import cell_observability
 from policies.placement import allowed_regions
 from policies.protection import prod_protection
+from policies.public import no_public_access
 from policies.reachability import deploy_reachability
+from policies.rotation import kms_key_rotation
 from policies.tagging import required_tags
 from policies.workloads import workload_hygiene
 
@@ -35,8 +37,12 @@ POLICIES: list[Policy] = [
     allowed_regions,
     s3_bucket_security,
     security_group_ingress,
+    no_public_access,
     cluster_hardening,
+    kms_key_rotation,
+    kms_key_policy,
     iam_no_admin_wildcard,
+    iam_trust_boundary,
     iam_no_access_keys,
     sso_session_duration,
     prod_protection,
@@ -45,7 +51,6 @@ POLICIES: list[Policy] = [
     metric_sources,
     deploy_reachability,
     node_capacity,
-    kms_key_policy,
 ]
 
 __all__ = ["PACK_NAME", "POLICIES"]

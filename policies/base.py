@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -33,6 +33,9 @@ from pulumi_policy.proxy import UnknownValueError, _is_unknown
 from pulumi_policy.secret import Secret
 
 from cells import AwsCell, GcpCell, Registry, load_registry
+
+if TYPE_CHECKING:
+    from policies.targets import Target
 
 MANDATORY = EnforcementLevel.MANDATORY
 ADVISORY = EnforcementLevel.ADVISORY
@@ -123,6 +126,38 @@ def decode_json(value: Any) -> Any:
     return value
 
 
+#: Provider settings whose keys are the user's own (tag keys, label keys): decoded, keys kept verbatim.
+_VERBATIM_SETTINGS = frozenset({"tags", "labels", "defaultLabels"})
+#: Provider settings kept exactly as given (a kubeconfig is a document of its own, read by its reader).
+_RAW_SETTINGS = frozenset({"kubeconfig"})
+
+
+def provider_settings(value: Any) -> Any:
+    """Provider settings in one spelling: JSON strings decoded, snake_case keys as camelCase.
+
+    Typed args reach the engine as camelCase JSON (`[{"roleArn": ...}]`), plain dicts keep the
+    caller's keys (`[{"role_arn": ...}]`), stack config holds JSON strings: all read the same here.
+    """
+    value = decode_json(value)
+    if isinstance(value, dict):
+        settings: dict[str, Any] = {}
+        for k, v in value.items():
+            key = _camel(str(k))
+            if key in _RAW_SETTINGS:
+                settings[key] = v
+            else:
+                settings[key] = decode_json(v) if key in _VERBATIM_SETTINGS else provider_settings(v)
+        return settings
+    if isinstance(value, list):
+        return [provider_settings(v) for v in value]
+    return value
+
+
+def cannot_verify(what: str, why: str) -> str:
+    """The message of a fail-closed finding: the rule met a value it cannot interpret."""
+    return f"cannot verify {what}: {why}"
+
+
 def stack_of(urn: str) -> str:
     """The stack of a URN `urn:pulumi:<stack>::<project>::<type>::<name>`."""
     parts = urn.split("::", 1)[0].split(":")
@@ -147,7 +182,11 @@ class Context:
     registry: Registry
     #: cell name -> AWS account id; pinned ids always, the rest when known (offline: the mocks' ids).
     account_ids: dict[str, str] = field(default_factory=dict)
+    #: The stack's config (`aws:region` -> value). Offline the plan passes it; None reads what the
+    #: engine hands the pack (the `PULUMI_CONFIG` environment of the analyzer), so both agree.
+    stack_config: Mapping[str, Any] | None = None
     _cache: dict[Any, Any] = field(default_factory=dict, repr=False)
+    _provider_views: dict[int, tuple[Any, Provider | None]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         for cell in self.registry.aws_cells:
@@ -160,6 +199,37 @@ class Context:
         if key not in self._cache:
             name = stack.removeprefix(CELL_PREFIX) if stack.startswith(CELL_PREFIX) else None
             self._cache[key] = next((c for c in self.registry.cells if c.name == name), None)
+        return self._cache[key]  # type: ignore[no-any-return]
+
+    def config(self) -> Mapping[str, Any]:
+        """The stack's config, `package:key` -> value."""
+        if self.stack_config is None:
+            from pulumi.runtime.config import get_config_env
+
+            self.stack_config = dict(get_config_env())
+        return self.stack_config
+
+    def default_provider_settings(self, package: str) -> dict[str, Any]:
+        """What a default provider of `package` is configured with: the stack config's `package:*` keys."""
+        key = ("defaults", package)
+        if key not in self._cache:
+            prefix = f"{package}:"
+            settings = {k[len(prefix) :]: v for k, v in self.config().items() if k.startswith(prefix)}
+            self._cache[key] = provider_settings(settings)
+        return self._cache[key]  # type: ignore[no-any-return]
+
+    def default_providers_disabled(self, package: str) -> bool:
+        """Whether the stack config disables default providers of `package` (`pulumi:disable-default-providers`)."""
+        disabled = decode_json(self.config().get("pulumi:disable-default-providers"))
+        return isinstance(disabled, list) and ("*" in disabled or package in disabled)
+
+    def target(self, provider: Provider) -> Target:
+        """Where `provider` points (`policies.targets.Target`), read once per provider."""
+        key = ("target", provider.type, provider.urn, json.dumps(provider.props, sort_keys=True, default=repr))
+        if key not in self._cache:
+            from policies.targets import target
+
+            self._cache[key] = target(provider)
         return self._cache[key]  # type: ignore[no-any-return]
 
     def account_id(self, cell: AwsCell | GcpCell) -> str | None:
@@ -208,10 +278,14 @@ def current() -> Context:
 
 
 @contextmanager
-def using(registry: Registry, account_ids: Mapping[str, str] | None = None) -> Iterator[Context]:
-    """Judge against `registry` (and known account ids) inside the block."""
+def using(
+    registry: Registry,
+    account_ids: Mapping[str, str] | None = None,
+    stack_config: Mapping[str, Any] | None = None,
+) -> Iterator[Context]:
+    """Judge against `registry` (known account ids, the stack's config) inside the block."""
     global _current
-    previous, _current = _current, Context(registry, dict(account_ids or {}))
+    previous, _current = _current, Context(registry, dict(account_ids or {}), dict(stack_config or {}))
     try:
         yield _current
     finally:
@@ -223,10 +297,16 @@ def using(registry: Registry, account_ids: Mapping[str, str] | None = None) -> I
 
 @dataclass(frozen=True)
 class Provider:
+    """A provider as the rules see it: settings normalized by `provider_settings`, whatever their source."""
+
     type: str
     name: str
     urn: str
     props: dict[str, Any]
+
+    @property
+    def package(self) -> str:
+        return self.type.removeprefix("pulumi:providers:")
 
     @property
     def is_default(self) -> bool:
@@ -234,9 +314,24 @@ class Provider:
 
     @property
     def role_arns(self) -> list[Any]:
-        """Roles an AWS provider assumes (`assumeRoles`, or the older single `assumeRole`)."""
-        roles = as_list(self.props.get("assumeRoles")) + as_list(self.props.get("assumeRole"))
-        return [get(r, "roleArn") if isinstance(r, dict) else UNKNOWN for r in roles]
+        """Roles an AWS provider assumes (`assumeRoles`, or the older single `assumeRole`); None where unreadable."""
+        roles: list[Any] = []
+        for key in ("assumeRoles", "assumeRole"):
+            value = self.props.get(key)
+            roles.extend(value if isinstance(value, list) else as_list(value))
+        return [
+            r if r is UNKNOWN else get(r, "roleArn") if isinstance(r, dict) and "roleArn" in r else None for r in roles
+        ]
+
+
+def make_provider(type_: str, name: str, urn: str, props: Mapping[str, Any], ctx: Context | None = None) -> Provider:
+    """A provider view; a default provider's settings start from the stack config, as the engine does."""
+    settings = provider_settings(dict(props))
+    provider = Provider(type_, name, urn, settings)
+    if ctx is not None and provider.is_default:
+        settings = {**ctx.default_provider_settings(provider.package), **settings}
+        provider = Provider(type_, name, urn, settings)
+    return provider
 
 
 @dataclass(frozen=True)
@@ -264,11 +359,36 @@ class View:
         return f"{self.name} ({self.type})"
 
 
-def _provider_view(provider: Any) -> Provider | None:
+#: Packages whose resources always run through a provider; without an explicit one, the default one.
+PROVIDER_PACKAGES = frozenset({"aws", "gcp", "kubernetes"})
+
+
+def _provider_view(provider: Any, type_: str, ctx: Context) -> Provider | None:
+    """The provider view of a resource; one per provider object (the offline plan shares them between resources)."""
     if provider is None:
-        return None
+        return _new_provider_view(provider, type_, ctx)
+    views = ctx._provider_views
+    cached = views.get(id(provider))
+    if cached is not None and cached[0] is provider:
+        return cached[1]
+    result = _new_provider_view(provider, type_, ctx)
+    if len(views) >= 64:  # bounded: under the engine every resource brings its own provider object
+        del views[next(iter(views))]
+    views[id(provider)] = (provider, result)
+    return result
+
+
+def _new_provider_view(provider: Any, type_: str, ctx: Context) -> Provider | None:
+    if provider is None:
+        # The engine names the default provider it uses; the offline engine records none.
+        package = package_of(type_)
+        if package not in PROVIDER_PACKAGES or is_provider_type(type_):
+            return None
+        return make_provider(f"pulumi:providers:{package}", "default", "", {}, ctx)
     props = plain(provider.props) if provider.props is not None else {}
-    return Provider(provider.resource_type, provider.name, provider.urn, {k: decode_json(v) for k, v in props.items()})
+    return make_provider(
+        provider.resource_type, provider.name, provider.urn, props if isinstance(props, dict) else {}, ctx
+    )
 
 
 def _dependencies(args: Any) -> frozenset[str]:
@@ -289,7 +409,7 @@ def view(args: ResourceValidationArgs | PolicyResource) -> View:
         name=args.name,
         urn=args.urn,
         props=props if isinstance(props, dict) else {},
-        provider=_provider_view(args.provider),
+        provider=_provider_view(args.provider, args.resource_type, current()),
         protect=bool(args.opts.protect) if args.opts is not None else False,
         dependencies=_dependencies(args),
     )

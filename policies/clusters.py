@@ -2,7 +2,10 @@
 
 Every EKS and GKE cluster encrypts Kubernetes secrets with a KMS key; GKE nodes are private;
 the API endpoint of a prod cell's cluster is not open to the whole internet (EKS: public access
-off or limited CIDRs; GKE: private endpoint, or master authorized networks without 0.0.0.0/0).
+off or limited CIDRs; GKE: private endpoint, or master authorized networks without 0.0.0.0/0 or
+blocks that together cover the internet), and a prod GKE control plane does not accept all of
+Google Cloud's public addresses (`gcpPublicCidrsAccessEnabled` explicitly false: GKE's default
+lets any Compute Engine VM of any customer reach it).
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from cells import Environment
-from policies.base import MANDATORY, UNKNOWN, WORLD, Context, View, as_list, get, known, resource_rule
+from policies.base import MANDATORY, UNKNOWN, WORLD, Context, View, as_list, cannot_verify, get, known, resource_rule
+from policies.documents import covers_the_internet
 
 EKS = "aws:eks/cluster:Cluster"
 GKE = "gcp:container/cluster:Cluster"
@@ -36,9 +40,15 @@ def _eks(resource: View, ctx: Context, report: Callable[[str], None]) -> None:
     if public is UNKNOWN or cidrs is UNKNOWN or public is False:
         return
     # EKS defaults: public access on, from 0.0.0.0/0.
-    open_to = [c for c in as_list(cidrs) if c in WORLD] if cidrs else ["0.0.0.0/0"]
+    listed = [c for c in as_list(cidrs) if isinstance(c, str)]
+    open_to = _open_to(listed) if cidrs else ["0.0.0.0/0"]
     if open_to:
         report(f"{resource.label} is a prod cluster whose public API endpoint is open to {', '.join(open_to)}")
+
+
+def _open_to(cidrs: list[str]) -> list[str]:
+    """The blocks that open an endpoint to the internet: 0.0.0.0/0 or ::/0, or all of them if together they do."""
+    return [c for c in cidrs if c in WORLD] or (cidrs if covers_the_internet(cidrs) else [])
 
 
 def _gke(resource: View, ctx: Context, report: Callable[[str], None]) -> None:
@@ -51,18 +61,36 @@ def _gke(resource: View, ctx: Context, report: Callable[[str], None]) -> None:
         report(f"{resource.label} has public nodes: set privateClusterConfig.enablePrivateNodes")
     if not _is_prod(resource, ctx):
         return
+    networks = props.get("masterAuthorizedNetworksConfig")
+    if networks is UNKNOWN:
+        return
+    if known(networks) and not isinstance(networks, dict):
+        report(
+            cannot_verify(
+                f"who reaches {resource.label}'s control plane", f"masterAuthorizedNetworksConfig is {networks!r}"
+            )
+        )
+        return
+    # Unset, GKE lets every Google Cloud public address (any customer's VM) reach the endpoint.
+    gcp_public = get(networks, "gcpPublicCidrsAccessEnabled")
+    if gcp_public is not UNKNOWN and gcp_public is not False:
+        report(
+            f"{resource.label} is a prod cluster whose control plane accepts all of Google Cloud's public "
+            "addresses: set masterAuthorizedNetworksConfig.gcpPublicCidrsAccessEnabled=False"
+        )
     if get(props, "privateClusterConfig", "enablePrivateEndpoint") is True:
         return
     if get(props, "controlPlaneEndpointsConfig", "ipEndpointsConfig", "enabled") is False:
         return
-    networks = props.get("masterAuthorizedNetworksConfig")
-    if networks is UNKNOWN:
-        return
     blocks = [get(b, "cidrBlock") for b in as_list(get(networks, "cidrBlocks"))]
     if not known(networks):
         report(f"{resource.label} is a prod cluster whose public API endpoint accepts any network")
-    elif open_to := [b for b in blocks if b in WORLD]:
-        report(f"{resource.label} is a prod cluster whose API endpoint is authorized for {', '.join(open_to)}")
+    elif open_to := [b for b in blocks if b in WORLD] or (
+        covers_the_internet([b for b in blocks if isinstance(b, str)]) and blocks
+    ):
+        report(
+            f"{resource.label} is a prod cluster whose API endpoint is authorized for {', '.join(map(str, open_to))}"
+        )
 
 
 @resource_rule(

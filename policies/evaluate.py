@@ -173,8 +173,13 @@ def evaluate(
     account_ids: Mapping[str, str] | None = None,
     policies: Sequence[Policy] | None = None,
     config: Mapping[str, Any] | None = None,
+    stack_config: Mapping[str, Any] | None = None,
 ) -> list[Finding]:
-    """Run every rule on a stack's recorded resources; findings in rule order, then resource order."""
+    """Run every rule on a stack's recorded resources; findings in rule order, then resource order.
+
+    `stack_config` is the stack's config (`aws:region` -> value), which default providers read;
+    the engine hands the pack the same config.
+    """
     from policies import POLICIES
 
     policies = list(POLICIES if policies is None else policies)
@@ -222,7 +227,7 @@ def evaluate(
 
         return report_violation
 
-    with using(registry, account_ids) if registry is not None else nullcontext():
+    with using(registry, account_ids, stack_config) if registry is not None else nullcontext():
         for policy in policies:
             level = levels[policy.name]
             if level == EnforcementLevel.DISABLED:

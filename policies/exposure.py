@@ -10,12 +10,25 @@ account-wide block) and server-side encryption configured, and no public canned 
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from typing import Any
 
 from pulumi_policy import ReportViolation
 
-from policies.base import MANDATORY, UNKNOWN, WORLD, Context, View, as_list, get, known, resource_rule, stack_rule
+from policies.base import (
+    MANDATORY,
+    UNKNOWN,
+    WORLD,
+    Context,
+    View,
+    as_list,
+    cannot_verify,
+    known,
+    resource_rule,
+    stack_rule,
+)
+from policies.documents import covers_the_internet
 
 BUCKET_TYPES = frozenset({"aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"})
 BLOCK_TYPE = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
@@ -29,6 +42,8 @@ SSE_TYPES = frozenset(
 BLOCK_SETTINGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
 PUBLIC_ACLS = frozenset({"public-read", "public-read-write", "authenticated-read"})
 WEB_PORTS = frozenset({80, 443})
+DEFAULT_SG = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 
 
 def _targets(resource: View, bucket: View) -> bool:
@@ -98,9 +113,9 @@ def _ports(from_port: Any, to_port: Any) -> set[int] | None:
 
 def _opens(protocol: Any, from_port: Any, to_port: Any) -> str | None:
     """A description of what a world-open AWS rule exposes beyond the web ports, or None."""
-    protocol = str(protocol).lower() if known(protocol) else None
-    if protocol is None:
-        return None
+    if not isinstance(protocol, str | int) or isinstance(protocol, bool):
+        return f"protocol {protocol!r} (cannot tell which ports)"
+    protocol = str(protocol).lower()
     if protocol in ("icmp", "icmpv6", "1", "58"):
         return None
     if protocol in ("-1", "all"):
@@ -118,72 +133,156 @@ def _ranges(ports: list[int]) -> str:
     return f"{ports[0]}" if len(ports) == 1 else f"{ports[0]}-{ports[-1]}"
 
 
-def _world(*ranges: Any) -> list[str]:
-    return [c for r in ranges for c in as_list(r) if isinstance(c, str) and c in WORLD]
+class _UnreadableError(ValueError):
+    """A value the rule cannot interpret: reported as "cannot verify"."""
+
+
+def _internet(*ranges: Any) -> str | None:
+    """How a set of CIDRs faces the whole internet (`0.0.0.0/0`, or blocks that together cover it), or None."""
+    cidrs: list[str] = []
+    for value in ranges:
+        for cidr in as_list(value):
+            if cidr is UNKNOWN:
+                continue
+            if not isinstance(cidr, str):
+                raise _UnreadableError(f"the CIDR {cidr!r} is not a string")
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise _UnreadableError(f"{cidr!r} is not a CIDR block") from None
+            cidrs.append(cidr)
+    world = [c for c in cidrs if c in WORLD]
+    if world:
+        return ", ".join(world)
+    if covers_the_internet(cidrs):
+        return f"{', '.join(cidrs)} (together the whole internet)"
+    return None
+
+
+def _gcp_firewall(props: dict[str, Any]) -> list[tuple[str, str]]:
+    direction = props.get("direction") or "INGRESS"
+    if direction != "INGRESS" or props.get("disabled") is True:
+        return []
+    sources = props.get("sourceRanges")
+    if sources is UNKNOWN:
+        return []
+    if not sources and not props.get("sourceTags") and not props.get("sourceServiceAccounts"):
+        # GCP: an INGRESS rule with no source ranges, tags or service accounts applies to 0.0.0.0/0.
+        where = "0.0.0.0/0 (no sourceRanges: GCP's default for INGRESS)"
+    else:
+        where = _internet(sources) or ""
+    if not where:
+        return []
+    exposures = []
+    for allow in as_list(props.get("allows")):
+        if allow is UNKNOWN:
+            continue
+        if not isinstance(allow, dict):
+            raise _UnreadableError(f"an allows entry is {allow!r}, not an object")
+        what = _gcp_opens(allow.get("protocol"), allow.get("ports"))
+        if what:
+            exposures.append((what, where))
+    return exposures
+
+
+def _eks_remote_access(props: dict[str, Any]) -> list[tuple[str, str]]:
+    remote = props.get("remoteAccess")
+    if remote is None or remote is UNKNOWN:
+        return []
+    if not isinstance(remote, dict):
+        raise _UnreadableError(f"remoteAccess is {remote!r}")
+    sources = remote.get("sourceSecurityGroupIds")
+    if sources is UNKNOWN or not remote.get("ec2SshKey"):
+        return []
+    if not sources:
+        # EKS: an SSH key without source security groups opens port 22 on the nodes to 0.0.0.0/0.
+        return [("tcp port 22 (remoteAccess with an ec2SshKey and no sourceSecurityGroupIds)", "0.0.0.0/0")]
+    return []
+
+
+def _default_security_group(resource: View) -> list[str]:
+    rules = [key for key in ("ingress", "egress") if as_list(resource.props.get(key))]
+    return (
+        [f"{resource.label} puts {' and '.join(rules)} rules on the VPC's default security group; leave it empty"]
+        if rules
+        else []
+    )
 
 
 @resource_rule(
     "security-group-ingress",
-    "No security group or firewall opens a non-web port (other than 80/443) to 0.0.0.0/0 or ::/0.",
+    "Nothing opens a non-web port (other than 80/443) to the internet: security groups and their rules, GCP "
+    "firewalls (no source ranges means 0.0.0.0/0), EKS node SSH; the default security group carries no rules.",
     MANDATORY,
     types=[
         "aws:ec2/securityGroup:SecurityGroup",
         "aws:ec2/securityGroupRule:SecurityGroupRule",
         "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+        DEFAULT_SG,
+        NODE_GROUP,
         "gcp:compute/firewall:Firewall",
     ],
 )
 def security_group_ingress(resource: View, ctx: Context, report: Callable[[str], None]) -> None:
     props = resource.props
     exposures: list[tuple[str, str]] = []
-    if resource.type == "aws:ec2/securityGroup:SecurityGroup":
-        for rule in as_list(props.get("ingress")):
-            for cidr in _world(get(rule, "cidrBlocks"), get(rule, "ipv6CidrBlocks")):
-                what = _opens(get(rule, "protocol"), get(rule, "fromPort"), get(rule, "toPort"))
-                if what:
-                    exposures.append((what, cidr))
-    elif resource.type == "aws:ec2/securityGroupRule:SecurityGroupRule":
-        if props.get("type") == "ingress":
-            for cidr in _world(props.get("cidrBlocks"), props.get("ipv6CidrBlocks")):
+    try:
+        if resource.type == DEFAULT_SG:
+            for message in _default_security_group(resource):
+                report(message)
+        if resource.type in ("aws:ec2/securityGroup:SecurityGroup", DEFAULT_SG):
+            for rule in as_list(props.get("ingress")):
+                if rule is UNKNOWN:
+                    continue
+                if not isinstance(rule, dict):
+                    raise _UnreadableError(f"an ingress rule is {rule!r}, not an object")
+                if cidr := _internet(rule.get("cidrBlocks"), rule.get("ipv6CidrBlocks")):
+                    what = _opens(rule.get("protocol"), rule.get("fromPort"), rule.get("toPort"))
+                    if what:
+                        exposures.append((what, cidr))
+        elif resource.type == "aws:ec2/securityGroupRule:SecurityGroupRule":
+            cidr = _internet(props.get("cidrBlocks"), props.get("ipv6CidrBlocks"))
+            if props.get("type") == "ingress" and cidr:
                 what = _opens(props.get("protocol"), props.get("fromPort"), props.get("toPort"))
                 if what:
                     exposures.append((what, cidr))
-    elif resource.type == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule":
-        for cidr in _world(props.get("cidrIpv4"), props.get("cidrIpv6")):
-            what = _opens(props.get("ipProtocol"), props.get("fromPort"), props.get("toPort"))
-            if what:
-                exposures.append((what, cidr))
-    else:
-        direction = props.get("direction") or "INGRESS"
-        if direction != "INGRESS" or props.get("disabled") is True:
-            return
-        for cidr in _world(props.get("sourceRanges")):
-            for allow in as_list(props.get("allows")):
-                what = _gcp_opens(get(allow, "protocol"), get(allow, "ports"))
+        elif resource.type == "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule":
+            if cidr := _internet(props.get("cidrIpv4"), props.get("cidrIpv6")):
+                what = _opens(props.get("ipProtocol"), props.get("fromPort"), props.get("toPort"))
                 if what:
                     exposures.append((what, cidr))
+        elif resource.type == NODE_GROUP:
+            exposures = _eks_remote_access(props)
+        elif resource.type == "gcp:compute/firewall:Firewall":
+            exposures = _gcp_firewall(props)
+    except _UnreadableError as exc:
+        report(cannot_verify(f"what {resource.label} exposes", str(exc)))
+        return
     for what, cidr in dict.fromkeys(exposures):
         report(f"{resource.label} opens {what} to {cidr}; only 80 and 443 may face the internet")
 
 
 def _gcp_opens(protocol: Any, ports: Any) -> str | None:
-    if not known(protocol):
+    if protocol is UNKNOWN or ports is UNKNOWN:
         return None
-    protocol = str(protocol).lower()
+    if not isinstance(protocol, str):
+        raise _UnreadableError(f"an allows entry has protocol {protocol!r}")
+    protocol = protocol.lower()
     if protocol in ("icmp", "ipv6-icmp", "58"):
         return None
     if protocol == "all":
         return "all protocols and ports"
-    if ports is UNKNOWN:
-        return None
     if not ports:
         return f"all {protocol} ports"
     extra: set[int] = set()
     for spec in as_list(ports):
+        spec = str(spec) if isinstance(spec, int) else spec
         if not isinstance(spec, str):
-            continue
+            raise _UnreadableError(f"a port is {spec!r}")
         low, _, high = spec.partition("-")
-        found = _ports(int(low), int(high or low)) if low.isdigit() and (high or low).isdigit() else None
+        if not low.isdigit() or not (high or low).isdigit():
+            raise _UnreadableError(f"{spec!r} is not a port or port range")
+        found = _ports(int(low), int(high or low))
         if found is None:
             return f"{protocol} ports {spec}"
         extra |= found - WEB_PORTS

@@ -1,7 +1,9 @@
 """Rule 4: resources live only in the organization's allowed regions, per cloud.
 
-Checked on providers (`region`, GCP `zone`) and on resources that name a region themselves
-(AWS v7 per-resource `region`; GCP `region`, `zone` and a region- or zone-shaped `location`). GCP
+Checked on providers (`region`, GCP `zone`), on resources that name a region themselves
+(AWS v7 per-resource `region`; GCP `region`, `zone` and a region- or zone-shaped `location`), and
+on resources of a default provider, whose region comes from the stack config (`aws:region`,
+`gcp:region`). A region that is not a string is a finding. GCP
 multi-regions (`EU`, `US`) and `global` name no single region and are left alone. The DNS
 delegation provider is exempt: Route53 is global and its region is fixed.
 """
@@ -11,7 +13,18 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from policies.base import MANDATORY, Context, Provider, View, decode_json, package_of, resource_rule
+from policies.base import (
+    MANDATORY,
+    Context,
+    Provider,
+    View,
+    cannot_verify,
+    is_provider_type,
+    known,
+    make_provider,
+    package_of,
+    resource_rule,
+)
 from policies.isolation import is_delegation_provider
 
 _GCP_REGION = re.compile(r"^([a-z]+-[a-z]+\d+)(-[a-z])?$")
@@ -46,7 +59,14 @@ def allowed_regions(resource: View, ctx: Context, report: Callable[[str], None])
         regions = [_gcp_region(props.get(key)) for key in ("region", "location", "zone")]
     else:
         return
+    provider = resource.provider
+    if provider is not None and provider.is_default and not is_provider_type(resource.type):
+        # A default provider is configured by the stack config (`aws:region`): offline it is no resource of its own.
+        regions.append(provider.props.get("region"))
     for region in regions:
+        if known(region) and not isinstance(region, str):
+            report(cannot_verify(f"where {resource.label} is", f"its region is {region!r}"))
+            return
         if isinstance(region, str) and region and region not in allowed:
             report(f"{resource.label} is in {cloud} region {region}; allowed: {', '.join(allowed)}")
             return
@@ -54,4 +74,4 @@ def allowed_regions(resource: View, ctx: Context, report: Callable[[str], None])
 
 def resource_as_provider(resource: View) -> Provider:
     """A provider resource seen the way the resources using it see it."""
-    return Provider(resource.type, resource.name, resource.urn, {k: decode_json(v) for k, v in resource.props.items()})
+    return make_provider(resource.type, resource.name, resource.urn, resource.props)

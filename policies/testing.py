@@ -33,10 +33,42 @@ class Resource:
     depends_on: tuple[str, ...] = ()
 
 
+def eks_kubeconfig(cluster: str, region: str, role_arn: str | None) -> str:
+    """A kubeconfig (JSON) for an EKS cluster whose token comes from `aws eks get-token`."""
+    args = ["eks", "get-token", "--cluster-name", cluster, "--region", region]
+    if role_arn is not None:
+        args += ["--role-arn", role_arn]
+    name = f"{cluster}-{region}"
+    return json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": name, "cluster": {"server": f"https://0123ABCD.gr7.{region}.eks.amazonaws.com"}}],
+            "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
+            "current-context": name,
+            "users": [{"name": name, "user": {"exec": {"command": "aws", "args": args}}}],
+        }
+    )
+
+
+def gke_kubeconfig(project: str, location: str, cluster: str) -> str:
+    """A kubeconfig (YAML, as gcloud writes it) for a GKE cluster's DNS endpoint."""
+    name = f"gke_{project}_{location}_{cluster}"
+    region = "-".join(location.split("-")[:2])
+    return (
+        f"apiVersion: v1\nkind: Config\ncurrent-context: {name}\nclusters:\n- name: {name}\n  cluster:\n"
+        f"    server: https://gke-0123-892085197045.{region}.gke.goog\ncontexts:\n- name: {name}\n  context:\n"
+        f"    cluster: {name}\n    user: {name}\nusers:\n- name: {name}\n  user:\n    exec:\n"
+        "      command: gke-gcloud-auth-plugin\n"
+    )
+
+
 @dataclass
 class Stack:
     name: str
     resources: list[Resource] = field(default_factory=list)
+    #: The stack's config (`aws:region` -> value), as `cellctl plan` passes it to the pack.
+    config: dict[str, Any] = field(default_factory=dict)
 
     def urn(self, type_: str, name: str) -> str:
         return f"urn:pulumi:{self.name}::{PROJECT}::{type_}::{name}"
@@ -93,5 +125,9 @@ class Stack:
             inputs["defaultLabels"] = json.dumps(labels)
         return self.add("pulumi:providers:gcp", name, inputs)
 
+    def kubernetes_provider(self, name: str, kubeconfig: str | None) -> Resource:
+        return self.add("pulumi:providers:kubernetes", name, {} if kubeconfig is None else {"kubeconfig": kubeconfig})
+
     def findings(self, registry: Registry, *rules: Policy, **kwargs: Any) -> list[Finding]:
+        kwargs.setdefault("stack_config", self.config)
         return evaluate(self.resources, registry=registry, policies=list(rules) or None, **kwargs)

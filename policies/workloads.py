@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from policies.base import MANDATORY, UNKNOWN, Context, View, as_list, get, known, resource_rule
+from policies.base import MANDATORY, UNKNOWN, Context, View, as_list, cannot_verify, get, known, resource_rule
 
 #: workload type -> path to its pod spec
 POD_SPECS: dict[str, tuple[str, ...]] = {
@@ -38,10 +38,10 @@ def image_problem(image: Any) -> str | None:
     return None
 
 
-def _containers(pod: Any) -> Iterator[dict[str, Any]]:
+def _containers(pod: Any) -> Iterator[Any]:
     for key in ("initContainers", "containers"):
         for container in as_list(get(pod, key)):
-            if isinstance(container, dict):
+            if container is not UNKNOWN:
                 yield container
 
 
@@ -73,6 +73,12 @@ def workload_hygiene(resource: View, ctx: Context, report: Callable[[str], None]
     pod = get(resource.props, *POD_SPECS[resource.type])
     if not known(pod):
         return
+    if not isinstance(pod, dict):
+        report(cannot_verify(f"the containers of {resource.label}", f"its pod spec is {pod!r}"))
+        return
     for container in _containers(pod):
+        if not isinstance(container, dict):
+            report(cannot_verify(f"the containers of {resource.label}", f"a container is {container!r}"))
+            continue
         for problem in container_problems(container):
             report(f"{resource.label} container {container.get('name')!s}: {problem}")

@@ -32,7 +32,22 @@ ALPHA_ROLE = "arn:aws:iam::210987654321:role/OrganizationAccountAccessRole"
 
 @pytest.fixture(scope="module")
 def analyzer() -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
-    env = {k: v for k, v in os.environ.items() if k != "HONEYCOMB_REGISTRY"}  # the bundled sample
+    yield from _serve({})
+
+
+#: A stack config whose default AWS provider targets alpha's account (as `pulumi config set` writes it).
+STACK_CONFIG = {"aws:region": "us-east-1", "aws:assumeRoles": json.dumps([{"roleArn": ALPHA_ROLE}])}
+
+
+@pytest.fixture(scope="module")
+def configured_analyzer() -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
+    """The pack as the engine starts it for a stack with config: the config travels in PULUMI_CONFIG."""
+    yield from _serve({"PULUMI_CONFIG": json.dumps(STACK_CONFIG)})
+
+
+def _serve(extra_env: dict[str, str]) -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
+    env = {k: v for k, v in os.environ.items() if k not in ("HONEYCOMB_REGISTRY", "PULUMI_CONFIG")}  # the sample
+    env.update(extra_env)
     process = subprocess.Popen(
         [sys.executable, "-u", "-m", "pulumi.policy", "127.0.0.1:0", "."],
         cwd=PACK,
@@ -120,3 +135,52 @@ def test_pack_config_changes_levels(analyzer: analyzer_pb2_grpc.AnalyzerStub) ->
         assert [(d.policyName, d.enforcementLevel) for d in found] == [("required-tags", analyzer_pb2.ADVISORY)]
     finally:
         analyzer.Configure(analyzer_pb2.ConfigureAnalyzerRequest(), timeout=30)
+
+
+def test_a_default_provider_is_read_from_the_stack_config_like_the_offline_plan(
+    configured_analyzer: analyzer_pb2_grpc.AnalyzerStub, registry: Any
+) -> None:
+    from policies.isolation import cell_isolation
+    from policies.testing import Stack
+
+    tags = {"cell": "alpha", "environment": "prod", "managed-by": "honeycomb"}
+    # The engine names the default provider it made from the stack config; its inputs may be empty.
+    default = analyzer_pb2.AnalyzerProviderResource(
+        type="pulumi:providers:aws",
+        properties=_struct({}),
+        urn=f"{STACK}pulumi:providers:aws::default_7_0_0",
+        name="default_7_0_0",
+    )
+    request = analyzer_pb2.AnalyzeRequest(
+        type="aws:ec2/vpc:Vpc",
+        properties=_struct({"tags": tags}),
+        urn=f"{STACK}aws:ec2/vpc:Vpc::alpha-vpc",
+        name="alpha-vpc",
+        options=analyzer_pb2.AnalyzerResourceOptions(),
+        provider=default,
+    )
+    assert list(configured_analyzer.Analyze(request, timeout=30).diagnostics) == []
+    # Offline, the same stack config reaches the pack through the plan: the same verdict.
+    stack = Stack("cell-alpha", config=STACK_CONFIG)
+    stack.add("aws:ec2/vpc:Vpc", "alpha-vpc", {"tags": tags})
+    assert stack.findings(registry, cell_isolation) == []
+    stack.config = {"aws:region": "us-east-1"}
+    assert "account cannot be established" in stack.findings(registry, cell_isolation)[0].message
+
+
+def test_analyze_stack_judges_trust_and_admin_like_the_offline_plan(analyzer: analyzer_pb2_grpc.AnalyzerStub) -> None:
+    def role(name: str, principal: Any) -> analyzer_pb2.AnalyzerResource:
+        trust = {"Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": principal}]}
+        return analyzer_pb2.AnalyzerResource(
+            type="aws:iam/role:Role",
+            properties=_struct({"assumeRolePolicy": json.dumps(trust), "name": name}),
+            urn=f"{STACK}aws:iam/role:Role::{name}",
+            name=name,
+            options=analyzer_pb2.AnalyzerResourceOptions(),
+        )
+
+    good, open_ = role("alpha-ok", {"Service": "eks.amazonaws.com"}), role("alpha-open", {"AWS": "*"})
+    request = analyzer_pb2.AnalyzeStackRequest(resources=[good, open_])
+    found = [d for d in analyzer.AnalyzeStack(request, timeout=30).diagnostics if d.policyName == "iam-trust-boundary"]
+    assert [d.urn for d in found] == [open_.urn]
+    assert 'trusts any principal ("*")' in found[0].message

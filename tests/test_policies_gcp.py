@@ -174,7 +174,7 @@ def test_isolation_fires_on_a_default_provider(plan: StackPlan, registry: Regist
     records = [replace(r, provider=None) if r.urn == cluster.urn else r for r in plan.resources]
     [finding] = findings(records, registry, cell_isolation)
     assert finding.urn == cluster.urn
-    assert "default provider" in finding.message
+    assert "default gcp provider" in finding.message or "default provider, which" in finding.message
 
 
 def test_isolation_fires_when_the_delegation_provider_writes_anything_else(plan: StackPlan, registry: Registry) -> None:

@@ -144,3 +144,18 @@ def test_management_sinks_and_metrics_scope(registry: Registry) -> None:
         "no aws.oam.Sink in eu-west-1, where AWS cells are: their links need one in their own region",
         "GCP cell beta's project acme-cell-beta is not in the central metrics scope",
     ]
+
+
+@pytest.mark.parametrize(
+    ("spec", "why"),
+    [
+        ({"template": {"spec": {"containers": ["nginx:1.27"]}}}, "a container is 'nginx:1.27'"),
+        ({"template": {"spec": "nginx"}}, "its pod spec is 'nginx'"),
+    ],
+)
+def test_a_pod_spec_of_unknown_shape_cannot_be_verified(registry: Registry, spec: dict[str, Any], why: str) -> None:
+    stack = Stack("cell-alpha")
+    stack.add("kubernetes:apps/v1:Deployment", "odd", {"spec": spec})
+    [finding] = stack.findings(registry, workload_hygiene)
+    assert "cannot verify the containers of odd" in finding.message
+    assert why in finding.message
