@@ -156,3 +156,11 @@ def test_affected_stacks(registry: Registry):
     assert affected_stacks(["components/aws/network.py"], registry) == every
     assert affected_stacks(["cells/registry/organization.yaml"], registry) == every
     assert affected_stacks(["cells/registry/cells/new.yaml"], registry) == ["management"]
+
+
+def test_preview_skips_pull_requests_from_forks():
+    # A pull request from a fork gets no OIDC token (id-token: write is not granted), so the credential steps
+    # would fail every fork's run; the offline plan and the tests still run for it.
+    condition = workflow("pull-request.yml")["jobs"]["preview"]["if"]
+    assert "github.event.pull_request.head.repo.full_name == github.repository" in condition
+    assert "needs.affected.outputs.stacks != '[]'" in condition
