@@ -164,3 +164,13 @@ def test_preview_skips_pull_requests_from_forks():
     condition = workflow("pull-request.yml")["jobs"]["preview"]["if"]
     assert "github.event.pull_request.head.repo.full_name == github.repository" in condition
     assert "needs.affected.outputs.stacks != '[]'" in condition
+
+
+def test_the_ci_role_trusts_the_environments_the_rollout_runs_in(registry: Registry):
+    # A job that names an environment gets the OIDC subject `repo:<owner>/<name>:environment:<env>`, not its
+    # branch's ref, so the CI role must trust each environment a wave runs in or the rollout cannot assume it.
+    github = registry.organization.aws.github_actions
+    assert github is not None
+    environments = {job["with"]["environment"] for job in workflow("rollout.yml")["jobs"].values()}
+    assert environments == {"preprod", "prod"}
+    assert {f"environment:{env}" for env in environments} <= set(github.subjects)
