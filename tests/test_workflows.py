@@ -174,3 +174,20 @@ def test_the_ci_role_trusts_the_environments_the_rollout_runs_in(registry: Regis
     environments = {job["with"]["environment"] for job in workflow("rollout.yml")["jobs"].values()}
     assert environments == {"preprod", "prod"}
     assert {f"environment:{env}" for env in environments} <= set(github.subjects)
+
+
+def test_the_affected_stacks_step_fails_when_cellctl_does():
+    # Unspecified, a run step's shell is `bash -e {0}`: `x=$(cellctl ... | jq -c .)` then takes jq's status and
+    # writes an empty list of stacks, and the preview matrix fails later on fromJSON(''). `shell: bash` adds
+    # pipefail, so the step itself fails with cellctl's message.
+    (step,) = [s for s in workflow("pull-request.yml")["jobs"]["affected"]["steps"] if s.get("id") == "affected"]
+    # The command GitHub runs the step with (workflow syntax, `jobs.<job_id>.steps[*].shell`).
+    shell = ["bash", "--noprofile", "--norc", "-eo", "pipefail"] if step.get("shell") == "bash" else ["bash", "-e"]
+    ran = subprocess.run(
+        [*shell, "-c", step["run"].replace(".venv/bin/cellctl", "false")],
+        env={**offline_env(), "GITHUB_OUTPUT": os.devnull, "BASE_REF": "main"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ran.returncode != 0, "a failing `cellctl stacks affected` must fail the step"
