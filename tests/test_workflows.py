@@ -191,3 +191,15 @@ def test_the_affected_stacks_step_fails_when_cellctl_does():
         timeout=60,
     )
     assert ran.returncode != 0, "a failing `cellctl stacks affected` must fail the step"
+
+
+def test_jobs_that_reach_the_clusters_run_on_the_deploy_runner(registry: Registry):
+    # The EKS endpoints admit only the registry's deploy runner egress CIDRs; GitHub-hosted runners have no fixed
+    # egress, so the jobs that talk to the clusters (preview and rollout) run where the variable DEPLOY_RUNNER says.
+    assert registry.organization.deploy.runner.kind == "ci" and registry.organization.deploy.runner.egress_cidrs
+    preview = workflow("pull-request.yml")["jobs"]["preview"]
+    (wave,) = workflow("rollout-wave.yml")["jobs"].values()
+    for job in (preview, wave):
+        assert "vars.DEPLOY_RUNNER" in job["runs-on"]
+    offline = workflow("pull-request.yml")["jobs"]["plan"]
+    assert offline["runs-on"] == "ubuntu-24.04"  # the offline jobs need no network path to a cluster
