@@ -112,6 +112,9 @@ def test_pull_request_runs_tests_plan_sarif_and_previews_with_the_pack():
     upload = next(s for s in plan["steps"] if s.get("uses", "").startswith("github/codeql-action/upload-sarif@"))
     assert upload["with"]["sarif_file"] == "plan.sarif"
     assert plan["permissions"]["security-events"] == "write"
+    # upload-sarif reads the workflow run (GET /repos/{owner}/{repo}/actions/runs/{id}) for the analysis key;
+    # in a private repository that needs actions: read.
+    assert plan["permissions"]["actions"] == "read"
     preview = jobs["preview"]
     assert preview["needs"] == "affected"
     assert preview["permissions"] == {"contents": "read", "id-token": "write"}
