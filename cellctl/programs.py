@@ -159,8 +159,9 @@ def _top_level_names(directory: Path) -> set[str]:
 
 @contextlib.contextmanager
 def _as_its_own_process(program: Program) -> Iterator[None]:
-    """The program's directory first on `sys.path` and as cwd; its modules shadow ours only meanwhile."""
-    saved_path, saved_cwd = list(sys.path), os.getcwd()
+    """The program's directory first on `sys.path` and as cwd; its modules shadow ours, and what it sets in
+    `os.environ` (e.g. `AWS_REGION`, which the SDKs read) holds, only meanwhile."""
+    saved_path, saved_cwd, saved_env = list(sys.path), os.getcwd(), dict(os.environ)
     own = _top_level_names(program.directory)
     shadowed = {
         name: module
@@ -176,6 +177,8 @@ def _as_its_own_process(program: Program) -> Iterator[None]:
     finally:
         os.chdir(saved_cwd)
         sys.path[:] = saved_path
+        os.environ.clear()
+        os.environ.update(saved_env)
         for name, module in list(sys.modules.items()):
             if _inside(getattr(module, "__file__", None) or "", program.directory):
                 del sys.modules[name]

@@ -6,10 +6,16 @@ line that created its resource (the SDK's source position, recorded by the offli
 its nearest parent's, else at the stack's config file or program; paths relative to the repository
 root (`%SRCROOT%`), the stack as the logical location. Levels: `mandatory` and `error` are SARIF
 `error`, `advisory` is `warning`. A stack that could not be planned is a tool execution notification.
+
+Each result carries a fingerprint of its rule, stack, resource and message: code scanning merges results
+whose rule and fingerprints agree, and the line hash the upload action adds is the same for every stack
+built from one component line, so without it one stack's alert would hide the others'. It also keeps an
+alert (and its dismissal) when the line moves.
 """
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 from collections.abc import Callable, Sequence
@@ -23,6 +29,7 @@ SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 VERSION = "2.1.0"
 ROOT_ID = "%SRCROOT%"
 LEVELS = {"mandatory": "error", "error": "error", "advisory": "warning"}
+FINGERPRINT = "honeycombFinding/v1"
 
 
 def repository_root(start: Path | None = None) -> Path:
@@ -130,6 +137,7 @@ def sarif_log(
                     "level": LEVELS.get(finding["level"], "note"),
                     "message": {"text": f"{result.stack}: {finding['message']}"},
                     "locations": [location],
+                    "partialFingerprints": {FINGERPRINT: _fingerprint(result.stack, finding)},
                     "properties": {
                         "stack": result.stack,
                         "resource": resource,
@@ -153,6 +161,12 @@ def sarif_log(
             }
         ],
     }
+
+
+def _fingerprint(stack: str, finding: dict[str, Any]) -> str:
+    """Stable across runs and line moves; distinct per stack, resource and problem."""
+    key = "\0".join((finding["policy"], stack, str(finding.get("urn") or ""), str(finding["message"])))
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
 
 
 def _version() -> str:

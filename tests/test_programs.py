@@ -288,3 +288,37 @@ def test_the_cell_stack_rules_judge_a_program_in_the_wrong_account_and_region(tm
     assert "100000000001" in messages["cell-isolation"] and "the management account" in messages["cell-isolation"]
     regions = [f["message"] for f in stack["findings"] if f["policy"] == "allowed-regions"]
     assert any("ap-south-1" in m for m in regions)
+
+
+def test_a_program_leaves_the_process_as_it_found_it_and_our_stack_plans_the_same(tmp_path, monkeypatch):
+    monkeypatch.delenv("TEAM_LEAK", raising=False)
+    before_env, before_path, before_cwd = dict(os.environ), list(sys.path), os.getcwd()
+    ours = runner.invoke(app, ["plan", "cell-alpha", "--json"])
+    program = write_program(
+        tmp_path / "p",
+        "import os\nimport pulumi\nimport helper\n\nos.environ['TEAM_LEAK'] = '1'\n"
+        "os.environ['AWS_REGION'] = 'ap-south-1'\nos.chdir('/')\npulumi.export('x', helper.X)\n",
+        extra={"helper.py": "X = 1\n"},
+    )
+    (program / "Pulumi.cell-alpha.yaml").write_text("config:\n  aws:region: ap-south-1\n  team:x: '1'\n")
+    code, stack, _ = plan(program)
+    assert code == 0, stack
+    assert stack["outputs"] == {"x": 1}, stack
+    assert dict(os.environ) == before_env
+    assert (list(sys.path), os.getcwd()) == (before_path, before_cwd)
+    assert "helper" not in sys.modules
+    again = runner.invoke(app, ["plan", "cell-alpha", "--json"])
+    assert again.exit_code == ours.exit_code
+    assert json.loads(again.stdout)["stacks"][0]["resources"] == json.loads(ours.stdout)["stacks"][0]["resources"]
+    assert json.loads(again.stdout)["stacks"][0]["findings"] == json.loads(ours.stdout)["stacks"][0]["findings"]
+
+
+def test_a_default_provider_configured_from_the_stack_config_is_judged_for_its_region(tmp_path):
+    program = write_program(tmp_path / "p", "import pulumi_aws as aws\n\naws.s3.Bucket('b', tags={'x': 'y'})\n")
+    (program / "Pulumi.cell-alpha.yaml").write_text("config:\n  aws:region: ap-south-1\n")
+    code, stack, _ = plan(program)
+    assert code == 1
+    provider = one(stack, "pulumi:providers:aws")
+    assert provider["inputs"]["region"] == "ap-south-1"
+    assert ("allowed-regions", provider["name"]) in findings(stack)
+    assert ("cell-isolation", "b") in findings(stack)

@@ -151,3 +151,34 @@ def test_repository_root_is_the_nearest_git_directory(tmp_path):
     (tmp_path / ".git").mkdir()
     (tmp_path / "a" / "b").mkdir(parents=True)
     assert repository_root(tmp_path / "a" / "b") == tmp_path.resolve()
+
+
+def _finding_at(stack: str, source: Path, line: int) -> StackResult:
+    resource = {"urn": f"urn:pulumi:{stack}::honeycomb::aws:ec2/securityGroup:SecurityGroup::web", "parent": None}
+    resource["source"] = {"file": str(source), "line": line}
+    finding = {
+        "policy": "security-group-ingress",
+        "layer": "policy",
+        "level": "mandatory",
+        "urn": resource["urn"],
+        "name": "web",
+        "type": "aws:ec2/securityGroup:SecurityGroup",
+        "message": "web allows tcp port 22 from 0.0.0.0/0",
+    }
+    return StackResult(stack, resources=[resource], findings=[finding])
+
+
+def test_findings_of_several_stacks_at_one_line_stay_distinct_alerts_and_survive_a_moved_line(tmp_path, validator):
+    # Code scanning merges results whose ruleId and fingerprints agree; the line hash it computes itself is the
+    # same for every stack built from one component line, so each result carries a fingerprint of its own.
+    source = tmp_path / "components" / "web.py"
+    source.parent.mkdir()
+    source.write_text("a = 1\nb = 2\nc = 3\n")
+    doc = sarif_log([_finding_at("cell-alpha", source, 2), _finding_at("cell-beta", source, 2)], root=tmp_path)
+    valid(validator, doc)
+    alpha, beta = doc["runs"][0]["results"]
+    assert alpha["partialFingerprints"] and beta["partialFingerprints"]
+    assert alpha["partialFingerprints"] != beta["partialFingerprints"]
+    moved = sarif_log([_finding_at("cell-alpha", source, 3)], root=tmp_path)["runs"][0]["results"][0]
+    assert moved["partialFingerprints"] == alpha["partialFingerprints"]
+    assert "primaryLocationLineHash" not in alpha["partialFingerprints"]  # the upload action computes that one

@@ -112,6 +112,9 @@ def test_pull_request_runs_tests_plan_sarif_and_previews_with_the_pack():
     upload = next(s for s in plan["steps"] if s.get("uses", "").startswith("github/codeql-action/upload-sarif@"))
     assert upload["with"]["sarif_file"] == "plan.sarif"
     assert plan["permissions"]["security-events"] == "write"
+    # upload-sarif reads the workflow run (GET /repos/{owner}/{repo}/actions/runs/{id}) for the analysis key;
+    # in a private repository that needs actions: read.
+    assert plan["permissions"]["actions"] == "read"
     preview = jobs["preview"]
     assert preview["needs"] == "affected"
     assert preview["permissions"] == {"contents": "read", "id-token": "write"}
@@ -156,3 +159,50 @@ def test_affected_stacks(registry: Registry):
     assert affected_stacks(["components/aws/network.py"], registry) == every
     assert affected_stacks(["cells/registry/organization.yaml"], registry) == every
     assert affected_stacks(["cells/registry/cells/new.yaml"], registry) == ["management"]
+
+
+def test_preview_skips_pull_requests_from_forks():
+    # A pull request from a fork gets no OIDC token (id-token: write is not granted), so the credential steps
+    # would fail every fork's run; the offline plan and the tests still run for it.
+    condition = workflow("pull-request.yml")["jobs"]["preview"]["if"]
+    assert "github.event.pull_request.head.repo.full_name == github.repository" in condition
+    assert "needs.affected.outputs.stacks != '[]'" in condition
+
+
+def test_the_ci_role_trusts_the_environments_the_rollout_runs_in(registry: Registry):
+    # A job that names an environment gets the OIDC subject `repo:<owner>/<name>:environment:<env>`, not its
+    # branch's ref, so the CI role must trust each environment a wave runs in or the rollout cannot assume it.
+    github = registry.organization.aws.github_actions
+    assert github is not None
+    environments = {job["with"]["environment"] for job in workflow("rollout.yml")["jobs"].values()}
+    assert environments == {"preprod", "prod"}
+    assert {f"environment:{env}" for env in environments} <= set(github.subjects)
+
+
+def test_the_affected_stacks_step_fails_when_cellctl_does():
+    # Unspecified, a run step's shell is `bash -e {0}`: `x=$(cellctl ... | jq -c .)` then takes jq's status and
+    # writes an empty list of stacks, and the preview matrix fails later on fromJSON(''). `shell: bash` adds
+    # pipefail, so the step itself fails with cellctl's message.
+    (step,) = [s for s in workflow("pull-request.yml")["jobs"]["affected"]["steps"] if s.get("id") == "affected"]
+    # The command GitHub runs the step with (workflow syntax, `jobs.<job_id>.steps[*].shell`).
+    shell = ["bash", "--noprofile", "--norc", "-eo", "pipefail"] if step.get("shell") == "bash" else ["bash", "-e"]
+    ran = subprocess.run(
+        [*shell, "-c", step["run"].replace(".venv/bin/cellctl", "false")],
+        env={**offline_env(), "GITHUB_OUTPUT": os.devnull, "BASE_REF": "main"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ran.returncode != 0, "a failing `cellctl stacks affected` must fail the step"
+
+
+def test_jobs_that_reach_the_clusters_run_on_the_deploy_runner(registry: Registry):
+    # The EKS endpoints admit only the registry's deploy runner egress CIDRs; GitHub-hosted runners have no fixed
+    # egress, so the jobs that talk to the clusters (preview and rollout) run where the variable DEPLOY_RUNNER says.
+    assert registry.organization.deploy.runner.kind == "ci" and registry.organization.deploy.runner.egress_cidrs
+    preview = workflow("pull-request.yml")["jobs"]["preview"]
+    (wave,) = workflow("rollout-wave.yml")["jobs"].values()
+    for job in (preview, wave):
+        assert "vars.DEPLOY_RUNNER" in job["runs-on"]
+    offline = workflow("pull-request.yml")["jobs"]["plan"]
+    assert offline["runs-on"] == "ubuntu-24.04"  # the offline jobs need no network path to a cluster
