@@ -308,6 +308,8 @@ class TestOrganizationTrail:
         default = rule["applyServerSideEncryptionByDefault"]
         assert default["sseAlgorithm"] == "aws:kms"
         assert default["kmsMasterKeyId"] == plan.one("aws:kms/key:Key", "audit-key").outputs["arn"]
+        # No S3 Bucket Key: KMS then sees the context the key policy's CloudTrail statements require.
+        assert rule["bucketKeyEnabled"] is False
         block = plan.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "audit-public-access").inputs
         assert all(
             block[k] is True

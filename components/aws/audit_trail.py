@@ -174,7 +174,11 @@ class OrganizationTrail(pulumi.ComponentResource):
                         "sse_algorithm": "aws:kms",
                         "kms_master_key_id": key.arn,
                     },
-                    "bucket_key_enabled": True,
+                    # No S3 Bucket Key: with one, S3 asks KMS under the bucket's ARN as encryption
+                    # context, not the trail's, so the key policy's CloudTrail statements (conditioned on
+                    # `aws:cloudtrail:arn`) would not match, and CloudTrail wants more of the key to create
+                    # the trail. A bucket key saves nothing here: CloudTrail's own KMS use is not billed.
+                    "bucket_key_enabled": False,
                 }
             ],
             opts=child,
