@@ -308,6 +308,8 @@ class TestOrganizationTrail:
         default = rule["applyServerSideEncryptionByDefault"]
         assert default["sseAlgorithm"] == "aws:kms"
         assert default["kmsMasterKeyId"] == plan.one("aws:kms/key:Key", "audit-key").outputs["arn"]
+        # No S3 Bucket Key: KMS then sees the context the key policy's CloudTrail statements require.
+        assert rule["bucketKeyEnabled"] is False
         block = plan.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "audit-public-access").inputs
         assert all(
             block[k] is True
@@ -366,3 +368,31 @@ def test_cellctl_plan_refuses_a_wildcard_ci_principal_naming_the_setting() -> No
     assert result.exit_code == 2, result.output
     assert "honeycomb:ciPrincipalArns" in result.output and "wildcard" in result.output
     assert "Traceback" not in result.output
+
+
+class TestOrganizationTrailPrerequisites:
+    """CreateTrail with IsOrganizationTrail needs all features and CloudTrail's trusted access
+    (else CloudTrailAccessNotEnabledException); the stack does not own the organization, so it checks."""
+
+    def test_all_features_and_cloudtrails_trusted_access_pass(self) -> None:
+        audit_trail.require_trail_prerequisites("ALL", ["sso.amazonaws.com", "cloudtrail.amazonaws.com"])
+
+    def test_without_cloudtrails_trusted_access_it_says_how_to_enable_it(self) -> None:
+        with pytest.raises(audit_trail.TrailPrerequisiteError) as error:
+            audit_trail.require_trail_prerequisites("ALL", ["sso.amazonaws.com"])
+        assert "aws organizations enable-aws-service-access --service-principal cloudtrail.amazonaws.com" in str(
+            error.value
+        )
+
+    def test_without_all_features_it_is_an_error(self) -> None:
+        with pytest.raises(audit_trail.TrailPrerequisiteError, match="all features"):
+            audit_trail.require_trail_prerequisites("CONSOLIDATED_BILLING", ["cloudtrail.amazonaws.com"])
+        with pytest.raises(audit_trail.TrailPrerequisiteError, match="all features"):
+            audit_trail.require_trail_prerequisites(None, None)
+
+    def test_the_management_plan_stops_before_the_trail(self, registry: Registry, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+        from cellctl.mocks import aws_org
+
+        monkeypatch.setattr(aws_org, "ENABLED_SERVICE_PRINCIPALS", ("sso.amazonaws.com",))
+        with pytest.raises(Exception, match="trusted access for CloudTrail"):
+            run_stack("management", registry)

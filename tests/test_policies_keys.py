@@ -58,3 +58,15 @@ def test_a_key_without_its_account_in_charge_fires(registry: Registry, policy: o
     inputs = {} if policy is None else {"policy": policy}
     (found,) = findings(registry, inputs)
     assert message in found and "alpha-key" in found
+
+
+def test_the_root_must_be_the_keys_own_account(registry: Registry) -> None:
+    """KMS's lockout check: another account's root in charge leaves the creating account out."""
+    stack = Stack("cell-alpha")
+    provider = stack.aws_provider("alpha", account="111111111111")
+    own = json.dumps({"Statement": [ROOT]})
+    foreign = json.dumps({"Statement": [{**ROOT, "Principal": {"AWS": "arn:aws:iam::222222222222:root"}}]})
+    stack.add(KEY, "own-key", {"policy": own}, provider=provider)
+    stack.add(KEY, "foreign-key", {"policy": foreign}, provider=provider)
+    (found,) = [f.message for f in stack.findings(registry, kms_key_policy)]
+    assert "foreign-key" in found and "111111111111" in found

@@ -42,6 +42,9 @@ def root_id(ctx: MockContext) -> str:
 
 # --- Organizations -------------------------------------------------------------------------
 
+#: Services with trusted access in the sample organization (what the management stack relies on).
+ENABLED_SERVICE_PRINCIPALS: tuple[str, ...] = ("cloudtrail.amazonaws.com", "sso.amazonaws.com")
+
 
 @HANDLERS.call("aws:organizations/getOrganization:getOrganization")
 def get_organization(ctx: MockContext) -> dict[str, Any]:
@@ -51,6 +54,7 @@ def get_organization(ctx: MockContext) -> dict[str, Any]:
         "id": org,
         "arn": f"arn:aws:organizations::{mgmt}:organization/{org}",
         "featureSet": "ALL",
+        "awsServiceAccessPrincipals": list(ENABLED_SERVICE_PRINCIPALS),
         "masterAccountId": mgmt,
         "masterAccountArn": f"arn:aws:organizations::{mgmt}:account/{org}/{mgmt}",
         "roots": [

@@ -3,8 +3,9 @@ bucket of the management account, encrypted with a key of its own and validated 
 
 The SCPs deny stopping or changing trails in cell accounts; this is the trail they protect. An
 organization trail can only be made in the management account (or a delegated administrator),
-with all features of Organizations on; creating it enables CloudTrail's trusted access and its
-service-linked role, so whoever runs the management stack needs those rights too.
+with all features of Organizations on and CloudTrail's trusted access enabled (CreateTrail fails
+with CloudTrailAccessNotEnabledException otherwise). Honeycomb does not own the organization, so
+both are checked at preview (`require_trail_prerequisites`) with the command that fixes them.
 
 What CloudTrail requires (CloudTrail user guide: "Amazon S3 bucket policy for CloudTrail",
 organization trail section, and "Configure AWS KMS key policies for CloudTrail"):
@@ -20,7 +21,7 @@ so both policies name it without waiting on it, and the trail waits on both.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, TypedDict
 
 import pulumi
@@ -29,6 +30,27 @@ import pulumi_aws as aws
 from components.aws.iam import document
 
 CLOUDTRAIL = "cloudtrail.amazonaws.com"
+
+
+class TrailPrerequisiteError(ValueError):
+    """The organization cannot hold an organization trail yet; the message says what to turn on."""
+
+
+def require_trail_prerequisites(feature_set: str | None, service_principals: Sequence[str] | None) -> None:
+    """CreateTrail with `IsOrganizationTrail` needs an organization with all features and CloudTrail's
+    trusted access, else it fails (CloudTrailAccessNotEnabledException) after the bucket and key
+    exist. Honeycomb does not own the organization, so it checks at preview and names the fix."""
+    if feature_set != "ALL":
+        raise TrailPrerequisiteError(
+            f"the organization has feature set {feature_set!r}: an organization trail needs all features "
+            "(AWS Organizations console, Settings, enable all features), then run `pulumi up --stack management` again"
+        )
+    if CLOUDTRAIL not in (service_principals or ()):
+        raise TrailPrerequisiteError(
+            "trusted access for CloudTrail is not enabled in the organization, so CloudTrail cannot create the "
+            "organization trail: from the management account run `aws organizations enable-aws-service-access "
+            f"--service-principal {CLOUDTRAIL}`, then run `pulumi up --stack management` again"
+        )
 
 
 def trail_arn(region: str, account_id: str, name: str, partition: str = "aws") -> str:
@@ -174,7 +196,11 @@ class OrganizationTrail(pulumi.ComponentResource):
                         "sse_algorithm": "aws:kms",
                         "kms_master_key_id": key.arn,
                     },
-                    "bucket_key_enabled": True,
+                    # No S3 Bucket Key: with one, S3 asks KMS under the bucket's ARN as encryption
+                    # context, not the trail's, so the key policy's CloudTrail statements (conditioned on
+                    # `aws:cloudtrail:arn`) would not match, and CloudTrail wants more of the key to create
+                    # the trail. A bucket key saves nothing here: CloudTrail's own KMS use is not billed.
+                    "bucket_key_enabled": False,
                 }
             ],
             opts=child,
@@ -200,10 +226,22 @@ class OrganizationTrail(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[public_access]),
         )
+        # Checked at preview, before anything exists; the trail waits for the check.
+        organization = aws.organizations.get_organization_output(
+            opts=pulumi.InvokeOutputOptions(parent=self, provider=provider)
+        )
+
+        def checked_name(found: list[Any]) -> str:
+            require_trail_prerequisites(found[0], found[1])
+            return args["trail_name"]
+
+        trail_name = pulumi.Output.all(organization.feature_set, organization.aws_service_access_principals).apply(
+            checked_name
+        )
         # CloudTrail checks at creation that it may write to the bucket and use the key.
         trail = aws.cloudtrail.Trail(
             f"{name}-trail",
-            name=args["trail_name"],
+            name=trail_name,
             s3_bucket_name=bucket.id,
             is_organization_trail=True,
             is_multi_region_trail=True,
