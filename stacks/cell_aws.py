@@ -21,8 +21,8 @@ import pulumi_aws as aws
 
 from cells import AwsCell, Environment, Registry
 from components.aws.account import CellAccountArgs, access_role_arn, cell_provider
-from components.aws.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
-from components.aws.cluster import CellCluster, CellClusterArgs, NodeGroupSize
+from components.aws.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs, release_for
+from components.aws.cluster import DEFAULT_VERSION, CellCluster, CellClusterArgs, NodeGroupSize
 from components.aws.delegation import delegation_provider
 from components.aws.dns import CellDns, CellDnsArgs
 from components.aws.health import CellHealth, CellHealthArgs
@@ -42,6 +42,8 @@ from stacks.reference import management_output, management_stack_name
 PUBLIC_ACCESS_CIDRS_CONFIG = "eksPublicAccessCidrs"
 #: Days of VPC flow logs and of control-plane logs kept, per environment.
 FLOW_LOG_RETENTION = {Environment.prod: 365, Environment.preprod: 90, Environment.dev: 14}
+#: The cells' EKS control plane version (the autoscaler follows it).
+EKS_VERSION = DEFAULT_VERSION
 CLUSTER_LOG_RETENTION = {Environment.prod: 365, Environment.preprod: 90, Environment.dev: 14}
 
 
@@ -79,6 +81,8 @@ def program(registry: Registry, cell: AwsCell) -> None:
     org = registry.organization.aws
     config = pulumi.Config()
     cidrs = public_access_cidrs(cell, config)
+    # Checked before any resource: the autoscaler's minor must match the control plane's.
+    autoscaler_release = release_for(EKS_VERSION)
     prod = cell.environment == Environment.prod
     management = pulumi.StackReference(management_stack_name(config))
 
@@ -139,6 +143,7 @@ def program(registry: Registry, cell: AwsCell) -> None:
         CellClusterArgs(
             cluster_name=cell.name,
             region=cell.region,
+            version=EKS_VERSION,
             subnet_ids=network.private_subnet_ids,
             nodes=NodeGroupSize(
                 min=sizing.min, desired=sizing.desired, max=sizing.max, instance_type=sizing.instance_type
@@ -206,7 +211,11 @@ def program(registry: Registry, cell: AwsCell) -> None:
     ClusterAutoscaler(
         cell.name,
         ClusterAutoscalerArgs(
-            cluster_name=cluster.cluster_name, cluster_name_known=cell.name, region=cell.region, depends_on=[cluster]
+            cluster_name=cluster.cluster_name,
+            cluster_name_known=cell.name,
+            region=cell.region,
+            release=autoscaler_release,
+            depends_on=[cluster],
         ),
         provider=provider,
         k8s_provider=application.provider,

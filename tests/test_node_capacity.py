@@ -66,7 +66,7 @@ def test_the_autoscaler_may_scale_only_its_clusters_groups(staging: StackPlan) -
 
 def test_the_chart_is_pinned_discovers_the_cluster_and_waits_for_pod_identity(staging: StackPlan) -> None:
     release = staging.one(RELEASE, "staging-cluster-autoscaler")
-    assert release.inputs["chart"] == "cluster-autoscaler" and release.inputs["version"] == autoscaler.CHART_VERSION
+    assert release.inputs["chart"] == "cluster-autoscaler" and release.inputs["version"] == "9.51.0"
     assert release.inputs["namespace"] == "kube-system"
     values = release.inputs["values"]
     assert values["autoDiscovery"] == {"clusterName": "staging"}
@@ -82,8 +82,45 @@ def test_the_chart_is_pinned_discovers_the_cluster_and_waits_for_pod_identity(st
     assert release.provider == staging.one("pulumi:providers:kubernetes").urn
 
 
-def test_the_autoscaler_matches_the_clusters_kubernetes_minor() -> None:
-    assert autoscaler.CHART_APP_VERSION.rsplit(".", 1)[0] == DEFAULT_VERSION
+def test_the_autoscaler_image_is_pinned_to_the_clusters_kubernetes_minor(staging: StackPlan) -> None:
+    eks = staging.one("aws:eks/cluster:Cluster")
+    image = staging.one(RELEASE, "staging-cluster-autoscaler").inputs["values"]["image"]
+    assert image == {"repository": "registry.k8s.io/autoscaling/cluster-autoscaler", "tag": "v1.33.0"}
+    assert eks.inputs["version"] == DEFAULT_VERSION == "1.33"
+
+
+@pytest.mark.parametrize("minor", sorted(autoscaler.RELEASES))
+def test_every_pinned_release_is_of_its_clusters_minor(minor: str) -> None:
+    release = autoscaler.release_for(minor)
+    assert release.image.startswith(f"v{minor}.")
+    # Chart 9.x: the major never follows Kubernetes, the pin is a full x.y.z version.
+    assert release.chart.startswith("9.") and len(release.chart.split(".")) == 3
+
+
+def test_the_autoscaler_follows_the_cluster_version(registry: Registry, monkeypatch: pytest.MonkeyPatch) -> None:
+    from stacks import cell_aws
+
+    monkeypatch.setattr(cell_aws, "EKS_VERSION", "1.34")
+    plan = run_stack("cell-staging", registry)
+    assert plan.one("aws:eks/cluster:Cluster").inputs["version"] == "1.34"
+    release = plan.one(RELEASE, "staging-cluster-autoscaler")
+    assert release.inputs["version"] == "9.53.0"
+    assert release.inputs["values"]["image"]["tag"] == "v1.34.2"
+
+
+def test_a_cluster_version_without_a_pinned_autoscaler_is_refused_before_any_resource(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stacks import cell_aws
+
+    with pytest.raises(autoscaler.AutoscalerVersionError, match=r"'1\.30'.*supported: 1\.32, 1\.33"):
+        autoscaler.release_for("1.30")
+    monkeypatch.setattr(cell_aws, "EKS_VERSION", "1.30")
+    created: list[str] = []
+    monkeypatch.setattr(cell_aws, "cell_provider", lambda *a, **k: created.append("provider"))
+    with pytest.raises(Exception, match="no pinned Cluster Autoscaler release"):
+        run_stack("cell-staging", registry)
+    assert created == []
 
 
 def test_the_node_group_leaves_its_desired_size_to_the_autoscaler(staging: StackPlan) -> None:

@@ -19,7 +19,10 @@ EKS user guide "EKS Pod Identity"):
   `SetDesiredCapacity`/`TerminateInstanceInAutoScalingGroup` only on groups tagged
   `k8s.io/cluster-autoscaler/<cluster>` = `owned`, the tag EKS puts on a managed node group's
   Auto Scaling group (with `k8s.io/cluster-autoscaler/enabled`), which auto-discovery looks for;
-- the chart pinned, its app version's minor equal to the cluster's Kubernetes minor.
+- the chart and image pinned, the autoscaler's minor equal to the cluster's Kubernetes minor (the
+  README's "Releases" table: "We recommend using Cluster Autoscaler with the Kubernetes control plane
+  version for which it was meant"). `RELEASES` maps each supported minor to the last chart release
+  of that app version and the image tag that chart's values.yaml sets; another minor is an error.
 The node group's desired size belongs to the autoscaler afterwards: `components.aws.cluster`
 ignores it after creation.
 """
@@ -37,9 +40,25 @@ import pulumi_kubernetes as k8s
 from components.aws.iam import document
 
 CHART = "cluster-autoscaler"
-CHART_VERSION = "9.51.0"
-#: The chart's appVersion: the autoscaler's minor version must match the cluster's Kubernetes minor.
-CHART_APP_VERSION = "1.33.0"
+
+
+@dataclass(frozen=True)
+class AutoscalerRelease:
+    chart: str
+    """The chart's version."""
+    image: str
+    """The autoscaler image's tag (the chart's own `image.tag` default, set explicitly)."""
+
+
+#: Cluster Kubernetes minor -> the last `cluster-autoscaler-chart-*` release whose appVersion has that
+#: minor, with its `image.tag` (kubernetes/autoscaler tags; chart 9.47.0-9.51.0 ship 1.33.0).
+RELEASES: dict[str, AutoscalerRelease] = {
+    "1.32": AutoscalerRelease(chart="9.46.6", image="v1.32.0"),
+    "1.33": AutoscalerRelease(chart="9.51.0", image="v1.33.0"),
+    "1.34": AutoscalerRelease(chart="9.53.0", image="v1.34.2"),
+    "1.35": AutoscalerRelease(chart="9.59.0", image="v1.35.0"),
+}
+IMAGE_REPOSITORY = "registry.k8s.io/autoscaling/cluster-autoscaler"
 CHART_REPO = "https://kubernetes.github.io/autoscaler"
 NAMESPACE = "kube-system"
 SERVICE_ACCOUNT = "cluster-autoscaler"
@@ -59,6 +78,22 @@ DESCRIBE_ACTIONS = (
     "eks:DescribeNodegroup",
 )
 SCALE_ACTIONS = ("autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup")
+
+
+class AutoscalerVersionError(ValueError):
+    """No pinned autoscaler release for the cluster's Kubernetes version; the message says which exist."""
+
+
+def release_for(kubernetes_version: str) -> AutoscalerRelease:
+    """The pinned autoscaler for an EKS control plane of `kubernetes_version` (`1.33`)."""
+    release = RELEASES.get(kubernetes_version)
+    if release is None:
+        raise AutoscalerVersionError(
+            f"EKS version {kubernetes_version!r} has no pinned Cluster Autoscaler release (its minor must match "
+            f"the cluster's); supported: {', '.join(RELEASES)}. Add the chart and image for it to "
+            "components.aws.autoscaler.RELEASES"
+        )
+    return release
 
 
 def discovery_tag(cluster_name: str) -> str:
@@ -97,9 +132,10 @@ def policy(cluster_name: str) -> str:
     )
 
 
-def chart_values(cluster_name: str, region: str) -> dict[str, Any]:
+def chart_values(cluster_name: str, region: str, release: AutoscalerRelease) -> dict[str, Any]:
     return {
         "fullnameOverride": CHART,
+        "image": {"repository": IMAGE_REPOSITORY, "tag": release.image},
         "cloudProvider": "aws",
         "awsRegion": region,
         # Default discovery tags: k8s.io/cluster-autoscaler/enabled and k8s.io/cluster-autoscaler/<cluster>.
@@ -124,6 +160,8 @@ class ClusterAutoscalerArgs:
     """The same name as a plain string, for documents and names known before the cluster exists."""
     region: str
     """The cell's region (the autoscaler's AWS API calls)."""
+    release: AutoscalerRelease
+    """The chart and image for the cluster's Kubernetes version (`release_for`)."""
     depends_on: Sequence[pulumi.Resource] = ()
     """What must exist first: the node group (add-on pods need nodes)."""
 
@@ -174,10 +212,10 @@ class ClusterAutoscaler(pulumi.ComponentResource):
             f"{name}-cluster-autoscaler",
             name=CHART,
             chart=CHART,
-            version=CHART_VERSION,
+            version=args.release.chart,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CHART_REPO),
             namespace=NAMESPACE,
-            values=chart_values(args.cluster_name_known, args.region),
+            values=chart_values(args.cluster_name_known, args.region, args.release),
             cleanup_on_fail=True,
             opts=pulumi.ResourceOptions(
                 parent=self,
