@@ -9,7 +9,8 @@ checked against the runner:
 - EKS, `ci` runner: public access on and every egress CIDR inside `publicAccessCidrs` (absent
   means EKS's default, the whole internet). `in-network` runner: private access on, and each of
   its CIDRs / its security group admitted on 443 by an ingress rule on the cluster security group
-  (EKS creates that group admitting only itself).
+  (EKS creates that group admitting only itself), and the provider depending on those rules (else the
+  first `up` may call the API before the rules exist).
 - GKE: the DNS-based endpoint is reachable from any network once `allowExternalTraffic` is on
   (IAM authorizes each request); from inside the network it always is. The private IP endpoint is
   out of reach of a `ci` runner; the public IP endpoint (and the private one for an in-network
@@ -92,7 +93,7 @@ def _uncovered(wanted: Iterable[ipaddress.IPv4Network], allowed: list[Network]) 
     return [str(c) for c in wanted if not any(isinstance(a, ipaddress.IPv4Network) and c.subnet_of(a) for a in allowed)]
 
 
-def _eks(cluster: View, runner: CiRunner | InNetworkRunner, rules: list[View]) -> str | None:
+def _eks(provider: View, cluster: View, runner: CiRunner | InNetworkRunner, rules: list[View]) -> str | None:
     """Why the runner cannot reach this EKS cluster, or None."""
     vpc = cluster.props.get("vpcConfig")
     if not known(vpc) or not isinstance(vpc, dict):
@@ -121,6 +122,7 @@ def _eks(cluster: View, runner: CiRunner | InNetworkRunner, rules: list[View]) -
     groups = {vpc.get("clusterSecurityGroupId"), *as_list(vpc.get("securityGroupIds"))} - {None, ""}
     admitted_cidrs: list[Network] = []
     admitted_groups: set[Any] = set()
+    unawaited: list[str] = []
     for rule in rules:
         target = rule.props.get("securityGroupId")
         if not (target in groups if known(target) else rule.depends_on(cluster)):
@@ -135,11 +137,18 @@ def _eks(cluster: View, runner: CiRunner | InNetworkRunner, rules: list[View]) -
             return None
         admitted_cidrs += _networks(cidrs) or []
         admitted_groups.add(group)
+        if not provider.depends_on(rule):
+            unawaited.append(rule.name)
     missing = _uncovered(runner.cidrs, admitted_cidrs)
     if runner.security_group_id and runner.security_group_id not in admitted_groups:
         missing.append(f"security group {runner.security_group_id}")
     if missing:
         return f"no ingress rule on the cluster security group admits {', '.join(missing)} on port {API_PORT}"
+    if unawaited:
+        return (
+            f"the provider does not wait for the ingress rule(s) {', '.join(unawaited)}, so the first `pulumi up` "
+            f"may call the API before port {API_PORT} is open (make the kubeconfig depend on them)"
+        )
     return None
 
 
@@ -246,7 +255,7 @@ def deploy_reachability(resources: list[View], ctx: Context, report: ReportViola
                 provider.urn,
             )
             continue
-        why = _eks(cluster, runner, rules) if cluster.type == EKS else _gke(cluster, server, runner)
+        why = _eks(provider, cluster, runner, rules) if cluster.type == EKS else _gke(cluster, server, runner)
         if why:
             report(
                 f"{who}: the Kubernetes provider {provider.name} targets the cluster {cluster.name}, which the "

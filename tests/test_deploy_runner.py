@@ -159,6 +159,24 @@ def test_an_in_network_runner_gets_443_on_the_cluster_security_group(registry_co
     assert reachability(plan.resources, registry) == []
 
 
+def test_the_kubernetes_provider_waits_for_the_443_rules(registry_copy: Path, edit_yaml: Any) -> None:
+    """The first `up` from an in-network runner: Helm and workloads start only once 443 is open."""
+    registry = registry_with(registry_copy, edit_yaml, "staging", IN_NETWORK_STAGING)
+    plan = plan_of(registry, "cell-staging", "in-network")
+    rules = {r.urn for r in plan.of_type(INGRESS)}
+    assert len(rules) == 2
+    assert rules <= set(plan.one(K8S).depends_on)
+    # ... and the rule fires when it does not.
+    provider = plan.one(K8S)
+    records = [
+        replace(r, depends_on=tuple(d for d in r.depends_on if d not in rules)) if r.urn == provider.urn else r
+        for r in plan.resources
+    ]
+    [finding] = reachability(records, registry)
+    assert "does not wait for the ingress rule(s) staging-api-from-10-16-200-0-24" in finding.message
+    assert "before port 443 is open" in finding.message
+
+
 def test_a_prod_cell_with_an_in_network_runner_has_no_public_endpoint(registry_copy: Path, edit_yaml: Any) -> None:
     runner = {"runner": {"kind": "in-network", "cidrs": ["10.32.200.0/24"]}}
     registry = registry_with(registry_copy, edit_yaml, "alpha", runner)

@@ -257,7 +257,9 @@ class CellCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[logs, *cluster_attachments]),
         )
 
-        api_ingress(name, cluster, args, child)
+        # The stack's Kubernetes provider (and so every Helm release and workload) reads `kubeconfig`: it
+        # carries the rules' ids, so an in-network runner's first `up` calls the API only once 443 is open.
+        runner_rules = api_ingress(name, cluster, args, child)
 
         for key_id, principal in args.admin_role_arns.items():
             self._access(name, cluster, key_id, principal, ADMIN_ACCESS_POLICY, child)
@@ -307,14 +309,15 @@ class CellCluster(pulumi.ComponentResource):
         self.node_group_name = nodes.node_group_name
         self.autoscaling_group_name = nodes.resources.apply(first_autoscaling_group)
 
-        def config_for(role: pulumi.Input[str]) -> pulumi.Output[str]:
+        def config_for(role: pulumi.Input[str], after: Sequence[pulumi.Resource] = ()) -> pulumi.Output[str]:
+            waits = [rule.id for rule in after]
             return pulumi.Output.secret(
-                pulumi.Output.all(cluster.name, cluster.endpoint, cluster.certificate_authority.data, role).apply(
+                pulumi.Output.all(cluster.name, cluster.endpoint, cluster.certificate_authority.data, role, *waits).apply(
                     lambda v: kubeconfig(v[0], v[1], v[2], args.region, v[3])
                 )
             )
 
-        self.kubeconfig = config_for(args.access_role_arn)
+        self.kubeconfig = config_for(args.access_role_arn, runner_rules)
         self.operator_kubeconfig = config_for(args.kubeconfig_role_arn or args.access_role_arn)
         self.register_outputs(
             {
