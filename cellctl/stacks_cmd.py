@@ -27,6 +27,7 @@ from cellctl.common import EXIT_FINDINGS, JsonOption, RegistryOption, console, f
 from cells import AwsCell, Environment, Registry
 from stacks import outputs as mgmt
 from stacks.ci_identity import CI_PRINCIPALS_CONFIG, CiConfigError, parse_principals
+from stacks.config_cidrs import EKS_PUBLIC_ACCESS, GKE_AUTHORIZED_NETWORKS, CellConfigError, CidrSetting, parse_cidrs
 
 PROJECT = "honeycomb"
 #: Where `Pulumi.yaml` (stackConfigDir: stacks) makes Pulumi look for stack config files.
@@ -36,7 +37,7 @@ FILE_PATTERN = re.compile(r"^Pulumi\.(?P<stack>[A-Za-z0-9_.-]+)\.yaml$")
 PROVIDER_NAMESPACES = ("aws", "gcp", "kubernetes", "pulumi")
 DISABLE_DEFAULT_PROVIDERS = "pulumi:disable-default-providers"
 MANAGEMENT_STACK_KEY = f"{PROJECT}:{mgmt.MANAGEMENT_STACK_CONFIG}"
-PUBLIC_ACCESS_CIDRS_KEY = f"{PROJECT}:eksPublicAccessCidrs"
+PUBLIC_ACCESS_CIDRS_KEY = f"{PROJECT}:{EKS_PUBLIC_ACCESS.key}"
 
 
 @dataclass(frozen=True)
@@ -93,14 +94,22 @@ def _management_stack(value: Any) -> str | None:
     return None if isinstance(value, str) and value else "must name the management stack"
 
 
-def _cidr_list(value: Any) -> str | None:
-    if isinstance(value, str):
+def _cidrs(setting: CidrSetting, stack: str) -> Callable[[Any], str | None]:
+    """The cell program's own check (`stacks.config_cidrs`), so the file fails as the stack would."""
+
+    def check(value: Any) -> str | None:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                return "must be a list of CIDRs"
         try:
-            value = json.loads(value)
-        except ValueError:
-            return "must be a list of CIDRs"
-    ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
-    return None if ok else "must be a list of CIDRs"
+            parse_cidrs(value, setting, stack=stack)
+        except CellConfigError as exc:
+            return f"is refused by the cell stack ({exc})"
+        return None
+
+    return check
 
 
 def _ci_principals(registry: Registry, value: Any) -> str | None:
@@ -122,7 +131,7 @@ MANAGEMENT_KEYS = (
     "gcpArtifactsProject",
     "gcpArtifactsLocation",
 )
-GCP_CELL_KEYS = ("masterAuthorizedNetworks", "healthNotificationEmail")
+GCP_CELL_KEYS = ("healthNotificationEmail",)
 
 
 def _allowed_project_keys(registry: Registry, stack: str) -> dict[str, Callable[[Any], str | None]]:
@@ -136,9 +145,10 @@ def _allowed_project_keys(registry: Registry, stack: str) -> dict[str, Callable[
     if isinstance(cell, AwsCell):
         # A prod cluster has no public endpoint, so the setting is a mistake there.
         if cell.environment != Environment.prod:
-            keys[PUBLIC_ACCESS_CIDRS_KEY] = _cidr_list
+            keys[PUBLIC_ACCESS_CIDRS_KEY] = _cidrs(EKS_PUBLIC_ACCESS, stack)
     else:
         keys.update({f"{PROJECT}:{key}": _any for key in GCP_CELL_KEYS})
+        keys[f"{PROJECT}:{GKE_AUTHORIZED_NETWORKS.key}"] = _cidrs(GKE_AUTHORIZED_NETWORKS, stack)
     return keys
 
 

@@ -13,7 +13,6 @@ networks allowed on a non-prod cluster's public endpoint (a prod cluster's admit
 from __future__ import annotations
 
 import functools
-import ipaddress
 from collections.abc import Sequence
 
 import pulumi
@@ -34,12 +33,13 @@ from components.aws.sso_access import IdentityCenterAccess, IdentityCenterAccess
 from components.cidr import MAX_ZONES
 from stacks import outputs as mgmt
 from stacks import workloads
+from stacks.config_cidrs import EKS_PUBLIC_ACCESS, CellConfigError, config_cidrs
 from stacks.endpoint_access import eks_endpoint_access
 from stacks.identity_center import permission_sets_of
 from stacks.reference import management_output, management_stack_name
 
 #: Config key: networks that may reach a non-prod cluster's public API endpoint.
-PUBLIC_ACCESS_CIDRS_CONFIG = "eksPublicAccessCidrs"
+PUBLIC_ACCESS_CIDRS_CONFIG = EKS_PUBLIC_ACCESS.key
 #: Days of VPC flow logs and of control-plane logs kept, per environment.
 FLOW_LOG_RETENTION = {Environment.prod: 365, Environment.preprod: 90, Environment.dev: 14}
 #: The cells' EKS control plane version (the autoscaler follows it).
@@ -47,34 +47,19 @@ EKS_VERSION = DEFAULT_VERSION
 CLUSTER_LOG_RETENTION = {Environment.prod: 365, Environment.preprod: 90, Environment.dev: 14}
 
 
-class CellConfigError(ValueError):
-    """The cell's stack config is wrong; the message says how to fix it."""
-
-
 def public_access_cidrs(cell: AwsCell, config: pulumi.Config) -> list[str]:
-    """The non-prod public endpoint's allowed networks; empty (endpoint off) unless configured."""
-    raw = config.get_object(PUBLIC_ACCESS_CIDRS_CONFIG)
-    if raw is None:
-        return []
-    key = f"honeycomb:{PUBLIC_ACCESS_CIDRS_CONFIG}"
-    if cell.environment == Environment.prod:
+    """The non-prod public endpoint's allowed networks; empty (endpoint off) unless configured.
+
+    Public ranges only: EKS sees the source address of a request to its public endpoint, which is
+    never private, shared or reserved space (a runner inside the network is `kind: in-network`).
+    """
+    if cell.environment == Environment.prod and config.get(PUBLIC_ACCESS_CIDRS_CONFIG) is not None:
         raise CellConfigError(
-            f"{key} is set for the prod cell {cell.name!r}, but a prod cluster's public endpoint admits only "
-            "the registry's deploy runner (deploy.runner.egress_cidrs): remove it from "
+            f"honeycomb:{PUBLIC_ACCESS_CIDRS_CONFIG} is set for the prod cell {cell.name!r}, but a prod cluster's "
+            "public endpoint admits only the registry's deploy runner (deploy.runner.egress_cidrs): remove it from "
             f"stacks/Pulumi.{cell.stack_name}.yaml"
         )
-    if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
-        raise CellConfigError(f'{key} must be a list of CIDRs such as ["203.0.113.0/24"], got {raw!r}')
-    cidrs = []
-    for item in raw:
-        try:
-            net = ipaddress.ip_network(item, strict=True)
-        except ValueError as exc:
-            raise CellConfigError(f"{key}: {item!r} is not a CIDR ({exc})") from None
-        if net.prefixlen == 0:
-            raise CellConfigError(f"{key}: {item!r} opens the API endpoint to the whole internet; list your networks")
-        cidrs.append(str(net))
-    return cidrs
+    return config_cidrs(config, EKS_PUBLIC_ACCESS, stack=cell.stack_name)
 
 
 def program(registry: Registry, cell: AwsCell) -> None:

@@ -31,6 +31,7 @@ from components.gcp.provider import CellProjectArgs, cell_provider
 from components.gcp.services import CELL_SERVICES, ProjectServices, ProjectServicesArgs
 from stacks import outputs as mgmt
 from stacks import workloads
+from stacks.config_cidrs import GKE_AUTHORIZED_NETWORKS, config_cidrs
 from stacks.reference import management_output, management_stack_name
 
 #: Release channel per environment: prod takes versions last.
@@ -61,6 +62,8 @@ def program(registry: Registry, cell: GcpCell) -> None:
     config = pulumi.Config()
     org = registry.organization
     name = cell.name
+    # Internal ranges are the point (the endpoint is the private one); checked before any resource.
+    authorized_networks = config_cidrs(config, GKE_AUTHORIZED_NETWORKS, stack=cell.stack_name)
     labels = cell.tags
 
     provider = cell_provider(CellProjectArgs(cell=name, project_id=cell.project_id, region=cell.region, labels=labels))
@@ -106,7 +109,7 @@ def program(registry: Registry, cell: GcpCell) -> None:
             max_nodes=sizing.max,
             max_pods_per_node=max_pods_per_node(ranges.pods, sizing.max + SURGE_NODES),
             labels=labels,
-            authorized_networks=list(config.get_object("masterAuthorizedNetworks") or []),
+            authorized_networks=authorized_networks,
             release_channel=RELEASE_CHANNELS[cell.environment],
             deletion_protection=cell.environment == Environment.prod,
             depends_on=apis,

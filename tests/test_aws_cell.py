@@ -29,6 +29,7 @@ from components.aws import health, iam
 from components.aws.metrics import LABEL_TEMPLATE, RESOURCE_TYPES
 from stacks import cell_aws
 from stacks import outputs as mgmt
+from stacks.config_cidrs import CellConfigError
 
 AWS_CELLS = ["staging", "alpha", "gamma", "dev-jdoe"]
 PINNED = {"alpha": "210987654321"}
@@ -232,14 +233,37 @@ def test_eks_endpoint_is_private_and_public_only_to_the_deploy_runner(registry: 
 
 def test_a_prod_cell_refuses_more_public_endpoint_cidrs(registry: Registry) -> None:
     config = {cell_aws.PUBLIC_ACCESS_CIDRS_CONFIG: json.dumps(PUBLIC_CIDRS)}
-    with pytest.raises(cell_aws.CellConfigError, match="admits only the registry's deploy runner"):
+    with pytest.raises(CellConfigError, match="admits only the registry's deploy runner"):
         run_stack("cell-alpha", registry, config=config)
 
 
-@pytest.mark.parametrize("value", ['["0.0.0.0/0"]', '["10.0.0.1/8"]', '"203.0.113.0/24"'])
-def test_bad_public_access_cidrs_are_clear_errors(registry: Registry, value: str) -> None:
-    with pytest.raises(cell_aws.CellConfigError, match="eksPublicAccessCidrs"):
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ('["0.0.0.0/0"]', "every address"),
+        ('["10.0.0.1/8"]', "no host bits"),
+        ('"203.0.113.0/24"', "must be a list of CIDRs"),
+        # Space a public endpoint never sees as a source.
+        ('["10.16.0.0/16"]', "overlaps 10.0.0.0/8"),
+        ('["172.20.0.0/16"]', "overlaps 172.16.0.0/12"),
+        ('["192.168.1.0/24"]', "overlaps 192.168.0.0/16"),
+        ('["100.64.0.0/10"]', "overlaps 100.64.0.0/10"),
+        ('["127.0.0.1/32"]', "overlaps 127.0.0.0/8"),
+        ('["169.254.169.254/32"]', "overlaps 169.254.0.0/16"),
+        ('["0.0.0.0/1"]', "is not an IPv4 network"),
+        ('["2001:db8::/32"]', "is not an IPv4 network"),
+    ],
+)
+def test_bad_public_access_cidrs_are_clear_errors(registry: Registry, value: str, reason: str) -> None:
+    with pytest.raises(CellConfigError, match=r"eksPublicAccessCidrs in stacks/Pulumi\.cell-staging\.yaml") as err:
         run_stack("cell-staging", registry, config={cell_aws.PUBLIC_ACCESS_CIDRS_CONFIG: value})
+    assert reason in str(err.value)
+
+
+def test_a_prod_cell_refuses_even_an_empty_or_open_list(registry: Registry) -> None:
+    for value in ("[]", '["0.0.0.0/0"]'):
+        with pytest.raises(CellConfigError, match="honeycomb:eksPublicAccessCidrs is set for the prod cell"):
+            run_stack("cell-alpha", registry, config={cell_aws.PUBLIC_ACCESS_CIDRS_CONFIG: value})
 
 
 def test_eks_encrypts_secrets_with_a_rotated_key_and_logs_everything(plan: StackPlan, cell: AwsCell) -> None:

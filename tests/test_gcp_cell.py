@@ -365,6 +365,31 @@ def test_authorized_networks_from_stack_config(registry: Registry) -> None:
     assert [b["cidrBlock"] for b in blocks] == ["10.48.128.0/19", "203.0.113.0/24"]
 
 
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ('["0.0.0.0/0"]', "every address"),
+        ('["10.8.0.1/16"]', "no host bits"),
+        ('"10.8.0.0/16"', "must be a list of CIDRs"),
+        ('["vpn"]', "is not an IPv4 network"),
+        ('["127.0.0.0/8"]', "overlaps 127.0.0.0/8, which no request comes from"),
+        ('["224.0.0.0/4"]', "overlaps 224.0.0.0/4"),
+        (json.dumps([f"10.{i}.0.0/16" for i in range(50)]), "lists 50 CIDRs; at most 49 fit"),
+    ],
+)
+def test_bad_authorized_networks_are_clear_errors(registry: Registry, value: str, reason: str) -> None:
+    with pytest.raises(ValueError, match="honeycomb:masterAuthorizedNetworks in stacks/") as err:
+        run_stack(f"cell-{CELL}", registry, config={"masterAuthorizedNetworks": value})
+    assert f"Pulumi.cell-{CELL}.yaml" in str(err.value) and reason in str(err.value)
+
+
+def test_private_authorized_networks_are_the_point(registry: Registry) -> None:
+    """The endpoint is the private one: a VPN's internal range is what the setting is for."""
+    plan = run_stack(f"cell-{CELL}", registry, config={"masterAuthorizedNetworks": '["10.200.0.0/16"]'})
+    blocks = plan.one("gcp:container/cluster:Cluster").inputs["masterAuthorizedNetworksConfig"]["cidrBlocks"]
+    assert [b["cidrBlock"] for b in blocks] == ["10.48.128.0/19", "10.200.0.0/16"]
+
+
 def test_a_long_cell_name_still_fits_gcp_name_limits(plan_with: Callable[..., StackPlan]) -> None:
     name = "a-rather-long-gcp-cell-name-xyz"  # 31 characters: `<name>-nodes` would be too long an account id
 

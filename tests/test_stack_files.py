@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -107,6 +108,22 @@ def test_secrets_and_provider_settings_are_allowed(registry: Registry, stack_dir
 def test_public_endpoint_cidrs_in_a_prod_cell_are_stale(registry: Registry, stack_dir: Path) -> None:
     set_config(stack_dir / "Pulumi.cell-gamma.yaml", **{"honeycomb:eksPublicAccessCidrs": ["203.0.113.0/24"]})
     assert list(reasons(stacks_cmd.compare(registry, stack_dir))) == ["Pulumi.cell-gamma.yaml"]
+
+
+@pytest.mark.parametrize(
+    ("stack", "key", "value", "reason"),
+    [
+        ("cell-staging", "eksPublicAccessCidrs", ["10.0.0.0/8"], "is not a public range"),
+        ("cell-staging", "eksPublicAccessCidrs", "not json", "must be a list of CIDRs"),
+        ("cell-beta", "masterAuthorizedNetworks", ["0.0.0.0/0"], "is every address"),
+    ],
+)
+def test_cidrs_the_cell_stack_refuses_are_stale(
+    registry: Registry, stack_dir: Path, stack: str, key: str, value: Any, reason: str
+) -> None:
+    set_config(stack_dir / f"Pulumi.{stack}.yaml", **{f"honeycomb:{key}": value})
+    (found,) = reasons(stacks_cmd.compare(registry, stack_dir))[f"Pulumi.{stack}.yaml"]
+    assert reason in found
 
 
 def test_ci_principals_the_management_stack_refuses_are_stale(registry: Registry, stack_dir: Path) -> None:

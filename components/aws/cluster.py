@@ -309,13 +309,10 @@ class CellCluster(pulumi.ComponentResource):
         self.node_group_name = nodes.node_group_name
         self.autoscaling_group_name = nodes.resources.apply(first_autoscaling_group)
 
-        def config_for(role: pulumi.Input[str], after: Sequence[pulumi.Resource] = ()) -> pulumi.Output[str]:
+        def config_for(role: pulumi.Input[str], after: Sequence[pulumi.CustomResource] = ()) -> pulumi.Output[str]:
             waits = [rule.id for rule in after]
-            return pulumi.Output.secret(
-                pulumi.Output.all(cluster.name, cluster.endpoint, cluster.certificate_authority.data, role, *waits).apply(
-                    lambda v: kubeconfig(v[0], v[1], v[2], args.region, v[3])
-                )
-            )
+            parts = pulumi.Output.all(cluster.name, cluster.endpoint, cluster.certificate_authority.data, role, *waits)
+            return pulumi.Output.secret(parts.apply(lambda v: kubeconfig(v[0], v[1], v[2], args.region, v[3])))
 
         self.kubeconfig = config_for(args.access_role_arn, runner_rules)
         self.operator_kubeconfig = config_for(args.kubeconfig_role_arn or args.access_role_arn)
