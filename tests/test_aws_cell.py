@@ -466,6 +466,14 @@ def _aws(plan: StackPlan, urns: set[str]) -> set[str]:
     return {by_urn[u].name for u in urns if by_urn[u].type.startswith("aws:")}
 
 
+def test_the_node_group_is_auto_named_so_its_replacement_can_come_first(registry: Registry) -> None:
+    """An instance type change replaces the group, create before delete: two groups of one name cannot exist."""
+    nodes = plan_of(registry, "alpha").one(NODE_GROUP)
+    assert "nodeGroupName" not in nodes.inputs
+    assert nodes.outputs["nodeGroupName"].startswith("alpha-nodes-")
+    assert "nodeGroupName" not in nodes.ignore_changes
+
+
 def test_size_change_resizes_only_the_node_group(registry: Registry, registry_copy, edit_yaml) -> None:
     edit_yaml(registry_copy / "cells" / "alpha.yaml", lambda d: d.update(size="medium"))
     changed_registry = load_registry(registry_copy)

@@ -270,7 +270,9 @@ class CellCluster(pulumi.ComponentResource):
         nodes = aws.eks.NodeGroup(
             f"{name}-nodes",
             cluster_name=cluster.name,
-            node_group_name=f"{args.cluster_name}-nodes",
+            # No node_group_name: Pulumi names it `<cell>-nodes-<random>`. A change EKS cannot update in place
+            # (instance type, AMI type, subnets) replaces the group, create before delete, and a fixed name
+            # would make the new group's CreateNodegroup fail with ResourceInUseException.
             node_role_arn=node_role.arn,
             subnet_ids=list(args.subnet_ids),
             instance_types=[args.nodes.instance_type],
