@@ -96,6 +96,7 @@ def program(registry: Registry, cell: GcpCell) -> None:
         name,
         CellClusterArgs(
             project=project,
+            project_number=project_number,
             node_service_account=management_output(management, mgmt.NODE_SERVICE_ACCOUNTS, name),
             region=cell.region,
             network=network.network_self_link,

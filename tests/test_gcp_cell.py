@@ -282,6 +282,30 @@ def test_the_gke_service_agent_is_created_before_its_key_grant(plan: StackPlan) 
     assert services <= set(agent.depends_on)
 
 
+def test_the_key_grant_names_the_agent_even_when_generate_service_identity_returns_no_email(
+    registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`generateServiceIdentity` may succeed without an email; the provider then leaves `member` empty."""
+    from cellctl.mocks import HANDLERS
+
+    token = "gcp:projects/serviceIdentity:ServiceIdentity"
+    original = HANDLERS.resources[token]
+    monkeypatch.setitem(HANDLERS.resources, token, lambda ctx: {**original(ctx), "email": None, "member": None})
+    plan = run_stack(f"cell-{CELL}", registry)
+    grant = plan.one("gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember")
+    number = fake_project_number(PROJECT)
+    assert grant.inputs["member"] == f"serviceAccount:service-{number}@container-engine-robot.iam.gserviceaccount.com"
+    assert plan.one(token).urn in grant.depends_on
+
+
+def test_the_gke_service_agent_needs_a_project_number() -> None:
+    from components.gcp.cluster import gke_service_agent
+
+    assert gke_service_agent("123456789012") == "service-123456789012@container-engine-robot.iam.gserviceaccount.com"
+    with pytest.raises(ValueError, match="project number is digits"):
+        gke_service_agent("acme-cell-beta")
+
+
 def test_node_pool_follows_the_cells_size_on_its_own_service_account(plan: StackPlan, registry: Registry) -> None:
     sizing = registry.cell(CELL).sizing  # medium
     pool = plan.one("gcp:container/nodePool:NodePool").inputs

@@ -10,7 +10,8 @@
 - Kubernetes secrets encrypted in etcd with a Cloud KMS key in a key ring of the cell's project;
   the GKE service agent (`service-<project number>@container-engine-robot.iam.gserviceaccount.com`)
   gets encrypt/decrypt on that key only. The agent is created explicitly (`ServiceIdentity`)
-  before the grant, because GCP refuses a grant to a service account that does not exist yet.
+  before the grant, because GCP refuses a grant to a service account that does not exist yet; the
+  grant names it by project number, as GKE documents it.
   Key rings cannot be deleted in GCP: recreating a destroyed cell under the same name needs the
   key ring imported.
 - No default node pool: one node pool sized by the cell's size, on the cell's dedicated node
@@ -45,6 +46,15 @@ NODE_ROLES: tuple[str, ...] = ("roles/container.defaultNodeServiceAccount",)
 KEY_ROTATION = f"{90 * 24 * 3600}s"
 #: The API whose service agent (`container-engine-robot`) uses the secrets encryption key.
 GKE_API = "container.googleapis.com"
+
+
+def gke_service_agent(project_number: str) -> str:
+    """The GKE service agent, as GKE's application-layer secrets encryption guide names it: built from the
+    project number, because `generateServiceIdentity` may answer without an email (the provider then
+    leaves `email` and `member` empty) and a grant to `serviceAccount:` fails."""
+    if not project_number.isdigit():
+        raise ValueError(f"a GCP project number is digits, got {project_number!r}")
+    return f"service-{project_number}@container-engine-robot.iam.gserviceaccount.com"
 
 
 def kubeconfig(name: str, endpoint: str, ca_certificate: str | None = None) -> str:
@@ -95,6 +105,8 @@ def _dns_endpoint(config: Any) -> str:
 class CellClusterArgs:
     project: pulumi.Input[str]
     """The cell's project id."""
+    project_number: pulumi.Input[str]
+    """The cell's project number (the GKE service agent's address)."""
     node_service_account: pulumi.Input[str]
     """Email of the nodes' service account (the management stack creates it in the cell's project)."""
     region: str
@@ -160,14 +172,16 @@ class CellCluster(pulumi.ComponentResource):
             labels=labels,
             opts=child,
         )
-        # The service agent exists once GCP has generated it; `member` makes the grant wait for that.
+        # The service agent exists once GCP has generated it: the grant waits for that.
         agent = gcp.projects.ServiceIdentity(f"{name}-gke-agent", project=args.project, service=GKE_API, opts=child)
         key_grant = gcp.kms.CryptoKeyIAMMember(
             f"{name}-secrets-key-gke",
             crypto_key_id=key.id,
             role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
-            member=agent.member,
-            opts=child,
+            member=pulumi.Output.from_input(args.project_number).apply(
+                lambda number: f"serviceAccount:{gke_service_agent(str(number))}"
+            ),
+            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[*args.depends_on, agent]),
         )
 
         # --- node identity ------------------------------------------------------------------
