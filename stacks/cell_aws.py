@@ -191,7 +191,7 @@ def program(registry: Registry, cell: AwsCell) -> None:
     pulumi.export("oamLinkArn", metrics.link_arn)
     pulumi.export("healthAlarmName", health.health_alarm_name)
 
-    application = workloads.deploy(registry, cell, cluster.kubeconfig)
+    application = workloads.deploy(registry, cell, cluster.kubeconfig, nodes=[cluster.nodes])
     # Every HPA may triple its pods: the node group grows up to the size's maximum to hold them.
     ClusterAutoscaler(
         cell.name,

@@ -170,7 +170,7 @@ def program(registry: Registry, cell: GcpCell) -> None:
     pulumi.export("healthPolicyName", health.policy_name)
     pulumi.export("healthPolicyDisplayName", health.display_name)
 
-    application = workloads.deploy(registry, cell, cluster.kubeconfig)
+    application = workloads.deploy(registry, cell, cluster.kubeconfig, nodes=[cluster.nodes])
     # Every application host (`<component>.<cell zone>`) resolves to the ingress controller's load balancer.
     ingress_dns = IngressDns(
         name,

@@ -9,6 +9,7 @@ only. The cell program points the cell's wildcard DNS record at the add-ons' ing
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -70,8 +71,14 @@ class CellApplication:
         return self.workloads.namespaces
 
 
-def deploy(registry: Registry, cell: AwsCell | GcpCell, kubeconfig: pulumi.Input[str]) -> CellApplication:
-    """Install the cluster add-ons, then every application component onto the cell's cluster."""
+def deploy(
+    registry: Registry, cell: AwsCell | GcpCell, kubeconfig: pulumi.Input[str], nodes: Sequence[pulumi.Resource] = ()
+) -> CellApplication:
+    """Install the cluster add-ons, then every application component onto the cell's cluster.
+
+    The add-ons wait for `nodes` (the node group or pool): on a first `up` their pods have nowhere to
+    run until it exists, and Helm's wait (`RELEASE_TIMEOUT`) would otherwise start with the cluster.
+    """
     k8s_provider = provider(cell, kubeconfig)
     addons = ClusterAddons(
         f"{cell.name}-addons",
@@ -81,6 +88,7 @@ def deploy(registry: Registry, cell: AwsCell | GcpCell, kubeconfig: pulumi.Input
             "service_annotations": service_annotations(cell),
             # GKE cells run managed Prometheus (`components.gcp.cluster`): it scrapes the controller.
             "pod_monitoring": isinstance(cell, GcpCell),
+            "releases_depend_on": list(nodes),
         },
         provider=k8s_provider,
     )

@@ -292,6 +292,16 @@ def test_gcp_wildcard_a_record_in_the_cell_zone(plans, registry):
 # --- metrics server -------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(("cell", "nodes"), [("alpha", NODE_GROUP), ("beta", "gcp:container/nodePool:NodePool")])
+def test_the_add_on_releases_wait_for_the_nodes(plans: dict[str, StackPlan], cell: str, nodes: str) -> None:
+    """Helm waits for the pods (and the load balancer) from the release's start: on a first `up` the
+    release must not start before the node group or pool its pods run on exists."""
+    plan = plans[cell]
+    pool = plan.one(nodes).urn
+    for name in ("ingress-nginx", "cert-manager"):
+        assert pool in plan.one(RELEASE, f"{cell}-addons-{name}").depends_on, name
+
+
 def test_metrics_server_is_an_eks_addon_on_aws_only(plans):
     alpha = plans["alpha"]
     addon = alpha.one(EKS_ADDON, "alpha-metrics-server")

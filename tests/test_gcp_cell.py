@@ -349,9 +349,9 @@ def test_kubeconfig_uses_the_gcloud_auth_plugin_and_is_secret(
     seen: dict[str, Any] = {}
     deploy = workloads.deploy
 
-    def spy(registry: Registry, cell: GcpCell, kubeconfig: Any) -> Any:
+    def spy(registry: Registry, cell: GcpCell, kubeconfig: Any, **kwargs: Any) -> Any:
         seen["kubeconfig"] = kubeconfig
-        return deploy(registry, cell, kubeconfig)
+        return deploy(registry, cell, kubeconfig, **kwargs)
 
     monkeypatch.setattr(workloads, "deploy", spy)
     plan = run_stack(f"cell-{CELL}", registry)
@@ -562,9 +562,9 @@ def test_workloads_are_deployed_on_the_cells_cluster(registry: Registry, monkeyp
     calls: list[tuple[str, Any]] = []
     deploy = workloads.deploy
 
-    def spy(registry: Registry, cell: GcpCell, kubeconfig: Any) -> Any:
+    def spy(registry: Registry, cell: GcpCell, kubeconfig: Any, **kwargs: Any) -> Any:
         calls.append((cell.name, cell))
-        return deploy(registry, cell, kubeconfig)
+        return deploy(registry, cell, kubeconfig, **kwargs)
 
     monkeypatch.setattr(workloads, "deploy", spy)
     run_stack(f"cell-{CELL}", registry)

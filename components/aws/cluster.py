@@ -198,6 +198,8 @@ class CellCluster(pulumi.ComponentResource):
     node_role_arn: pulumi.Output[str]
     node_group_name: pulumi.Output[str]
     autoscaling_group_name: pulumi.Output[str]
+    nodes: aws.eks.NodeGroup
+    """The managed node group: what the add-ons' pods wait for."""
 
     def __init__(
         self, name: str, args: CellClusterArgs, *, provider: aws.Provider, opts: pulumi.ResourceOptions | None = None
@@ -305,6 +307,7 @@ class CellCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[nodes]),
         )
 
+        self.nodes = nodes
         self.cluster_name = cluster.name
         self.endpoint = cluster.endpoint
         self.node_role_arn = node_role.arn

@@ -151,6 +151,8 @@ class CellCluster(pulumi.ComponentResource):
     kubeconfig: pulumi.Output[str]
     node_service_account_email: pulumi.Output[str]
     crypto_key_id: pulumi.Output[str]
+    nodes: gcp.container.NodePool
+    """The node pool: what the add-ons' pods wait for."""
 
     def __init__(
         self, name: str, args: CellClusterArgs, *, provider: gcp.Provider, opts: pulumi.ResourceOptions | None = None
@@ -270,7 +272,7 @@ class CellCluster(pulumi.ComponentResource):
         )
 
         # --- node pool ----------------------------------------------------------------------
-        gcp.container.NodePool(
+        self.nodes = gcp.container.NodePool(
             f"{name}-nodes",
             name=f"{name}-nodes",
             project=args.project,

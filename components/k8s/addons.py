@@ -18,7 +18,7 @@ component's read of the Service rely on.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NotRequired, TypedDict
 
 import pulumi
@@ -80,6 +80,8 @@ class ClusterAddonsArgs(TypedDict):
     """ACME directory of the ClusterIssuer; Let's Encrypt production unless set."""
     pod_monitoring: NotRequired[bool]
     """Expose the controller's metrics and scrape them with a managed-Prometheus `PodMonitoring` (GKE)."""
+    releases_depend_on: NotRequired[Sequence[pulumi.Resource]]
+    """What the Helm releases wait for: the nodes their pods run on (Helm's wait starts with the release)."""
 
 
 def ingress_nginx_values(args: ClusterAddonsArgs) -> dict[str, Any]:
@@ -191,6 +193,7 @@ class ClusterAddons(pulumi.ComponentResource):
         self._name = name
         self._provider = provider
         self._labels = dict(args["labels"])
+        after_nodes = list(args.get("releases_depend_on") or ())
 
         ingress_ns = self._namespace("ingress-nginx", INGRESS_NAMESPACE)
         controller = k8s.helm.v3.Release(
@@ -204,7 +207,7 @@ class ClusterAddons(pulumi.ComponentResource):
             # Helm waits for the Service's load balancer address before the release counts as deployed.
             timeout=RELEASE_TIMEOUT,
             cleanup_on_fail=True,
-            opts=self._opts(),
+            opts=self._opts(depends_on=after_nodes),
         )
 
         cert_ns = self._namespace("cert-manager", CERT_MANAGER_NAMESPACE)
@@ -218,7 +221,7 @@ class ClusterAddons(pulumi.ComponentResource):
             values=cert_manager_values(args),
             timeout=RELEASE_TIMEOUT,
             cleanup_on_fail=True,
-            opts=self._opts(),
+            opts=self._opts(depends_on=after_nodes),
         )
         # The ClusterIssuer's CRD and the webhook that admits it come with the release: it goes after it.
         issuer = k8s.apiextensions.CustomResource(
