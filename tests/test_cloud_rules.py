@@ -177,6 +177,29 @@ def test_record_set_type_in_a_nested_request_fires(plans: dict[str, StackPlan]) 
     assert any("'ttl'" in m and "below the minimum 0" in m for m in found)
 
 
+def test_documented_limits_the_models_lack_fire(plans: dict[str, StackPlan]) -> None:
+    # KMS and CloudWatch Logs state these in their API references; the models allow 1..365 and any number.
+    key = resource(plans, "aws:kms/key:Key")
+    assert messages(botocore_shapes.check([changed(key, deletionWindowInDays=7.0)])) == []
+    [message] = messages(botocore_shapes.check([changed(key, deletionWindowInDays=3.0)]))
+    assert "'deletionWindowInDays'" in message and "PendingWindowInDays is 3: " in message
+    assert "between 7 and 30" in message
+    group = resource(plans, "aws:cloudwatch/logGroup:LogGroup")
+    for valid in (30.0, 3653.0, 0.0):  # 0: never expire (the provider deletes the retention policy instead)
+        assert messages(botocore_shapes.check([changed(group, retentionInDays=valid)])) == [], valid
+    [message] = messages(botocore_shapes.check([changed(group, retentionInDays=42.0)]))
+    assert "retentionInDays is 42: " in message and "one of 1, 3, 5" in message
+
+
+def test_versioning_disabled_makes_no_call(plans: dict[str, StackPlan]) -> None:
+    # Pulumi's `Disabled` stands for a bucket never versioned: the provider makes no PutBucketVersioning.
+    versioning = resource(plans, "aws:s3/bucketVersioning:BucketVersioning")
+    disabled = changed(versioning, versioningConfiguration={"status": "Disabled"})
+    assert botocore_shapes.check([disabled]) == []
+    [message] = messages(botocore_shapes.check([changed(versioning, versioningConfiguration={"status": "Off"})]))
+    assert "VersioningConfiguration.Status is 'Off', not one of Enabled, Suspended" in message
+
+
 def test_unknown_values_are_skipped(plans: dict[str, StackPlan]) -> None:
     repo = changed(resource(plans, "aws:ecr/repository:Repository"), imageTagMutability=UNKNOWN, name=UNKNOWN)
     assert botocore_shapes.check([repo]) == []
@@ -340,10 +363,27 @@ def test_cluster_versions(plans: dict[str, StackPlan]) -> None:
 
 def test_custom_resources_have_their_metadata_checked(plans: dict[str, StackPlan]) -> None:
     issuer = resource(plans, "kubernetes:cert-manager.io/v1:ClusterIssuer")
-    assert kubernetes.check([issuer]) == []
+    assert messages(kubernetes.check([issuer])) == []
+    # Its spec goes unchecked, and the plan says so rather than passing it in silence.
+    [advisory] = messages(kubernetes.check([issuer]), "advisory")
+    assert advisory.startswith("ClusterIssuer letsencrypt: cannot verify its spec offline") and "CRD" in advisory
     bad = changed(issuer, metadata={"name": "letsencrypt", "labels": {"tier": 1}, "owner": "x"})
     found = messages(kubernetes.check([bad]))
     assert any("'owner' was unexpected" in m for m in found) and any("labels.tier" in m for m in found)
+
+
+def test_patch_resources_are_checked_as_partial_objects_of_their_kind(plans: dict[str, StackPlan]) -> None:
+    stack = resource(plans, "kubernetes:apps/v1:Deployment", "cell-alpha")
+    patch = dataclasses.replace(
+        stack,
+        type="kubernetes:apps/v1:DeploymentPatch",
+        inputs={"metadata": {"name": "coredns", "namespace": "kube-system"}, "spec": {"replicas": 3.0}},
+    )
+    assert kubernetes.api_object(patch) is not None and kubernetes.api_object(patch)["kind"] == "Deployment"
+    assert kubernetes.check([patch]) == []  # no selector, no template: a patch need not repeat them
+    typo = changed(patch, spec={"replica": 3.0})
+    [message] = messages(kubernetes.check([typo]))
+    assert "Deployment kube-system/coredns" in message and "'replica' was unexpected" in message
 
 
 def test_helm_releases_are_not_api_objects(plans: dict[str, StackPlan]) -> None:

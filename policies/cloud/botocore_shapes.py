@@ -61,8 +61,28 @@ class Call:
     provided: frozenset[str] = frozenset()
     #: Fixed values the provider always sends.
     sends: Mapping[str, Any] = field(default_factory=dict)
-    #: The input without which the provider does not make this call at all.
-    when: str | None = None
+    #: The input without which the provider does not make this call at all, or a test of the inputs.
+    when: str | Callable[[Mapping[str, Any]], bool] | None = None
+    #: What the service documents but its model does not carry, by request member path.
+    documented: Mapping[str, Documented] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Documented:
+    """A constraint the service's API reference states in prose, absent from its model's shape."""
+
+    says: str
+    doc: str
+    allowed: frozenset[int | str] | None = None
+    min: int | None = None
+    max: int | None = None
+
+    def breaks(self, value: Any) -> bool:
+        if self.allowed is not None and value not in self.allowed:
+            return True
+        if _number(value):
+            return (self.min is not None and value < self.min) or (self.max is not None and value > self.max)
+        return False
 
 
 @dataclass(frozen=True)
@@ -111,6 +131,16 @@ def _default_tags(value: Any) -> Any:
 def _dimensions(dims: Any) -> Any:
     return [{"Name": k, "Value": v} for k, v in dims.items()] if isinstance(dims, dict) else dims
 
+
+def _get(values: Any, *path: str) -> Any:
+    for step in path:
+        values = values.get(step) if isinstance(values, Mapping) else None
+    return values
+
+
+#: CloudWatch Logs' retention periods (PutRetentionPolicy's reference lists them; the model does not).
+RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731)
+RETENTION_DAYS += (1096, 1827, 2192, 2557, 2922, 3288, 3653)
 
 TAGS = To("Tags", _tag_list())
 ALARM_ACTIONS = {
@@ -219,7 +249,15 @@ CALLS: dict[str, tuple[Call, ...] | NoShape] = {
             "PutRetentionPolicy",
             {"name": "logGroupName", "retentionInDays": "retentionInDays"},
             provided=frozenset({"logGroupName"}),
-            when="retentionInDays",
+            # 0 means "never expire": the provider calls DeleteRetentionPolicy instead.
+            when=lambda values: values.get("retentionInDays") not in (None, 0),
+            documented={
+                "retentionInDays": Documented(
+                    f"one of {', '.join(map(str, RETENTION_DAYS))} days",
+                    "https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html",
+                    allowed=frozenset(RETENTION_DAYS),
+                )
+            },
         ),
     ),
     # The provider adds its default tags to every taggable resource; they follow the tag rules every
@@ -547,7 +585,20 @@ CALLS: dict[str, tuple[Call, ...] | NoShape] = {
             when="enableKeyRotation",
         ),
         # On destroy: the pending window the key waits before it is deleted.
-        Call("kms", "ScheduleKeyDeletion", {"deletionWindowInDays": "PendingWindowInDays"}, frozenset({"KeyId"})),
+        Call(
+            "kms",
+            "ScheduleKeyDeletion",
+            {"deletionWindowInDays": "PendingWindowInDays"},
+            frozenset({"KeyId"}),
+            documented={
+                "PendingWindowInDays": Documented(
+                    "between 7 and 30 days, inclusive",
+                    "https://docs.aws.amazon.com/kms/latest/APIReference/API_ScheduleKeyDeletion.html",
+                    min=7,
+                    max=30,
+                )
+            },
+        ),
     ),
     "aws:oam/link:Link": (
         Call(
@@ -721,6 +772,9 @@ CALLS: dict[str, tuple[Call, ...] | NoShape] = {
                 ),
                 "mfa": "MFA",
             },
+            # `Disabled` (an unversioned bucket, which S3 cannot be set back to) makes no call: the
+            # provider only records it, so S3's Enabled/Suspended enum does not apply to it.
+            when=lambda values: _get(values, "versioningConfiguration", "status") != "Disabled",
         ),
     ),
     "aws:ssoadmin/accountAssignment:AccountAssignment": (
@@ -962,9 +1016,17 @@ def _range(path: str, value: float, meta: Mapping[str, Any]) -> Iterator[str]:
         yield f"{path} is {value:g}, above the maximum {meta['max']}"
 
 
+def _made(call: Call, values: Mapping[str, Any]) -> bool:
+    if call.when is None:
+        return True
+    if isinstance(call.when, str):
+        return values.get(call.when) is not None
+    return call.when(values)
+
+
 def check_call(call: Call, values: Mapping[str, Any]) -> list[str]:
     """The problems of one call's request built from `values`; a call none of whose inputs is set is not made."""
-    if call.when is not None and values.get(call.when) is None:
+    if not _made(call, values):
         return []
     request = build_request(call, values)
     if not request:
@@ -972,7 +1034,13 @@ def check_call(call: Call, values: Mapping[str, Any]) -> list[str]:
     shape = operation(call.service, call.operation).input_shape
     if shape is None:
         return []
-    return list(problems(request, shape, "", call.provided))
+    found = list(problems(request, shape, "", call.provided))
+    for path, rule in call.documented.items():
+        value = _get(request, *path.split("."))
+        if value is not None and not is_unknown(value) and rule.breaks(value):
+            shown = f"{value:g}" if _number(value) else short(value)
+            found.append(f"{path} is {shown}: the API reference says {rule.says} ({rule.doc})")
+    return found
 
 
 def _pulumi_name(call: Call, problem: str) -> str:

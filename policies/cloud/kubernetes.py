@@ -18,7 +18,9 @@ Not covered: Helm releases (`kubernetes:helm.sh/v3:Release`) render their manife
 provider, with the chart fetched from its repository, which a plan without network cannot do;
 custom resources (cert-manager's `ClusterIssuer`) have their `metadata` checked against
 ObjectMeta, but not their `spec`: the CRD's schema comes with the chart, and no installed
-package ships it.
+package ships it, so each such object gets an advisory "cannot verify" finding naming what
+went unchecked. Patch resources (`DeploymentPatch`) are checked as their kind, less the
+required fields a partial object may leave out.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from policies.cloud.common import ERROR, finding, inputs, is_unknown
+from policies.cloud.common import ADVISORY, ERROR, finding, inputs, is_unknown
 from policies.evaluate import Finding, Record
 
 CHECKER = "cloud/kubernetes"
@@ -37,6 +39,8 @@ CHANNEL_MINORS = 3
 MAX_ERRORS = 8
 _UNKNOWN = "<unknown during a preview: cloud/kubernetes>"
 _NOT_API_OBJECTS = ("kubernetes:helm.sh/", "kubernetes:yaml/", "kubernetes:kustomize/")
+#: Patch resources (`DeploymentPatch`) apply a partial object of their kind with server-side apply.
+PATCH = "Patch"
 _TYPE = re.compile(r"^kubernetes:(?P<group>[^/]+)/(?P<version>[^:]+):(?P<kind>.+)$")
 
 
@@ -129,6 +133,7 @@ def api_object(record: Record) -> dict[str, Any] | None:
     if not record.custom or match is None or record.type.startswith(_NOT_API_OBJECTS):
         return None
     group, version, kind = match["group"], match["version"], match["kind"]
+    kind = kind.removesuffix(PATCH)  # a patch resource sends its object's own kind (server-side apply)
     body = {k: _wire(v) for k, v in inputs(record).items() if not k.startswith("__")}
     body["apiVersion"] = version if group == "core" else f"{group}/{version}"
     body["kind"] = kind
@@ -162,7 +167,12 @@ def _involves_unknown(value: Any) -> bool:
     return isinstance(value, str) and value == _UNKNOWN
 
 
-def problems(body: dict[str, Any], minor: tuple[int, int]) -> Iterator[str]:
+def is_patch(record: Record) -> bool:
+    return record.type.endswith(PATCH)
+
+
+def problems(body: dict[str, Any], minor: tuple[int, int], partial: bool = False) -> Iterator[str]:
+    """Schema errors of `body`; a `partial` object (a patch) may leave out required fields."""
     api_version, kind = body["apiVersion"], body["kind"]
     if builtin(api_version):
         check = validator(minor, kind, api_version)
@@ -173,6 +183,8 @@ def problems(body: dict[str, Any], minor: tuple[int, int]) -> Iterator[str]:
     else:
         errors = metadata_validator(minor).iter_errors(body.get("metadata", {}))
     for error in errors:
+        if partial and error.validator == "required":
+            continue
         if not _involves_unknown(error.instance):
             where = ".".join(str(p) for p in error.absolute_path) or "(the object)"
             message = error.message if len(error.message) <= 300 else error.message[:299] + "…"
@@ -189,8 +201,20 @@ def check(records: Sequence[Record]) -> list[Finding]:
             continue
         seen: dict[str, list[str]] = {}
         for minor in minors:
-            for problem in problems(body, minor):
+            for problem in problems(body, minor, partial=is_patch(record)):
                 seen.setdefault(problem, []).append(_text(minor))
+        unchecked = sorted(k for k in body if k not in _OBJECT_FIELDS)
+        if not builtin(body["apiVersion"]) and unchecked:
+            found.append(
+                finding(
+                    CHECKER,
+                    record,
+                    f"{body['kind']} {_name(body)}: cannot verify its {', '.join(unchecked)} offline: the schema of "
+                    f"{body['apiVersion']} comes with its CRD, which no installed package ships (only its metadata "
+                    "was checked)",
+                    ADVISORY,
+                )
+            )
         for count, (problem, versions) in enumerate(seen.items()):
             if count == MAX_ERRORS:
                 found.append(finding(CHECKER, record, f"… and {len(seen) - MAX_ERRORS} more schema errors"))
@@ -205,6 +229,10 @@ def check(records: Sequence[Record]) -> list[Finding]:
                 )
             )
     return found
+
+
+#: The fields every object has, which the ObjectMeta schema covers for a custom resource.
+_OBJECT_FIELDS = frozenset({"apiVersion", "kind", "metadata"})
 
 
 def _name(body: dict[str, Any]) -> str:
