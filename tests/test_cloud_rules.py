@@ -200,6 +200,16 @@ def test_versioning_disabled_makes_no_call(plans: dict[str, StackPlan]) -> None:
     assert "VersioningConfiguration.Status is 'Off', not one of Enabled, Suspended" in message
 
 
+def test_a_type_with_no_entry_is_reported_as_unchecked(plans: dict[str, StackPlan]) -> None:
+    # A team's program may create types the table lacks: said once per type, as advisory, not passed silently.
+    vpc = resource(plans, "aws:ec2/vpc:Vpc")
+    groups = [dataclasses.replace(vpc, type="aws:ec2/securityGroup:SecurityGroup", name=n) for n in ("a", "b")]
+    found = botocore_shapes.check(groups)
+    assert messages(found) == []
+    [advisory] = messages(found, "advisory")
+    assert advisory.startswith("cannot verify the inputs of aws:ec2/securityGroup:SecurityGroup against AWS's API")
+
+
 def test_unknown_values_are_skipped(plans: dict[str, StackPlan]) -> None:
     repo = changed(resource(plans, "aws:ecr/repository:Repository"), imageTagMutability=UNKNOWN, name=UNKNOWN)
     assert botocore_shapes.check([repo]) == []
@@ -425,6 +435,36 @@ def test_gcp_name_rules_fire(plans: dict[str, StackPlan], type_: str, field: str
     assert gcp_names.check([record]) == []
     [message] = messages(gcp_names.check([changed(record, **{field: value})]))
     assert message.startswith(f"{field} {value!r}") and gcp_names.RULES[rule].doc in message
+
+
+def test_folder_names_take_letters_and_digits_of_any_script(plans: dict[str, StackPlan]) -> None:
+    # The reference's expression is [\p{L}\p{N}]([\p{L}\p{N}_- ]{0,28}[\p{L}\p{N}])?
+    project = resource(plans, "gcp:organizations/project:Project")
+    folder = dataclasses.replace(project, type="gcp:organizations/folder:Folder", inputs={"parent": "organizations/1"})
+    for valid in ("Équipe données", "Cells 2", "販売"):
+        assert gcp_names.check([changed(folder, displayName=valid)]) == [], valid
+    for invalid in ("cells-", "a" * 31, "team/ops"):
+        [message] = messages(gcp_names.check([changed(folder, displayName=invalid)]))
+        assert message.startswith(f"displayName {invalid!r}") and "folders#Folder" in message
+
+
+def test_bucket_names_follow_cloud_storage_rules(plans: dict[str, StackPlan]) -> None:
+    project = resource(plans, "gcp:organizations/project:Project")
+    bucket = dataclasses.replace(project, type="gcp:storage/bucket:Bucket", inputs={"location": "EU"})
+    for valid in ("beta-site", "beta_logs-1", "www.example.com", "abc"):
+        assert gcp_names.check([changed(bucket, name=valid)]) == [], valid
+    for invalid in ("Beta-site", "ab", "-beta", "192.168.5.4", "goog-site", "my-google-site", "b" * 64):
+        [message] = messages(gcp_names.check([changed(bucket, name=invalid)]))
+        assert message.startswith(f"name {invalid!r}") and "storage/docs/buckets#naming" in message, invalid
+
+
+def test_labels_of_a_type_the_table_does_not_name_are_judged(plans: dict[str, StackPlan]) -> None:
+    # A team's program may create any GCP type; the label rules hold for all of them.
+    project = resource(plans, "gcp:organizations/project:Project")
+    topic = dataclasses.replace(project, type="gcp:pubsub/topic:Topic", inputs={"labels": {"team": "core"}})
+    assert gcp_names.check([topic]) == []
+    [message] = messages(gcp_names.check([changed(topic, labels={"Team": "core"})]))
+    assert "labels key 'Team'" in message
 
 
 def test_provider_default_labels_are_checked(plans: dict[str, StackPlan]) -> None:

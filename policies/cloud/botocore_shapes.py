@@ -30,7 +30,7 @@ import regex
 from botocore.loaders import Loader
 from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape, StructureShape
 
-from policies.cloud.common import finding, inputs, is_unknown, json_document, short
+from policies.cloud.common import ADVISORY, finding, inputs, is_unknown, json_document, short
 from policies.evaluate import Finding, Record
 
 CHECKER = "cloud/botocore"
@@ -1055,10 +1055,26 @@ def _pulumi_name(call: Call, problem: str) -> str:
 
 
 def check(records: Sequence[Record]) -> list[Finding]:
-    """Every known AWS input checked against the request shapes of the calls the provider makes."""
+    """Every known AWS input checked against the request shapes of the calls the provider makes.
+
+    A type with no entry (a team's program may create any) is not passed in silence: its first
+    resource gets an advisory finding saying its inputs went unchecked.
+    """
     found: list[Finding] = []
+    unmapped: set[str] = set()
     for record in records:
         entry = CALLS.get(record.type)
+        if entry is None and record.custom and record.type.startswith("aws:") and record.type not in unmapped:
+            unmapped.add(record.type)
+            found.append(
+                finding(
+                    CHECKER,
+                    record,
+                    f"cannot verify the inputs of {record.type} against AWS's API: the cloud layer has no entry "
+                    "for the calls its provider makes (policies/cloud/botocore_shapes.py CALLS)",
+                    ADVISORY,
+                )
+            )
         if not record.custom or entry is None or isinstance(entry, NoShape):
             continue
         values = inputs(record)
