@@ -139,7 +139,7 @@ def _get(values: Any, *path: str) -> Any:
 
 
 #: CloudWatch Logs' retention periods (PutRetentionPolicy's reference lists them; the model does not).
-RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731)
+RETENTION_DAYS: tuple[int, ...] = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731)
 RETENTION_DAYS += (1096, 1827, 2192, 2557, 2922, 3288, 3653)
 
 TAGS = To("Tags", _tag_list())
