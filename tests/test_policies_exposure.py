@@ -327,6 +327,38 @@ def test_unreadable_rules_cannot_be_verified(registry: Registry, type_: str, inp
     assert why in finding.message
 
 
+@pytest.mark.parametrize(
+    ("type_", "inputs", "fires"),
+    [
+        ("gcp:compute/firewall:Firewall", {"direction": "EGRESS", "allows": [{"protocol": "tcp"}]}, None),
+        ("gcp:compute/firewall:Firewall", {"direction": "INGRESS", "allows": [{"protocol": "tcp"}]}, "all tcp"),
+        # A direction the rule cannot read is not taken for egress.
+        ("gcp:compute/firewall:Firewall", {"direction": "ingress", "allows": [{"protocol": "tcp"}]}, "cannot verify"),
+        (
+            "aws:ec2/securityGroupRule:SecurityGroupRule",
+            {"type": "egress", "protocol": "-1", "fromPort": 0, "toPort": 0, "cidrBlocks": ["0.0.0.0/0"]},
+            None,
+        ),
+        (
+            "aws:ec2/securityGroupRule:SecurityGroupRule",
+            {"type": "Ingress", "protocol": "tcp", "fromPort": 22, "toPort": 22, "cidrBlocks": ["0.0.0.0/0"]},
+            "cannot verify",
+        ),
+    ],
+)
+def test_a_direction_the_rule_cannot_read_is_reported(
+    registry: Registry, type_: str, inputs: dict, fires: str | None
+) -> None:
+    stack = Stack("cell-alpha")
+    stack.add(type_, "sg", inputs)
+    found = stack.findings(registry, security_group_ingress)
+    if fires is None:
+        assert found == []
+    else:
+        [finding] = found
+        assert fires in finding.message
+
+
 # --- public access through side resources ----------------------------------------------------
 
 
@@ -422,6 +454,47 @@ READ = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b
             "grants roles/viewer to allUsers",
         ),
         ("gcp:pubsub/topicIAMPolicy:TopicIAMPolicy", {"policyData": "not json"}, "cannot verify who"),
+        (
+            "gcp:storage/bucketIAMBinding:BucketIAMBinding",
+            {"role": "roles/storage.objectViewer", "members": [{"allUsers": True}]},
+            "cannot verify who",
+        ),
+        # Policies given inline, as the resource's own input.
+        (
+            "aws:sns/topic:Topic",
+            {"policy": _doc({"Effect": "Allow", "Principal": "*", "Action": "sns:Publish", "Resource": "*"})},
+            "allows sns:Publish to any principal",
+        ),
+        (
+            "aws:sqs/queue:Queue",
+            {"policy": _doc({"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sqs:*", "Resource": "*"})},
+            "allows sqs:* to any principal",
+        ),
+        (
+            "aws:sqs/queue:Queue",
+            {
+                "policy": _doc(
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "sns.amazonaws.com"},
+                        "Action": "sqs:SendMessage",
+                        "Resource": "*",
+                    }
+                )
+            },
+            None,
+        ),
+        ("aws:secretsmanager/secret:Secret", {"policy": "{not json"}, "cannot verify who"),
+        (
+            "aws:s3/bucket:Bucket",
+            {"policy": _doc({"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "*"})},
+            "allows s3:GetObject to any principal",
+        ),
+        (
+            "aws:s3/bucketAclV2:BucketAclV2",
+            {"accessControlPolicy": {"grants": [{"grantee": "AllUsers", "permission": "READ"}], "owner": {"id": "a"}}},
+            "cannot verify the grants",
+        ),
         (
             "gcp:storage/bucketIAMMember:BucketIAMMember",
             {"role": "roles/storage.objectViewer", "member": "group:x@acme-corp.net"},
