@@ -200,14 +200,43 @@ def test_versioning_disabled_makes_no_call(plans: dict[str, StackPlan]) -> None:
     assert "VersioningConfiguration.Status is 'Off', not one of Enabled, Suspended" in message
 
 
+def test_a_teams_security_group_and_instance_are_checked(plans: dict[str, StackPlan]) -> None:
+    # What the web-server fixture's typed args send (camelCase, nested rule and metadata blocks).
+    vpc = resource(plans, "aws:ec2/vpc:Vpc")
+    rule = {"protocol": "tcp", "fromPort": 443.0, "toPort": 443.0, "cidrBlocks": ["0.0.0.0/0"], "description": "web"}
+    group = dataclasses.replace(
+        vpc,
+        type="aws:ec2/securityGroup:SecurityGroup",
+        inputs={"description": "web", "ingress": [rule], "egress": [{**rule, "protocol": "-1"}], "tags": {"a": "b"}},
+    )
+    instance = dataclasses.replace(
+        vpc,
+        type="aws:ec2/instance:Instance",
+        inputs={
+            "ami": "ami-0abcdef1234567890",
+            "instanceType": "t3.micro",
+            "metadataOptions": {"httpTokens": "required"},
+        },
+    )
+    assert botocore_shapes.check([group, instance]) == []
+    broken_rule = {**rule, "fromPort": "443", "cidrBlocks": "0.0.0.0/0"}
+    found = messages(botocore_shapes.check([changed(group, ingress=[broken_rule])]))
+    assert any("'ingress'" in m and "IpPermissions[0].FromPort must be a whole number" in m for m in found)
+    assert any("IpPermissions[0].IpRanges must be a list" in m for m in found)
+    typo = changed(instance, instanceType="t3.mirco", metadataOptions={"httpTokens": "require"})
+    found = messages(botocore_shapes.check([typo]))
+    assert any("'instanceType'" in m and "InstanceType is 't3.mirco', not one of" in m for m in found)
+    assert any("'metadataOptions'" in m and "MetadataOptions.HttpTokens is 'require'" in m for m in found)
+
+
 def test_a_type_with_no_entry_is_reported_as_unchecked(plans: dict[str, StackPlan]) -> None:
     # A team's program may create types the table lacks: said once per type, as advisory, not passed silently.
     vpc = resource(plans, "aws:ec2/vpc:Vpc")
-    groups = [dataclasses.replace(vpc, type="aws:ec2/securityGroup:SecurityGroup", name=n) for n in ("a", "b")]
-    found = botocore_shapes.check(groups)
+    topics = [dataclasses.replace(vpc, type="aws:sns/topic:Topic", name=n, inputs={}) for n in ("a", "b")]
+    found = botocore_shapes.check(topics)
     assert messages(found) == []
     [advisory] = messages(found, "advisory")
-    assert advisory.startswith("cannot verify the inputs of aws:ec2/securityGroup:SecurityGroup against AWS's API")
+    assert advisory.startswith("cannot verify the inputs of aws:sns/topic:Topic against AWS's API")
 
 
 def test_unknown_values_are_skipped(plans: dict[str, StackPlan]) -> None:

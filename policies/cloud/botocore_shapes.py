@@ -128,6 +128,35 @@ def _default_tags(value: Any) -> Any:
     return _tag_list()(document.get("tags") if isinstance(document, dict) else document)
 
 
+def _ip_permissions(rules: Any) -> Any:
+    """A security group's inline `ingress`/`egress` rules as AuthorizeSecurityGroup* IpPermissions."""
+    if not isinstance(rules, list):
+        return rules
+
+    def ranges(values: Any, key: str, description: Any) -> Any:
+        if not isinstance(values, list):
+            return values
+        return [{key: v, **({"Description": description} if description is not None else {})} for v in values]
+
+    out: list[Any] = []
+    for rule in rules:
+        if not isinstance(rule, dict):
+            out.append(rule)
+            continue
+        description = rule.get("description")
+        permission = {
+            "IpProtocol": rule.get("protocol"),
+            "FromPort": rule.get("fromPort"),
+            "ToPort": rule.get("toPort"),
+            "IpRanges": ranges(rule.get("cidrBlocks"), "CidrIp", description),
+            "Ipv6Ranges": ranges(rule.get("ipv6CidrBlocks"), "CidrIpv6", description),
+            "PrefixListIds": ranges(rule.get("prefixListIds"), "PrefixListId", description),
+            "UserIdGroupPairs": ranges(rule.get("securityGroups"), "GroupId", description),
+        }
+        out.append({k: v for k, v in permission.items() if v not in (None, [])})
+    return out
+
+
 def _dimensions(dims: Any) -> Any:
     return [{"Name": k, "Value": v} for k, v in dims.items()] if isinstance(dims, dict) else dims
 
@@ -279,6 +308,65 @@ CALLS: dict[str, tuple[Call, ...] | NoShape] = {
                 "networkBorderGroup": "NetworkBorderGroup",
                 "tags": To("TagSpecifications", _ec2_tags("elastic-ip")),
             },
+        ),
+    ),
+    "aws:ec2/securityGroup:SecurityGroup": (
+        Call(
+            "ec2",
+            "CreateSecurityGroup",
+            {
+                "name": "GroupName",
+                "description": "Description",
+                "vpcId": "VpcId",
+                "tags": To("TagSpecifications", _ec2_tags("security-group")),
+            },
+            # The provider names the group after the resource, and describes it "Managed by Pulumi".
+            provided=frozenset({"GroupName", "Description"}),
+        ),
+        Call(
+            "ec2",
+            "AuthorizeSecurityGroupIngress",
+            {"ingress": To("IpPermissions", _ip_permissions)},
+            provided=frozenset({"GroupId"}),
+        ),
+        Call(
+            "ec2",
+            "AuthorizeSecurityGroupEgress",
+            {"egress": To("IpPermissions", _ip_permissions)},
+            provided=frozenset({"GroupId"}),
+        ),
+    ),
+    "aws:ec2/instance:Instance": (
+        Call(
+            "ec2",
+            "RunInstances",
+            {
+                "ami": "ImageId",
+                "instanceType": "InstanceType",
+                "keyName": "KeyName",
+                "subnetId": "SubnetId",
+                "privateIp": "PrivateIpAddress",
+                "vpcSecurityGroupIds": "SecurityGroupIds",
+                "securityGroups": "SecurityGroups",
+                "userData": "UserData",
+                "monitoring": "Monitoring.Enabled",
+                "disableApiTermination": "DisableApiTermination",
+                "disableApiStop": "DisableApiStop",
+                "instanceInitiatedShutdownBehavior": "InstanceInitiatedShutdownBehavior",
+                "iamInstanceProfile": "IamInstanceProfile.Name",
+                "metadataOptions": To(
+                    "MetadataOptions",
+                    fields={
+                        "httpTokens": "HttpTokens",
+                        "httpEndpoint": "HttpEndpoint",
+                        "httpPutResponseHopLimit": "HttpPutResponseHopLimit",
+                        "httpProtocolIpv6": "HttpProtocolIpv6",
+                        "instanceMetadataTags": "InstanceMetadataTags",
+                    },
+                ),
+                "tags": To("TagSpecifications", _ec2_tags("instance")),
+            },
+            provided=frozenset({"MinCount", "MaxCount"}),  # one instance: the provider sends 1 and 1
         ),
     ),
     "aws:ec2/flowLog:FlowLog": (
