@@ -189,6 +189,9 @@ def test_documented_limits_the_models_lack_fire(plans: dict[str, StackPlan]) -> 
         assert messages(botocore_shapes.check([changed(group, retentionInDays=valid)])) == [], valid
     [message] = messages(botocore_shapes.check([changed(group, retentionInDays=42.0)]))
     assert "retentionInDays is 42: " in message and "one of 1, 3, 5" in message
+    # A value of another type is the shape's to report (an object is no number, and no crash).
+    [message] = messages(botocore_shapes.check([changed(group, retentionInDays={"days": 30})]))
+    assert "retentionInDays must be a whole number" in message
 
 
 def test_versioning_disabled_makes_no_call(plans: dict[str, StackPlan]) -> None:
@@ -568,6 +571,36 @@ def test_no_checker_crashes_on_mutated_resources(data: st.DataObject) -> None:
     context = [r for r in plans[record.urn.split("::")[0].removeprefix("urn:pulumi:")].resources if r.urn != record.urn]
     for name, checker in cloud.CHECKERS.items():
         found = checker([*context, mutated])
+        assert all(isinstance(f, Finding) and f.policy == name for f in found)
+
+
+@functools.cache
+def program_records() -> list[PlannedResource]:
+    """What the team programs of the fixtures create (security groups, instances, Kubernetes objects...)."""
+    from cellctl.programs import load_program, run_program_dir
+    from tests.test_programs import PROGRAMS
+
+    registry = load_registry(DEFAULT_REGISTRY)
+    records = [
+        r
+        for name in ("web-server", "static-site", "cluster-app")
+        for r in run_program_dir(load_program(PROGRAMS / name), "cell-alpha", registry).resources
+        if r.custom
+    ]
+    return sorted(records, key=lambda r: (r.type, r.urn))
+
+
+@given(data=st.data())
+@settings(max_examples=80, deadline=None)
+def test_no_checker_crashes_on_mutated_program_resources(data: st.DataObject) -> None:
+    records = program_records()
+    record = data.draw(st.sampled_from(records))
+    paths = _paths(record.inputs)
+    new = data.draw(_VALUES)
+    inputs = _set(record.inputs, data.draw(st.sampled_from(paths)), new) if paths else {"extra": new}
+    mutated = dataclasses.replace(record, inputs=inputs)
+    for name, checker in cloud.CHECKERS.items():
+        found = checker([r for r in records if r.urn != record.urn] + [mutated])
         assert all(isinstance(f, Finding) and f.policy == name for f in found)
 
 

@@ -78,6 +78,9 @@ class Documented:
     max: int | None = None
 
     def breaks(self, value: Any) -> bool:
+        """Whether a number or string breaks the rule (a value of another type is the shape's to report)."""
+        if not (_number(value) or isinstance(value, str)):
+            return False
         if self.allowed is not None and value not in self.allowed:
             return True
         if _number(value):
