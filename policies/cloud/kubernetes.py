@@ -6,7 +6,8 @@ version the stack's cluster runs:
 - GKE: `minMasterVersion` when it is pinned; a cluster on a release channel has no version of
   its own (Google picks and upgrades it), so its objects are checked against each of the last
   `CHANNEL_MINORS` minors kubernetes-validate ships;
-- no cluster in the stack (a provider for a cluster made elsewhere): the newest minor shipped.
+- no cluster in the stack: the cluster it deploys onto, when the plan knows it (a team's program
+  planned as a cell's stack: the cell's own cluster); else the newest minor shipped.
 A version newer than any shipped uses the newest; an older one, the oldest.
 
 Each object is what the provider sends to the API server: `apiVersion` and `kind` from the
@@ -64,9 +65,14 @@ def schema_minor(version: tuple[int, int]) -> tuple[int, int]:
     return older[-1] if older else minors[0]
 
 
-def cluster_minors(records: Sequence[Record]) -> tuple[tuple[tuple[int, int], ...], str]:
-    """The minors to check a stack's objects against, and where they come from (for messages)."""
-    for record in records:
+def cluster_minors(
+    records: Sequence[Record], context: Sequence[Record] = ()
+) -> tuple[tuple[tuple[int, int], ...], str]:
+    """The minors to check a stack's objects against, and where they come from (for messages).
+
+    The stack's own cluster first; else the cluster it deploys onto (`context`: a team program's cell).
+    """
+    for record in (*records, *context):
         values = inputs(record)
         if record.type == "aws:eks/cluster:Cluster":
             minor = _minor(values.get("version"))
@@ -191,9 +197,9 @@ def problems(body: dict[str, Any], minor: tuple[int, int], partial: bool = False
             yield f"{where}: {message}"
 
 
-def check(records: Sequence[Record]) -> list[Finding]:
+def check(records: Sequence[Record], context: Sequence[Record] = ()) -> list[Finding]:
     """Validate every Kubernetes object of the stack against the schemas of its cluster's version."""
-    minors, source = cluster_minors(records)
+    minors, source = cluster_minors(records, context)
     found: list[Finding] = []
     for record in records:
         body = api_object(record)
