@@ -399,6 +399,10 @@ def test_cluster_versions(plans: dict[str, StackPlan]) -> None:
     assert minors == kubernetes.shipped_minors()[-kubernetes.CHANNEL_MINORS :] and "STABLE channel" in source
     pinned = changed(gke, minMasterVersion="1.30.5-gke.1014001")
     assert kubernetes.cluster_minors([pinned])[0] == ((1, 30),)
+    # A version or channel that cannot be read: the newest minors, never a crash nor a silent pick of one.
+    assert kubernetes.cluster_minors([changed(gke, releaseChannel="STABLE")])[0] == minors
+    unreadable = (minors, "the EKS cluster's unreadable version 1.33")
+    assert kubernetes.cluster_minors([changed(eks, version=1.33)]) == unreadable
     assert kubernetes.schema_minor((1, 99)) == kubernetes.shipped_minors()[-1]
     assert kubernetes.schema_minor((1, 2)) == kubernetes.shipped_minors()[0]
 

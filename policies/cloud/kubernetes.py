@@ -75,14 +75,20 @@ def cluster_minors(
     for record in (*records, *context):
         values = inputs(record)
         if record.type == "aws:eks/cluster:Cluster":
-            minor = _minor(values.get("version"))
+            version = values.get("version")
+            minor = _minor(version)
             if minor is not None:
-                return (schema_minor(minor),), f"the EKS cluster's version {values['version']}"
+                return (schema_minor(minor),), f"the EKS cluster's version {version}"
+            if version is not None and not is_unknown(version):
+                # A version that cannot be read is no reason to check less: any of the newest minors.
+                return shipped_minors()[-CHANNEL_MINORS:], f"the EKS cluster's unreadable version {version!r}"
         if record.type == "gcp:container/cluster:Cluster":
             minor = _minor(values.get("minMasterVersion"))
             if minor is not None:
                 return (schema_minor(minor),), f"the GKE cluster's minMasterVersion {values['minMasterVersion']}"
-            channel = (values.get("releaseChannel") or {}).get("channel", "REGULAR")
+            release = values.get("releaseChannel")
+            channel = release.get("channel") if isinstance(release, dict) else None
+            channel = channel if isinstance(channel, str) else "REGULAR" if release is None else "release"
             return shipped_minors()[-CHANNEL_MINORS:], f"the GKE {channel} channel (any of its versions)"
     return (shipped_minors()[-1],), "no cluster in this stack: the newest Kubernetes known"
 
