@@ -303,6 +303,26 @@ def test_every_sample_policy_document_is_in_the_table(plans: dict[str, StackPlan
     assert found and found <= known
 
 
+@pytest.mark.parametrize(
+    "type_",
+    [
+        "aws:sqs/queue:Queue",
+        "aws:secretsmanager/secret:Secret",
+        "aws:s3/bucket:Bucket",
+        "aws:kms/keyPolicy:KeyPolicy",
+        "aws:s3/accessPoint:AccessPoint",
+    ],
+)
+def test_inline_and_side_resource_policies_are_linted(plans: dict[str, StackPlan], type_: str) -> None:
+    # The same documents the pack's no-public-access reads: a malformed one is an error here too.
+    base = resource(plans, "aws:s3/bucketPolicy:BucketPolicy")
+    good = dataclasses.replace(base, type=type_, inputs={"policy": base.inputs["policy"]})
+    assert messages(iam.check([good])) == []
+    duplicate = {"Sid": "Same", "Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"}, "Action": "sqs:*"}
+    bad = json.dumps({"Version": "2012-10-17", "Statement": [duplicate, duplicate]})
+    assert any("policy (resource policy): parliament" in m for m in messages(iam.check([changed(good, policy=bad)])))
+
+
 def test_iam_quotas_ignore_white_space() -> None:
     document = json.dumps({"Version": "2012-10-17", "Statement": [_statement(i) for i in range(40)]}, indent=4)
     assert iam.size(document, spaces_count=False) < iam.size(document, spaces_count=True)
