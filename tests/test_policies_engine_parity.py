@@ -55,30 +55,30 @@ def _wire(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
+def _fields(record: PlannedResource, properties: dict[str, Any], by_urn: dict[str, PlannedResource]) -> dict[str, Any]:
+    """What an analyzer request says of a resource: the engine sends inputs per resource, outputs per stack."""
+    return {
+        "type": record.type,
+        "properties": _struct(_wire(properties)),
+        "urn": record.urn,
+        "name": record.name,
+        "options": _options(record),
+        "provider": _provider(record, by_urn),
+    }
+
+
 def engine_verdicts(stub: analyzer_pb2_grpc.AnalyzerStub, plan: StackPlan) -> set[Verdict]:
     records = plan.resources + plan.reads
     by_urn = {r.urn: r for r in records}
     found: set[Verdict] = set()
     for record in records:
-        request = analyzer_pb2.AnalyzeRequest(
-            type=record.type,
-            properties=_struct(_wire(record.inputs)),
-            urn=record.urn,
-            name=record.name,
-            options=_options(record),
-            provider=_provider(record, by_urn),
-        )
+        request = analyzer_pb2.AnalyzeRequest(**_fields(record, record.inputs, by_urn))
         for d in stub.Analyze(request, timeout=60).diagnostics:
             # A resource's diagnostics leave the URN to the engine, which knows what it asked about.
             found.add((d.policyName, LEVELS[d.enforcementLevel], d.urn or record.urn, _message(d)))
     resources = [
         analyzer_pb2.AnalyzerResource(
-            type=r.type,
-            properties=_struct(_wire(r.outputs)),
-            urn=r.urn,
-            name=r.name,
-            options=_options(r),
-            provider=_provider(r, by_urn),
+            **_fields(r, r.outputs, by_urn),
             parent=r.parent or "",
             dependencies=[d for d in r.depends_on if d in by_urn],
         )
