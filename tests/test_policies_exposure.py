@@ -151,6 +151,19 @@ def test_eks_public_prod_and_unencrypted_fire(registry: Registry) -> None:
     assert "public API endpoint is open to 0.0.0.0/0" in messages[1]
 
 
+@pytest.mark.parametrize("cidrs", [["0.0.0.0"], [{"cidr": "0.0.0.0/0"}], ["everywhere"]])
+def test_eks_public_endpoint_with_unreadable_cidrs_cannot_be_verified(registry: Registry, cidrs: list) -> None:
+    stack = Stack("cell-alpha")
+    vpc = {"endpointPublicAccess": True, "publicAccessCidrs": cidrs}
+    stack.add(EKS, "alpha-eks", {"encryptionConfig": ENCRYPTED, "vpcConfig": vpc})
+    found = [f.message for f in stack.findings(registry, cluster_hardening)]
+    if cidrs == ["0.0.0.0"]:  # a single address is a /32: readable, and not the internet
+        assert found == []
+    else:
+        [message] = found
+        assert message.startswith("cannot verify who reaches alpha-eks") and "is not a CIDR block" in message
+
+
 def test_eks_public_endpoint_with_cidrs_is_fine_outside_prod(registry: Registry) -> None:
     stack = Stack("cell-staging")
     stack.add(EKS, "staging-eks", {"encryptionConfig": ENCRYPTED, "vpcConfig": {"endpointPublicAccess": True}})
@@ -207,6 +220,9 @@ def test_gke_public_nodes_world_endpoint_and_plain_secrets_fire(registry: Regist
             "authorized for 0.0.0.0/1, 128.0.0.0/1",
         ),
         ("open", "cannot verify who reaches"),
+        # An authorized network the rule cannot read (no cidrBlock, not a CIDR) is not taken for a private one.
+        ({"cidrBlocks": [{"cidr": "0.0.0.0/0"}], "gcpPublicCidrsAccessEnabled": False}, "None is not a CIDR block"),
+        ({"cidrBlocks": [{"cidrBlock": "anywhere"}], "gcpPublicCidrsAccessEnabled": False}, "cannot verify who"),
     ],
 )
 def test_gke_prod_control_plane_exposure(registry: Registry, networks: object, fires: str) -> None:
