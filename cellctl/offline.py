@@ -69,6 +69,9 @@ class StackPlan:
     config: dict[str, Any] = field(default_factory=dict)
     #: What the program read rather than created (a StackReference, `Resource.get`); the pack judges these too.
     reads: list[PlannedResource] = field(default_factory=list)
+    #: Resources of another stack that this one deploys onto (a team program: its cell's cluster), which
+    #: the cloud rules read for what the target runs (the cluster's Kubernetes version).
+    context: list[PlannedResource] = field(default_factory=list)
 
     def of_type(self, type_: str) -> list[PlannedResource]:
         return [r for r in self.resources if r.type == type_]

@@ -147,7 +147,7 @@ def plan_stack(
             result.findings = [f.to_json() for f in findings]
             cloud_started = time.perf_counter()
             try:
-                result.findings += [f.to_json() for f in cloud.check(planned.resources)]
+                result.findings += [f.to_json() for f in cloud.check(planned.resources, planned.context)]
                 result.cloud_seconds = time.perf_counter() - cloud_started
             except Exception as exc:
                 result.error = f"checking the cloud rules on stack {stack} failed: {type(exc).__name__}: {exc}"

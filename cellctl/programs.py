@@ -209,13 +209,13 @@ def where(exc: BaseException, directory: Path) -> str | None:
     return None
 
 
-def _own_stack_outputs(program: Program, stack: str, registry: Registry) -> dict[str, dict[str, Any]]:
-    """The cell stack's own outputs, when the program reads stack references (they may name it)."""
+def _own_stack(program: Program, stack: str, registry: Registry) -> StackPlan | None:
+    """The cell's own stack planned, when the program reads stack references (they may name it)."""
     reads_references = any("StackReference" in p.read_text(encoding="utf-8") for p in program.directory.rglob("*.py"))
     if not reads_references:
-        return {}
+        return None
     try:
-        return {stack: run_stack(stack, registry).outputs}
+        return run_stack(stack, registry)
     except Exception as exc:
         raise ProgramError(
             f"the program {program.label()} reads stack references, and the cell's own stack {stack} "
@@ -223,12 +223,30 @@ def _own_stack_outputs(program: Program, stack: str, registry: Registry) -> dict
         ) from exc
 
 
+#: The cell's resources a program's objects land on: its clusters (the Kubernetes version they run).
+CLUSTER_TYPES = frozenset({"aws:eks/cluster:Cluster", "gcp:container/cluster:Cluster"})
+
+
+def _cell_clusters(own: StackPlan | None, planned: StackPlan, stack: str, registry: Registry) -> list[Any]:
+    """The cell's clusters, for a program that creates Kubernetes objects and no cluster of its own."""
+    if not any(r.type.startswith("kubernetes:") for r in planned.resources):
+        return []
+    if any(r.type in CLUSTER_TYPES for r in planned.resources):
+        return []
+    try:
+        own = own or run_stack(stack, registry)
+    except Exception:  # the cell's own stack is planned (and its failure reported) on its own
+        return []
+    return [r for r in own.resources if r.type in CLUSTER_TYPES]
+
+
 def run_program_dir(
     program: Program, stack: str, registry: Registry, *, config: Mapping[str, str] | None = None
 ) -> StackPlan:
     """Run `program` as stack `stack` (a cell's stack) under the mocks; failures are `ProgramError`s."""
     cell = next((c for c in registry.cells if c.stack_name == stack), None)
-    mocks = CloudMocks(registry, _own_stack_outputs(program, stack, registry))
+    own = _own_stack(program, stack, registry)
+    mocks = CloudMocks(registry, {stack: own.outputs} if own is not None else {})
     if cell is not None:
         mocks.ambient.update(ambient(cell))
     full_config = stack_config(program, stack, config)
@@ -239,7 +257,7 @@ def run_program_dir(
 
     with _as_its_own_process(program):
         try:
-            return run_program(
+            planned = run_program(
                 run,
                 stack=stack,
                 mocks=mocks,
@@ -253,6 +271,8 @@ def run_program_dir(
             line = where(exc, program.directory)
             at = f"at {line}" if line else "(no line of the program in the traceback)"
             raise ProgramError(f"the program {program.label()} failed {at}: {type(exc).__name__}: {exc}") from exc
+    planned.context = _cell_clusters(own, planned, stack, registry)
+    return planned
 
 
 def plan_program(

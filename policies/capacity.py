@@ -56,6 +56,18 @@ INSTANCE_TYPES: dict[str, Machine] = {
     for family in ("m5", "m6i", "m7i")
     for size, cpu, pods in (("large", 2, 29), ("xlarge", 4, 58), ("2xlarge", 8, 58), ("4xlarge", 16, 234))
 }
+#: The burstable family, t3.medium among them: EKS's default when a node group names no instance type.
+INSTANCE_TYPES |= {
+    f"{family}.{size}": Machine(cpu * 1000, memory, pods)
+    for family in ("t3", "t3a")
+    for size, cpu, memory, pods in (
+        ("small", 2, 2048, 11),
+        ("medium", 2, 4096, 17),
+        ("large", 2, 8192, 35),
+        ("xlarge", 4, 16384, 58),
+        ("2xlarge", 8, 32768, 58),
+    )
+}
 #: GCE machine types: vCPUs and memory (pods per node come from the node pool).
 MACHINE_TYPES: dict[str, Machine] = {
     f"{family}-standard-{cpu}": Machine(cpu * 1000, cpu * 4096)

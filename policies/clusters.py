@@ -10,7 +10,9 @@ lets any Compute Engine VM of any customer reach it).
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
+from typing import Any
 
 from cells import Environment
 from policies.base import MANDATORY, UNKNOWN, WORLD, Context, View, as_list, cannot_verify, get, known, resource_rule
@@ -40,10 +42,23 @@ def _eks(resource: View, ctx: Context, report: Callable[[str], None]) -> None:
     if public is UNKNOWN or cidrs is UNKNOWN or public is False:
         return
     # EKS defaults: public access on, from 0.0.0.0/0.
-    listed = [c for c in as_list(cidrs) if isinstance(c, str)]
+    listed = [c for c in as_list(cidrs) if c is not UNKNOWN]
+    if unreadable := _unreadable(listed):
+        report(cannot_verify(f"who reaches {resource.label}'s public endpoint", unreadable))
+        return
     open_to = _open_to(listed) if cidrs else ["0.0.0.0/0"]
     if open_to:
         report(f"{resource.label} is a prod cluster whose public API endpoint is open to {', '.join(open_to)}")
+
+
+def _unreadable(cidrs: list[Any]) -> str | None:
+    """Why a list of CIDR blocks cannot be judged (an item that is no CIDR), or None."""
+    for cidr in cidrs:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except (TypeError, ValueError):
+            return f"{cidr!r} is not a CIDR block"
+    return None
 
 
 def _open_to(cidrs: list[str]) -> list[str]:
@@ -83,6 +98,9 @@ def _gke(resource: View, ctx: Context, report: Callable[[str], None]) -> None:
     if get(props, "controlPlaneEndpointsConfig", "ipEndpointsConfig", "enabled") is False:
         return
     blocks = [get(b, "cidrBlock") for b in as_list(get(networks, "cidrBlocks"))]
+    if unreadable := _unreadable([b for b in blocks if b is not UNKNOWN]):
+        report(cannot_verify(f"who reaches {resource.label}'s control plane", f"an authorized network's {unreadable}"))
+        return
     if not known(networks):
         report(f"{resource.label} is a prod cluster whose public API endpoint accepts any network")
     elif open_to := [b for b in blocks if b in WORLD] or (

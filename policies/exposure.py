@@ -161,8 +161,10 @@ def _internet(*ranges: Any) -> str | None:
 
 def _gcp_firewall(props: dict[str, Any]) -> list[tuple[str, str]]:
     direction = props.get("direction") or "INGRESS"
-    if direction != "INGRESS" or props.get("disabled") is True:
+    if direction is UNKNOWN or direction == "EGRESS" or props.get("disabled") is True:
         return []
+    if direction != "INGRESS":
+        raise _UnreadableError(f"its direction is {direction!r}, neither INGRESS nor EGRESS")
     sources = props.get("sourceRanges")
     if sources is UNKNOWN:
         return []
@@ -242,6 +244,8 @@ def security_group_ingress(resource: View, ctx: Context, report: Callable[[str],
                         exposures.append((what, cidr))
         elif resource.type == "aws:ec2/securityGroupRule:SecurityGroupRule":
             cidr = _internet(props.get("cidrBlocks"), props.get("ipv6CidrBlocks"))
+            if known(props.get("type")) and props.get("type") not in ("ingress", "egress"):
+                raise _UnreadableError(f"its type is {props.get('type')!r}, neither ingress nor egress")
             if props.get("type") == "ingress" and cidr:
                 what = _opens(props.get("protocol"), props.get("fromPort"), props.get("toPort"))
                 if what:

@@ -28,6 +28,7 @@ A document that cannot be read is a finding ("cannot verify"), never a pass.
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections.abc import Callable
 from typing import Any
@@ -84,6 +85,25 @@ def _every_role(resources: Any) -> bool:
     )
 
 
+#: ARNs of every kind: a resource pattern matching all of them is "every resource", however spelt.
+_ANY_ARNS = (
+    "arn:aws:s3:::bucket/key",
+    "arn:aws:iam::123456789012:role/r",
+    "arn:aws:ec2:us-east-1:123456789012:instance/i-0",
+    "arn:aws-cn:kms:cn-north-1:123456789012:key/k",
+)
+_IAM_ARNS = (
+    "arn:aws:iam::123456789012:role/r",
+    "arn:aws:iam::123456789012:user/u",
+    "arn:aws:iam::123456789012:policy/p",
+)
+
+
+def _every_resource(resources: Any, samples: tuple[str, ...] = _ANY_ARNS) -> bool:
+    """Whether a pattern among `resources` covers all of `samples` (`*`, `arn:*`, `arn:aws:*:*:*:*`...)."""
+    return any(isinstance(r, str) and all(fnmatch.fnmatchcase(arn, r) for arn in samples) for r in as_list(resources))
+
+
 def admin_problems(document: Document) -> list[str]:
     """How a policy document grants administrator power (empty when it does not)."""
     problems = []
@@ -93,9 +113,10 @@ def admin_problems(document: Document) -> list[str]:
             problems.append(f"allows every action except {statement['NotAction']} (NotAction)")
         if "NotResource" in statement:
             problems.append(f"allows {actions} on every resource except {statement['NotResource']} (NotResource)")
-        full = sorted({a for a in as_list(actions) if isinstance(a, str) and a.lower() in _FULL})
-        if full and "*" in as_list(resources):
-            what = "every action" if any(a != "iam:*" for a in full) else "all of IAM (iam:*)"
+        full = sorted({a.lower() for a in as_list(actions) if isinstance(a, str) and a.lower() in _FULL})
+        everything = [a for a in full if a != "iam:*"]
+        if (everything and _every_resource(resources)) or (full and _every_resource(resources, _IAM_ARNS)):
+            what = "every action" if everything else "all of IAM (iam:*)"
             problems.append(f"allows {what} on every resource")
         elif matches(actions, "iam:PassRole") and _every_role(resources):
             problems.append("allows iam:PassRole on every role, so it can hand any role to a service it runs")

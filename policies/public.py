@@ -2,8 +2,9 @@
 
 `no-public-access`:
 - AWS resource policies (`RESOURCE_POLICIES`: bucket, repository, queue, topic, key, secret,
-  sink policies) allow nothing to a public principal (`"*"`, `{"AWS": "*"}`) unless a condition
-  ties it to the organization, an account, a source ARN or VPC endpoint, or a network
+  sink policies, and the inline `policy` of topics, queues, secrets and buckets) allow nothing
+  to a public principal (`"*"`, `{"AWS": "*"}`) unless a condition ties it to the organization,
+  an account, a source ARN or VPC endpoint, or a network
   (`policies.documents.RESTRICTING_KEYS`, positive operators only, no `...IfExists`).
 - S3 ACLs set through side resources (`aws:s3/bucketAclV2`, `aws:s3/bucketAcl`) or a bucket's
   inline `grants` use no public canned ACL and grant nothing to the AllUsers or
@@ -38,6 +39,12 @@ RESOURCE_POLICIES = {
     "aws:oam/sinkPolicy:SinkPolicy": "policy",
     "aws:s3/accessPoint:AccessPoint": "policy",
     "aws:ecr/registryPolicy:RegistryPolicy": "policy",
+    # Resources that take their policy inline, as an input of their own.
+    "aws:sns/topic:Topic": "policy",
+    "aws:sqs/queue:Queue": "policy",
+    "aws:secretsmanager/secret:Secret": "policy",
+    "aws:s3/bucket:Bucket": "policy",
+    "aws:s3/bucketV2:BucketV2": "policy",
 }
 ACL_TYPES = frozenset({"aws:s3/bucketAclV2:BucketAclV2", "aws:s3/bucketAcl:BucketAcl"})
 #: Buckets that take an ACL inline (`grants`, the older provider's shape).
@@ -91,7 +98,13 @@ def _acl(resource: View, report: Callable[[str], None]) -> None:
         report(cannot_verify(f"the grants of {resource.label}", f"accessControlPolicy is {policy!r}"))
         return
     for grant in grants:
-        uri = grant.get("grantee", {}).get("uri") if isinstance(grant, dict) else None
+        grantee = grant.get("grantee") if isinstance(grant, dict) else None
+        if grantee is UNKNOWN or grant is UNKNOWN:
+            continue
+        if not isinstance(grantee, dict):
+            report(cannot_verify(f"the grants of {resource.label}", f"a grant is {grant!r}, with no grantee object"))
+            continue
+        uri = grantee.get("uri")
         if uri in PUBLIC_GROUPS:
             report(f"{resource.label} grants {grant.get('permission')} to {uri.rsplit('/', 1)[-1]}")
 
@@ -105,7 +118,7 @@ def _acl(resource: View, report: Callable[[str], None]) -> None:
 def no_public_access(resource: View, ctx: Context, report: Callable[[str], None]) -> None:
     if resource.type in RESOURCE_POLICIES:
         _aws_policy(resource, report)
-    elif resource.type in ACL_TYPES:
+    if resource.type in ACL_TYPES:
         _acl(resource, report)
     elif resource.type in INLINE_ACL_TYPES:
         for grant in as_list(resource.props.get("grants")):
@@ -124,7 +137,12 @@ def gcp_grants(resource: View) -> tuple[list[tuple[str, str]], str | None]:
     props = resource.props
     pairs: list[tuple[str, str]] = []
     role = props.get("role")
-    members = [m for m in as_list(props.get("member")) + as_list(props.get("members")) if isinstance(m, str)]
+    members = []
+    for member in as_list(props.get("member")) + as_list(props.get("members")):
+        if isinstance(member, str):
+            members.append(member)
+        elif member is not UNKNOWN:
+            return [], f"a member is {member!r}, not an IAM member string"
     pairs.extend((role if isinstance(role, str) else "a role", m) for m in members)
     data = props.get("policyData")
     if data is not None and data is not UNKNOWN:

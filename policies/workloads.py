@@ -2,7 +2,9 @@
 
 Every container (init containers too) of a Deployment, StatefulSet, DaemonSet, ReplicaSet,
 Job, CronJob or Pod sets CPU and memory requests and limits, is not privileged, and runs an
-image pinned by tag or digest, never `:latest` or untagged.
+image pinned by tag or digest, never `:latest` or untagged; an image that is not a string is a
+finding. Patch resources (`DeploymentPatch`...) are held to the same, less the requests and
+limits a partial object may leave to the object it patches.
 """
 
 from __future__ import annotations
@@ -24,10 +26,16 @@ POD_SPECS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: Patch resources (server-side apply) change part of a workload: they may leave out what the object has.
+PATCHES: dict[str, tuple[str, ...]] = {f"{type_}Patch": path for type_, path in POD_SPECS.items()}
+
+
 def image_problem(image: Any) -> str | None:
     """Why an image reference is not pinned, or None when it is (by tag or digest)."""
+    if image is None or image is UNKNOWN:
+        return None  # absent (a patch keeps the object's own), or not known yet
     if not isinstance(image, str):
-        return None
+        return f"its image {image!r} cannot be read as an image reference"
     if "@sha256:" in image:
         return None
     last = image.rsplit("/", 1)[-1]
@@ -45,10 +53,11 @@ def _containers(pod: Any) -> Iterator[Any]:
                 yield container
 
 
-def container_problems(container: dict[str, Any]) -> list[str]:
+def container_problems(container: dict[str, Any], partial: bool = False) -> list[str]:
+    """What a container gets wrong; a `partial` one (a patch's) need not repeat its requests and limits."""
     problems = []
     resources = container.get("resources")
-    if resources is not UNKNOWN:
+    if resources is not UNKNOWN and not partial:
         for kind in ("requests", "limits"):
             values = get(resources, kind)
             if values is UNKNOWN:
@@ -67,10 +76,11 @@ def container_problems(container: dict[str, Any]) -> list[str]:
     "k8s-workload-hygiene",
     "Kubernetes containers set CPU/memory requests and limits, are not privileged and pin their image (no :latest).",
     MANDATORY,
-    types=list(POD_SPECS),
+    types=[*POD_SPECS, *PATCHES],
 )
 def workload_hygiene(resource: View, ctx: Context, report: Callable[[str], None]) -> None:
-    pod = get(resource.props, *POD_SPECS[resource.type])
+    partial = resource.type in PATCHES
+    pod = get(resource.props, *(PATCHES if partial else POD_SPECS)[resource.type])
     if not known(pod):
         return
     if not isinstance(pod, dict):
@@ -80,5 +90,5 @@ def workload_hygiene(resource: View, ctx: Context, report: Callable[[str], None]
         if not isinstance(container, dict):
             report(cannot_verify(f"the containers of {resource.label}", f"a container is {container!r}"))
             continue
-        for problem in container_problems(container):
+        for problem in container_problems(container, partial):
             report(f"{resource.label} container {container.get('name')!s}: {problem}")

@@ -177,6 +177,71 @@ def test_record_set_type_in_a_nested_request_fires(plans: dict[str, StackPlan]) 
     assert any("'ttl'" in m and "below the minimum 0" in m for m in found)
 
 
+def test_documented_limits_the_models_lack_fire(plans: dict[str, StackPlan]) -> None:
+    # KMS and CloudWatch Logs state these in their API references; the models allow 1..365 and any number.
+    key = resource(plans, "aws:kms/key:Key")
+    assert messages(botocore_shapes.check([changed(key, deletionWindowInDays=7.0)])) == []
+    [message] = messages(botocore_shapes.check([changed(key, deletionWindowInDays=3.0)]))
+    assert "'deletionWindowInDays'" in message and "PendingWindowInDays is 3: " in message
+    assert "between 7 and 30" in message
+    group = resource(plans, "aws:cloudwatch/logGroup:LogGroup")
+    for valid in (30.0, 3653.0, 0.0):  # 0: never expire (the provider deletes the retention policy instead)
+        assert messages(botocore_shapes.check([changed(group, retentionInDays=valid)])) == [], valid
+    [message] = messages(botocore_shapes.check([changed(group, retentionInDays=42.0)]))
+    assert "retentionInDays is 42: " in message and "one of 1, 3, 5" in message
+    # A value of another type is the shape's to report (an object is no number, and no crash).
+    [message] = messages(botocore_shapes.check([changed(group, retentionInDays={"days": 30})]))
+    assert "retentionInDays must be a whole number" in message
+
+
+def test_versioning_disabled_makes_no_call(plans: dict[str, StackPlan]) -> None:
+    # Pulumi's `Disabled` stands for a bucket never versioned: the provider makes no PutBucketVersioning.
+    versioning = resource(plans, "aws:s3/bucketVersioning:BucketVersioning")
+    disabled = changed(versioning, versioningConfiguration={"status": "Disabled"})
+    assert botocore_shapes.check([disabled]) == []
+    [message] = messages(botocore_shapes.check([changed(versioning, versioningConfiguration={"status": "Off"})]))
+    assert "VersioningConfiguration.Status is 'Off', not one of Enabled, Suspended" in message
+
+
+def test_a_teams_security_group_and_instance_are_checked(plans: dict[str, StackPlan]) -> None:
+    # What the web-server fixture's typed args send (camelCase, nested rule and metadata blocks).
+    vpc = resource(plans, "aws:ec2/vpc:Vpc")
+    rule = {"protocol": "tcp", "fromPort": 443.0, "toPort": 443.0, "cidrBlocks": ["0.0.0.0/0"], "description": "web"}
+    group = dataclasses.replace(
+        vpc,
+        type="aws:ec2/securityGroup:SecurityGroup",
+        inputs={"description": "web", "ingress": [rule], "egress": [{**rule, "protocol": "-1"}], "tags": {"a": "b"}},
+    )
+    instance = dataclasses.replace(
+        vpc,
+        type="aws:ec2/instance:Instance",
+        inputs={
+            "ami": "ami-0abcdef1234567890",
+            "instanceType": "t3.micro",
+            "metadataOptions": {"httpTokens": "required"},
+        },
+    )
+    assert botocore_shapes.check([group, instance]) == []
+    broken_rule = {**rule, "fromPort": "443", "cidrBlocks": "0.0.0.0/0"}
+    found = messages(botocore_shapes.check([changed(group, ingress=[broken_rule])]))
+    assert any("'ingress'" in m and "IpPermissions[0].FromPort must be a whole number" in m for m in found)
+    assert any("IpPermissions[0].IpRanges must be a list" in m for m in found)
+    typo = changed(instance, instanceType="t3.mirco", metadataOptions={"httpTokens": "require"})
+    found = messages(botocore_shapes.check([typo]))
+    assert any("'instanceType'" in m and "InstanceType is 't3.mirco', not one of" in m for m in found)
+    assert any("'metadataOptions'" in m and "MetadataOptions.HttpTokens is 'require'" in m for m in found)
+
+
+def test_a_type_with_no_entry_is_reported_as_unchecked(plans: dict[str, StackPlan]) -> None:
+    # A team's program may create types the table lacks: said once per type, as advisory, not passed silently.
+    vpc = resource(plans, "aws:ec2/vpc:Vpc")
+    topics = [dataclasses.replace(vpc, type="aws:sns/topic:Topic", name=n, inputs={}) for n in ("a", "b")]
+    found = botocore_shapes.check(topics)
+    assert messages(found) == []
+    [advisory] = messages(found, "advisory")
+    assert advisory.startswith("cannot verify the inputs of aws:sns/topic:Topic against AWS's API")
+
+
 def test_unknown_values_are_skipped(plans: dict[str, StackPlan]) -> None:
     repo = changed(resource(plans, "aws:ecr/repository:Repository"), imageTagMutability=UNKNOWN, name=UNKNOWN)
     assert botocore_shapes.check([repo]) == []
@@ -236,6 +301,26 @@ def test_every_sample_policy_document_is_in_the_table(plans: dict[str, StackPlan
     }
     known = {(type_, doc.field) for type_, docs in iam.DOCUMENTS.items() for doc in docs}
     assert found and found <= known
+
+
+@pytest.mark.parametrize(
+    "type_",
+    [
+        "aws:sqs/queue:Queue",
+        "aws:secretsmanager/secret:Secret",
+        "aws:s3/bucket:Bucket",
+        "aws:kms/keyPolicy:KeyPolicy",
+        "aws:s3/accessPoint:AccessPoint",
+    ],
+)
+def test_inline_and_side_resource_policies_are_linted(plans: dict[str, StackPlan], type_: str) -> None:
+    # The same documents the pack's no-public-access reads: a malformed one is an error here too.
+    base = resource(plans, "aws:s3/bucketPolicy:BucketPolicy")
+    good = dataclasses.replace(base, type=type_, inputs={"policy": base.inputs["policy"]})
+    assert messages(iam.check([good])) == []
+    duplicate = {"Sid": "Same", "Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"}, "Action": "sqs:*"}
+    bad = json.dumps({"Version": "2012-10-17", "Statement": [duplicate, duplicate]})
+    assert any("policy (resource policy): parliament" in m for m in messages(iam.check([changed(good, policy=bad)])))
 
 
 def test_iam_quotas_ignore_white_space() -> None:
@@ -334,16 +419,37 @@ def test_cluster_versions(plans: dict[str, StackPlan]) -> None:
     assert minors == kubernetes.shipped_minors()[-kubernetes.CHANNEL_MINORS :] and "STABLE channel" in source
     pinned = changed(gke, minMasterVersion="1.30.5-gke.1014001")
     assert kubernetes.cluster_minors([pinned])[0] == ((1, 30),)
+    # A version or channel that cannot be read: the newest minors, never a crash nor a silent pick of one.
+    assert kubernetes.cluster_minors([changed(gke, releaseChannel="STABLE")])[0] == minors
+    unreadable = (minors, "the EKS cluster's unreadable version 1.33")
+    assert kubernetes.cluster_minors([changed(eks, version=1.33)]) == unreadable
     assert kubernetes.schema_minor((1, 99)) == kubernetes.shipped_minors()[-1]
     assert kubernetes.schema_minor((1, 2)) == kubernetes.shipped_minors()[0]
 
 
 def test_custom_resources_have_their_metadata_checked(plans: dict[str, StackPlan]) -> None:
     issuer = resource(plans, "kubernetes:cert-manager.io/v1:ClusterIssuer")
-    assert kubernetes.check([issuer]) == []
+    assert messages(kubernetes.check([issuer])) == []
+    # Its spec goes unchecked, and the plan says so rather than passing it in silence.
+    [advisory] = messages(kubernetes.check([issuer]), "advisory")
+    assert advisory.startswith("ClusterIssuer letsencrypt: cannot verify its spec offline") and "CRD" in advisory
     bad = changed(issuer, metadata={"name": "letsencrypt", "labels": {"tier": 1}, "owner": "x"})
     found = messages(kubernetes.check([bad]))
     assert any("'owner' was unexpected" in m for m in found) and any("labels.tier" in m for m in found)
+
+
+def test_patch_resources_are_checked_as_partial_objects_of_their_kind(plans: dict[str, StackPlan]) -> None:
+    stack = resource(plans, "kubernetes:apps/v1:Deployment", "cell-alpha")
+    patch = dataclasses.replace(
+        stack,
+        type="kubernetes:apps/v1:DeploymentPatch",
+        inputs={"metadata": {"name": "coredns", "namespace": "kube-system"}, "spec": {"replicas": 3.0}},
+    )
+    assert kubernetes.api_object(patch) is not None and kubernetes.api_object(patch)["kind"] == "Deployment"
+    assert kubernetes.check([patch]) == []  # no selector, no template: a patch need not repeat them
+    typo = changed(patch, spec={"replica": 3.0})
+    [message] = messages(kubernetes.check([typo]))
+    assert "Deployment kube-system/coredns" in message and "'replica' was unexpected" in message
 
 
 def test_helm_releases_are_not_api_objects(plans: dict[str, StackPlan]) -> None:
@@ -385,6 +491,36 @@ def test_gcp_name_rules_fire(plans: dict[str, StackPlan], type_: str, field: str
     assert gcp_names.check([record]) == []
     [message] = messages(gcp_names.check([changed(record, **{field: value})]))
     assert message.startswith(f"{field} {value!r}") and gcp_names.RULES[rule].doc in message
+
+
+def test_folder_names_take_letters_and_digits_of_any_script(plans: dict[str, StackPlan]) -> None:
+    # The reference's expression is [\p{L}\p{N}]([\p{L}\p{N}_- ]{0,28}[\p{L}\p{N}])?
+    project = resource(plans, "gcp:organizations/project:Project")
+    folder = dataclasses.replace(project, type="gcp:organizations/folder:Folder", inputs={"parent": "organizations/1"})
+    for valid in ("Équipe données", "Cells 2", "販売"):
+        assert gcp_names.check([changed(folder, displayName=valid)]) == [], valid
+    for invalid in ("cells-", "a" * 31, "team/ops"):
+        [message] = messages(gcp_names.check([changed(folder, displayName=invalid)]))
+        assert message.startswith(f"displayName {invalid!r}") and "folders#Folder" in message
+
+
+def test_bucket_names_follow_cloud_storage_rules(plans: dict[str, StackPlan]) -> None:
+    project = resource(plans, "gcp:organizations/project:Project")
+    bucket = dataclasses.replace(project, type="gcp:storage/bucket:Bucket", inputs={"location": "EU"})
+    for valid in ("beta-site", "beta_logs-1", "www.example.com", "abc"):
+        assert gcp_names.check([changed(bucket, name=valid)]) == [], valid
+    for invalid in ("Beta-site", "ab", "-beta", "192.168.5.4", "goog-site", "my-google-site", "b" * 64):
+        [message] = messages(gcp_names.check([changed(bucket, name=invalid)]))
+        assert message.startswith(f"name {invalid!r}") and "storage/docs/buckets#naming" in message, invalid
+
+
+def test_labels_of_a_type_the_table_does_not_name_are_judged(plans: dict[str, StackPlan]) -> None:
+    # A team's program may create any GCP type; the label rules hold for all of them.
+    project = resource(plans, "gcp:organizations/project:Project")
+    topic = dataclasses.replace(project, type="gcp:pubsub/topic:Topic", inputs={"labels": {"team": "core"}})
+    assert gcp_names.check([topic]) == []
+    [message] = messages(gcp_names.check([changed(topic, labels={"Team": "core"})]))
+    assert "labels key 'Team'" in message
 
 
 def test_provider_default_labels_are_checked(plans: dict[str, StackPlan]) -> None:
@@ -459,6 +595,36 @@ def test_no_checker_crashes_on_mutated_resources(data: st.DataObject) -> None:
     context = [r for r in plans[record.urn.split("::")[0].removeprefix("urn:pulumi:")].resources if r.urn != record.urn]
     for name, checker in cloud.CHECKERS.items():
         found = checker([*context, mutated])
+        assert all(isinstance(f, Finding) and f.policy == name for f in found)
+
+
+@functools.cache
+def program_records() -> list[PlannedResource]:
+    """What the team programs of the fixtures create (security groups, instances, Kubernetes objects...)."""
+    from cellctl.programs import load_program, run_program_dir
+    from tests.test_programs import PROGRAMS
+
+    registry = load_registry(DEFAULT_REGISTRY)
+    records = [
+        r
+        for name in ("web-server", "static-site", "cluster-app")
+        for r in run_program_dir(load_program(PROGRAMS / name), "cell-alpha", registry).resources
+        if r.custom
+    ]
+    return sorted(records, key=lambda r: (r.type, r.urn))
+
+
+@given(data=st.data())
+@settings(max_examples=80, deadline=None)
+def test_no_checker_crashes_on_mutated_program_resources(data: st.DataObject) -> None:
+    records = program_records()
+    record = data.draw(st.sampled_from(records))
+    paths = _paths(record.inputs)
+    new = data.draw(_VALUES)
+    inputs = _set(record.inputs, data.draw(st.sampled_from(paths)), new) if paths else {"extra": new}
+    mutated = dataclasses.replace(record, inputs=inputs)
+    for name, checker in cloud.CHECKERS.items():
+        found = checker([r for r in records if r.urn != record.urn] + [mutated])
         assert all(isinstance(f, Finding) and f.policy == name for f in found)
 
 

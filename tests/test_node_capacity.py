@@ -173,6 +173,13 @@ def test_an_unknown_chart_fails_closed(registry: Registry) -> None:
     assert "Helm chart 'mystery'" in finding.message
 
 
+def test_a_node_group_of_ekss_default_instance_type_is_judged(registry: Registry) -> None:
+    # No instanceTypes: EKS launches t3.medium (2 vCPU, 4 GiB, 17 pods with the VPC CNI), which the rule knows.
+    stack = Stack("cell-staging")
+    stack.add("aws:eks/nodeGroup:NodeGroup", "n", {"scalingConfig": {"maxSize": 4}})
+    assert [f.message for f in capacity(stack.resources, registry) if "cannot" in f.message] == []
+
+
 def test_an_unknown_instance_type_fails_closed(registry: Registry) -> None:
     stack = Stack("cell-staging")
     stack.add("aws:eks/nodeGroup:NodeGroup", "n", {"instanceTypes": ["x9.huge"], "scalingConfig": {"maxSize": 4}})

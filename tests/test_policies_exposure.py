@@ -109,6 +109,15 @@ def test_account_wide_block_counts(registry: Registry) -> None:
             {"sourceRanges": ["0.0.0.0/0"], "allows": [{"protocol": "tcp"}]},
             "all tcp ports",
         ),
+        ("gcp:compute/firewall:Firewall", {"direction": "EGRESS", "allows": [{"protocol": "tcp"}]}, None),
+        ("gcp:compute/firewall:Firewall", {"direction": "INGRESS", "allows": [{"protocol": "tcp"}]}, "all tcp"),
+        # A direction the rule cannot read is not taken for egress.
+        ("gcp:compute/firewall:Firewall", {"direction": "ingress", "allows": [{"protocol": "tcp"}]}, "cannot verify"),
+        (
+            "aws:ec2/securityGroupRule:SecurityGroupRule",
+            {"type": "Ingress", "protocol": "tcp", "fromPort": 22, "toPort": 22, "cidrBlocks": ["0.0.0.0/0"]},
+            "cannot verify",
+        ),
     ],
 )
 def test_security_group_ingress(registry: Registry, type_: str, inputs: dict, fires: str | None) -> None:
@@ -140,6 +149,19 @@ def test_eks_public_prod_and_unencrypted_fire(registry: Registry) -> None:
     assert len(messages) == 2
     assert "does not encrypt Kubernetes secrets" in messages[0]
     assert "public API endpoint is open to 0.0.0.0/0" in messages[1]
+
+
+@pytest.mark.parametrize("cidrs", [["0.0.0.0"], [{"cidr": "0.0.0.0/0"}], ["everywhere"]])
+def test_eks_public_endpoint_with_unreadable_cidrs_cannot_be_verified(registry: Registry, cidrs: list) -> None:
+    stack = Stack("cell-alpha")
+    vpc = {"endpointPublicAccess": True, "publicAccessCidrs": cidrs}
+    stack.add(EKS, "alpha-eks", {"encryptionConfig": ENCRYPTED, "vpcConfig": vpc})
+    found = [f.message for f in stack.findings(registry, cluster_hardening)]
+    if cidrs == ["0.0.0.0"]:  # a single address is a /32: readable, and not the internet
+        assert found == []
+    else:
+        [message] = found
+        assert message.startswith("cannot verify who reaches alpha-eks") and "is not a CIDR block" in message
 
 
 def test_eks_public_endpoint_with_cidrs_is_fine_outside_prod(registry: Registry) -> None:
@@ -198,6 +220,9 @@ def test_gke_public_nodes_world_endpoint_and_plain_secrets_fire(registry: Regist
             "authorized for 0.0.0.0/1, 128.0.0.0/1",
         ),
         ("open", "cannot verify who reaches"),
+        # An authorized network the rule cannot read (no cidrBlock, not a CIDR) is not taken for a private one.
+        ({"cidrBlocks": [{"cidr": "0.0.0.0/0"}], "gcpPublicCidrsAccessEnabled": False}, "None is not a CIDR block"),
+        ({"cidrBlocks": [{"cidrBlock": "anywhere"}], "gcpPublicCidrsAccessEnabled": False}, "cannot verify who"),
     ],
 )
 def test_gke_prod_control_plane_exposure(registry: Registry, networks: object, fires: str) -> None:
@@ -422,6 +447,47 @@ READ = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b
             "grants roles/viewer to allUsers",
         ),
         ("gcp:pubsub/topicIAMPolicy:TopicIAMPolicy", {"policyData": "not json"}, "cannot verify who"),
+        (
+            "gcp:storage/bucketIAMBinding:BucketIAMBinding",
+            {"role": "roles/storage.objectViewer", "members": [{"allUsers": True}]},
+            "cannot verify who",
+        ),
+        # Policies given inline, as the resource's own input.
+        (
+            "aws:sns/topic:Topic",
+            {"policy": _doc({"Effect": "Allow", "Principal": "*", "Action": "sns:Publish", "Resource": "*"})},
+            "allows sns:Publish to any principal",
+        ),
+        (
+            "aws:sqs/queue:Queue",
+            {"policy": _doc({"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sqs:*", "Resource": "*"})},
+            "allows sqs:* to any principal",
+        ),
+        (
+            "aws:sqs/queue:Queue",
+            {
+                "policy": _doc(
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "sns.amazonaws.com"},
+                        "Action": "sqs:SendMessage",
+                        "Resource": "*",
+                    }
+                )
+            },
+            None,
+        ),
+        ("aws:secretsmanager/secret:Secret", {"policy": "{not json"}, "cannot verify who"),
+        (
+            "aws:s3/bucket:Bucket",
+            {"policy": _doc({"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "*"})},
+            "allows s3:GetObject to any principal",
+        ),
+        (
+            "aws:s3/bucketAclV2:BucketAclV2",
+            {"accessControlPolicy": {"grants": [{"grantee": "AllUsers", "permission": "READ"}], "owner": {"id": "a"}}},
+            "cannot verify the grants",
+        ),
         (
             "gcp:storage/bucketIAMMember:BucketIAMMember",
             {"role": "roles/storage.objectViewer", "member": "group:x@acme-corp.net"},

@@ -131,6 +131,22 @@ def _doc(*statements: dict) -> str:
             {"policyArn": "arn:aws:iam::aws:policy/IAMFullAccess"},
             "attaches IAMFullAccess",
         ),
+        # "Every resource" spelt as an ARN pattern.
+        (
+            "aws:iam/policy:Policy",
+            {"policy": _doc({"Effect": "Allow", "Action": "*", "Resource": "arn:aws:*:*:*:*"})},
+            "allows every action on every resource",
+        ),
+        (
+            "aws:iam/policy:Policy",
+            {"policy": _doc({"Effect": "Allow", "Action": "*", "Resource": "arn:*"})},
+            "allows every action on every resource",
+        ),
+        (
+            "aws:iam/policy:Policy",
+            {"policy": _doc({"Effect": "Allow", "Action": "IAM:*", "Resource": "arn:aws:iam::*:*"})},
+            "allows all of IAM (iam:*) on every resource",
+        ),
         ("aws:iam/role:Role", {"managedPolicyArns": ["arn:aws:iam::aws:policy/PowerUserAccess"]}, "PowerUserAccess"),
         (
             "gcp:projects/iAMMember:IAMMember",

@@ -64,6 +64,29 @@ def test_bad_container_fires(registry: Registry, changes: dict[str, Any], proble
     assert any(f"container api: {problem}" in f.message for f in found)
 
 
+def test_an_image_that_is_not_a_string_cannot_be_verified(registry: Registry) -> None:
+    stack = Stack("cell-alpha")
+    stack.add("kubernetes:apps/v1:Deployment", "alpha-api", _deployment(image={"repository": "nginx"}))
+    [finding] = stack.findings(registry, workload_hygiene)
+    assert "container api: its image {'repository': 'nginx'} cannot be read" in finding.message
+
+
+def test_patches_are_held_to_privilege_and_pinning(registry: Registry) -> None:
+    stack = Stack("cell-alpha")
+    # A patch that changes only the image need not repeat the container's requests and limits...
+    stack.add("kubernetes:apps/v1:DeploymentPatch", "ok", _deployment(resources=None))
+    assert stack.findings(registry, workload_hygiene) == []
+    # ...but may not make it privileged or unpinned.
+    bad = stack.add(
+        "kubernetes:apps/v1:DeploymentPatch", "bad", _deployment(image="nginx", securityContext={"privileged": True})
+    )
+    found = [f for f in stack.findings(registry, workload_hygiene) if f.urn == bad.urn]
+    assert {f.message.split(": ", 1)[1] for f in found} == {
+        "runs privileged",
+        "image 'nginx' has no tag (it means :latest)",
+    }
+
+
 def test_cronjob_init_containers_are_checked(registry: Registry) -> None:
     stack = Stack("cell-beta")
     pod = {"initContainers": [{**CONTAINER, "name": "migrate", "image": "busybox"}], "containers": [CONTAINER]}

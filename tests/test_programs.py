@@ -322,3 +322,21 @@ def test_a_default_provider_configured_from_the_stack_config_is_judged_for_its_r
     assert provider["inputs"]["region"] == "ap-south-1"
     assert ("allowed-regions", provider["name"]) in findings(stack)
     assert ("cell-isolation", "b") in findings(stack)
+
+
+def test_a_programs_kubernetes_objects_are_checked_at_the_cells_cluster_version(tmp_path, registry):
+    """A team's objects land on the cell's cluster, so they are held to the version it runs (EKS 1.33 here)."""
+    from policies import cloud
+    from policies.cloud import kubernetes
+
+    planned = run_program_dir(load_program(PROGRAMS / "cluster-app"), "cell-alpha", registry)
+    assert [r.type for r in planned.context] == ["aws:eks/cluster:Cluster"]
+    assert kubernetes.cluster_minors(planned.resources, planned.context)[0] == ((1, 33),)
+    main = (
+        "import pulumi_kubernetes as k8s\n"
+        "container = {'name': 'web', 'image': 'nginx:1.27', 'resource': {}}\n"
+        "k8s.core.v1.Pod('web', metadata={'name': 'web'}, spec={'containers': [container]})\n"
+    )
+    planned = run_program_dir(load_program(write_program(tmp_path / "p", main)), "cell-alpha", registry)
+    [message] = [f.message for f in cloud.check(planned.resources, planned.context) if f.level == "error"]
+    assert "on Kubernetes 1.33 (the EKS cluster's version 1.33)" in message and "'resource' was unexpected" in message

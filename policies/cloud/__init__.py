@@ -16,7 +16,7 @@ Findings have `layer` "cloud" and level `error` (the API would reject it: the pl
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from policies.cloud import botocore_shapes, gcp_names, iam, kubernetes
 from policies.cloud.common import Checker
@@ -31,10 +31,17 @@ CHECKERS: dict[str, Checker] = {
 }
 
 
-def check(records: Iterable[Record]) -> list[Finding]:
-    """Every checker on one stack's planned resources; findings in checker order, then resource order."""
+def check(records: Iterable[Record], context: Sequence[Record] = ()) -> list[Finding]:
+    """Every checker on one stack's planned resources; findings in checker order, then resource order.
+
+    `context` holds what the stack deploys onto but does not create (a team program's cell cluster):
+    the Kubernetes checker takes its version from there when the stack has no cluster of its own.
+    """
     records = list(records)
-    return [f for checker in CHECKERS.values() for f in checker(records)]
+    found: list[Finding] = []
+    for name, checker in CHECKERS.items():
+        found.extend(kubernetes.check(records, context) if name == kubernetes.CHECKER else checker(records))
+    return found
 
 
 __all__ = ["CHECKERS", "check"]

@@ -30,7 +30,7 @@ import regex
 from botocore.loaders import Loader
 from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape, StructureShape
 
-from policies.cloud.common import finding, inputs, is_unknown, json_document, short
+from policies.cloud.common import ADVISORY, finding, inputs, is_unknown, json_document, short
 from policies.evaluate import Finding, Record
 
 CHECKER = "cloud/botocore"
@@ -61,8 +61,31 @@ class Call:
     provided: frozenset[str] = frozenset()
     #: Fixed values the provider always sends.
     sends: Mapping[str, Any] = field(default_factory=dict)
-    #: The input without which the provider does not make this call at all.
-    when: str | None = None
+    #: The input without which the provider does not make this call at all, or a test of the inputs.
+    when: str | Callable[[Mapping[str, Any]], bool] | None = None
+    #: What the service documents but its model does not carry, by request member path.
+    documented: Mapping[str, Documented] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Documented:
+    """A constraint the service's API reference states in prose, absent from its model's shape."""
+
+    says: str
+    doc: str
+    allowed: frozenset[int | str] | None = None
+    min: int | None = None
+    max: int | None = None
+
+    def breaks(self, value: Any) -> bool:
+        """Whether a number or string breaks the rule (a value of another type is the shape's to report)."""
+        if not (_number(value) or isinstance(value, str)):
+            return False
+        if self.allowed is not None and value not in self.allowed:
+            return True
+        if _number(value):
+            return (self.min is not None and value < self.min) or (self.max is not None and value > self.max)
+        return False
 
 
 @dataclass(frozen=True)
@@ -108,9 +131,48 @@ def _default_tags(value: Any) -> Any:
     return _tag_list()(document.get("tags") if isinstance(document, dict) else document)
 
 
+def _ip_permissions(rules: Any) -> Any:
+    """A security group's inline `ingress`/`egress` rules as AuthorizeSecurityGroup* IpPermissions."""
+    if not isinstance(rules, list):
+        return rules
+
+    def ranges(values: Any, key: str, description: Any) -> Any:
+        if not isinstance(values, list):
+            return values
+        return [{key: v, **({"Description": description} if description is not None else {})} for v in values]
+
+    out: list[Any] = []
+    for rule in rules:
+        if not isinstance(rule, dict):
+            out.append(rule)
+            continue
+        description = rule.get("description")
+        permission = {
+            "IpProtocol": rule.get("protocol"),
+            "FromPort": rule.get("fromPort"),
+            "ToPort": rule.get("toPort"),
+            "IpRanges": ranges(rule.get("cidrBlocks"), "CidrIp", description),
+            "Ipv6Ranges": ranges(rule.get("ipv6CidrBlocks"), "CidrIpv6", description),
+            "PrefixListIds": ranges(rule.get("prefixListIds"), "PrefixListId", description),
+            "UserIdGroupPairs": ranges(rule.get("securityGroups"), "GroupId", description),
+        }
+        out.append({k: v for k, v in permission.items() if v not in (None, [])})
+    return out
+
+
 def _dimensions(dims: Any) -> Any:
     return [{"Name": k, "Value": v} for k, v in dims.items()] if isinstance(dims, dict) else dims
 
+
+def _get(values: Any, *path: str) -> Any:
+    for step in path:
+        values = values.get(step) if isinstance(values, Mapping) else None
+    return values
+
+
+#: CloudWatch Logs' retention periods (PutRetentionPolicy's reference lists them; the model does not).
+RETENTION_DAYS: tuple[int, ...] = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731)
+RETENTION_DAYS += (1096, 1827, 2192, 2557, 2922, 3288, 3653)
 
 TAGS = To("Tags", _tag_list())
 ALARM_ACTIONS = {
@@ -219,7 +281,15 @@ CALLS: dict[str, tuple[Call, ...] | NoShape] = {
             "PutRetentionPolicy",
             {"name": "logGroupName", "retentionInDays": "retentionInDays"},
             provided=frozenset({"logGroupName"}),
-            when="retentionInDays",
+            # 0 means "never expire": the provider calls DeleteRetentionPolicy instead.
+            when=lambda values: values.get("retentionInDays") not in (None, 0),
+            documented={
+                "retentionInDays": Documented(
+                    f"one of {', '.join(map(str, RETENTION_DAYS))} days",
+                    "https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html",
+                    allowed=frozenset(RETENTION_DAYS),
+                )
+            },
         ),
     ),
     # The provider adds its default tags to every taggable resource; they follow the tag rules every
@@ -241,6 +311,65 @@ CALLS: dict[str, tuple[Call, ...] | NoShape] = {
                 "networkBorderGroup": "NetworkBorderGroup",
                 "tags": To("TagSpecifications", _ec2_tags("elastic-ip")),
             },
+        ),
+    ),
+    "aws:ec2/securityGroup:SecurityGroup": (
+        Call(
+            "ec2",
+            "CreateSecurityGroup",
+            {
+                "name": "GroupName",
+                "description": "Description",
+                "vpcId": "VpcId",
+                "tags": To("TagSpecifications", _ec2_tags("security-group")),
+            },
+            # The provider names the group after the resource, and describes it "Managed by Pulumi".
+            provided=frozenset({"GroupName", "Description"}),
+        ),
+        Call(
+            "ec2",
+            "AuthorizeSecurityGroupIngress",
+            {"ingress": To("IpPermissions", _ip_permissions)},
+            provided=frozenset({"GroupId"}),
+        ),
+        Call(
+            "ec2",
+            "AuthorizeSecurityGroupEgress",
+            {"egress": To("IpPermissions", _ip_permissions)},
+            provided=frozenset({"GroupId"}),
+        ),
+    ),
+    "aws:ec2/instance:Instance": (
+        Call(
+            "ec2",
+            "RunInstances",
+            {
+                "ami": "ImageId",
+                "instanceType": "InstanceType",
+                "keyName": "KeyName",
+                "subnetId": "SubnetId",
+                "privateIp": "PrivateIpAddress",
+                "vpcSecurityGroupIds": "SecurityGroupIds",
+                "securityGroups": "SecurityGroups",
+                "userData": "UserData",
+                "monitoring": "Monitoring.Enabled",
+                "disableApiTermination": "DisableApiTermination",
+                "disableApiStop": "DisableApiStop",
+                "instanceInitiatedShutdownBehavior": "InstanceInitiatedShutdownBehavior",
+                "iamInstanceProfile": "IamInstanceProfile.Name",
+                "metadataOptions": To(
+                    "MetadataOptions",
+                    fields={
+                        "httpTokens": "HttpTokens",
+                        "httpEndpoint": "HttpEndpoint",
+                        "httpPutResponseHopLimit": "HttpPutResponseHopLimit",
+                        "httpProtocolIpv6": "HttpProtocolIpv6",
+                        "instanceMetadataTags": "InstanceMetadataTags",
+                    },
+                ),
+                "tags": To("TagSpecifications", _ec2_tags("instance")),
+            },
+            provided=frozenset({"MinCount", "MaxCount"}),  # one instance: the provider sends 1 and 1
         ),
     ),
     "aws:ec2/flowLog:FlowLog": (
@@ -547,7 +676,20 @@ CALLS: dict[str, tuple[Call, ...] | NoShape] = {
             when="enableKeyRotation",
         ),
         # On destroy: the pending window the key waits before it is deleted.
-        Call("kms", "ScheduleKeyDeletion", {"deletionWindowInDays": "PendingWindowInDays"}, frozenset({"KeyId"})),
+        Call(
+            "kms",
+            "ScheduleKeyDeletion",
+            {"deletionWindowInDays": "PendingWindowInDays"},
+            frozenset({"KeyId"}),
+            documented={
+                "PendingWindowInDays": Documented(
+                    "between 7 and 30 days, inclusive",
+                    "https://docs.aws.amazon.com/kms/latest/APIReference/API_ScheduleKeyDeletion.html",
+                    min=7,
+                    max=30,
+                )
+            },
+        ),
     ),
     "aws:oam/link:Link": (
         Call(
@@ -721,6 +863,9 @@ CALLS: dict[str, tuple[Call, ...] | NoShape] = {
                 ),
                 "mfa": "MFA",
             },
+            # `Disabled` (an unversioned bucket, which S3 cannot be set back to) makes no call: the
+            # provider only records it, so S3's Enabled/Suspended enum does not apply to it.
+            when=lambda values: _get(values, "versioningConfiguration", "status") != "Disabled",
         ),
     ),
     "aws:ssoadmin/accountAssignment:AccountAssignment": (
@@ -962,9 +1107,17 @@ def _range(path: str, value: float, meta: Mapping[str, Any]) -> Iterator[str]:
         yield f"{path} is {value:g}, above the maximum {meta['max']}"
 
 
+def _made(call: Call, values: Mapping[str, Any]) -> bool:
+    if call.when is None:
+        return True
+    if isinstance(call.when, str):
+        return values.get(call.when) is not None
+    return call.when(values)
+
+
 def check_call(call: Call, values: Mapping[str, Any]) -> list[str]:
     """The problems of one call's request built from `values`; a call none of whose inputs is set is not made."""
-    if call.when is not None and values.get(call.when) is None:
+    if not _made(call, values):
         return []
     request = build_request(call, values)
     if not request:
@@ -972,7 +1125,13 @@ def check_call(call: Call, values: Mapping[str, Any]) -> list[str]:
     shape = operation(call.service, call.operation).input_shape
     if shape is None:
         return []
-    return list(problems(request, shape, "", call.provided))
+    found = list(problems(request, shape, "", call.provided))
+    for path, rule in call.documented.items():
+        value = _get(request, *path.split("."))
+        if value is not None and not is_unknown(value) and rule.breaks(value):
+            shown = f"{value:g}" if _number(value) else short(value)
+            found.append(f"{path} is {shown}: the API reference says {rule.says} ({rule.doc})")
+    return found
 
 
 def _pulumi_name(call: Call, problem: str) -> str:
@@ -987,10 +1146,26 @@ def _pulumi_name(call: Call, problem: str) -> str:
 
 
 def check(records: Sequence[Record]) -> list[Finding]:
-    """Every known AWS input checked against the request shapes of the calls the provider makes."""
+    """Every known AWS input checked against the request shapes of the calls the provider makes.
+
+    A type with no entry (a team's program may create any) is not passed in silence: its first
+    resource gets an advisory finding saying its inputs went unchecked.
+    """
     found: list[Finding] = []
+    unmapped: set[str] = set()
     for record in records:
         entry = CALLS.get(record.type)
+        if entry is None and record.custom and record.type.startswith("aws:") and record.type not in unmapped:
+            unmapped.add(record.type)
+            found.append(
+                finding(
+                    CHECKER,
+                    record,
+                    f"cannot verify the inputs of {record.type} against AWS's API: the cloud layer has no entry "
+                    "for the calls its provider makes (policies/cloud/botocore_shapes.py CALLS)",
+                    ADVISORY,
+                )
+            )
         if not record.custom or entry is None or isinstance(entry, NoShape):
             continue
         values = inputs(record)

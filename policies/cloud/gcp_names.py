@@ -7,12 +7,16 @@ is judged key by key and value by value. Values unknown during a preview are ski
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import regex
+
+from policies.base import tag_field
 from policies.cloud.common import finding, inputs, is_unknown, json_document, short
 from policies.evaluate import Finding, Record
 
@@ -30,6 +34,24 @@ class Rule:
 def _regex(pattern: str) -> Callable[[str], bool]:
     compiled = re.compile(pattern)
     return lambda value: compiled.fullmatch(value) is not None
+
+
+def _unicode_regex(pattern: str) -> Callable[[str], bool]:
+    compiled = regex.compile(pattern)
+    return lambda value: compiled.fullmatch(value) is not None
+
+
+_IPV4 = re.compile(r"\d{1,3}(\.\d{1,3}){3}")
+_BUCKET_PART = re.compile(r"[a-z0-9]([-a-z0-9_]{0,61}[a-z0-9])?")
+
+
+def _bucket_name(value: str) -> bool:
+    """Cloud Storage: 3 to 63 characters (222 with dots, 63 per dot-separated part), no IP address, no "goog" prefix."""
+    if not 3 <= len(value) <= (222 if "." in value else 63):
+        return False
+    if _IPV4.fullmatch(value) or value.startswith("goog") or "google" in value:
+        return False
+    return all(_BUCKET_PART.fullmatch(part) for part in value.split("."))
 
 
 def _label_char(char: str, first: bool) -> bool:
@@ -67,9 +89,11 @@ RULES: dict[str, Rule] = {
         ),
         Rule(
             "folder-name",
-            "1 to 30 letters, digits, spaces, hyphens or underscores, starting and ending with a letter or digit",
+            "1 to 30 letters or digits (of any script), spaces, hyphens or underscores, starting and ending "
+            "with a letter or digit",
             "https://cloud.google.com/resource-manager/reference/rest/v3/folders#Folder",
-            _regex(r"[A-Za-z0-9]([A-Za-z0-9 _-]{0,28}[A-Za-z0-9])?"),
+            # The reference's own expression: letters and digits of any script (`regex` knows \p{..}).
+            _unicode_regex(r"[\p{L}\p{N}]([\p{L}\p{N}_\- ]{0,28}[\p{L}\p{N}])?"),
         ),
         Rule(
             "service-account-id",
@@ -121,6 +145,14 @@ RULES: dict[str, Rule] = {
             _regex(r"[A-Za-z0-9_.]{3,64}"),
         ),
         Rule(
+            "gcs-bucket-name",
+            "3 to 63 lowercase letters, digits, dashes, underscores or dots (222 with dots, 63 between them), "
+            "starting and ending with a letter or digit, not an IP address, not starting with goog nor "
+            "containing google",
+            "https://cloud.google.com/storage/docs/buckets#naming",
+            _bucket_name,
+        ),
+        Rule(
             "label-key",
             "1 to 63 characters: a lowercase letter, then lowercase letters, digits, underscores or dashes",
             "https://cloud.google.com/resource-manager/docs/labels-overview#requirements",
@@ -163,10 +195,24 @@ FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
     "gcp:projects/iAMCustomRole:IAMCustomRole": (("roleId", "custom-role-id"),),
     "gcp:monitoring/alertPolicy:AlertPolicy": (("userLabels", LABELS),),
     "gcp:monitoring/notificationChannel:NotificationChannel": (("userLabels", LABELS),),
-    "gcp:storage/bucket:Bucket": (("labels", LABELS),),
+    "gcp:storage/bucket:Bucket": (("name", "gcs-bucket-name"), ("labels", LABELS)),
     # The provider adds its default labels to every labelable resource (a JSON string here).
     "pulumi:providers:gcp": (("defaultLabels", LABELS),),
 }
+
+
+@functools.cache
+def labelled(type_: str) -> tuple[tuple[str, str], ...]:
+    """`FIELDS`' entry for a type, plus its label map wherever the SDK's schema says it has one.
+
+    Label rules hold for every GCP resource, so a type the table does not name (a team's
+    program may create any) still has its labels judged.
+    """
+    fields = FIELDS.get(type_, ())
+    label = tag_field(type_) if type_.startswith("gcp:") else None
+    if label is not None and all(path != label for path, _ in fields):
+        fields = (*fields, (label, LABELS))
+    return fields
 
 
 def _values(values: dict[str, Any], path: str) -> Iterator[tuple[str, Any]]:
@@ -220,7 +266,7 @@ def check(records: Sequence[Record]) -> list[Finding]:
     """Every GCP name, id and label map of the stack against its documented rule."""
     found: list[Finding] = []
     for record in records:
-        fields = FIELDS.get(record.type)
+        fields = labelled(record.type)
         if not record.custom or not fields:
             continue
         values = inputs(record)

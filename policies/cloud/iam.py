@@ -80,13 +80,18 @@ DOCUMENTS: dict[str, tuple[Document, ...]] = {
         Document("inlinePolicy", IDENTITY, PERMISSION_SET_INLINE_QUOTA),
     ),
     "aws:s3/bucketPolicy:BucketPolicy": (Document("policy", RESOURCE, BUCKET_POLICY_QUOTA),),
+    "aws:s3/bucket:Bucket": (Document("policy", RESOURCE, BUCKET_POLICY_QUOTA),),  # the inline policy
+    "aws:s3/accessPoint:AccessPoint": (Document("policy", RESOURCE),),
     "aws:kms/key:Key": (Document("policy", RESOURCE, KEY_POLICY_QUOTA),),
+    "aws:kms/keyPolicy:KeyPolicy": (Document("policy", RESOURCE, KEY_POLICY_QUOTA),),
     "aws:ecr/repositoryPolicy:RepositoryPolicy": (Document("policy", RESOURCE),),
     "aws:ecr/registryPolicy:RegistryPolicy": (Document("policy", RESOURCE),),
     "aws:oam/sinkPolicy:SinkPolicy": (Document("policy", RESOURCE),),
     "aws:sns/topic:Topic": (Document("policy", RESOURCE),),
     "aws:sns/topicPolicy:TopicPolicy": (Document("policy", RESOURCE),),
     "aws:sqs/queuePolicy:QueuePolicy": (Document("policy", RESOURCE),),
+    "aws:sqs/queue:Queue": (Document("policy", RESOURCE),),
+    "aws:secretsmanager/secret:Secret": (Document("policy", RESOURCE),),
     "aws:cloudwatch/logResourcePolicy:LogResourcePolicy": (Document("policyDocument", RESOURCE),),
     "aws:secretsmanager/secretPolicy:SecretPolicy": (Document("policy", RESOURCE),),
 }

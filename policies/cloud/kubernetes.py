@@ -6,7 +6,8 @@ version the stack's cluster runs:
 - GKE: `minMasterVersion` when it is pinned; a cluster on a release channel has no version of
   its own (Google picks and upgrades it), so its objects are checked against each of the last
   `CHANNEL_MINORS` minors kubernetes-validate ships;
-- no cluster in the stack (a provider for a cluster made elsewhere): the newest minor shipped.
+- no cluster in the stack: the cluster it deploys onto, when the plan knows it (a team's program
+  planned as a cell's stack: the cell's own cluster); else the newest minor shipped.
 A version newer than any shipped uses the newest; an older one, the oldest.
 
 Each object is what the provider sends to the API server: `apiVersion` and `kind` from the
@@ -18,7 +19,9 @@ Not covered: Helm releases (`kubernetes:helm.sh/v3:Release`) render their manife
 provider, with the chart fetched from its repository, which a plan without network cannot do;
 custom resources (cert-manager's `ClusterIssuer`) have their `metadata` checked against
 ObjectMeta, but not their `spec`: the CRD's schema comes with the chart, and no installed
-package ships it.
+package ships it, so each such object gets an advisory "cannot verify" finding naming what
+went unchecked. Patch resources (`DeploymentPatch`) are checked as their kind, less the
+required fields a partial object may leave out.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from policies.cloud.common import ERROR, finding, inputs, is_unknown
+from policies.cloud.common import ADVISORY, ERROR, finding, inputs, is_unknown
 from policies.evaluate import Finding, Record
 
 CHECKER = "cloud/kubernetes"
@@ -37,6 +40,8 @@ CHANNEL_MINORS = 3
 MAX_ERRORS = 8
 _UNKNOWN = "<unknown during a preview: cloud/kubernetes>"
 _NOT_API_OBJECTS = ("kubernetes:helm.sh/", "kubernetes:yaml/", "kubernetes:kustomize/")
+#: Patch resources (`DeploymentPatch`) apply a partial object of their kind with server-side apply.
+PATCH = "Patch"
 _TYPE = re.compile(r"^kubernetes:(?P<group>[^/]+)/(?P<version>[^:]+):(?P<kind>.+)$")
 
 
@@ -60,19 +65,30 @@ def schema_minor(version: tuple[int, int]) -> tuple[int, int]:
     return older[-1] if older else minors[0]
 
 
-def cluster_minors(records: Sequence[Record]) -> tuple[tuple[tuple[int, int], ...], str]:
-    """The minors to check a stack's objects against, and where they come from (for messages)."""
-    for record in records:
+def cluster_minors(
+    records: Sequence[Record], context: Sequence[Record] = ()
+) -> tuple[tuple[tuple[int, int], ...], str]:
+    """The minors to check a stack's objects against, and where they come from (for messages).
+
+    The stack's own cluster first; else the cluster it deploys onto (`context`: a team program's cell).
+    """
+    for record in (*records, *context):
         values = inputs(record)
         if record.type == "aws:eks/cluster:Cluster":
-            minor = _minor(values.get("version"))
+            version = values.get("version")
+            minor = _minor(version)
             if minor is not None:
-                return (schema_minor(minor),), f"the EKS cluster's version {values['version']}"
+                return (schema_minor(minor),), f"the EKS cluster's version {version}"
+            if version is not None and not is_unknown(version):
+                # A version that cannot be read is no reason to check less: any of the newest minors.
+                return shipped_minors()[-CHANNEL_MINORS:], f"the EKS cluster's unreadable version {version!r}"
         if record.type == "gcp:container/cluster:Cluster":
             minor = _minor(values.get("minMasterVersion"))
             if minor is not None:
                 return (schema_minor(minor),), f"the GKE cluster's minMasterVersion {values['minMasterVersion']}"
-            channel = (values.get("releaseChannel") or {}).get("channel", "REGULAR")
+            release = values.get("releaseChannel")
+            channel = release.get("channel") if isinstance(release, dict) else None
+            channel = channel if isinstance(channel, str) else "REGULAR" if release is None else "release"
             return shipped_minors()[-CHANNEL_MINORS:], f"the GKE {channel} channel (any of its versions)"
     return (shipped_minors()[-1],), "no cluster in this stack: the newest Kubernetes known"
 
@@ -129,6 +145,7 @@ def api_object(record: Record) -> dict[str, Any] | None:
     if not record.custom or match is None or record.type.startswith(_NOT_API_OBJECTS):
         return None
     group, version, kind = match["group"], match["version"], match["kind"]
+    kind = kind.removesuffix(PATCH)  # a patch resource sends its object's own kind (server-side apply)
     body = {k: _wire(v) for k, v in inputs(record).items() if not k.startswith("__")}
     body["apiVersion"] = version if group == "core" else f"{group}/{version}"
     body["kind"] = kind
@@ -162,7 +179,12 @@ def _involves_unknown(value: Any) -> bool:
     return isinstance(value, str) and value == _UNKNOWN
 
 
-def problems(body: dict[str, Any], minor: tuple[int, int]) -> Iterator[str]:
+def is_patch(record: Record) -> bool:
+    return record.type.endswith(PATCH)
+
+
+def problems(body: dict[str, Any], minor: tuple[int, int], partial: bool = False) -> Iterator[str]:
+    """Schema errors of `body`; a `partial` object (a patch) may leave out required fields."""
     api_version, kind = body["apiVersion"], body["kind"]
     if builtin(api_version):
         check = validator(minor, kind, api_version)
@@ -173,15 +195,17 @@ def problems(body: dict[str, Any], minor: tuple[int, int]) -> Iterator[str]:
     else:
         errors = metadata_validator(minor).iter_errors(body.get("metadata", {}))
     for error in errors:
+        if partial and error.validator == "required":
+            continue
         if not _involves_unknown(error.instance):
             where = ".".join(str(p) for p in error.absolute_path) or "(the object)"
             message = error.message if len(error.message) <= 300 else error.message[:299] + "…"
             yield f"{where}: {message}"
 
 
-def check(records: Sequence[Record]) -> list[Finding]:
+def check(records: Sequence[Record], context: Sequence[Record] = ()) -> list[Finding]:
     """Validate every Kubernetes object of the stack against the schemas of its cluster's version."""
-    minors, source = cluster_minors(records)
+    minors, source = cluster_minors(records, context)
     found: list[Finding] = []
     for record in records:
         body = api_object(record)
@@ -189,8 +213,20 @@ def check(records: Sequence[Record]) -> list[Finding]:
             continue
         seen: dict[str, list[str]] = {}
         for minor in minors:
-            for problem in problems(body, minor):
+            for problem in problems(body, minor, partial=is_patch(record)):
                 seen.setdefault(problem, []).append(_text(minor))
+        unchecked = sorted(k for k in body if k not in _OBJECT_FIELDS)
+        if not builtin(body["apiVersion"]) and unchecked:
+            found.append(
+                finding(
+                    CHECKER,
+                    record,
+                    f"{body['kind']} {_name(body)}: cannot verify its {', '.join(unchecked)} offline: the schema of "
+                    f"{body['apiVersion']} comes with its CRD, which no installed package ships (only its metadata "
+                    "was checked)",
+                    ADVISORY,
+                )
+            )
         for count, (problem, versions) in enumerate(seen.items()):
             if count == MAX_ERRORS:
                 found.append(finding(CHECKER, record, f"… and {len(seen) - MAX_ERRORS} more schema errors"))
@@ -205,6 +241,10 @@ def check(records: Sequence[Record]) -> list[Finding]:
                 )
             )
     return found
+
+
+#: The fields every object has, which the ObjectMeta schema covers for a custom resource.
+_OBJECT_FIELDS = frozenset({"apiVersion", "kind", "metadata"})
 
 
 def _name(body: dict[str, Any]) -> str:
