@@ -278,6 +278,18 @@ class RegistryTarget(Strict):
     key: str = Field(default="registry.json", min_length=1)
 
 
+class CapacityPolicy(Strict):
+    """The organization's sizing rule: keep every cell this far under its limits (`cells.tenants`)."""
+
+    headroom_percent: Integer = Field(
+        default=15,
+        ge=0,
+        le=90,
+        description="How far under its limits a cell should stay (a warning past that line); also how much "
+        "the cell count is inflated when sizing.",
+    )
+
+
 class Organization(Strict):
     name: DnsLabel
     domain: str = Field(
@@ -292,6 +304,7 @@ class Organization(Strict):
     components: list[AppComponent] = Field(default_factory=list)
     registry: RegistryTarget
     deploy: Deploy = Field(description="Where stack updates run, unless a cell says otherwise (cells.deploy).")
+    capacity: CapacityPolicy = Field(default_factory=CapacityPolicy)
 
     def wave_index(self, name: str) -> int:
         return [w.name for w in self.waves].index(name)
@@ -477,10 +490,11 @@ CELL_ADAPTER: TypeAdapter[AwsCell | GcpCell] = TypeAdapter(Cell)
 
 
 class Registry(Strict):
-    """The organization and its cells: the one source of truth."""
+    """The organization, its cells and their tenants: the one source of truth."""
 
     organization: Organization
     cells: list[Cell]
+    tenants: list[Tenant] = Field(default_factory=list)
 
     def cell(self, name: str) -> AwsCell | GcpCell:
         for cell in self.cells:
@@ -523,3 +537,9 @@ class Registry(Strict):
 
 class UnknownCellError(LookupError):
     pass
+
+
+# Tenants build on the types above; imported last so that `Registry` can hold them.
+from cells.tenants import Tenant  # noqa: E402
+
+Registry.model_rebuild()
