@@ -57,8 +57,12 @@ def registry_dir(override: str | os.PathLike[str] | None = None) -> Path:
     return Path(override or os.environ.get(REGISTRY_ENV) or DEFAULT_REGISTRY)
 
 
-def load_registry(directory: str | os.PathLike[str] | None = None) -> Registry:
-    """Load, validate and return the registry, or raise RegistryError with every problem."""
+def load_registry(directory: str | os.PathLike[str] | None = None, *, over_limit_ok: bool = False) -> Registry:
+    """Load, validate and return the registry, or raise RegistryError with every problem.
+
+    `over_limit_ok` accepts cells over their capacity limits (every other rule still holds): what
+    `cellctl tenants rebalance` needs to read, since moving those tenants out is its job.
+    """
     root = registry_dir(directory)
     issues: list[RegistryIssue] = []
     if not root.is_dir():
@@ -109,7 +113,7 @@ def load_registry(directory: str | os.PathLike[str] | None = None) -> Registry:
                         str(path), "cell", f"no cell named {cell_name!r} in the registry (known cells: {names})"
                     )
                 )
-        issues += _check_tenants(org, [c for _, c in cells], placed, broken)
+        issues += _check_tenants(org, [c for _, c in cells], placed, broken, limits=not over_limit_ok)
     if issues:
         raise RegistryError(issues)
     assert isinstance(org, Organization)
@@ -385,6 +389,8 @@ def _check_tenants(
     cells: list[AwsCell | GcpCell],
     placed: list[tuple[str, str, str, Tenant]],
     broken: Collection[str] = (),
+    *,
+    limits: bool = True,
 ) -> list[RegistryIssue]:
     """Tenants against their cells (known, residency, environment, limits) and each other (ids, domains).
 
@@ -453,7 +459,7 @@ def _check_tenants(
                     )
 
     headroom = org.capacity.headroom_percent
-    for name, tenants in members.items():
+    for name, tenants in members.items() if limits else ():
         errors, _ = limit_problems(cell_capacity(by_name[name], headroom, tenants), headroom)
         for file in files[name]:
             issues += [RegistryIssue(file, "tenants", message) for message in errors]

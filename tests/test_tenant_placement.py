@@ -5,8 +5,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cellctl.tenants.model import Cell, Tenant, effective_limit
+from cellctl.tenants.model import Cell, Tenant
 from cellctl.tenants.placement import Placer, headroom_after, place
+from cells.tenants import effective_limit
 
 
 def cell(name: str, *, tenants: int = 100, requests: int = 1000, **kw: object) -> Cell:

@@ -9,10 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-
-def effective_limit(limit: int, headroom_percent: int) -> int:
-    """A limit minus the headroom, rounded down (integer arithmetic, so 85 % of 20 is 17, not 16)."""
-    return limit * (100 - headroom_percent) // 100
+from cells.tenants import effective_limit
 
 
 @dataclass(frozen=True)
@@ -25,7 +22,8 @@ class Cell:
     region: str
     max_tenants: int
     max_daily_requests: int
-    #: The organization's headroom: a cell should stay this many percent below both limits.
+    #: The organization's headroom: a cell should stay this many percent below both limits
+    #: (`cells.tenants.effective_limit`, integer arithmetic: 85 % of 20 is 17, not 16.999...).
     headroom_percent: int = 15
 
     @property

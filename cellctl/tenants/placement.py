@@ -87,7 +87,7 @@ class Placer:
         free_requests = cell.request_limit - requests - tenant.requests
         line = (
             f"{best} ({cell.where}) keeps the most headroom after placement of the {_cells(len(allowed))} "
-            f"{what} allows: {_share(free_requests, cell.request_limit)} of its daily requests "
+            f"allowed ({what}): {_share(free_requests, cell.request_limit)} of its daily requests "
             f"({free_requests:,}) and {_share(free_tenants, cell.tenant_limit)} of its tenant slots ({free_tenants}) "
             f"stay free below its limits minus {cell.headroom_percent}% headroom"
         )
@@ -106,7 +106,7 @@ class Placer:
         roomiest = max(allowed, key=lambda n: (room(n)[1] > 0, room(n)[0]))
         free_requests, free_tenants = room(roomiest)
         return (
-            f"no cell fits: each of the {_cells(len(allowed))} {what} allows would go over its limits minus "
+            f"no cell fits: each of the {_cells(len(allowed))} allowed ({what}) would go over its limits minus "
             f"headroom with one more tenant of {tenant.requests:,} daily requests (the most room: {roomiest}, "
             f"{max(free_requests, 0):,} daily requests and {max(free_tenants, 0)} tenant slots free)"
         )

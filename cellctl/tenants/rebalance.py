@@ -34,8 +34,8 @@ from cellctl.tenants.cover import cover
 from cellctl.tenants.model import Cell, CellIndex, Tenant
 
 #: An instance this small (movable tenants, assignments) is decided exactly when the heuristic finds no plan.
-EXACT_TENANTS = 10
-EXACT_ASSIGNMENTS = 500_000
+EXACT_TENANTS = 16
+EXACT_ASSIGNMENTS = 200_000
 #: How many destinations the repair step tries to make room in, per stuck tenant.
 REPAIR_CANDIDATES = 24
 
@@ -275,7 +275,14 @@ class _Rebalancer:
         if exact is None:
             return Plan(False, (), bound, bound_tenants, over, tuple(problems), proven=False)
         if exact is False:
-            return Plan(False, (), bound, bound_tenants, over, tuple(problems), proven=True)
+            searched = Problem(
+                over[0] if over else problems[0].cell,
+                "limits",
+                f"an exhaustive search over the {len(self._involved())} tenants that could move finds no arrangement "
+                "that keeps every cell within its limits minus headroom: add a cell (`cellctl tenants place` "
+                "proposes one), raise a cell's capacity, unpin tenants or relax residency",
+            )
+            return Plan(False, (), bound, bound_tenants, over, (*problems, searched), proven=True)
         return Plan(True, tuple(exact), bound, bound_tenants, over)
 
     def lower_bound(self) -> tuple[int, int]:
@@ -314,7 +321,8 @@ class _Rebalancer:
                     Problem(
                         own,
                         "residency",
-                        f"tenant {tenant.id} lives in {own}, which its {tenant.describe_constraints()} forbids, "
+                        f"tenant {tenant.id} lives in {own}, which its constraints forbid "
+                        f"({tenant.describe_constraints()}), "
                         f"and cannot move: {reason}",
                     )
                 )
@@ -364,7 +372,7 @@ class _Rebalancer:
                         Problem(
                             names[0],
                             what,
-                            f"the {len(names)} cells that {tenant.describe_constraints()} allows ({shown}) hold at "
+                            f"the {len(names)} cells allowed ({tenant.describe_constraints()}: {shown}) hold at "
                             f"most {limit:,} {what} below their limits minus headroom, and the tenants that may "
                             f"live only there need {held:,}: add a cell there or relax residency",
                         )
@@ -496,31 +504,37 @@ class _Rebalancer:
         return chosen
 
     def explain(self, tenant: Tenant) -> Problem:
+        """Why `tenant` could not leave, in the cells' load before the plan."""
+        load = self.original_load()
+        limits = {name: (c.tenant_limit, c.request_limit) for name, c in self.index.cells.items()}
+
+        def free(name: str) -> tuple[int, int]:
+            return limits[name][0] - load[name][0], limits[name][1] - load[name][1]
+
         source = self.original[tenant.id]
-        cell = self.cells[source]
+        held, (tenant_limit, request_limit) = load[source], limits[source]
         what = (
             "its residency forbids it"
             if self.misplaced(tenant)
-            else "it is over its limits minus headroom "
-            f"({self.cells[source].tenants} tenants of {cell.spec.tenant_limit}, "
-            f"{cell.requests:,} daily requests of {cell.spec.request_limit:,})"
+            else f"it is over its limits minus headroom ({held[0]} tenants of {tenant_limit}, "
+            f"{held[1]:,} daily requests of {request_limit:,})"
         )
         allowed = [n for n in self.allowed(tenant) if n != source]
-        roomiest = max(
-            allowed, key=lambda n: (self.cells[n].free_tenants > 0, self.cells[n].free_requests), default=None
-        )
-        room = (
-            f"; the most room is in {roomiest}: {max(0, self.cells[roomiest].free_requests):,} daily requests and "
-            f"{max(0, self.cells[roomiest].free_tenants)} tenant slots"
-            if roomiest
-            else ""
-        )
-        constraint = "daily requests" if roomiest and self.cells[roomiest].free_tenants > 0 else "tenants"
+        roomiest = max(allowed, key=lambda n: (free(n)[0] > 0, free(n)[1]), default=None)
+        room = ""
+        constraint = "residency"
+        if roomiest is not None:
+            slots, requests = free(roomiest)
+            room = (
+                f"; the most room was in {roomiest}: {max(0, requests):,} daily requests and "
+                f"{max(0, slots)} tenant slots"
+            )
+            constraint = "daily requests" if slots > 0 else "tenants"
         return Problem(
             source,
             constraint,
             f"{source} must shed load because {what}, but tenant {tenant.id} ({tenant.requests:,} daily requests) "
-            f"fits none of the {len(allowed)} other cells its {tenant.describe_constraints()} allows, even after "
+            f"fits none of the {len(allowed)} other cells allowed ({tenant.describe_constraints()}), even after "
             f"making room, and no other tenant of {source} can leave instead{room}",
         )
 
@@ -528,7 +542,8 @@ class _Rebalancer:
 
     def exact(self) -> list[Move] | Literal[False] | None:
         """An exhaustive search when the instance is small: the lightest plan, `False` for none, `None` if too big."""
-        movable = sorted((t for t in self.tenants.values() if self.movable(t)), key=lambda t: (-t.requests, t.id))
+        movable = sorted(self._involved(), key=lambda t: (-t.requests, t.id))
+        involved = {t.id for t in movable}
         domains = []
         for tenant in movable:
             own = self.original[tenant.id]
@@ -541,7 +556,7 @@ class _Rebalancer:
             return None
         base = {name: [0, 0] for name in self.cells}
         for tenant in self.tenants.values():
-            if not self.movable(tenant):
+            if tenant.id not in involved:
                 base[self.original[tenant.id]][0] += 1
                 base[self.original[tenant.id]][1] += tenant.requests
         limits = {name: (c.tenant_limit, c.request_limit) for name, c in self.index.cells.items()}
@@ -576,6 +591,31 @@ class _Rebalancer:
 
         search(0, 0, [])
         return False if best is None else best
+
+    def _involved(self) -> list[Tenant]:
+        """The movable tenants that can matter: those linked (through the cells they may live in) to a cell
+        that must shed load or to a tenant that must leave. Everyone else stays where it is."""
+        parent = {name: name for name in self.cells}
+
+        def root(name: str) -> str:
+            while parent[name] != name:
+                parent[name] = parent[parent[name]]
+                name = parent[name]
+            return name
+
+        movable = [t for t in self.tenants.values() if self.movable(t)]
+        for tenant in movable:
+            own = root(self.original[tenant.id])
+            for name in self.allowed(tenant):
+                parent[root(name)] = own
+                own = root(own)
+        load = self.original_load()
+        urgent = {
+            root(name)
+            for name, spec in self.index.cells.items()
+            if load[name][0] > spec.tenant_limit or load[name][1] > spec.request_limit
+        } | {root(self.original[t.id]) for t in movable if self.misplaced(t)}
+        return [t for t in movable if root(self.original[t.id]) in urgent]
 
     def original_load(self) -> dict[str, tuple[int, int]]:
         load = {name: [0, 0] for name in self.cells}
