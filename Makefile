@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup plan test lint typecheck bench clean
+.PHONY: setup plan capacity test lint typecheck bench clean
 
 setup: $(STAMP)
 
@@ -18,6 +18,10 @@ $(STAMP): pyproject.toml
 plan: setup
 	$(BIN)/cellctl validate
 	$(BIN)/cellctl plan --all
+
+# The capacity chart the README shows: every sample cell against its limits and headroom line.
+capacity: setup
+	$(BIN)/cellctl capacity --plot docs/capacity.png
 
 test: setup
 	$(BIN)/ruff check .
