@@ -33,7 +33,7 @@ typecheck: setup
 	$(BIN)/mypy
 
 bench: setup
-	@for b in plan management rollout; do echo "== benchmarks/$$b.py"; $(BIN)/python benchmarks/$$b.py || exit 1; done
+	@for b in plan management rollout tenants; do echo "== benchmarks/$$b.py"; $(BIN)/python benchmarks/$$b.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .honeycomb

@@ -28,7 +28,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from cellctl.tenants.cover import cover
 from cellctl.tenants.model import Cell, CellIndex, Tenant
@@ -160,6 +160,7 @@ class _Rebalancer:
         for name in self.cells:
             self._index_in(name)
         self._classes: dict[object, list[tuple[str, str, str]]] = {}
+        self._memo: dict[tuple[str, object], Any] = {}
         #: Tenants chosen to leave their cell whose move is not made yet, per cell.
         self.leaving: dict[str, dict[str, Tenant]] = {name: {} for name in self.cells}
         #: Tenants a cell keeps after they could not be placed elsewhere.
@@ -231,6 +232,21 @@ class _Rebalancer:
             found = sorted({self.class_of[name] for name in self.allowed(tenant)})
             self._classes[key] = found
         return found
+
+    def _largest(self, tenant: Tenant) -> int:
+        """The largest request limit among the cells the tenant may live in."""
+        key = ("largest", tenant.constraints)
+        if key not in self._memo:
+            self._memo[key] = max((self.index.cells[n].request_limit for n in self.allowed(tenant)), default=0)
+        largest: int = self._memo[key]
+        return largest
+
+    def _signature(self, tenant: Tenant) -> frozenset[str]:
+        key = ("signature", tenant.constraints)
+        if key not in self._memo:
+            self._memo[key] = frozenset(self.allowed(tenant))
+        signature: frozenset[str] = self._memo[key]
+        return signature
 
     def misplaced(self, tenant: Tenant) -> bool:
         return not tenant.allows(self.index.cells[self.original[tenant.id]])
@@ -327,11 +343,23 @@ class _Rebalancer:
                     )
                 )
                 continue
+            largest = self._largest(tenant)
+            if tenant.requests > largest and allowed:
+                problems.append(
+                    Problem(
+                        own,
+                        "daily requests",
+                        f"tenant {tenant.id} alone needs {tenant.requests:,} daily requests, more than any cell "
+                        f"allowed to it ({tenant.describe_constraints()}) holds below its limits minus headroom "
+                        f"(at most {largest:,}): it needs a larger cell",
+                    )
+                )
+                continue
             if not self.movable(tenant):
                 fixed[own][0] += 1
                 fixed[own][1] += tenant.requests
                 continue
-            key = frozenset(allowed)
+            key = self._signature(tenant)
             totals = groups.setdefault(key, [0, 0])
             totals[0] += 1
             totals[1] += tenant.requests
