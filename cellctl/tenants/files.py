@@ -60,7 +60,11 @@ def tenant_path(registry: Path, cell: str) -> Path:
 def render_entry(entry: TenantEntry, indent: int = 2) -> list[str]:
     """A new entry as list-item lines at `indent` (defaults left out, like the model's own writer)."""
     data = entry.model_dump(mode="json", exclude_defaults=True)
-    body = yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=120).splitlines(keepends=True)
+    # One key a line, a nested value (residency) in flow style on its line, as the sample files write it.
+    body = [
+        f"{key}: {yaml.safe_dump([value], default_flow_style=True, width=10**6).strip()[1:-1]}\n"
+        for key, value in data.items()
+    ]
     return [" " * indent + ("- " if i == 0 else "  ") + line for i, line in enumerate(body)]
 
 
