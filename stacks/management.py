@@ -32,6 +32,7 @@ import pulumi_gcp as gcp
 
 from cells import MANAGED_BY, AwsCell, Environment, GcpCell, Registry
 from cells.export import to_json
+from cells.tenants import effective_limit
 from components.aws.account import role_arn
 from components.aws.artifacts import ImageRepositories, ou_path
 from components.aws.audit_trail import OrganizationTrail
@@ -236,7 +237,7 @@ def program(registry: Registry) -> None:
                 region: [account_ids[c.name] for c in registry.aws_cells if c.region == region]
                 for region in cell_regions
             },
-            "cells": [_dashboard_cell(cell) for cell in registry.cells],
+            "cells": [_dashboard_cell(cell, org.capacity.headroom_percent) for cell in registry.cells],
             "account_ids": account_ids,
             "dashboard_prefix": "honeycomb-cells",
             "scoping_project": org.gcp.monitoring_project,
@@ -318,13 +319,18 @@ def program(registry: Registry) -> None:
     pulumi.export(outputs.REGISTRY_URL, published.url)
 
 
-def _dashboard_cell(cell: AwsCell | GcpCell) -> DashboardCell:
+def _dashboard_cell(cell: AwsCell | GcpCell, headroom_percent: int) -> DashboardCell:
+    limits = cell.capacity
     return DashboardCell(
         name=cell.name,
         cloud=cell.cloud,
         environment=str(cell.environment),
         region=cell.region,
         project_id=cell.project_id if isinstance(cell, GcpCell) else None,
+        max_tenants=limits.max_tenants,
+        max_daily_requests=limits.max_daily_requests,
+        effective_max_tenants=effective_limit(limits.max_tenants, headroom_percent),
+        effective_max_daily_requests=effective_limit(limits.max_daily_requests, headroom_percent),
     )
 
 

@@ -134,8 +134,11 @@ class TestCommand:
         beta = doc["cells"][0]
         assert beta["name"] == "beta" and beta["crossing"]["months_to_headroom"] == pytest.approx(0.3)
 
-    def test_table(self):
-        result = runner.invoke(app, ["capacity"], env={"COLUMNS": "160"})
+    def test_table(self, monkeypatch):
+        from cellctl.common import console
+
+        monkeypatch.setattr(console, "_width", 160)  # rows unwrapped, whatever the terminal
+        result = runner.invoke(app, ["capacity"])
         assert result.exit_code == 0, result.output
         assert "33.5M/40M ≤34M 84%" in result.stdout
         assert "the load needs 5 with 15 % headroom" in result.stdout

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import boto3
 import pytest
 
 from cells import RegistryError
 from cells.client import load
-from cells.export import to_json
+from cells.export import registry_document, to_json
+from stacks.management import published_outputs
 
 
 @pytest.fixture
@@ -19,7 +22,7 @@ def bucket(aws_env):
 
 def test_reads_the_published_registry_from_s3(bucket, registry):
     bucket.put_object(Bucket="acme-honeycomb-registry", Key="registry.json", Body=to_json(registry).encode())
-    assert load("s3://acme-honeycomb-registry/registry.json") == registry
+    assert load("s3://acme-honeycomb-registry/registry.json").registry == registry
 
 
 def test_missing_object_is_a_clear_error(bucket):
@@ -43,7 +46,7 @@ def test_published_document_is_validated_like_the_yaml(bucket, registry):
 def test_local_path(tmp_path, registry):
     path = tmp_path / "registry.json"
     path.write_text(to_json(registry))
-    assert load(str(path)) == registry
+    assert load(str(path)).registry == registry
     with pytest.raises(RegistryError, match="cannot read published registry"):
         load(str(tmp_path / "absent.json"))
 
@@ -51,3 +54,47 @@ def test_local_path(tmp_path, registry):
 def test_malformed_s3_url():
     with pytest.raises(RegistryError, match=r"expected s3://<bucket>/<key>"):
         load("s3://only-bucket")
+
+
+def _published(registry):
+    account_ids = {c.name: f"3000000000{i:02d}" for i, c in enumerate(registry.aws_cells)}
+    numbers = {c.name: f"81234567890{i}" for i, c in enumerate(registry.gcp_cells)}
+    sinks = {"us-east-1": "arn:aws:oam:us-east-1:100000000002:sink/abc"}
+    return published_outputs(registry, account_ids, numbers, sinks), account_ids, numbers
+
+
+def test_everything_the_management_stack_publishes_comes_back(tmp_path, registry):
+    outputs, account_ids, numbers = _published(registry)
+    path = tmp_path / "registry.json"
+    path.write_text(to_json(registry, outputs))
+    published = load(str(path))
+    assert published.format_version == 1
+    assert published.outputs_for("gamma").account_id == account_ids["gamma"]
+    assert published.outputs_for("alpha").oam_sink_arn == "arn:aws:oam:us-east-1:100000000002:sink/abc"
+    assert published.outputs_for("gamma").oam_sink_arn is None
+    beta = published.outputs_for(published.cell("beta"))
+    assert (beta.project_id, beta.project_number) == ("acme-cell-beta", numbers["beta"])
+    assert beta.zone_name == "beta.cells.acme-corp.net" and beta.stack_name == "cell-beta"
+    assert [t.id for t in published.tenants] == [t.id for t in registry.tenants]
+    with pytest.raises(LookupError, match="no cell named 'zeta'"):
+        published.outputs_for("zeta")
+
+
+def test_outputs_added_later_are_kept(tmp_path, registry):
+    doc = registry_document(registry, {"alpha": {"stack_name": "cell-alpha", "zone_name": "z", "vpc_id": "vpc-1"}})
+    path = tmp_path / "registry.json"
+    path.write_text(json.dumps(doc))
+    assert load(str(path)).outputs_for("alpha").model_extra == {"vpc_id": "vpc-1"}
+
+
+def test_bad_outputs_and_version_are_reported_together(tmp_path, registry):
+    doc = registry_document(registry, {"alpha": {"stack_name": "cell-alpha", "zone_name": "z", "account_id": "12"}})
+    doc["format_version"] = "one"
+    path = tmp_path / "registry.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(RegistryError) as info:
+        load(str(path))
+    found = [str(i) for i in info.value.issues]
+    assert len(found) == 2, found
+    assert any("outputs.account_id: " in e and "12" in e for e in found)
+    assert any("format_version: expected a whole number, got 'one'" in e for e in found)

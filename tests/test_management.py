@@ -267,6 +267,7 @@ def test_other_projects_can_go_and_a_cell_folder_wins(registry_copy: Path, edit_
         data.update(environment="preprod", wave="preprod", folder="folders/123456")
 
     edit_yaml(registry_copy / "cells" / "beta.yaml", to_preprod)
+    (registry_copy / "tenants" / "beta.yaml").unlink()  # prod tenants would not stay in a preprod cell
     project = run_stack("management", load_registry(registry_copy)).one(PROJECT, "beta-project")
     assert project.inputs["deletionPolicy"] == "DELETE"
     assert project.protect is False
@@ -606,10 +607,32 @@ def test_dashboards_name_every_cell(plan: StackPlan, registry: Registry) -> None
     accounts = plan.outputs[out.ACCOUNT_IDS]
     for cell in registry.aws_cells:
         metrics = [w for w in dashboard_widgets(plan) if w["properties"].get("title", "").startswith(f"{cell.name} · ")]
-        assert len(metrics) == len(monitoring.AWS_KEY_METRICS)
+        assert len(metrics) == len(monitoring.AWS_KEY_METRICS) + len(monitoring.CAPACITY_METRICS)
         for widget in metrics:
             assert widget["properties"]["region"] == cell.region
             assert f':aws.AccountId="{accounts[cell.name]}"' in widget["properties"]["metrics"][0][0]["expression"]
+
+
+def test_each_cell_shows_its_capacity_against_its_limits(plan: StackPlan, registry: Registry) -> None:
+    widgets = dashboard_widgets(plan)
+    for cell in registry.aws_cells:
+        tenants, requests = (
+            next(w for w in widgets if w["properties"].get("title") == f"{cell.name} · {what} (capacity)")
+            for what in ("tenants", "daily requests")
+        )
+        for widget, metric, limit in (
+            (tenants, "TenantCount", cell.capacity.max_tenants),
+            (requests, "DailyRequests", cell.capacity.max_daily_requests),
+        ):
+            expression = widget["properties"]["metrics"][0][0]["expression"]
+            assert expression.startswith("SEARCH('{Honeycomb/Tenants,cell} ")
+            assert f'MetricName="{metric}" cell="{cell.name}"' in expression
+            lines = {a["label"]: a["value"] for a in widget["properties"]["annotations"]["horizontal"]}
+            assert lines == {"limit": limit, "headroom line": limit * 85 // 100}
+    texts = [w["properties"]["markdown"] for w in widgets if w["type"] == "text"]
+    [beta] = [t for t in texts if t.startswith("### beta\n")]
+    assert "`custom.googleapis.com/honeycomb/tenants` (limit 250, headroom line 212)" in beta
+    assert "`custom.googleapis.com/honeycomb/daily_requests` (limit 40,000,000, headroom line 34,000,000)" in beta
 
 
 def test_one_dashboard_in_the_monitoring_account_grouped_by_environment(plan: StackPlan, registry: Registry) -> None:
@@ -633,7 +656,7 @@ def test_dashboard_pages_stay_under_the_widget_limit() -> None:
     cells = [monitoring.DashboardCell(f"c{i:04d}", "aws", "prod", "us-east-1", account_id="1") for i in range(300)]
     cells.append(monitoring.DashboardCell("g", "gcp", "dev", "europe-west1", project_id="p"))
     pages = monitoring.dashboard_pages(cells, prefix="p")
-    assert list(pages) == ["p", "p-2", "p-3"]
+    assert list(pages) == ["p", "p-2", "p-3", "p-4"]  # six widgets per AWS cell: 83 cells a page
     assert [c.name for page in pages.values() for c in page] == [c.name for c in cells]
     for page in pages.values():
         widgets = json.loads(monitoring.dashboard_body(page, scoping_project="s"))["widgets"]
@@ -704,7 +727,12 @@ def test_published_registry_holds_every_cell_with_resolved_outputs(
             assert outputs["project_number"] == plan.outputs[out.PROJECT_NUMBERS][cell.name]
     path = tmp_path / "registry.json"
     path.write_text(obj.inputs["content"])
-    assert load_published(str(path)) == registry
+    loaded = load_published(str(path))
+    assert loaded.registry == registry
+    assert len(loaded.tenants) == len(published["tenants"]) == len(registry.tenants) > 0
+    # Everything published comes back: account ids, project numbers, sinks, zones.
+    for cell in registry.cells:
+        assert loaded.outputs_for(cell).model_dump(exclude_none=True) == cells[cell.name]["outputs"]
     assert plan.outputs[out.REGISTRY_URL] == f"s3://{registry.organization.registry.bucket}/registry.json"
 
 
@@ -754,7 +782,7 @@ def test_adding_an_aws_cell_adds_exactly_its_account_assignments_and_widgets(
     new = Counter(widget_label(w) for w in dashboard_widgets(after))
     gained = new - old
     assert not old - new
-    assert sum(gained.values()) == 1 + len(monitoring.AWS_KEY_METRICS)
+    assert sum(gained.values()) == 1 + len(monitoring.AWS_KEY_METRICS) + len(monitoring.CAPACITY_METRICS)
     assert all(label.startswith(("### delta", "delta · ")) for label in gained)
 
     account = after.outputs[out.ACCOUNT_IDS]["delta"]

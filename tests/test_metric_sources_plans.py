@@ -51,7 +51,7 @@ def test_every_dashboard_widget_reads_what_its_cell_emits(plans: dict[str, Stack
     assert set(shown) == {accounts[c.name] for c in registry.aws_cells}
     for cell in registry.aws_cells:
         namespaces = shown[accounts[cell.name]]
-        assert namespaces == {"AWS/NetworkELB"}
+        assert namespaces == {"AWS/NetworkELB", "Honeycomb/Tenants"}
         assert sources_missing(sorted(namespaces), views(plans[cell.stack_name])) == []
 
 
@@ -65,7 +65,9 @@ def test_gcp_rows_name_a_metric_their_cell_emits(plans: dict[str, StackPlan], re
     for cell in registry.gcp_cells:
         [row] = [t for t in texts if t.startswith(f"### {cell.name}\n")]
         named = re.findall(r"`([a-z.]+\.(?:googleapis\.com|io)/[^`]+)`", row)
-        assert named
+        assert {"custom.googleapis.com/honeycomb/tenants", "custom.googleapis.com/honeycomb/daily_requests"} <= set(
+            named
+        )
         assert sources_missing(named, views(plans[cell.stack_name])) == []
 
 
