@@ -11,6 +11,9 @@ pins. It is built in three steps:
 3. **Repair.** A tenant that fits nowhere makes room: tenants of an allowed cell move on to a
    third cell (a swap or a chain), or its own cell keeps it and sheds others instead.
 
+When that finds no plan it runs again placing the heaviest first, then with worst fit (the
+roomiest cell), and a small instance is then searched exhaustively.
+
 Every move is decided against the cells' load at that moment, a tenant counting in its old cell
 until its move, so the moves in the order given never take a destination over its limits minus
 headroom: stopping a rollout of the plan halfway leaves no cell overfull.
@@ -38,6 +41,18 @@ EXACT_TENANTS = 16
 EXACT_ASSIGNMENTS = 200_000
 #: How many destinations the repair step tries to make room in, per stuck tenant.
 REPAIR_CANDIDATES = 24
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """How evicted tenants are placed: the most constrained first or the heaviest first; best or worst fit."""
+
+    constrained_first: bool = True
+    worst_fit: bool = False
+
+
+#: Tried in order until one finds a plan: the first almost always does; the others pack differently.
+STRATEGIES = (Strategy(), Strategy(constrained_first=False), Strategy(worst_fit=True))
 
 
 @dataclass(frozen=True)
@@ -140,7 +155,8 @@ class _Cell:
 
 
 class _Rebalancer:
-    def __init__(self, tenants: list[Tenant], cells: list[Cell]):
+    def __init__(self, tenants: list[Tenant], cells: list[Cell], strategy: Strategy | None = None):
+        self.strategy = strategy or STRATEGIES[0]
         self.index = CellIndex(cells)
         self.cells = {c.name: _Cell(c) for c in cells}
         self.tenants: dict[str, Tenant] = {}
@@ -260,7 +276,9 @@ class _Rebalancer:
         return len(allowed) > 1 or (len(allowed) == 1 and allowed[0] != own)
 
     def best_fit(self, tenant: Tenant, exclude: Sequence[str]) -> str | None:
-        """The allowed cell with the least room that still fits the tenant now."""
+        """The allowed cell with the least room that still fits the tenant now (the most, for worst fit)."""
+        if self.strategy.worst_fit:
+            return self._worst_fit(tenant, exclude)
         best: tuple[int, str] | None = None
         for klass in self.classes(tenant):
             entries = self.free[klass]
@@ -268,6 +286,17 @@ class _Rebalancer:
             while at < len(entries) and entries[at][1] in exclude:
                 at += 1
             if at < len(entries) and (best is None or entries[at] < best):
+                best = entries[at]
+        return None if best is None else best[1]
+
+    def _worst_fit(self, tenant: Tenant, exclude: Sequence[str]) -> str | None:
+        best: tuple[int, str] | None = None
+        for klass in self.classes(tenant):
+            entries = self.free[klass]
+            at = len(entries) - 1
+            while at >= 0 and entries[at][1] in exclude:
+                at -= 1
+            if at >= 0 and entries[at][0] >= tenant.requests and (best is None or entries[at] > best):
                 best = entries[at]
         return None if best is None else best[1]
 
@@ -282,6 +311,10 @@ class _Rebalancer:
         failed = self.heuristic()
         if not failed and not any(cell.over for cell in self.cells.values()):
             return Plan(True, tuple(self.moves), bound, bound_tenants, over)
+        for strategy in STRATEGIES[1:]:
+            other = _Rebalancer(list(self.tenants.values()), list(self.index.cells.values()), strategy)
+            if not other.heuristic() and not any(cell.over for cell in other.cells.values()):
+                return Plan(True, tuple(other.moves), bound, bound_tenants, over)
         problems = [self.explain(tenant) for tenant in failed] or [
             Problem(name, "limits", f"{name} stays over its limits minus headroom")
             for name, cell in self.cells.items()
@@ -434,7 +467,8 @@ class _Rebalancer:
         return failed
 
     def _urgency(self, tenant: Tenant) -> tuple[int, int, str]:
-        return (len(self.allowed(tenant)), -tenant.requests, tenant.id)
+        constrained = len(self.allowed(tenant)) if self.strategy.constrained_first else 0
+        return (constrained, -tenant.requests, tenant.id)
 
     def evict(self, name: str, exclude: Iterable[str] = ()) -> list[Tenant] | None:
         """Choose the lightest tenants that bring the cell within both limits once they leave."""
