@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import tempfile
 from pathlib import Path
 
@@ -169,3 +170,32 @@ def test_edits_of_any_block_file_parse_back_to_the_expected_tenants(ids: list[st
     result = yaml_entries(edits.texts[path])
     assert sorted(e.id for e in result) == sorted([*(i for i in ids if i not in remove), "z9"])
     assert next(e for e in result if e.id == "z9") == new
+
+
+def test_write_all_puts_every_file_back_when_one_write_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first, second, third = tmp_path / "alpha.yaml", tmp_path / "new.yaml", tmp_path / "gamma.yaml"
+    first.write_text("before\n")
+    real = os.replace
+    calls: list[object] = []
+
+    def flaky(src: object, dst: object) -> None:
+        calls.append(dst)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device", str(dst))
+        real(src, dst)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "replace", flaky)
+    with pytest.raises(TenantFileError, match=r"cannot write .*gamma\.yaml: No space left"):
+        write_all({first: "after\n", second: "new\n", third: "x\n"})
+    assert first.read_text() == "before\n"
+    assert not second.exists() and not third.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["alpha.yaml"]  # no temporary file left behind
+
+
+def test_write_all_refuses_a_directory_before_writing_anything(tmp_path: Path) -> None:
+    first, blocked = tmp_path / "alpha.yaml", tmp_path / "beta.yaml"
+    first.write_text("before\n")
+    blocked.mkdir()
+    with pytest.raises(TenantFileError, match="it is not a file"):
+        write_all({first: "after\n", blocked: "x\n"})
+    assert first.read_text() == "before\n"

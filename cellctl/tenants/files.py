@@ -215,6 +215,7 @@ def write_all(texts: Mapping[Path, str]) -> None:
     """Write every file or none: each goes through a temporary file, and a failure restores the others."""
     originals = snapshot(texts)
     written: list[Path] = []
+    temporary: Path | None = None
     try:
         for path, text in texts.items():
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -223,6 +224,8 @@ def write_all(texts: Mapping[Path, str]) -> None:
             os.replace(temporary, path)
             written.append(path)
     except OSError as exc:
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
         restore(originals, written)
         raise TenantFileError(f"cannot write {exc.filename or 'a tenant file'}: {exc.strerror or exc}") from None
 
@@ -238,4 +241,10 @@ def restore(originals: Mapping[Path, str | None], paths: Iterable[Path]) -> None
 
 
 def snapshot(paths: Iterable[Path]) -> dict[Path, str | None]:
-    return {path: path.read_text(encoding="utf-8") if path.exists() else None for path in paths}
+    """Each file's text (`None`: it does not exist yet), to put back if a write fails."""
+    texts: dict[Path, str | None] = {}
+    for path in paths:
+        if path.exists() and not path.is_file():
+            raise TenantFileError(f"cannot write {path}: it is not a file")
+        texts[path] = path.read_text(encoding="utf-8") if path.exists() else None
+    return texts
