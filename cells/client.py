@@ -4,18 +4,31 @@
 the management stack published, with everything it published beside them: each cell's
 resolved outputs (account id, project number, zone name, monitoring sink) and the document's
 format version. boto3 picks up credentials and endpoint the usual way.
+
+One registry, read locally everywhere: the management stack replicates the primary
+(`s3://<bucket>/<key>`) to `s3://<bucket>-<region>/<key>` in every AWS region with cells, so a
+cell's infrastructure reads its own region's copy and a region's outage elsewhere does not stop
+it. `load` reads the copy of its region (the `region` argument, else boto3's: `AWS_REGION`,
+`AWS_DEFAULT_REGION`, the profile) and falls back to the primary with a `RegistryFallbackWarning`
+when the copy cannot be read (no copy in that region, not replicated yet, unreadable). A copy
+trails the primary by the replication delay (usually seconds).
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cells.loader import RegistryError, RegistryIssue, load_registry_data
-from cells.models import AccountId, AwsCell, GcpCell, Registry
+from cells.models import AccountId, AwsCell, GcpCell, Registry, replica_bucket
+
+
+class RegistryFallbackWarning(UserWarning):
+    """The region's copy of the registry could not be read; the primary was read instead."""
 
 
 class CellOutputs(BaseModel):
@@ -51,9 +64,32 @@ class PublishedRegistry(Registry):
         return Registry(organization=self.organization, cells=self.cells, tenants=self.tenants)
 
 
-def load(location: str, *, s3_client: Any = None) -> PublishedRegistry:
-    """Load a published registry from `s3://bucket/key` or a local path."""
+def regional_location(location: str, region: str) -> str:
+    """The copy of `s3://<bucket>/<key>` in `region`: `s3://<bucket>-<region>/<key>`."""
+    bucket, _, key = location.removeprefix("s3://").partition("/")
+    return f"s3://{replica_bucket(bucket, region)}/{key}"
+
+
+def load(location: str, *, region: str | None = None, local: bool = True, s3_client: Any = None) -> PublishedRegistry:
+    """Load a published registry from `s3://bucket/key` (its region's copy first) or a local path.
+
+    `local=False` reads the primary only (what the management stack itself checks against).
+    """
     if location.startswith("s3://"):
+        _split(location)
+        region = region or (_default_region() if local else None)
+        if local and region:
+            copy = regional_location(location, region)
+            try:
+                return parse(_read_s3(copy, s3_client, region), copy)
+            except RegistryError as exc:
+                reasons = "; ".join(issue.message for issue in exc.issues[:3])
+                warnings.warn(
+                    f"cannot read the registry's copy in {region} ({copy}: {reasons}); reading the primary "
+                    f"{location} instead",
+                    RegistryFallbackWarning,
+                    stacklevel=2,
+                )
         text = _read_s3(location, s3_client)
     else:
         try:
@@ -99,14 +135,26 @@ def parse(text: str, location: str) -> PublishedRegistry:
     )
 
 
-def _read_s3(location: str, s3_client: Any) -> str:
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
-
+def _split(location: str) -> tuple[str, str]:
     bucket, _, key = location.removeprefix("s3://").partition("/")
     if not bucket or not key:
         raise RegistryError([RegistryIssue(location, "", "expected s3://<bucket>/<key>")])
-    client = s3_client or boto3.client("s3")
+    return bucket, key
+
+
+def _default_region() -> str | None:
+    import boto3
+
+    name = boto3.session.Session().region_name
+    return str(name) if name else None
+
+
+def _read_s3(location: str, s3_client: Any, region: str | None = None) -> str:
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, key = _split(location)
+    client = s3_client or (boto3.client("s3", region_name=region) if region else boto3.client("s3"))
     try:
         body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as exc:

@@ -25,6 +25,8 @@ from cells.tenants import CELL_ENVIRONMENTS, TENANTS_DIR, Tenant, TenantFile, ce
 DEFAULT_REGISTRY = Path(__file__).parent / "registry"
 REGISTRY_ENV = "HONEYCOMB_REGISTRY"
 #: Values an exported cell carries beside its fields (see `cells.export`); loading it back ignores them.
+#: S3's longest bucket name.
+MAX_BUCKET_NAME = 63
 DERIVED_KEYS = frozenset({"stack_name", "dns_zone", "tags", "endpoints", "outputs"})
 
 
@@ -285,6 +287,17 @@ def _check_organization(path: Path, org: Organization) -> list[RegistryIssue]:
     ):
         for name in {n for n in names if names.count(n) > 1}:
             issues.append(RegistryIssue(str(path), field, f"{name!r} is defined more than once"))
+    for region in org.aws.allowed_regions:
+        replica = org.registry.replica(region)
+        if len(replica) > MAX_BUCKET_NAME:
+            issues.append(
+                RegistryIssue(
+                    str(path),
+                    "registry.bucket",
+                    f"the registry's copy in {region}, {replica!r}, is {len(replica)} characters: S3 allows "
+                    f"{MAX_BUCKET_NAME}; shorten the bucket name",
+                )
+            )
     groups = {g.name for g in org.groups}
     for env, rules in org.access.items():
         for i, rule in enumerate(rules):

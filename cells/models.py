@@ -273,9 +273,20 @@ def _check_image(image: str) -> str:
     )
 
 
+def replica_bucket(bucket: str, region: str) -> str:
+    """The published registry's copy in `region` (`<bucket>-<region>`), the name the client derives too."""
+    return f"{bucket}-{region}"
+
+
 class RegistryTarget(Strict):
-    bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    bucket: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+        description="The primary, in the first AWS region; every region with AWS cells reads <bucket>-<region>.",
+    )
     key: str = Field(default="registry.json", min_length=1)
+
+    def replica(self, region: str) -> str:
+        return replica_bucket(self.bucket, region)
 
 
 class CapacityPolicy(Strict):

@@ -282,6 +282,18 @@ def program(registry: Registry) -> None:
         pulumi.Output.from_input(projects.project_numbers),
         pulumi.Output.from_input(central.sink_arns),
     ).apply(lambda values: to_json(registry, published_outputs(registry, *values)))
+    # A copy in every region with AWS cells (the home region too), in the management account.
+    registry_regions = {
+        region: management
+        if region == home
+        else aws.Provider(
+            f"management-{region}",
+            region=region,
+            allowed_account_ids=[aws_org.management_account_id],
+            default_tags=aws.ProviderDefaultTagsArgs(tags=tags),
+        )
+        for region in cell_regions
+    }
     published = RegistryBucket(
         "registry",
         {
@@ -289,9 +301,11 @@ def program(registry: Registry) -> None:
             "key": org.registry.key,
             "content": content,
             "organization_id": organization_id,
+            "replica_regions": sorted(registry_regions),
             "tags": tags,
         },
         provider=management,
+        replica_providers=registry_regions,
     )
 
     # --- the audit trail the SCPs protect ----------------------------------------------------------
@@ -317,6 +331,7 @@ def program(registry: Registry) -> None:
     pulumi.export(outputs.CI_ROLE_ARN, ci.arn)
     pulumi.export(outputs.ECR_REGISTRY, ecr_registry(registry))
     pulumi.export(outputs.REGISTRY_URL, published.url)
+    pulumi.export(outputs.REGISTRY_REPLICA_URLS, published.replica_urls)
 
 
 def _dashboard_cell(cell: AwsCell | GcpCell, headroom_percent: int) -> DashboardCell:

@@ -18,7 +18,7 @@ from cellctl.mocks import CloudMocks, MockContext, fake_account_id, fake_project
 from cellctl.mocks import aws_org as org_mocks
 from cellctl.mocks.pulumi_builtin import management_outputs
 from cellctl.offline import PlannedResource, StackPlan, run_program, run_stack
-from cells import AwsCell, Environment, GcpCell, Registry, load_registry
+from cells import AwsCell, Environment, GcpCell, Registry, RegistryError, load_registry
 from cells.client import load as load_published
 from components.aws import artifacts, dns_role, identity, monitoring, organization
 from components.aws.delegation import delegation_provider
@@ -938,3 +938,113 @@ def test_sink_policy_verdicts() -> None:
         policy, "oam:CreateLink", {"oam:ResourceTypes": ["AWS::CloudWatch::Metric", "AWS::S3::Bucket"]}
     )
     assert not allowed_by(policy, "oam:DeleteSink", {})
+
+
+# --- the registry, read locally in every region ---------------------------------------------------------------
+
+REPLICATION = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
+
+
+def test_every_region_with_aws_cells_gets_a_private_versioned_copy(plan: StackPlan, registry: Registry) -> None:
+    regions = sorted({c.region for c in registry.aws_cells})
+    assert regions == ["eu-west-1", "us-east-1", "us-west-2"]
+    primary = registry.organization.registry.bucket
+    buckets = {r.inputs["bucket"]: r for r in plan.of_type("aws:s3/bucket:Bucket") if r.name.startswith("registry-")}
+    assert set(buckets) == {primary, *(f"{primary}-{region}" for region in regions)}
+    management = registry.organization.aws.management_account_id
+    for region in regions:
+        bucket = buckets[f"{primary}-{region}"]
+        provider = provider_of(plan, bucket).inputs
+        assert provider["region"] == region and provider["allowedAccountIds"] == json.dumps([management])
+        # The same hardening as the primary: versioned (replication needs it), SSE-S3, private, TLS only.
+        assert plan.one("aws:s3/bucketVersioning:BucketVersioning", f"registry-{region}-versioning").inputs[
+            "versioningConfiguration"
+        ] == {"status": "Enabled"}
+        sse = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+        (rule,) = plan.one(sse, f"registry-{region}-encryption").inputs["rules"]
+        assert rule["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "AES256"}
+        block = plan.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", f"registry-{region}-public-access")
+        assert block.inputs["restrictPublicBuckets"] is True
+        policy = json.loads(plan.one("aws:s3/bucketPolicy:BucketPolicy", f"registry-{region}-policy").inputs["policy"])
+        assert {s["Sid"] for s in policy["Statement"]} == {"OrganizationReads", "DenyInsecureTransport"}
+        assert f"arn:aws:s3:::{primary}-{region}/*" in policy["Statement"][0]["Resource"]
+    assert plan.outputs[out.REGISTRY_REPLICA_URLS] == {
+        region: f"s3://{primary}-{region}/registry.json" for region in regions
+    }
+
+
+def test_replication_is_configured_the_way_s3_accepts_it(plan: StackPlan, registry: Registry) -> None:
+    primary = registry.organization.registry.bucket
+    config = plan.one(REPLICATION)
+    assert config.inputs["bucket"] == primary
+    rules = config.inputs["rules"]
+    replicas = {r.inputs["bucket"]: r for r in plan.of_type("aws:s3/bucket:Bucket")}
+    assert [r["destination"]["bucket"] for r in rules] == [
+        replicas[f"{primary}-{region}"].outputs["arn"] for region in ("eu-west-1", "us-east-1", "us-west-2")
+    ]
+    # V2 rules (more than one destination): each has a filter, a delete marker setting, a unique priority.
+    assert len({r["priority"] for r in rules}) == len(rules) == 3
+    for rule in rules:
+        assert rule["status"] == "Enabled" and rule["filter"] == {"prefix": ""}
+        assert rule["deleteMarkerReplication"] == {"status": "Enabled"}
+    # Versioning on both sides before the configuration, and the role's rights with it.
+    by_urn = plan.by_urn()
+    waits = {by_urn[u].name for u in config.depends_on}
+    assert {
+        "registry-versioning",
+        *(f"registry-{r}-versioning" for r in ("eu-west-1", "us-east-1", "us-west-2")),
+    } <= waits
+    assert "registry-replication-policy" in waits
+    # The object is written once replication is on: S3 replicates only objects written after it.
+    obj = plan.one("aws:s3/bucketObjectv2:BucketObjectv2")
+    assert config.urn in obj.depends_on
+
+
+def test_the_replication_role_is_s3s_and_may_only_replicate_the_registry(plan: StackPlan, registry: Registry) -> None:
+    primary = registry.organization.registry.bucket
+    role = plan.one("aws:iam/role:Role", "registry-replication-role")
+    assert plan.one(REPLICATION).inputs["role"] == role.outputs["arn"]
+    (trust,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    assert trust["Principal"] == {"Service": "s3.amazonaws.com"} and trust["Action"] == "sts:AssumeRole"
+    statements = {
+        s["Sid"]: s
+        for s in json.loads(plan.one("aws:iam/rolePolicy:RolePolicy", "registry-replication-policy").inputs["policy"])[
+            "Statement"
+        ]
+    }
+    assert statements["ReadTheSourceConfiguration"]["Resource"] == f"arn:aws:s3:::{primary}"
+    assert statements["ReadTheSourceVersions"]["Resource"] == f"arn:aws:s3:::{primary}/*"
+    assert set(statements["WriteTheReplicas"]["Action"]) == {
+        "s3:ReplicateObject",
+        "s3:ReplicateDelete",
+        "s3:ReplicateTags",
+    }
+    assert statements["WriteTheReplicas"]["Resource"] == [
+        f"arn:aws:s3:::{primary}-{region}/*" for region in ("eu-west-1", "us-east-1", "us-west-2")
+    ]
+
+
+def test_replication_rules_refuse_what_s3_refuses() -> None:
+    from components.aws.registry_bucket import MAX_REPLICATION_RULES, replication_rules
+
+    with pytest.raises(ValueError, match="one replica per region"):
+        replication_rules([("eu-west-1", "a"), ("eu-west-1", "b")])
+    with pytest.raises(ValueError, match="1 to 1000 rules"):
+        replication_rules([])
+    many = [(f"r{i}", "arn") for i in range(MAX_REPLICATION_RULES + 1)]
+    with pytest.raises(ValueError, match="1 to 1000 rules"):
+        replication_rules(many)
+
+
+def test_a_bucket_name_too_long_for_its_copies_is_a_registry_error(registry_copy: Path, edit_yaml: Any) -> None:
+    edit_yaml(registry_copy / "organization.yaml", lambda d: d["registry"].update(bucket="b" * 53))
+    assert load_registry(registry_copy)  # 53 + "-us-east-1": 63 characters, the longest S3 allows
+    edit_yaml(registry_copy / "organization.yaml", lambda d: d["registry"].update(bucket="b" * 54))
+    with pytest.raises(RegistryError) as info:
+        load_registry(registry_copy)
+    found = [str(i) for i in info.value.issues]
+    assert len(found) == 3, found  # one per allowed AWS region
+    assert found[-1].endswith(
+        f"organization.yaml: registry.bucket: the registry's copy in us-west-2, '{'b' * 54}-us-west-2', is 64 "
+        "characters: S3 allows 63; shorten the bucket name"
+    )
