@@ -32,7 +32,7 @@ import pulumi_gcp as gcp
 
 from cells import MANAGED_BY, AwsCell, Environment, GcpCell, Registry
 from cells.export import to_json
-from cells.tenants import effective_limit
+from cells.tenants import cell_capacity
 from components.aws.account import role_arn
 from components.aws.artifacts import ImageRepositories, ou_path
 from components.aws.audit_trail import OrganizationTrail
@@ -335,7 +335,7 @@ def program(registry: Registry) -> None:
 
 
 def _dashboard_cell(cell: AwsCell | GcpCell, headroom_percent: int) -> DashboardCell:
-    limits = cell.capacity
+    limits = cell_capacity(cell, headroom_percent)
     return DashboardCell(
         name=cell.name,
         cloud=cell.cloud,
@@ -344,8 +344,8 @@ def _dashboard_cell(cell: AwsCell | GcpCell, headroom_percent: int) -> Dashboard
         project_id=cell.project_id if isinstance(cell, GcpCell) else None,
         max_tenants=limits.max_tenants,
         max_daily_requests=limits.max_daily_requests,
-        effective_max_tenants=effective_limit(limits.max_tenants, headroom_percent),
-        effective_max_daily_requests=effective_limit(limits.max_daily_requests, headroom_percent),
+        effective_max_tenants=limits.effective_max_tenants,
+        effective_max_daily_requests=limits.effective_max_daily_requests,
     )
 
 

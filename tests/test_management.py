@@ -131,6 +131,7 @@ def test_exports_match_what_cell_stacks_are_shown(plan: StackPlan, registry: Reg
         out.CI_ROLE_ARN,
         out.ECR_REGISTRY,
         out.REGISTRY_URL,
+        out.REGISTRY_REPLICA_URLS,
     ):
         assert plan.outputs[name], name
 
