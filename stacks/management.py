@@ -32,7 +32,7 @@ import pulumi_gcp as gcp
 
 from cells import MANAGED_BY, AwsCell, Environment, GcpCell, Registry
 from cells.export import to_json
-from cells.tenants import effective_limit
+from cells.tenants import cell_capacity
 from components.aws.account import role_arn
 from components.aws.artifacts import ImageRepositories, ou_path
 from components.aws.audit_trail import OrganizationTrail
@@ -41,7 +41,7 @@ from components.aws.identity import CellAccess, CiRole, GithubTrust, permission_
 from components.aws.monitoring import CentralMonitoring, DashboardCell
 from components.aws.organization import CellAccount, CellOrganization
 from components.aws.registry_bucket import RegistryBucket
-from components.gcp.monitoring_scope import CentralScope, node_service_account_id
+from components.gcp.monitoring_scope import CapacityLimits, CentralScope, node_service_account_id
 from components.gcp.projects import CellProject, CellProjects
 from stacks import outputs
 from stacks.ci_identity import CI_PRINCIPALS_CONFIG, ci_identity
@@ -258,6 +258,7 @@ def program(registry: Registry) -> None:
                     "project_id": projects.project_ids[cell.name],
                     "node_account_id": node_service_account_id(cell.name),
                     "protect": cell.environment is Environment.prod,
+                    "capacity": _capacity_limits(cell, org.capacity.headroom_percent),
                 }
                 for cell in registry.gcp_cells
             },
@@ -334,18 +335,24 @@ def program(registry: Registry) -> None:
     pulumi.export(outputs.REGISTRY_REPLICA_URLS, published.replica_urls)
 
 
+def _capacity_limits(cell: AwsCell | GcpCell, headroom_percent: int) -> CapacityLimits:
+    limits = cell_capacity(cell, headroom_percent)
+    return {
+        "max_tenants": limits.max_tenants,
+        "effective_max_tenants": limits.effective_max_tenants,
+        "max_daily_requests": limits.max_daily_requests,
+        "effective_max_daily_requests": limits.effective_max_daily_requests,
+    }
+
+
 def _dashboard_cell(cell: AwsCell | GcpCell, headroom_percent: int) -> DashboardCell:
-    limits = cell.capacity
     return DashboardCell(
         name=cell.name,
         cloud=cell.cloud,
         environment=str(cell.environment),
         region=cell.region,
         project_id=cell.project_id if isinstance(cell, GcpCell) else None,
-        max_tenants=limits.max_tenants,
-        max_daily_requests=limits.max_daily_requests,
-        effective_max_tenants=effective_limit(limits.max_tenants, headroom_percent),
-        effective_max_daily_requests=effective_limit(limits.max_daily_requests, headroom_percent),
+        **_capacity_limits(cell, headroom_percent),
     )
 
 

@@ -131,6 +131,7 @@ def test_exports_match_what_cell_stacks_are_shown(plan: StackPlan, registry: Reg
         out.CI_ROLE_ARN,
         out.ECR_REGISTRY,
         out.REGISTRY_URL,
+        out.REGISTRY_REPLICA_URLS,
     ):
         assert plan.outputs[name], name
 
@@ -1048,3 +1049,37 @@ def test_a_bucket_name_too_long_for_its_copies_is_a_registry_error(registry_copy
         f"organization.yaml: registry.bucket: the registry's copy in us-west-2, '{'b' * 54}-us-west-2', is 64 "
         "characters: S3 allows 63; shorten the bucket name"
     )
+
+
+def test_gcp_cells_capacity_is_charted_in_the_metrics_scope(plan: StackPlan, registry: Registry) -> None:
+    (board,) = plan.of_type("gcp:monitoring/dashboard:Dashboard")
+    assert board.inputs["project"] == registry.organization.gcp.monitoring_project
+    body = json.loads(board.inputs["dashboardJson"])
+    assert body["displayName"] == "honeycomb-cells-capacity"
+    tiles = body["mosaicLayout"]["tiles"]
+    assert len(tiles) == 2 * len(registry.gcp_cells)
+    beta = registry.cell("beta")
+    charts = {t["widget"]["title"]: t["widget"]["xyChart"] for t in tiles}
+    for title, metric, limit in (
+        ("tenants", "custom.googleapis.com/honeycomb/tenants", beta.capacity.max_tenants),
+        ("daily requests", "custom.googleapis.com/honeycomb/daily_requests", beta.capacity.max_daily_requests),
+    ):
+        chart = charts[f"beta · {title} (capacity)"]
+        (data,) = chart["dataSets"]
+        assert data["timeSeriesQuery"]["timeSeriesFilter"]["filter"] == (
+            f'metric.type = "{metric}" AND metric.labels.cell = "beta"'
+        )
+        assert {t["label"]: t["value"] for t in chart["thresholds"]} == {
+            "limit": limit,
+            "headroom line": limit * 85 // 100,
+        }
+    assert all(t["xPos"] + t["width"] <= body["mosaicLayout"]["columns"] for t in tiles)
+
+
+def test_capacity_dashboards_page_past_the_tile_limit() -> None:
+    limits = {"max_tenants": 1, "effective_max_tenants": 1, "max_daily_requests": 1, "effective_max_daily_requests": 1}
+    pages = monitoring_scope.capacity_dashboards({f"c{i:03d}": limits for i in range(45)})
+    assert list(pages) == ["honeycomb-cells-capacity", "honeycomb-cells-capacity-2", "honeycomb-cells-capacity-3"]
+    counts = [len(json.loads(body)["mosaicLayout"]["tiles"]) for body in pages.values()]
+    assert counts == [40, 40, 10] and max(counts) <= monitoring_scope.MAX_TILES
+    assert monitoring_scope.capacity_dashboards({}) == {}

@@ -71,6 +71,19 @@ def test_gcp_rows_name_a_metric_their_cell_emits(plans: dict[str, StackPlan], re
         assert sources_missing(named, views(plans[cell.stack_name])) == []
 
 
+def test_the_gcp_capacity_charts_read_what_their_cell_emits(plans: dict[str, StackPlan], registry: Registry) -> None:
+    (board,) = plans["management"].of_type("gcp:monitoring/dashboard:Dashboard")
+    read: dict[str, set[str]] = {}
+    for tile in json.loads(board.inputs["dashboardJson"])["mosaicLayout"]["tiles"]:
+        for data in tile["widget"]["xyChart"]["dataSets"]:
+            query = data["timeSeriesQuery"]["timeSeriesFilter"]["filter"]
+            [(metric, cell)] = re.findall(r'metric\.type = "([^"]+)" AND metric\.labels\.cell = "([^"]+)"', query)
+            read.setdefault(cell, set()).add(metric)
+    assert set(read) == {c.name for c in registry.gcp_cells}
+    for cell in registry.gcp_cells:
+        assert sources_missing(sorted(read[cell.name]), views(plans[cell.stack_name])) == []
+
+
 def test_the_old_application_load_balancer_widgets_would_be_caught(plans: dict[str, StackPlan]) -> None:
     problems = sources_missing(["AWS/ApplicationELB"], views(plans["cell-alpha"]))
     assert len(problems) == 1 and "Application Load Balancer" in problems[0]
