@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup plan test lint typecheck bench clean
+.PHONY: setup plan capacity test lint typecheck bench clean
 
 setup: $(STAMP)
 
@@ -19,6 +19,10 @@ plan: setup
 	$(BIN)/cellctl validate
 	$(BIN)/cellctl plan --all
 
+# The capacity chart the README shows: every sample cell against its limits and headroom line.
+capacity: setup
+	$(BIN)/cellctl capacity --plot docs/capacity.png
+
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -29,7 +33,7 @@ typecheck: setup
 	$(BIN)/mypy
 
 bench: setup
-	@for b in plan management rollout; do echo "== benchmarks/$$b.py"; $(BIN)/python benchmarks/$$b.py || exit 1; done
+	@for b in plan management rollout tenants; do echo "== benchmarks/$$b.py"; $(BIN)/python benchmarks/$$b.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .honeycomb

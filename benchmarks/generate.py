@@ -16,7 +16,7 @@ import yaml
 from cells.loader import DEFAULT_REGISTRY
 
 
-def cell_data(i: int, org: dict) -> dict:
+def cell_data(i: int, org: dict, capacity: dict | None = None) -> dict:
     """The i-th generated cell: 2 of 3 on AWS, 1 of 10 dev, 2 of 10 preprod, the rest prod."""
     cloud = "gcp" if i % 3 == 2 else "aws"
     environment = "dev" if i % 10 == 0 else "preprod" if i % 10 in (1, 2) else "prod"
@@ -36,7 +36,7 @@ def cell_data(i: int, org: dict) -> dict:
         "wave": wave,
         "size": ("small", "medium", "large")[i % 3],
         "network": {"cidr": str(cidr)},
-        "capacity": {"max_tenants": 100, "max_daily_requests": 10_000_000},
+        "capacity": capacity or {"max_tenants": 100, "max_daily_requests": 10_000_000},
     }
     if cloud == "aws":
         data["account_email"] = f"aws+cell-{name}@{org['domain']}"
@@ -47,8 +47,11 @@ def cell_data(i: int, org: dict) -> dict:
     return data
 
 
-def write_registry(n: int, dest: Path) -> Path:
-    """Write the sample organization with `n` generated cells under `dest`; returns `dest`."""
+def write_registry(n: int, dest: Path, capacity: dict | None = None) -> Path:
+    """Write the sample organization with `n` generated cells under `dest`; returns `dest`.
+
+    `capacity` replaces every cell's limits (the tenants benchmark needs room for 100 tenants a cell).
+    """
     dest = Path(dest)
     if dest.exists():
         shutil.rmtree(dest)
@@ -56,7 +59,7 @@ def write_registry(n: int, dest: Path) -> Path:
     shutil.copy(DEFAULT_REGISTRY / "organization.yaml", dest / "organization.yaml")
     org = yaml.safe_load((dest / "organization.yaml").read_text())
     for i in range(n):
-        data = cell_data(i, org)
+        data = cell_data(i, org, capacity)
         (dest / "cells" / f"{data['name']}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     return dest
 

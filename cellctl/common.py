@@ -38,9 +38,9 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     raise typer.Exit(code)
 
 
-def load(registry: Path | None) -> Registry:
+def load(registry: Path | None, *, over_limit_ok: bool = False) -> Registry:
     try:
-        return load_registry(registry)
+        return load_registry(registry, over_limit_ok=over_limit_ok)
     except RegistryError as exc:
         err_console.print(exc.report(), highlight=False, soft_wrap=True, markup=False)
         raise typer.Exit(EXIT_USAGE) from None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cellctl import plan, registry_cmds, rollout_cmds, stacks_cmd
+from cellctl import capacity_cmds, plan, registry_cmds, rollout_cmds, stacks_cmd, tenant_cmds
 
 app = typer.Typer(
     name="cellctl",
@@ -14,8 +14,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 registry_cmds.register(app)
+capacity_cmds.register(app)
 stacks_cmd.register(app)
 rollout_cmds.register(app)
+tenant_cmds.register(app)
 plan.register(app)
 
 

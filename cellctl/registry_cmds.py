@@ -9,14 +9,23 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cellctl.common import JsonOption, RegistryOption, console, load, print_json, resolve_cell
-from cells.export import cell_document, cell_schema, organization_schema, to_json
+from cellctl.common import JsonOption, RegistryOption, console, err_console, load, print_json, resolve_cell
+from cells.export import cell_document, cell_schema, organization_schema, tenants_schema, to_json
+from cells.tenants import capacity_warnings
 
 
 def validate(registry: RegistryOption = None) -> None:
-    """Check the registry: exit 0 when valid, 2 with every error (file, field, reason) otherwise."""
+    """Check the registry: exit 0 when valid, 2 with every error (file, field, reason) otherwise.
+
+    Cells past their headroom line (within their limits) are printed as warnings; they do not fail.
+    """
     reg = load(registry)
-    console.print(f"[green]ok[/]: organization {reg.organization.name!r}, {len(reg.cells)} cells, no errors")
+    warnings = capacity_warnings(reg)
+    for warning in warnings:
+        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+    counts = f"{len(reg.cells)} cells, {len(reg.tenants)} tenants"
+    tail = f", {len(warnings)} warning{'s' if len(warnings) != 1 else ''}" if warnings else ""
+    console.print(f"[green]ok[/]: organization {reg.organization.name!r}, {counts}, no errors{tail}")
 
 
 def list_cells(registry: RegistryOption = None, as_json: JsonOption = False) -> None:
@@ -81,11 +90,11 @@ def export(
 
 
 def schema(
-    kind: Annotated[str, typer.Argument(help="`cell` or `organization`.")] = "cell",
+    kind: Annotated[str, typer.Argument(help="`cell`, `organization` or `tenants`.")] = "cell",
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to this file instead of stdout.")] = None,
 ) -> None:
-    """Print the JSON Schema of a cell file (or of organization.yaml) for editors."""
-    schemas = {"cell": cell_schema, "organization": organization_schema}
+    """Print the JSON Schema of a cell file (or of organization.yaml, or of a tenant file) for editors."""
+    schemas = {"cell": cell_schema, "organization": organization_schema, "tenants": tenants_schema}
     if kind not in schemas:
         from cellctl.common import fail
 

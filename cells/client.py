@@ -1,22 +1,95 @@
 """Read a published registry back, the way other infrastructure consumes it.
 
 `load("s3://bucket/key")` or `load("/path/registry.json")` returns the same validated models
-the management stack published. boto3 picks up credentials and endpoint the usual way.
+the management stack published, with everything it published beside them: each cell's
+resolved outputs (account id, project number, zone name, monitoring sink) and the document's
+format version. boto3 picks up credentials and endpoint the usual way.
+
+One registry, read locally everywhere: the management stack replicates the primary
+(`s3://<bucket>/<key>`) to `s3://<bucket>-<region>/<key>` in every AWS region with cells, so a
+cell's infrastructure reads its own region's copy and a region's outage elsewhere does not stop
+it. `load` reads the copy of its region (the `region` argument, else boto3's: `AWS_REGION`,
+`AWS_DEFAULT_REGION`, the profile) and falls back to the primary with a `RegistryFallbackWarning`
+when the copy cannot be read (no copy in that region, not replicated yet, unreadable). A copy
+trails the primary by the replication delay (usually seconds).
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from cells.loader import RegistryError, RegistryIssue, load_registry_data
-from cells.models import Registry
+from cells.models import AccountId, AwsCell, GcpCell, Registry, replica_bucket
 
 
-def load(location: str, *, s3_client: Any = None) -> Registry:
-    """Load a published registry from `s3://bucket/key` or a local path."""
+class RegistryFallbackWarning(UserWarning):
+    """The region's copy of the registry could not be read; the primary was read instead."""
+
+
+class CellOutputs(BaseModel):
+    """What the management stack resolved for one cell; keys added later are kept, not refused."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    stack_name: str
+    zone_name: str
+    account_id: AccountId | None = Field(default=None, description="AWS cells: the cell's account.")
+    oam_sink_arn: str | None = Field(default=None, description="AWS cells: the monitoring sink of its region.")
+    project_id: str | None = Field(default=None, description="GCP cells: the cell's project.")
+    project_number: str | None = Field(default=None, description="GCP cells: the project's number.")
+
+
+class PublishedRegistry(Registry):
+    """A `Registry` as the management stack published it, with each cell's outputs."""
+
+    format_version: int
+    outputs: dict[str, CellOutputs] = Field(default_factory=dict)
+
+    def outputs_for(self, cell: AwsCell | GcpCell | str) -> CellOutputs:
+        name = cell if isinstance(cell, str) else cell.name
+        self.cell(name)  # an unknown cell is an UnknownCellError naming the known ones
+        try:
+            return self.outputs[name]
+        except KeyError:
+            raise LookupError(f"the published registry has no outputs for cell {name!r}") from None
+
+    @property
+    def registry(self) -> Registry:
+        """The registry alone, equal to the one loaded from the YAML it was published from."""
+        return Registry(organization=self.organization, cells=self.cells, tenants=self.tenants)
+
+
+def regional_location(location: str, region: str) -> str:
+    """The copy of `s3://<bucket>/<key>` in `region`: `s3://<bucket>-<region>/<key>`."""
+    bucket, _, key = location.removeprefix("s3://").partition("/")
+    return f"s3://{replica_bucket(bucket, region)}/{key}"
+
+
+def load(location: str, *, region: str | None = None, local: bool = True, s3_client: Any = None) -> PublishedRegistry:
+    """Load a published registry from `s3://bucket/key` (its region's copy first) or a local path.
+
+    `local=False` reads the primary only (what the management stack itself checks against).
+    """
     if location.startswith("s3://"):
+        _split(location)
+        region = region or (_default_region() if local else None)
+        if local and region:
+            copy = regional_location(location, region)
+            try:
+                return parse(_read_s3(copy, s3_client, region), copy)
+            except RegistryError as exc:
+                reasons = "; ".join(issue.message for issue in exc.issues[:3])
+                warnings.warn(
+                    f"cannot read the registry's copy in {region} ({copy}: {reasons}); reading the primary "
+                    f"{location} instead",
+                    RegistryFallbackWarning,
+                    stacklevel=2,
+                )
         text = _read_s3(location, s3_client)
     else:
         try:
@@ -25,23 +98,63 @@ def load(location: str, *, s3_client: Any = None) -> Registry:
             raise RegistryError(
                 [RegistryIssue(location, "", f"cannot read published registry: {exc.strerror}")]
             ) from exc
+    return parse(text, location)
+
+
+def parse(text: str, location: str) -> PublishedRegistry:
+    """A published registry document, validated with the registry's rules plus its outputs."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise RegistryError([RegistryIssue(location, f"line {exc.lineno}", f"invalid JSON: {exc.msg}")]) from exc
     if not isinstance(data, dict):
         raise RegistryError([RegistryIssue(location, "", "expected a JSON object")])
-    return load_registry_data(data, source=location)
+    registry = load_registry_data(data, source=location)
+    issues: list[RegistryIssue] = []
+    outputs: dict[str, CellOutputs] = {}
+    for i, cell in enumerate(data.get("cells") or []):
+        if isinstance(cell, dict) and "outputs" in cell:
+            try:
+                outputs[str(cell["name"])] = CellOutputs.model_validate(cell["outputs"])
+            except ValidationError as exc:
+                for err in exc.errors():
+                    where = ".".join(str(p) for p in err["loc"])
+                    issues.append(RegistryIssue(location, f"cells[{i}].outputs.{where}", err["msg"]))
+    version = data.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        issues.append(RegistryIssue(location, "format_version", f"expected a whole number, got {version!r}"))
+    if issues:
+        raise RegistryError(issues)
+    assert isinstance(version, int)
+    return PublishedRegistry(
+        organization=registry.organization,
+        cells=registry.cells,
+        tenants=registry.tenants,
+        format_version=version,
+        outputs=outputs,
+    )
 
 
-def _read_s3(location: str, s3_client: Any) -> str:
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
-
+def _split(location: str) -> tuple[str, str]:
     bucket, _, key = location.removeprefix("s3://").partition("/")
     if not bucket or not key:
         raise RegistryError([RegistryIssue(location, "", "expected s3://<bucket>/<key>")])
-    client = s3_client or boto3.client("s3")
+    return bucket, key
+
+
+def _default_region() -> str | None:
+    import boto3
+
+    name = boto3.session.Session().region_name
+    return str(name) if name else None
+
+
+def _read_s3(location: str, s3_client: Any, region: str | None = None) -> str:
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, key = _split(location)
+    client = s3_client or (boto3.client("s3", region_name=region) if region else boto3.client("s3"))
     try:
         body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as exc:

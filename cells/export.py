@@ -9,6 +9,7 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
 from cells.models import CELL_ADAPTER, AwsCell, GcpCell, Organization, Registry
+from cells.tenants import TenantFile
 
 FORMAT_VERSION = 1
 
@@ -37,6 +38,7 @@ def registry_document(registry: Registry, outputs: dict[str, dict[str, Any]] | N
         "format_version": FORMAT_VERSION,
         "organization": registry.organization.model_dump(mode="json"),
         "cells": cells,
+        "tenants": [t.model_dump(mode="json") for t in registry.tenants],
     }
 
 
@@ -81,5 +83,12 @@ def cell_schema() -> dict[str, Any]:
 
 def organization_schema() -> dict[str, Any]:
     schema = Organization.model_json_schema(schema_generator=RegistrySchema)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return schema
+
+
+def tenants_schema() -> dict[str, Any]:
+    schema = TenantFile.model_json_schema(schema_generator=RegistrySchema)
+    schema["title"] = "Honeycomb tenants of a cell"
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema

@@ -1,6 +1,7 @@
 """Load and validate a registry directory.
 
-Layout: `<dir>/organization.yaml` and one `<dir>/cells/<name>.yaml` per cell. Every problem is
+Layout: `<dir>/organization.yaml`, one `<dir>/cells/<name>.yaml` per cell and at most one
+`<dir>/tenants/<cell>.yaml` per cell (its tenants, `cells.tenants`). Every problem is
 collected (not just the first) and reported with the file, the field path and the reason, so
 one run of `cellctl validate` shows everything to fix.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,13 @@ from pydantic import ValidationError
 
 from cells.deploy import RUNNER_KINDS, runner_problems
 from cells.models import CELL_ADAPTER, AwsCell, CellBase, Environment, GcpCell, Organization, Registry
+from cells.tenants import CELL_ENVIRONMENTS, TENANTS_DIR, Tenant, TenantFile, cell_capacity, limit_problems
 
 DEFAULT_REGISTRY = Path(__file__).parent / "registry"
 REGISTRY_ENV = "HONEYCOMB_REGISTRY"
 #: Values an exported cell carries beside its fields (see `cells.export`); loading it back ignores them.
+#: S3's longest bucket name.
+MAX_BUCKET_NAME = 63
 DERIVED_KEYS = frozenset({"stack_name", "dns_zone", "tags", "endpoints", "outputs"})
 
 
@@ -55,8 +59,12 @@ def registry_dir(override: str | os.PathLike[str] | None = None) -> Path:
     return Path(override or os.environ.get(REGISTRY_ENV) or DEFAULT_REGISTRY)
 
 
-def load_registry(directory: str | os.PathLike[str] | None = None) -> Registry:
-    """Load, validate and return the registry, or raise RegistryError with every problem."""
+def load_registry(directory: str | os.PathLike[str] | None = None, *, over_limit_ok: bool = False) -> Registry:
+    """Load, validate and return the registry, or raise RegistryError with every problem.
+
+    `over_limit_ok` accepts cells over their capacity limits (every other rule still holds): what
+    `cellctl tenants rebalance` needs to read, since moving those tenants out is its job.
+    """
     root = registry_dir(directory)
     issues: list[RegistryIssue] = []
     if not root.is_dir():
@@ -77,13 +85,49 @@ def load_registry(directory: str | os.PathLike[str] | None = None) -> Registry:
                 issues.append(RegistryIssue(str(path), "name", f"cell {cell.name!r} must live in {cell.name}.yaml"))
             cells.append((path, cell))
 
+    placed: list[tuple[str, str, str, Tenant]] = []
+    tenant_cells: list[tuple[Path, str]] = []
+    tenant_files = sorted([*(root / TENANTS_DIR).glob("*.yaml"), *(root / TENANTS_DIR).glob("*.yml")])
+    for path in tenant_files:
+        tenant_file = _validate(path, _read_yaml(path, issues, fast=True), TenantFile.model_validate, issues)
+        if tenant_file is None:
+            continue
+        tenant_cells.append((path, tenant_file.cell))
+        if tenant_file.cell != path.stem:
+            issues.append(
+                RegistryIssue(
+                    str(path), "cell", f"the tenants of cell {tenant_file.cell!r} must live in {tenant_file.cell}.yaml"
+                )
+            )
+        placed += [(str(path), f"tenants[{i}]", "cell", t) for i, t in enumerate(tenant_file.resolved())]
+
     if isinstance(org, Organization):
         issues += _check_organization(org_file, org)
         issues += _check_cells(org, cells)
+        # A cell file that did not validate has its own errors; its tenants are not also "unknown".
+        broken = {p.stem for p in cell_files} - {c.name for _, c in cells}
+        known = {c.name for _, c in cells}
+        for path, cell_name in tenant_cells:
+            if cell_name not in known | broken:
+                names = ", ".join(sorted(known)) or "none"
+                issues.append(
+                    RegistryIssue(
+                        str(path), "cell", f"no cell named {cell_name!r} in the registry (known cells: {names})"
+                    )
+                )
+        issues += _check_tenants(org, [c for _, c in cells], placed, broken, limits=not over_limit_ok)
     if issues:
         raise RegistryError(issues)
     assert isinstance(org, Organization)
-    return Registry(organization=org, cells=[c for _, c in sorted(cells, key=lambda pc: pc[1].name)])
+    return _registry(org, [c for _, c in cells], [t for *_, t in placed])
+
+
+def _registry(org: Organization, cells: list[AwsCell | GcpCell], tenants: list[Tenant]) -> Registry:
+    return Registry(
+        organization=org,
+        cells=sorted(cells, key=lambda c: c.name),
+        tenants=sorted(tenants, key=lambda t: (t.cell, t.id)),
+    )
 
 
 def load_registry_data(data: dict[str, Any], source: str = "<registry>") -> Registry:
@@ -97,12 +141,18 @@ def load_registry_data(data: dict[str, Any], source: str = "<registry>") -> Regi
         cell = _validate(Path(source), raw, CELL_ADAPTER.validate_python, issues, f"cells[{i}]")
         if cell is not None:
             cells.append((Path(source), cell))
+    placed: list[tuple[str, str, str, Tenant]] = []
+    for i, raw in enumerate(data.get("tenants") or []):
+        tenant = _validate(Path(source), raw, Tenant.model_validate, issues, f"tenants[{i}]")
+        if tenant is not None:
+            placed.append((source, f"tenants[{i}]", f"tenants[{i}].cell", tenant))
     if isinstance(org, Organization):
         issues += _check_cells(org, cells)
+        issues += _check_tenants(org, [c for _, c in cells], placed)
     if issues:
         raise RegistryError(issues)
     assert isinstance(org, Organization)
-    return Registry(organization=org, cells=[c for _, c in sorted(cells, key=lambda pc: pc[1].name)])
+    return _registry(org, [c for _, c in cells], [t for *_, t in placed])
 
 
 # --- YAML -----------------------------------------------------------------------------------
@@ -124,14 +174,24 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
+#: The same rules on libyaml's parser when PyYAML has it: tenant files can hold thousands of entries.
+_FastStrictLoader: type[Any] = _StrictLoader
+if getattr(yaml, "__with_libyaml__", False):
 
-def parse_yaml(text: str) -> Any:
-    return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    class _CStrictLoader(yaml.CSafeLoader):
+        """CSafeLoader that refuses duplicate mapping keys."""
+
+    _CStrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+    _FastStrictLoader = _CStrictLoader
 
 
-def _read_yaml(path: Path, issues: list[RegistryIssue]) -> Any:
+def parse_yaml(text: str, *, fast: bool = False) -> Any:
+    return yaml.load(text, Loader=_FastStrictLoader if fast else _StrictLoader)  # noqa: S506 - SafeLoader subclasses
+
+
+def _read_yaml(path: Path, issues: list[RegistryIssue], *, fast: bool = False) -> Any:
     try:
-        data = parse_yaml(path.read_text(encoding="utf-8"))
+        data = parse_yaml(path.read_text(encoding="utf-8"), fast=fast)
     except FileNotFoundError:
         issues.append(RegistryIssue(str(path), "", "file not found"))
         return None
@@ -227,6 +287,17 @@ def _check_organization(path: Path, org: Organization) -> list[RegistryIssue]:
     ):
         for name in {n for n in names if names.count(n) > 1}:
             issues.append(RegistryIssue(str(path), field, f"{name!r} is defined more than once"))
+    for region in org.aws.allowed_regions:
+        replica = org.registry.replica(region)
+        if len(replica) > MAX_BUCKET_NAME:
+            issues.append(
+                RegistryIssue(
+                    str(path),
+                    "registry.bucket",
+                    f"the registry's copy in {region}, {replica!r}, is {len(replica)} characters: S3 allows "
+                    f"{MAX_BUCKET_NAME}; shorten the bucket name",
+                )
+            )
     groups = {g.name for g in org.groups}
     for env, rules in org.access.items():
         for i, rule in enumerate(rules):
@@ -323,4 +394,86 @@ def _check_cells(org: Organization, cells: list[tuple[Path, AwsCell | GcpCell]])
                             str(p), "network.cidr", f"{c.network.cidr} overlaps cell {o.name!r} ({o.network.cidr})"
                         )
                     )
+    return issues
+
+
+def _check_tenants(
+    org: Organization,
+    cells: list[AwsCell | GcpCell],
+    placed: list[tuple[str, str, str, Tenant]],
+    broken: Collection[str] = (),
+    *,
+    limits: bool = True,
+) -> list[RegistryIssue]:
+    """Tenants against their cells (known, residency, environment, limits) and each other (ids, domains).
+
+    `placed` holds each tenant with its file, the field path of its entry there and of its cell.
+    """
+    issues: list[RegistryIssue] = []
+    by_name = {c.name: c for c in cells}
+    known = ", ".join(sorted(by_name)) or "none"
+    domain = org.domain
+    files: dict[str, set[str]] = defaultdict(set)
+    members: dict[str, list[Tenant]] = defaultdict(list)
+    for file, field, cell_field, tenant in placed:
+        cell = by_name.get(tenant.cell)
+        if cell is None and tenant.cell in broken:
+            continue
+        if cell is None:
+            issues.append(
+                RegistryIssue(file, cell_field, f"no cell named {tenant.cell!r} in the registry (known cells: {known})")
+            )
+            continue
+        files[cell.name].add(file)
+        members[cell.name].append(tenant)
+        if tenant.residency is not None and not tenant.residency.allows(cell.cloud, cell.region):
+            issues.append(
+                RegistryIssue(
+                    file,
+                    f"{field}.residency",
+                    f"tenant {tenant.id!r} may live only in {tenant.residency.describe()}; "
+                    f"cell {cell.name!r} is {cell.cloud} {cell.region}",
+                )
+            )
+        allowed = CELL_ENVIRONMENTS[tenant.environment]
+        if cell.environment not in allowed:
+            issues.append(
+                RegistryIssue(
+                    file,
+                    f"{field}.environment",
+                    f"a {tenant.environment} tenant lives only in {' or '.join(sorted(allowed))} cells; "
+                    f"{tenant.id!r} is in {cell.environment} cell {cell.name!r}",
+                )
+            )
+        if tenant.custom_domain and (tenant.custom_domain == domain or tenant.custom_domain.endswith(f".{domain}")):
+            issues.append(
+                RegistryIssue(
+                    file,
+                    f"{field}.custom_domain",
+                    f"{tenant.custom_domain!r} is inside the organization's domain {domain}, "
+                    "whose names are the cells'",
+                )
+            )
+
+    for attribute in ("id", "custom_domain"):
+        holders: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        for file, field, _, tenant in placed:
+            value = getattr(tenant, attribute)
+            if value is not None:
+                holders[value].append((file, field))
+        for value, where in holders.items():
+            if len(where) > 1:
+                names = ", ".join(sorted(f"{f}: {p}" for f, p in where))
+                for file, field in where:
+                    issues.append(
+                        RegistryIssue(
+                            file, f"{field}.{attribute}", f"{value!r} is used by more than one tenant ({names})"
+                        )
+                    )
+
+    headroom = org.capacity.headroom_percent
+    for name, tenants in members.items() if limits else ():
+        errors, _ = limit_problems(cell_capacity(by_name[name], headroom, tenants), headroom)
+        for file in files[name]:
+            issues += [RegistryIssue(file, "tenants", message) for message in errors]
     return issues

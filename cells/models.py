@@ -273,9 +273,32 @@ def _check_image(image: str) -> str:
     )
 
 
+def replica_bucket(bucket: str, region: str) -> str:
+    """The published registry's copy in `region` (`<bucket>-<region>`), the name the client derives too."""
+    return f"{bucket}-{region}"
+
+
 class RegistryTarget(Strict):
-    bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    bucket: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+        description="The primary, in the first AWS region; every region with AWS cells reads <bucket>-<region>.",
+    )
     key: str = Field(default="registry.json", min_length=1)
+
+    def replica(self, region: str) -> str:
+        return replica_bucket(self.bucket, region)
+
+
+class CapacityPolicy(Strict):
+    """The organization's sizing rule: keep every cell this far under its limits (`cells.tenants`)."""
+
+    headroom_percent: Integer = Field(
+        default=15,
+        ge=0,
+        le=90,
+        description="How far under its limits a cell should stay (a warning past that line); also how much "
+        "the cell count is inflated when sizing.",
+    )
 
 
 class Organization(Strict):
@@ -292,6 +315,7 @@ class Organization(Strict):
     components: list[AppComponent] = Field(default_factory=list)
     registry: RegistryTarget
     deploy: Deploy = Field(description="Where stack updates run, unless a cell says otherwise (cells.deploy).")
+    capacity: CapacityPolicy = Field(default_factory=CapacityPolicy)
 
     def wave_index(self, name: str) -> int:
         return [w.name for w in self.waves].index(name)
@@ -477,10 +501,11 @@ CELL_ADAPTER: TypeAdapter[AwsCell | GcpCell] = TypeAdapter(Cell)
 
 
 class Registry(Strict):
-    """The organization and its cells: the one source of truth."""
+    """The organization, its cells and their tenants: the one source of truth."""
 
     organization: Organization
     cells: list[Cell]
+    tenants: list[Tenant] = Field(default_factory=list)
 
     def cell(self, name: str) -> AwsCell | GcpCell:
         for cell in self.cells:
@@ -523,3 +548,9 @@ class Registry(Strict):
 
 class UnknownCellError(LookupError):
     pass
+
+
+# Tenants build on the types above; imported last so that `Registry` can hold them.
+from cells.tenants import Tenant  # noqa: E402
+
+Registry.model_rebuild()

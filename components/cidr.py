@@ -118,3 +118,28 @@ def max_pods_per_node(pods: IPv4Like, nodes: int) -> int:
         f"the pod range {network(pods)} cannot hold {nodes} nodes even at 8 pods per node: "
         "give the cell a larger CIDR or a smaller size"
     )
+
+
+# --- allocation -----------------------------------------------------------------------------
+
+
+def first_free(used: Iterable[IPv4Like], prefixlen: int, within: Iterable[IPv4Like]) -> ipaddress.IPv4Network | None:
+    """The lowest /`prefixlen` block inside one of `within` (tried in order) that overlaps none of `used`.
+
+    Works on integer address spans, so a registry of thousands of cells is searched in one pass.
+    """
+    spans = sorted((int(n.network_address), int(n.broadcast_address)) for n in map(network, used))
+    size = 2 ** (32 - prefixlen)
+    for space in map(network, within):
+        if space.prefixlen > prefixlen:
+            continue
+        candidate, last = int(space.network_address), int(space.broadcast_address)
+        for low, high in spans:
+            if high < candidate:
+                continue
+            if low > candidate + size - 1:
+                break
+            candidate = (high // size + 1) * size  # the next aligned block after the one in the way
+        if candidate + size - 1 <= last:
+            return ipaddress.IPv4Network((candidate, prefixlen))
+    return None

@@ -5,7 +5,8 @@ type no resource writes, never fires: the cell looks healthy while it is down. `
 each CloudWatch namespace and Cloud Monitoring metric-type prefix to what emits it, as a test on
 the stack's planned resources (an NLB: an `aws.lb.LoadBalancer` of type network, or a Kubernetes
 LoadBalancer Service annotated for one; ingress-nginx's Prometheus counter: the chart with
-metrics on, a `PodMonitoring` for it and a GKE cluster with managed Prometheus). A metric the
+metrics on, a `PodMonitoring` for it and a GKE cluster with managed Prometheus; the application's
+capacity metrics, exactly the names of `cells.app_metrics`: the application's workloads). A metric the
 catalog does not know is a finding too (fail closed): add its source here first.
 
 Judged: `aws.cloudwatch.MetricAlarm` (its namespace, its metric queries' namespaces, and the
@@ -22,12 +23,14 @@ from dataclasses import dataclass
 
 from pulumi_policy import ReportViolation
 
+from cells import MANAGED_BY, app_metrics
 from policies.base import MANDATORY, UNKNOWN, Context, View, as_list, get, stack_rule
 
 METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 ALERT_POLICY = "gcp:monitoring/alertPolicy:AlertPolicy"
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 K8S_SERVICE = "kubernetes:core/v1:Service"
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 POD_MONITORING = "kubernetes:monitoring.googleapis.com/v1:PodMonitoring"
 GKE_CLUSTER = "gcp:container/cluster:Cluster"
 NLB_ANNOTATION = "service.beta.kubernetes.io/aws-load-balancer-type"
@@ -45,6 +48,8 @@ class Source:
     prefix: str
     what: str
     emitted: Test
+    #: The metric must be `prefix` itself: a contract's names, not a namespace anyone may extend.
+    exact: bool = False
 
 
 def _any(*types: str) -> Test:
@@ -89,6 +94,20 @@ def _elb(lb_type: str, annotation: str | None) -> Test:
         return False
 
     return test
+
+
+def _application_workloads(resources: Sequence[View]) -> Verdict:
+    """The application's Deployments (`components.k8s.workloads`, labelled managed-by: honeycomb)."""
+    labels = [get(r.props, "metadata", "labels") for r in resources if r.type == DEPLOYMENT]
+    if UNKNOWN in labels:
+        return None
+    return any(isinstance(found, dict) and found.get("managed-by") == MANAGED_BY for found in labels)
+
+
+_APPLICATION = (
+    "the application's workloads (a Deployment labelled managed-by: honeycomb), which publish the capacity "
+    "metrics of cells.app_metrics"
+)
 
 
 def _passthrough_load_balancer(resources: Sequence[View]) -> Verdict:
@@ -170,12 +189,15 @@ CATALOG: tuple[Source, ...] = (
         "an external passthrough Network Load Balancer (a forwarding rule, or a LoadBalancer Service on GKE)",
         _passthrough_load_balancer,
     ),
+    # The application's own metrics: exactly the names `cells.app_metrics` documents.
+    Source(app_metrics.CLOUDWATCH_NAMESPACE, _APPLICATION, _application_workloads, exact=True),
+    *(Source(metric, _APPLICATION, _application_workloads, exact=True) for metric in app_metrics.GCP_METRICS),
 )
 
 
 def source_of(metric: str) -> Source | None:
     """The catalog entry for a CloudWatch namespace or a Cloud Monitoring metric type."""
-    matches = [s for s in CATALOG if metric == s.prefix or metric.startswith(s.prefix)]
+    matches = [s for s in CATALOG if metric == s.prefix or (not s.exact and metric.startswith(s.prefix))]
     return max(matches, key=lambda s: len(s.prefix)) if matches else None
 
 

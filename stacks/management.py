@@ -32,6 +32,7 @@ import pulumi_gcp as gcp
 
 from cells import MANAGED_BY, AwsCell, Environment, GcpCell, Registry
 from cells.export import to_json
+from cells.tenants import cell_capacity
 from components.aws.account import role_arn
 from components.aws.artifacts import ImageRepositories, ou_path
 from components.aws.audit_trail import OrganizationTrail
@@ -40,7 +41,7 @@ from components.aws.identity import CellAccess, CiRole, GithubTrust, permission_
 from components.aws.monitoring import CentralMonitoring, DashboardCell
 from components.aws.organization import CellAccount, CellOrganization
 from components.aws.registry_bucket import RegistryBucket
-from components.gcp.monitoring_scope import CentralScope, node_service_account_id
+from components.gcp.monitoring_scope import CapacityLimits, CentralScope, node_service_account_id
 from components.gcp.projects import CellProject, CellProjects
 from stacks import outputs
 from stacks.ci_identity import CI_PRINCIPALS_CONFIG, ci_identity
@@ -236,7 +237,7 @@ def program(registry: Registry) -> None:
                 region: [account_ids[c.name] for c in registry.aws_cells if c.region == region]
                 for region in cell_regions
             },
-            "cells": [_dashboard_cell(cell) for cell in registry.cells],
+            "cells": [_dashboard_cell(cell, org.capacity.headroom_percent) for cell in registry.cells],
             "account_ids": account_ids,
             "dashboard_prefix": "honeycomb-cells",
             "scoping_project": org.gcp.monitoring_project,
@@ -257,6 +258,7 @@ def program(registry: Registry) -> None:
                     "project_id": projects.project_ids[cell.name],
                     "node_account_id": node_service_account_id(cell.name),
                     "protect": cell.environment is Environment.prod,
+                    "capacity": _capacity_limits(cell, org.capacity.headroom_percent),
                 }
                 for cell in registry.gcp_cells
             },
@@ -281,6 +283,18 @@ def program(registry: Registry) -> None:
         pulumi.Output.from_input(projects.project_numbers),
         pulumi.Output.from_input(central.sink_arns),
     ).apply(lambda values: to_json(registry, published_outputs(registry, *values)))
+    # A copy in every region with AWS cells (the home region too), in the management account.
+    registry_regions = {
+        region: management
+        if region == home
+        else aws.Provider(
+            f"management-{region}",
+            region=region,
+            allowed_account_ids=[aws_org.management_account_id],
+            default_tags=aws.ProviderDefaultTagsArgs(tags=tags),
+        )
+        for region in cell_regions
+    }
     published = RegistryBucket(
         "registry",
         {
@@ -288,9 +302,11 @@ def program(registry: Registry) -> None:
             "key": org.registry.key,
             "content": content,
             "organization_id": organization_id,
+            "replica_regions": sorted(registry_regions),
             "tags": tags,
         },
         provider=management,
+        replica_providers=registry_regions,
     )
 
     # --- the audit trail the SCPs protect ----------------------------------------------------------
@@ -316,15 +332,27 @@ def program(registry: Registry) -> None:
     pulumi.export(outputs.CI_ROLE_ARN, ci.arn)
     pulumi.export(outputs.ECR_REGISTRY, ecr_registry(registry))
     pulumi.export(outputs.REGISTRY_URL, published.url)
+    pulumi.export(outputs.REGISTRY_REPLICA_URLS, published.replica_urls)
 
 
-def _dashboard_cell(cell: AwsCell | GcpCell) -> DashboardCell:
+def _capacity_limits(cell: AwsCell | GcpCell, headroom_percent: int) -> CapacityLimits:
+    limits = cell_capacity(cell, headroom_percent)
+    return {
+        "max_tenants": limits.max_tenants,
+        "effective_max_tenants": limits.effective_max_tenants,
+        "max_daily_requests": limits.max_daily_requests,
+        "effective_max_daily_requests": limits.effective_max_daily_requests,
+    }
+
+
+def _dashboard_cell(cell: AwsCell | GcpCell, headroom_percent: int) -> DashboardCell:
     return DashboardCell(
         name=cell.name,
         cloud=cell.cloud,
         environment=str(cell.environment),
         region=cell.region,
         project_id=cell.project_id if isinstance(cell, GcpCell) else None,
+        **_capacity_limits(cell, headroom_percent),
     )
 
 

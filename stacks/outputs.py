@@ -15,6 +15,7 @@ DNS_DELEGATION_ROLE_ARN = "dnsDelegationRoleArn"  # role in the DNS account cell
 CI_ROLE_ARN = "ciRoleArn"  # the identity CI deploys as; cell deployer roles trust it
 ECR_REGISTRY = "ecrRegistry"  # <account>.dkr.ecr.<region>.amazonaws.com holding the app images
 REGISTRY_URL = "registryUrl"  # s3://bucket/key of the published registry
+REGISTRY_REPLICA_URLS = "registryReplicaUrls"  # region -> s3://<bucket>-<region>/key, its local copy
 
 #: Stack config key (project namespace) naming the management stack to reference.
 MANAGEMENT_STACK_CONFIG = "managementStack"

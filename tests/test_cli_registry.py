@@ -15,7 +15,8 @@ runner = CliRunner()
 def test_validate_ok():
     result = runner.invoke(app, ["validate"])
     assert result.exit_code == 0
-    assert "5 cells, no errors" in result.stdout
+    assert "5 cells, 22 tenants, no errors" in result.stdout
+    assert "warning" not in result.output
 
 
 def test_validate_reports_every_error_and_exits_2(registry_copy, edit_yaml):

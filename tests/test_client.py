@@ -2,48 +2,129 @@
 
 from __future__ import annotations
 
+import json
+
 import boto3
 import pytest
 
 from cells import RegistryError
-from cells.client import load
-from cells.export import to_json
+from cells.client import RegistryFallbackWarning, load, regional_location
+from cells.export import registry_document, to_json
+from stacks.management import published_outputs
+
+PRIMARY = "acme-honeycomb-registry"
+
+
+def empty_bucket(name: str, region: str):
+    """The bucket, created on the session's moto server if need be, without objects from earlier tests."""
+    s3 = boto3.client("s3", region_name=region)
+    try:
+        extra = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+        s3.create_bucket(Bucket=name, **extra)
+    except s3.exceptions.BucketAlreadyOwnedByYou:
+        pass
+    for obj in s3.list_objects_v2(Bucket=name).get("Contents", []):
+        s3.delete_object(Bucket=name, Key=obj["Key"])
+    return s3
 
 
 @pytest.fixture
 def bucket(aws_env):
-    s3 = boto3.client("s3", region_name="us-east-1")
-    s3.create_bucket(Bucket="acme-honeycomb-registry")
-    return s3
+    empty_bucket(f"{PRIMARY}-us-east-1", "us-east-1")  # the home region's own copy
+    return empty_bucket(PRIMARY, "us-east-1")
+
+
+@pytest.fixture
+def eu_copy(bucket):
+    return empty_bucket(f"{PRIMARY}-eu-west-1", "eu-west-1")
+
+
+def publish(s3, bucket_name, registry, key="registry.json"):
+    s3.put_object(Bucket=bucket_name, Key=key, Body=to_json(registry).encode())
 
 
 def test_reads_the_published_registry_from_s3(bucket, registry):
-    bucket.put_object(Bucket="acme-honeycomb-registry", Key="registry.json", Body=to_json(registry).encode())
-    assert load("s3://acme-honeycomb-registry/registry.json") == registry
+    publish(bucket, PRIMARY, registry)
+    publish(bucket, f"{PRIMARY}-us-east-1", registry)
+    assert load(f"s3://{PRIMARY}/registry.json").registry == registry
+
+
+def older(registry):
+    """The registry as it was before the last tenant arrived: a copy that tells itself apart."""
+    return registry.model_copy(update={"tenants": registry.tenants[:-1]})
+
+
+def test_reads_its_own_regions_copy(eu_copy, bucket, registry, recwarn):
+    publish(bucket, PRIMARY, registry)
+    publish(eu_copy, f"{PRIMARY}-eu-west-1", older(registry))
+    found = load(f"s3://{PRIMARY}/registry.json", region="eu-west-1")
+    assert len(found.tenants) == len(registry.tenants) - 1  # the copy, not the primary
+    assert not [w for w in recwarn if issubclass(w.category, RegistryFallbackWarning)]
+
+
+def test_the_region_comes_from_the_environment(eu_copy, bucket, registry, monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    publish(bucket, PRIMARY, registry)
+    publish(eu_copy, f"{PRIMARY}-eu-west-1", older(registry))
+    assert len(load(f"s3://{PRIMARY}/registry.json").tenants) == len(registry.tenants) - 1
+
+
+def test_no_copy_in_the_region_falls_back_to_the_primary_with_a_warning(bucket, registry):
+    publish(bucket, PRIMARY, registry)
+    with pytest.warns(RegistryFallbackWarning, match=r"copy in ap-southeast-2 .*NoSuchBucket.*reading the primary"):
+        found = load(f"s3://{PRIMARY}/registry.json", region="ap-southeast-2")
+    assert found.registry == registry
+
+
+def test_a_copy_not_replicated_yet_falls_back_too(eu_copy, bucket, registry):
+    publish(bucket, PRIMARY, registry)
+    with pytest.warns(RegistryFallbackWarning, match=r"acme-honeycomb-registry-eu-west-1/registry.json: .*NoSuchKey"):
+        assert load(f"s3://{PRIMARY}/registry.json", region="eu-west-1").registry == registry
+
+
+def test_a_broken_copy_falls_back_and_a_broken_primary_is_an_error(eu_copy, bucket, registry):
+    eu_copy.put_object(Bucket=f"{PRIMARY}-eu-west-1", Key="registry.json", Body=b"{half")
+    publish(bucket, PRIMARY, registry)
+    with pytest.warns(RegistryFallbackWarning, match="invalid JSON"):
+        assert load(f"s3://{PRIMARY}/registry.json", region="eu-west-1").registry == registry
+    bucket.put_object(Bucket=PRIMARY, Key="registry.json", Body=b"[]")
+    with pytest.warns(RegistryFallbackWarning), pytest.raises(RegistryError, match="expected a JSON object"):
+        load(f"s3://{PRIMARY}/registry.json", region="eu-west-1")
+
+
+def test_the_primary_alone_when_asked(eu_copy, bucket, registry, recwarn):
+    publish(bucket, PRIMARY, registry)
+    publish(eu_copy, f"{PRIMARY}-eu-west-1", older(registry))
+    assert load(f"s3://{PRIMARY}/registry.json", region="eu-west-1", local=False).registry == registry
+    assert not recwarn.list
+
+
+def test_regional_location():
+    assert regional_location("s3://b/k/registry.json", "eu-west-1") == "s3://b-eu-west-1/k/registry.json"
 
 
 def test_missing_object_is_a_clear_error(bucket):
     with pytest.raises(RegistryError, match="cannot read published registry from S3: NoSuchKey"):
-        load("s3://acme-honeycomb-registry/absent.json")
+        load("s3://acme-honeycomb-registry/absent.json", local=False)
 
 
 def test_invalid_json_in_s3_names_the_location(bucket):
     bucket.put_object(Bucket="acme-honeycomb-registry", Key="broken.json", Body=b"{not json")
     with pytest.raises(RegistryError, match=r"s3://acme-honeycomb-registry/broken.json: line 1: invalid JSON"):
-        load("s3://acme-honeycomb-registry/broken.json")
+        load("s3://acme-honeycomb-registry/broken.json", local=False)
 
 
 def test_published_document_is_validated_like_the_yaml(bucket, registry):
     text = to_json(registry).replace('"region": "eu-west-1"', '"region": "eu-west-9"')
     bucket.put_object(Bucket="acme-honeycomb-registry", Key="bad.json", Body=text.encode())
     with pytest.raises(RegistryError, match=r"cells\[\d\]|region 'eu-west-9' is not allowed"):
-        load("s3://acme-honeycomb-registry/bad.json")
+        load("s3://acme-honeycomb-registry/bad.json", local=False)
 
 
 def test_local_path(tmp_path, registry):
     path = tmp_path / "registry.json"
     path.write_text(to_json(registry))
-    assert load(str(path)) == registry
+    assert load(str(path)).registry == registry
     with pytest.raises(RegistryError, match="cannot read published registry"):
         load(str(tmp_path / "absent.json"))
 
@@ -51,3 +132,47 @@ def test_local_path(tmp_path, registry):
 def test_malformed_s3_url():
     with pytest.raises(RegistryError, match=r"expected s3://<bucket>/<key>"):
         load("s3://only-bucket")
+
+
+def _published(registry):
+    account_ids = {c.name: f"3000000000{i:02d}" for i, c in enumerate(registry.aws_cells)}
+    numbers = {c.name: f"81234567890{i}" for i, c in enumerate(registry.gcp_cells)}
+    sinks = {"us-east-1": "arn:aws:oam:us-east-1:100000000002:sink/abc"}
+    return published_outputs(registry, account_ids, numbers, sinks), account_ids, numbers
+
+
+def test_everything_the_management_stack_publishes_comes_back(tmp_path, registry):
+    outputs, account_ids, numbers = _published(registry)
+    path = tmp_path / "registry.json"
+    path.write_text(to_json(registry, outputs))
+    published = load(str(path))
+    assert published.format_version == 1
+    assert published.outputs_for("gamma").account_id == account_ids["gamma"]
+    assert published.outputs_for("alpha").oam_sink_arn == "arn:aws:oam:us-east-1:100000000002:sink/abc"
+    assert published.outputs_for("gamma").oam_sink_arn is None
+    beta = published.outputs_for(published.cell("beta"))
+    assert (beta.project_id, beta.project_number) == ("acme-cell-beta", numbers["beta"])
+    assert beta.zone_name == "beta.cells.acme-corp.net" and beta.stack_name == "cell-beta"
+    assert [t.id for t in published.tenants] == [t.id for t in registry.tenants]
+    with pytest.raises(LookupError, match="no cell named 'zeta'"):
+        published.outputs_for("zeta")
+
+
+def test_outputs_added_later_are_kept(tmp_path, registry):
+    doc = registry_document(registry, {"alpha": {"stack_name": "cell-alpha", "zone_name": "z", "vpc_id": "vpc-1"}})
+    path = tmp_path / "registry.json"
+    path.write_text(json.dumps(doc))
+    assert load(str(path)).outputs_for("alpha").model_extra == {"vpc_id": "vpc-1"}
+
+
+def test_bad_outputs_and_version_are_reported_together(tmp_path, registry):
+    doc = registry_document(registry, {"alpha": {"stack_name": "cell-alpha", "zone_name": "z", "account_id": "12"}})
+    doc["format_version"] = "one"
+    path = tmp_path / "registry.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(RegistryError) as info:
+        load(str(path))
+    found = [str(i) for i in info.value.issues]
+    assert len(found) == 2, found
+    assert any("outputs.account_id: " in e and "12" in e for e in found)
+    assert any("format_version: expected a whole number, got 'one'" in e for e in found)

@@ -324,6 +324,7 @@ def test_plan_all_reports_a_reachability_problem_when_one_is_introduced(
 
     for other in ("alpha", "beta", "gamma", "dev-jdoe"):
         (registry_copy / "cells" / f"{other}.yaml").unlink()
+        (registry_copy / "tenants" / f"{other}.yaml").unlink()  # a removed cell takes its tenants along
     closed = endpoint_access.EndpointAccess(public_cidrs=[], ingress_cidrs=[], ingress_security_groups=[])
     monkeypatch.setattr(cell_aws, "eks_endpoint_access", lambda *args: closed)
     result = CliRunner().invoke(app, ["plan", "--all", "--json", "-j", "1", "--registry", str(registry_copy)])

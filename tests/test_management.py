@@ -18,7 +18,7 @@ from cellctl.mocks import CloudMocks, MockContext, fake_account_id, fake_project
 from cellctl.mocks import aws_org as org_mocks
 from cellctl.mocks.pulumi_builtin import management_outputs
 from cellctl.offline import PlannedResource, StackPlan, run_program, run_stack
-from cells import AwsCell, Environment, GcpCell, Registry, load_registry
+from cells import AwsCell, Environment, GcpCell, Registry, RegistryError, load_registry
 from cells.client import load as load_published
 from components.aws import artifacts, dns_role, identity, monitoring, organization
 from components.aws.delegation import delegation_provider
@@ -131,6 +131,7 @@ def test_exports_match_what_cell_stacks_are_shown(plan: StackPlan, registry: Reg
         out.CI_ROLE_ARN,
         out.ECR_REGISTRY,
         out.REGISTRY_URL,
+        out.REGISTRY_REPLICA_URLS,
     ):
         assert plan.outputs[name], name
 
@@ -267,6 +268,7 @@ def test_other_projects_can_go_and_a_cell_folder_wins(registry_copy: Path, edit_
         data.update(environment="preprod", wave="preprod", folder="folders/123456")
 
     edit_yaml(registry_copy / "cells" / "beta.yaml", to_preprod)
+    (registry_copy / "tenants" / "beta.yaml").unlink()  # prod tenants would not stay in a preprod cell
     project = run_stack("management", load_registry(registry_copy)).one(PROJECT, "beta-project")
     assert project.inputs["deletionPolicy"] == "DELETE"
     assert project.protect is False
@@ -606,10 +608,32 @@ def test_dashboards_name_every_cell(plan: StackPlan, registry: Registry) -> None
     accounts = plan.outputs[out.ACCOUNT_IDS]
     for cell in registry.aws_cells:
         metrics = [w for w in dashboard_widgets(plan) if w["properties"].get("title", "").startswith(f"{cell.name} · ")]
-        assert len(metrics) == len(monitoring.AWS_KEY_METRICS)
+        assert len(metrics) == len(monitoring.AWS_KEY_METRICS) + len(monitoring.CAPACITY_METRICS)
         for widget in metrics:
             assert widget["properties"]["region"] == cell.region
             assert f':aws.AccountId="{accounts[cell.name]}"' in widget["properties"]["metrics"][0][0]["expression"]
+
+
+def test_each_cell_shows_its_capacity_against_its_limits(plan: StackPlan, registry: Registry) -> None:
+    widgets = dashboard_widgets(plan)
+    for cell in registry.aws_cells:
+        tenants, requests = (
+            next(w for w in widgets if w["properties"].get("title") == f"{cell.name} · {what} (capacity)")
+            for what in ("tenants", "daily requests")
+        )
+        for widget, metric, limit in (
+            (tenants, "TenantCount", cell.capacity.max_tenants),
+            (requests, "DailyRequests", cell.capacity.max_daily_requests),
+        ):
+            expression = widget["properties"]["metrics"][0][0]["expression"]
+            assert expression.startswith("SEARCH('{Honeycomb/Tenants,cell} ")
+            assert f'MetricName="{metric}" cell="{cell.name}"' in expression
+            lines = {a["label"]: a["value"] for a in widget["properties"]["annotations"]["horizontal"]}
+            assert lines == {"limit": limit, "headroom line": limit * 85 // 100}
+    texts = [w["properties"]["markdown"] for w in widgets if w["type"] == "text"]
+    [beta] = [t for t in texts if t.startswith("### beta\n")]
+    assert "`custom.googleapis.com/honeycomb/tenants` (limit 250, headroom line 212)" in beta
+    assert "`custom.googleapis.com/honeycomb/daily_requests` (limit 40,000,000, headroom line 34,000,000)" in beta
 
 
 def test_one_dashboard_in_the_monitoring_account_grouped_by_environment(plan: StackPlan, registry: Registry) -> None:
@@ -633,7 +657,7 @@ def test_dashboard_pages_stay_under_the_widget_limit() -> None:
     cells = [monitoring.DashboardCell(f"c{i:04d}", "aws", "prod", "us-east-1", account_id="1") for i in range(300)]
     cells.append(monitoring.DashboardCell("g", "gcp", "dev", "europe-west1", project_id="p"))
     pages = monitoring.dashboard_pages(cells, prefix="p")
-    assert list(pages) == ["p", "p-2", "p-3"]
+    assert list(pages) == ["p", "p-2", "p-3", "p-4"]  # six widgets per AWS cell: 83 cells a page
     assert [c.name for page in pages.values() for c in page] == [c.name for c in cells]
     for page in pages.values():
         widgets = json.loads(monitoring.dashboard_body(page, scoping_project="s"))["widgets"]
@@ -704,7 +728,12 @@ def test_published_registry_holds_every_cell_with_resolved_outputs(
             assert outputs["project_number"] == plan.outputs[out.PROJECT_NUMBERS][cell.name]
     path = tmp_path / "registry.json"
     path.write_text(obj.inputs["content"])
-    assert load_published(str(path)) == registry
+    loaded = load_published(str(path))
+    assert loaded.registry == registry
+    assert len(loaded.tenants) == len(published["tenants"]) == len(registry.tenants) > 0
+    # Everything published comes back: account ids, project numbers, sinks, zones.
+    for cell in registry.cells:
+        assert loaded.outputs_for(cell).model_dump(exclude_none=True) == cells[cell.name]["outputs"]
     assert plan.outputs[out.REGISTRY_URL] == f"s3://{registry.organization.registry.bucket}/registry.json"
 
 
@@ -754,7 +783,7 @@ def test_adding_an_aws_cell_adds_exactly_its_account_assignments_and_widgets(
     new = Counter(widget_label(w) for w in dashboard_widgets(after))
     gained = new - old
     assert not old - new
-    assert sum(gained.values()) == 1 + len(monitoring.AWS_KEY_METRICS)
+    assert sum(gained.values()) == 1 + len(monitoring.AWS_KEY_METRICS) + len(monitoring.CAPACITY_METRICS)
     assert all(label.startswith(("### delta", "delta · ")) for label in gained)
 
     account = after.outputs[out.ACCOUNT_IDS]["delta"]
@@ -910,3 +939,147 @@ def test_sink_policy_verdicts() -> None:
         policy, "oam:CreateLink", {"oam:ResourceTypes": ["AWS::CloudWatch::Metric", "AWS::S3::Bucket"]}
     )
     assert not allowed_by(policy, "oam:DeleteSink", {})
+
+
+# --- the registry, read locally in every region ---------------------------------------------------------------
+
+REPLICATION = "aws:s3/bucketReplicationConfig:BucketReplicationConfig"
+
+
+def test_every_region_with_aws_cells_gets_a_private_versioned_copy(plan: StackPlan, registry: Registry) -> None:
+    regions = sorted({c.region for c in registry.aws_cells})
+    assert regions == ["eu-west-1", "us-east-1", "us-west-2"]
+    primary = registry.organization.registry.bucket
+    buckets = {r.inputs["bucket"]: r for r in plan.of_type("aws:s3/bucket:Bucket") if r.name.startswith("registry-")}
+    assert set(buckets) == {primary, *(f"{primary}-{region}" for region in regions)}
+    management = registry.organization.aws.management_account_id
+    for region in regions:
+        bucket = buckets[f"{primary}-{region}"]
+        provider = provider_of(plan, bucket).inputs
+        assert provider["region"] == region and provider["allowedAccountIds"] == json.dumps([management])
+        # The same hardening as the primary: versioned (replication needs it), SSE-S3, private, TLS only.
+        assert plan.one("aws:s3/bucketVersioning:BucketVersioning", f"registry-{region}-versioning").inputs[
+            "versioningConfiguration"
+        ] == {"status": "Enabled"}
+        sse = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+        (rule,) = plan.one(sse, f"registry-{region}-encryption").inputs["rules"]
+        assert rule["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "AES256"}
+        block = plan.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", f"registry-{region}-public-access")
+        assert block.inputs["restrictPublicBuckets"] is True
+        policy = json.loads(plan.one("aws:s3/bucketPolicy:BucketPolicy", f"registry-{region}-policy").inputs["policy"])
+        assert {s["Sid"] for s in policy["Statement"]} == {"OrganizationReads", "DenyInsecureTransport"}
+        assert f"arn:aws:s3:::{primary}-{region}/*" in policy["Statement"][0]["Resource"]
+    assert plan.outputs[out.REGISTRY_REPLICA_URLS] == {
+        region: f"s3://{primary}-{region}/registry.json" for region in regions
+    }
+
+
+def test_replication_is_configured_the_way_s3_accepts_it(plan: StackPlan, registry: Registry) -> None:
+    primary = registry.organization.registry.bucket
+    config = plan.one(REPLICATION)
+    assert config.inputs["bucket"] == primary
+    rules = config.inputs["rules"]
+    replicas = {r.inputs["bucket"]: r for r in plan.of_type("aws:s3/bucket:Bucket")}
+    assert [r["destination"]["bucket"] for r in rules] == [
+        replicas[f"{primary}-{region}"].outputs["arn"] for region in ("eu-west-1", "us-east-1", "us-west-2")
+    ]
+    # V2 rules (more than one destination): each has a filter, a delete marker setting, a unique priority.
+    assert len({r["priority"] for r in rules}) == len(rules) == 3
+    for rule in rules:
+        assert rule["status"] == "Enabled" and rule["filter"] == {"prefix": ""}
+        assert rule["deleteMarkerReplication"] == {"status": "Enabled"}
+    # Versioning on both sides before the configuration, and the role's rights with it.
+    by_urn = plan.by_urn()
+    waits = {by_urn[u].name for u in config.depends_on}
+    assert {
+        "registry-versioning",
+        *(f"registry-{r}-versioning" for r in ("eu-west-1", "us-east-1", "us-west-2")),
+    } <= waits
+    assert "registry-replication-policy" in waits
+    # The object is written once replication is on: S3 replicates only objects written after it.
+    obj = plan.one("aws:s3/bucketObjectv2:BucketObjectv2")
+    assert config.urn in obj.depends_on
+
+
+def test_the_replication_role_is_s3s_and_may_only_replicate_the_registry(plan: StackPlan, registry: Registry) -> None:
+    primary = registry.organization.registry.bucket
+    role = plan.one("aws:iam/role:Role", "registry-replication-role")
+    assert plan.one(REPLICATION).inputs["role"] == role.outputs["arn"]
+    (trust,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    assert trust["Principal"] == {"Service": "s3.amazonaws.com"} and trust["Action"] == "sts:AssumeRole"
+    statements = {
+        s["Sid"]: s
+        for s in json.loads(plan.one("aws:iam/rolePolicy:RolePolicy", "registry-replication-policy").inputs["policy"])[
+            "Statement"
+        ]
+    }
+    assert statements["ReadTheSourceConfiguration"]["Resource"] == f"arn:aws:s3:::{primary}"
+    assert statements["ReadTheSourceVersions"]["Resource"] == f"arn:aws:s3:::{primary}/*"
+    assert set(statements["WriteTheReplicas"]["Action"]) == {
+        "s3:ReplicateObject",
+        "s3:ReplicateDelete",
+        "s3:ReplicateTags",
+    }
+    assert statements["WriteTheReplicas"]["Resource"] == [
+        f"arn:aws:s3:::{primary}-{region}/*" for region in ("eu-west-1", "us-east-1", "us-west-2")
+    ]
+
+
+def test_replication_rules_refuse_what_s3_refuses() -> None:
+    from components.aws.registry_bucket import MAX_REPLICATION_RULES, replication_rules
+
+    with pytest.raises(ValueError, match="one replica per region"):
+        replication_rules([("eu-west-1", "a"), ("eu-west-1", "b")])
+    with pytest.raises(ValueError, match="1 to 1000 rules"):
+        replication_rules([])
+    many = [(f"r{i}", "arn") for i in range(MAX_REPLICATION_RULES + 1)]
+    with pytest.raises(ValueError, match="1 to 1000 rules"):
+        replication_rules(many)
+
+
+def test_a_bucket_name_too_long_for_its_copies_is_a_registry_error(registry_copy: Path, edit_yaml: Any) -> None:
+    edit_yaml(registry_copy / "organization.yaml", lambda d: d["registry"].update(bucket="b" * 53))
+    assert load_registry(registry_copy)  # 53 + "-us-east-1": 63 characters, the longest S3 allows
+    edit_yaml(registry_copy / "organization.yaml", lambda d: d["registry"].update(bucket="b" * 54))
+    with pytest.raises(RegistryError) as info:
+        load_registry(registry_copy)
+    found = [str(i) for i in info.value.issues]
+    assert len(found) == 3, found  # one per allowed AWS region
+    assert found[-1].endswith(
+        f"organization.yaml: registry.bucket: the registry's copy in us-west-2, '{'b' * 54}-us-west-2', is 64 "
+        "characters: S3 allows 63; shorten the bucket name"
+    )
+
+
+def test_gcp_cells_capacity_is_charted_in_the_metrics_scope(plan: StackPlan, registry: Registry) -> None:
+    (board,) = plan.of_type("gcp:monitoring/dashboard:Dashboard")
+    assert board.inputs["project"] == registry.organization.gcp.monitoring_project
+    body = json.loads(board.inputs["dashboardJson"])
+    assert body["displayName"] == "honeycomb-cells-capacity"
+    tiles = body["mosaicLayout"]["tiles"]
+    assert len(tiles) == 2 * len(registry.gcp_cells)
+    beta = registry.cell("beta")
+    charts = {t["widget"]["title"]: t["widget"]["xyChart"] for t in tiles}
+    for title, metric, limit in (
+        ("tenants", "custom.googleapis.com/honeycomb/tenants", beta.capacity.max_tenants),
+        ("daily requests", "custom.googleapis.com/honeycomb/daily_requests", beta.capacity.max_daily_requests),
+    ):
+        chart = charts[f"beta · {title} (capacity)"]
+        (data,) = chart["dataSets"]
+        assert data["timeSeriesQuery"]["timeSeriesFilter"]["filter"] == (
+            f'metric.type = "{metric}" AND metric.labels.cell = "beta"'
+        )
+        assert {t["label"]: t["value"] for t in chart["thresholds"]} == {
+            "limit": limit,
+            "headroom line": limit * 85 // 100,
+        }
+    assert all(t["xPos"] + t["width"] <= body["mosaicLayout"]["columns"] for t in tiles)
+
+
+def test_capacity_dashboards_page_past_the_tile_limit() -> None:
+    limits = {"max_tenants": 1, "effective_max_tenants": 1, "max_daily_requests": 1, "effective_max_daily_requests": 1}
+    pages = monitoring_scope.capacity_dashboards({f"c{i:03d}": limits for i in range(45)})
+    assert list(pages) == ["honeycomb-cells-capacity", "honeycomb-cells-capacity-2", "honeycomb-cells-capacity-3"]
+    counts = [len(json.loads(body)["mosaicLayout"]["tiles"]) for body in pages.values()]
+    assert counts == [40, 40, 10] and max(counts) <= monitoring_scope.MAX_TILES
+    assert monitoring_scope.capacity_dashboards({}) == {}

@@ -51,7 +51,7 @@ def test_every_dashboard_widget_reads_what_its_cell_emits(plans: dict[str, Stack
     assert set(shown) == {accounts[c.name] for c in registry.aws_cells}
     for cell in registry.aws_cells:
         namespaces = shown[accounts[cell.name]]
-        assert namespaces == {"AWS/NetworkELB"}
+        assert namespaces == {"AWS/NetworkELB", "Honeycomb/Tenants"}
         assert sources_missing(sorted(namespaces), views(plans[cell.stack_name])) == []
 
 
@@ -65,8 +65,23 @@ def test_gcp_rows_name_a_metric_their_cell_emits(plans: dict[str, StackPlan], re
     for cell in registry.gcp_cells:
         [row] = [t for t in texts if t.startswith(f"### {cell.name}\n")]
         named = re.findall(r"`([a-z.]+\.(?:googleapis\.com|io)/[^`]+)`", row)
-        assert named
+        assert {"custom.googleapis.com/honeycomb/tenants", "custom.googleapis.com/honeycomb/daily_requests"} <= set(
+            named
+        )
         assert sources_missing(named, views(plans[cell.stack_name])) == []
+
+
+def test_the_gcp_capacity_charts_read_what_their_cell_emits(plans: dict[str, StackPlan], registry: Registry) -> None:
+    (board,) = plans["management"].of_type("gcp:monitoring/dashboard:Dashboard")
+    read: dict[str, set[str]] = {}
+    for tile in json.loads(board.inputs["dashboardJson"])["mosaicLayout"]["tiles"]:
+        for data in tile["widget"]["xyChart"]["dataSets"]:
+            query = data["timeSeriesQuery"]["timeSeriesFilter"]["filter"]
+            [(metric, cell)] = re.findall(r'metric\.type = "([^"]+)" AND metric\.labels\.cell = "([^"]+)"', query)
+            read.setdefault(cell, set()).add(metric)
+    assert set(read) == {c.name for c in registry.gcp_cells}
+    for cell in registry.gcp_cells:
+        assert sources_missing(sorted(read[cell.name]), views(plans[cell.stack_name])) == []
 
 
 def test_the_old_application_load_balancer_widgets_would_be_caught(plans: dict[str, StackPlan]) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from cells import Registry
+from cells import Registry, app_metrics
 from policies.metric_sources import CATALOG, metric_sources, source_of
 from policies.testing import Stack
 
@@ -133,3 +133,44 @@ def test_the_longest_prefix_wins() -> None:
     assert source_of(NGINX) is not None and source_of(NGINX).prefix.endswith("nginx_ingress_controller_")  # type: ignore[union-attr]
     assert source_of("prometheus.googleapis.com/up/gauge") is None
     assert len({s.prefix for s in CATALOG}) == len(CATALOG)
+
+
+def _app(stack: Stack, labels: dict[str, str] | None = None) -> None:
+    stack.add(
+        "kubernetes:apps/v1:Deployment",
+        "alpha-workloads-api",
+        {"metadata": {"name": "api", "labels": {"managed-by": "honeycomb"} if labels is None else labels}},
+    )
+
+
+class TestApplicationCapacityMetrics:
+    """The capacity figures of `cells.app_metrics`: exactly those names, from the application's workloads."""
+
+    def test_the_documented_names_pass_where_the_application_runs(self, registry: Registry) -> None:
+        stack = aws_cell()
+        _app(stack)
+        alarm(stack, "t", namespace=app_metrics.CLOUDWATCH_NAMESPACE, metricName=app_metrics.TENANTS)
+        assert stack.findings(registry, metric_sources) == []
+        gcp = gcp_cell()
+        _app(gcp)
+        policy(gcp, *app_metrics.GCP_METRICS)
+        assert gcp.findings(registry, metric_sources) == []
+
+    @pytest.mark.parametrize("labels", [{}, {"managed-by": "someone-else"}], ids=["no app", "not ours"])
+    def test_without_the_application_they_fire(self, registry: Registry, labels: dict[str, str]) -> None:
+        stack = aws_cell()
+        if labels:
+            _app(stack, labels)
+        alarm(stack, "t", namespace=app_metrics.CLOUDWATCH_NAMESPACE, metricName=app_metrics.DAILY_REQUESTS)
+        [finding] = stack.findings(registry, metric_sources)
+        assert "the application's workloads" in finding.message
+
+    @pytest.mark.parametrize(
+        "metric", ["Honeycomb/TenantsExtra", "Honeycomb/Other", "custom.googleapis.com/honeycomb/other"]
+    )
+    def test_names_beside_the_contract_are_unknown(self, metric: str) -> None:
+        assert source_of(metric) is None
+
+    def test_the_contract_is_in_the_catalog_exactly(self) -> None:
+        exact = {s.prefix for s in CATALOG if s.exact}
+        assert exact == {app_metrics.CLOUDWATCH_NAMESPACE, *app_metrics.GCP_METRICS}

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from cells import AwsCell, Environment, GcpCell, RegistryError, Size, load_registry
-from cells.export import cell_schema, organization_schema, registry_document, to_json
+from cells.export import cell_schema, organization_schema, registry_document, tenants_schema, to_json
 from cells.loader import load_registry_data
 
 
@@ -66,6 +66,7 @@ class TestSample:
         hint = "regenerate with: cellctl schema cell -o cells/schema/cell.schema.json (and organization)"
         assert json.loads((root / "cell.schema.json").read_text()) == cell_schema(), hint
         assert json.loads((root / "organization.schema.json").read_text()) == organization_schema(), hint
+        assert json.loads((root / "tenants.schema.json").read_text()) == tenants_schema(), hint
 
 
 class TestExport:
@@ -190,6 +191,7 @@ class TestCrossFileRules:
         assert any("alpha.yaml: network.cidr: 10.32.0.0/16 overlaps cell 'gamma'" in e for e in found)
 
     def test_region_not_allowed(self, registry_copy, edit_yaml):
+        (registry_copy / "tenants/gamma.yaml").unlink()  # its tenants' residency would refuse the move too
         edit_yaml(registry_copy / "cells/gamma.yaml", lambda d: d.update(region="ap-southeast-2"))
         assert "gamma.yaml: region: aws region 'ap-southeast-2' is not allowed" in only_error(registry_copy)
 

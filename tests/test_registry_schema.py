@@ -27,10 +27,11 @@ from jsonschema.exceptions import best_match
 from pydantic import ValidationError as ModelError
 
 from cells import RegistryError, load_registry
-from cells.export import cell_schema, organization_schema
+from cells.export import cell_schema, organization_schema, tenants_schema
 from cells.loader import DEFAULT_REGISTRY, parse_yaml
 from cells.models import CELL_ADAPTER, CELL_PREFIXES, PRIVATE_RANGES, Organization
 from cells.regions import AWS_REGIONS, GCP_REGIONS
+from cells.tenants import TenantFile
 
 
 @functools.cache
@@ -44,14 +45,20 @@ def _ecma_pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> I
 
 
 EditorValidator = validators.extend(Draft202012Validator, {"pattern": _ecma_pattern})
-SCHEMA = {"cell": EditorValidator(cell_schema()), "organization": EditorValidator(organization_schema())}
+SCHEMA = {
+    "cell": EditorValidator(cell_schema()),
+    "organization": EditorValidator(organization_schema()),
+    "tenants": EditorValidator(tenants_schema()),
+}
 MODEL: dict[str, Callable[[Any], Any]] = {
     "cell": CELL_ADAPTER.validate_python,
     "organization": Organization.model_validate,
+    "tenants": TenantFile.model_validate,
 }
 SAMPLES = {
     "cell": [yaml.safe_load(p.read_text()) for p in sorted((DEFAULT_REGISTRY / "cells").glob("*.yaml"))],
     "organization": [yaml.safe_load((DEFAULT_REGISTRY / "organization.yaml").read_text())],
+    "tenants": [yaml.safe_load(p.read_text()) for p in sorted((DEFAULT_REGISTRY / "tenants").glob("*.yaml"))],
 }
 
 
@@ -100,7 +107,7 @@ def test_schemas_are_valid_draft_2020_12():
         assert validator.schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
 
 
-@pytest.mark.parametrize("kind", ["cell", "organization"])
+@pytest.mark.parametrize("kind", ["cell", "organization", "tenants"])
 def test_every_sample_file_is_valid_for_both(kind):
     for doc in SAMPLES[kind]:
         assert assert_agree(kind, doc), doc
@@ -201,6 +208,37 @@ class TestNamedDisagreements:
     @pytest.mark.parametrize("email", ["jane doe@acme-corp.net", "jane@acme-corp", "jane@@acme.net", "jane@-x.net"])
     def test_bad_email(self, email):
         assert not assert_agree("cell", cell("dev-jdoe", owner=email))
+
+    def test_tenant_fields(self):
+        def tenant(**changes: Any) -> dict[str, Any]:
+            doc = copy.deepcopy(SAMPLES["tenants"][0])
+            doc["tenants"][0].update(changes)
+            return doc
+
+        assert assert_agree("tenants", tenant(pinned=False, residency={"clouds": ["gcp"]}))
+        for bad in (
+            {"pinned": "yes"},
+            {"pinned": 1},
+            {"residency": {}},
+            {"residency": {"regions": []}},
+            {"residency": {"regions": ["mars-1"]}},
+            {"residency": {"clouds": ["azure"]}},
+            {"id": "Acme"},
+            {"id": "acme-"},
+            {"id": "a" * 64},
+            {"daily_requests": -1},
+            {"daily_requests": "100"},
+            {"environment": "preprod"},
+            {"custom_domain": "API.acme.com"},
+            {"custom_domain": "acme"},
+            {"display_name": ""},
+        ):
+            assert not assert_agree("tenants", tenant(**bad)), bad
+
+    def test_headroom_percent(self):
+        for value, ok in ((0, True), (15, True), (90, True), (91, False), (-1, False), ("15", False), (12.5, False)):
+            doc = organization(lambda d, v=value: d.update(capacity={"headroom_percent": v}))
+            assert assert_agree("organization", doc) is ok, value
 
     def test_account_email_longer_than_aws_allows(self):
         assert assert_agree("cell", cell("alpha", account_email="a" * 50 + "@acme-corp.net"))  # 64 characters
@@ -327,7 +365,14 @@ FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "environment": st.sampled_from(["prod", "preprod", "dev", "Prod", ""]),
     "size": st.sampled_from(["small", "medium", "large", "huge"]),
     "cloud": st.sampled_from(["aws", "gcp", "azure"]),
-    **dict.fromkeys(["max_tenants", "max_daily_requests", "bake_minutes", "port", "replicas", "small"], _numbers),
+    "id": st.from_regex(r"[a-zA-Z0-9-]{0,66}", fullmatch=True),
+    "custom_domain": st.one_of(st.none(), st.from_regex(r"[a-zA-Z0-9.-]{0,20}", fullmatch=True)),
+    "clouds": st.one_of(st.none(), st.lists(st.sampled_from(["aws", "gcp", "azure", ""]), max_size=3)),
+    "regions": st.one_of(st.none(), st.lists(st.sampled_from(sorted(AWS_REGIONS | {"mars-1", "europe-west1"})))),
+    "pinned": st.one_of(st.booleans(), st.sampled_from(["yes", "true", 1, 0, None])),
+    **dict.fromkeys(
+        ["max_tenants", "max_daily_requests", "bake_minutes", "port", "replicas", "small", "daily_requests"], _numbers
+    ),
 }
 _scalars = st.one_of(st.none(), _numbers, _short_text, st.text(max_size=6))
 _values = st.recursive(
@@ -367,7 +412,10 @@ def registry_files(draw: st.DrawFn, kind: str) -> Any:
     value or anything at all), a key removed, or an unknown key added."""
     doc = copy.deepcopy(draw(st.sampled_from(SAMPLES[kind])))
     for _ in range(draw(st.sampled_from([0, 1, 1, 2, 3]))):
-        path = draw(st.sampled_from(list(_paths(doc))))
+        paths = list(_paths(doc))
+        if not paths:  # every key deleted already (a tenant file has only two)
+            break
+        path = draw(st.sampled_from(paths))
         parent = doc
         for key in path[:-1]:
             parent = parent[key]
@@ -396,6 +444,12 @@ def test_schema_and_models_agree_on_cell_files(doc):
 @given(registry_files("organization"))
 def test_schema_and_models_agree_on_organization_files(doc):
     assert_agree("organization", doc)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(registry_files("tenants"))
+def test_schema_and_models_agree_on_tenant_files(doc):
+    assert_agree("tenants", doc)
 
 
 @settings(max_examples=150, deadline=None)
@@ -459,6 +513,39 @@ CROSS_FILE_RULES: list[tuple[str, str, Callable[[dict[str, Any]], None], str]] =
         ),
         "is an AWS security group",
     ),
+    ("tenants file name", "tenants/gamma.yaml", lambda d: d.update(cell="beta"), "must live in beta.yaml"),
+    ("tenants of a known cell", "tenants/gamma.yaml", lambda d: d.update(cell="zeta"), "no cell named 'zeta'"),
+    (
+        "residency",
+        "tenants/alpha.yaml",
+        lambda d: d["tenants"][0].update(residency={"regions": ["eu-west-1"]}),
+        "may live only in regions eu-west-1",
+    ),
+    (
+        "prod tenants in prod cells",
+        "tenants/staging.yaml",
+        lambda d: d["tenants"][0].update(environment="prod"),
+        "a prod tenant lives only in prod cells",
+    ),
+    ("unique tenant ids", "tenants/gamma.yaml", lambda d: d["tenants"][0].update(id="acme-bank"), "more than one"),
+    (
+        "unique custom domains",
+        "tenants/gamma.yaml",
+        lambda d: d["tenants"][0].update(custom_domain="api.acmebank.com"),
+        "more than one tenant",
+    ),
+    (
+        "custom domain outside the cells' domain",
+        "tenants/gamma.yaml",
+        lambda d: d["tenants"][0].update(custom_domain="x.cells.acme-corp.net"),
+        "inside the organization's domain",
+    ),
+    (
+        "a cell's limits",
+        "tenants/gamma.yaml",
+        lambda d: d["tenants"][0].update(daily_requests=40_000_000),
+        "over its limit capacity.max_daily_requests",
+    ),
     ("unique wave names", "organization.yaml", lambda d: d["waves"].append(d["waves"][0]), "more than once"),
     (
         "organization access group exists",
@@ -473,7 +560,8 @@ CROSS_FILE_RULES: list[tuple[str, str, Callable[[dict[str, Any]], None], str]] =
 def test_cross_file_rules_are_checked_by_the_loader_alone(registry_copy, edit_yaml, rule, file, change, message):
     edit_yaml(registry_copy / file, change)
     doc = yaml.safe_load((registry_copy / file).read_text())
-    kind = "organization" if file == "organization.yaml" else "cell"
+    kind = "organization" if file == "organization.yaml" else file.split("/")[0].removesuffix("s")
+    kind = "tenants" if kind == "tenant" else kind
     assert schema_accepts(kind, doc) and model_accepts(kind, doc), f"{rule}: the schema states it now; update docs"
     with pytest.raises(RegistryError) as info:
         load_registry(registry_copy)

@@ -78,6 +78,7 @@ def test_a_new_cell_needs_a_file_and_sync_writes_it(registry_copy: Path, edit_ya
 
 def test_a_removed_cell_leaves_a_stale_file(registry_copy: Path, stack_dir: Path) -> None:
     (registry_copy / "cells" / "gamma.yaml").unlink()
+    (registry_copy / "tenants" / "gamma.yaml").unlink()  # a removed cell takes its tenants along
     findings = stacks_cmd.compare(load_registry(registry_copy), stack_dir)
     assert [(f.file, f.kind) for f in findings] == [("Pulumi.cell-gamma.yaml", "stale")]
     assert "pulumi destroy --stack cell-gamma" in findings[0].reason

@@ -23,6 +23,10 @@ def management_outputs(ctx: MockContext) -> dict[str, Any]:
         mgmt.CI_ROLE_ARN: f"arn:aws:iam::{org.management_account_id}:role/honeycomb-ci",
         mgmt.ECR_REGISTRY: f"{org.management_account_id}.dkr.ecr.{org.allowed_regions[0]}.amazonaws.com",
         mgmt.REGISTRY_URL: f"s3://{reg.organization.registry.bucket}/{reg.organization.registry.key}",
+        mgmt.REGISTRY_REPLICA_URLS: {
+            region: f"s3://{reg.organization.registry.replica(region)}/{reg.organization.registry.key}"
+            for region in sorted({c.region for c in reg.aws_cells})
+        },
     }
 
 

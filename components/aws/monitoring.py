@@ -21,6 +21,7 @@ from typing import Any, TypedDict
 import pulumi
 import pulumi_aws as aws
 
+from cells import app_metrics
 from components.aws.iam import document
 
 #: What cell accounts may share with the monitoring account.
@@ -62,6 +63,11 @@ class DashboardCell:
     """The cell's AWS account (AWS cells): its metrics are selected by it."""
     project_id: str | None = None
     """The cell's GCP project (GCP cells)."""
+    max_tenants: int | None = None
+    """The cell's limits and the lines under them (the headroom), drawn across its capacity figures."""
+    max_daily_requests: int | None = None
+    effective_max_tenants: int | None = None
+    effective_max_daily_requests: int | None = None
 
 
 #: The key metrics of an AWS cell: (title, namespace and dimensions, metric, statistic). A cell's
@@ -77,20 +83,45 @@ AWS_KEY_METRICS = (
 #: What a GCP cell's row points to for its traffic: ingress-nginx's request counter (managed Prometheus).
 GCP_INGRESS_METRIC = "prometheus.googleapis.com/nginx_ingress_controller_requests/counter"
 
+#: The two capacity figures of a cell, published by the application (`cells.app_metrics`):
+#: (title, CloudWatch metric, Cloud Monitoring metric type, DashboardCell limit, headroom line).
+CAPACITY_METRICS = (
+    ("tenants", app_metrics.TENANTS, app_metrics.GCP_TENANTS, "max_tenants", "effective_max_tenants"),
+    (
+        "daily requests",
+        app_metrics.DAILY_REQUESTS,
+        app_metrics.GCP_DAILY_REQUESTS,
+        "max_daily_requests",
+        "effective_max_daily_requests",
+    ),
+)
+
+
+def capacity_lines(cell: DashboardCell, limit: str, line: str) -> list[dict[str, Any]]:
+    """Horizontal annotations: the cell's limit and its headroom line, from the registry."""
+    found = [(getattr(cell, limit), "limit", "#d62728"), (getattr(cell, line), "headroom line", "#ff7f0e")]
+    return [{"label": label, "value": value, "color": colour} for value, label, colour in found if value is not None]
+
 
 def widgets_for(cell: DashboardCell, y: int, *, scoping_project: str) -> list[dict[str, Any]]:
     """One dashboard row for one cell, every widget titled with the cell's name."""
     if cell.cloud == "gcp":
         url = f"https://console.cloud.google.com/monitoring?project={scoping_project}"
+        capacity = ", ".join(
+            f"{title} `{metric}` (limit {getattr(cell, limit):,}, headroom line {getattr(cell, line):,})"
+            if getattr(cell, limit) is not None
+            else f"{title} `{metric}`"
+            for title, _, metric, limit, line in CAPACITY_METRICS
+        )
         text = (
             f"### {cell.name}\nGCP · {cell.environment} · {cell.region} · project `{cell.project_id}`  \n"
             f"Metrics in the [central metrics scope]({url}), label `cell={cell.name}`; ingress requests by "
-            f"status: `{GCP_INGRESS_METRIC}`."
+            f"status: `{GCP_INGRESS_METRIC}`; capacity: {capacity}."
         )
         return [{"type": "text", "x": 0, "y": y, "width": GRID_WIDTH, "height": 2, "properties": {"markdown": text}}]
     text = f"### {cell.name}\nAWS · {cell.environment} · {cell.region}  \naccount `{cell.account_id}`"
     row: list[dict[str, Any]] = [
-        {"type": "text", "x": 0, "y": y, "width": 6, "height": ROW_HEIGHT, "properties": {"markdown": text}}
+        {"type": "text", "x": 0, "y": y, "width": 6, "height": 2 * ROW_HEIGHT, "properties": {"markdown": text}}
     ]
     width = (GRID_WIDTH - 6) // len(AWS_KEY_METRICS)
     for i, (title, schema, metric, stat) in enumerate(AWS_KEY_METRICS):
@@ -112,11 +143,38 @@ def widgets_for(cell: DashboardCell, y: int, *, scoping_project: str) -> list[di
                 },
             }
         )
+    # Second line: the capacity figures the application publishes, against the cell's limits.
+    width = (GRID_WIDTH - 6) // len(CAPACITY_METRICS)
+    for i, (title, metric, _, limit, line) in enumerate(CAPACITY_METRICS):
+        schema = f"{{{app_metrics.CLOUDWATCH_NAMESPACE},{app_metrics.CELL_DIMENSION}}}"
+        search = (
+            f'SEARCH(\'{schema} :aws.AccountId="{cell.account_id}" MetricName="{metric}" '
+            f"{app_metrics.CELL_DIMENSION}=\"{cell.name}\"', 'Maximum', 3600)"
+        )
+        row.append(
+            {
+                "type": "metric",
+                "x": 6 + i * width,
+                "y": y + ROW_HEIGHT,
+                "width": width,
+                "height": ROW_HEIGHT,
+                "properties": {
+                    "title": f"{cell.name} · {title} (capacity)",
+                    "region": cell.region,
+                    "view": "timeSeries",
+                    "stat": "Maximum",
+                    "period": 3600,
+                    "metrics": [[{"expression": search, "id": "e1", "label": f"{cell.name} {title}"}]],
+                    "annotations": {"horizontal": capacity_lines(cell, limit, line)},
+                    "yAxis": {"left": {"min": 0}},
+                },
+            }
+        )
     return row
 
 
 def widget_count(cell: DashboardCell) -> int:
-    return 1 if cell.cloud == "gcp" else 1 + len(AWS_KEY_METRICS)
+    return 1 if cell.cloud == "gcp" else 1 + len(AWS_KEY_METRICS) + len(CAPACITY_METRICS)
 
 
 #: Sections of the dashboard, in this order; other environments follow alphabetically.

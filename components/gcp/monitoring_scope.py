@@ -2,7 +2,10 @@
 cells' nodes allowed to pull the application's images from Artifact Registry.
 
 Metrics: a `MonitoredProject` per GCP cell adds its project to the metrics scope of the scoping
-project, so one Cloud Monitoring view shows every GCP cell (label `cell` tells them apart).
+project, so one Cloud Monitoring view shows every GCP cell (label `cell` tells them apart). The
+dashboard `honeycomb-cells-capacity` there (the GCP counterpart of the CloudWatch dashboard's
+capacity widgets) charts each GCP cell's two capacity metrics (`cells.app_metrics`) against its
+limit and headroom line, two tiles per cell, continued on `-2`, `-3`... past `MAX_TILES`.
 
 Images: one Docker repository (`<organization>`) in the artifacts project; each GCP cell's node
 service account gets `roles/artifactregistry.reader` on it. GCP refuses an IAM grant to a service
@@ -16,11 +19,14 @@ the account it finds in this stack's `nodeServiceAccounts` output. Its email sta
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
-from typing import NotRequired, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 import pulumi
 import pulumi_gcp as gcp
+
+from cells import app_metrics
 
 READER_ROLE = "roles/artifactregistry.reader"
 #: GCP service account ids are 6 to 30 characters.
@@ -48,6 +54,91 @@ def metrics_scope(scoping_project: str) -> str:
     return f"locations/global/metricsScopes/{scoping_project}"
 
 
+#: Tiles on one capacity dashboard: a conservative page (Cloud Monitoring caps widgets per dashboard).
+MAX_TILES = 40
+#: The mosaic layout's grid width; each cell's row is two tiles side by side.
+COLUMNS = 48
+TILE_HEIGHT = 16
+CAPACITY_DASHBOARD = "honeycomb-cells-capacity"
+
+
+class CapacityLimits(TypedDict):
+    max_tenants: int
+    effective_max_tenants: int
+    max_daily_requests: int
+    effective_max_daily_requests: int
+
+
+def capacity_tile(cell: str, y: int, x: int, title: str, metric: str, limit: int, line: int) -> dict[str, Any]:
+    """One chart: the cell's metric (maximum per hour) with its limit and headroom line as thresholds."""
+    selector = f'metric.type = "{metric}" AND metric.labels.{app_metrics.CELL_DIMENSION} = "{cell}"'
+    return {
+        "xPos": x,
+        "yPos": y,
+        "width": COLUMNS // 2,
+        "height": TILE_HEIGHT,
+        "widget": {
+            "title": f"{cell} · {title} (capacity)",
+            "xyChart": {
+                "dataSets": [
+                    {
+                        "plotType": "LINE",
+                        "timeSeriesQuery": {
+                            "timeSeriesFilter": {
+                                "filter": selector,
+                                "aggregation": {"alignmentPeriod": "3600s", "perSeriesAligner": "ALIGN_MAX"},
+                            }
+                        },
+                    }
+                ],
+                "thresholds": [
+                    {"label": "limit", "value": limit, "color": "RED", "direction": "ABOVE"},
+                    {"label": "headroom line", "value": line, "color": "YELLOW", "direction": "ABOVE"},
+                ],
+            },
+        },
+    }
+
+
+def capacity_dashboards(cells: Mapping[str, CapacityLimits]) -> dict[str, str]:
+    """Dashboard JSON by display name: two tiles per cell (by name), `MAX_TILES` a page."""
+    per_page = MAX_TILES // 2
+    names = sorted(cells)
+    pages: dict[str, str] = {}
+    for number, start in enumerate(range(0, len(names), per_page), start=1):
+        tiles = []
+        for row, cell in enumerate(names[start : start + per_page]):
+            limits = cells[cell]
+            y = row * TILE_HEIGHT
+            tiles.append(
+                capacity_tile(
+                    cell,
+                    y,
+                    0,
+                    "tenants",
+                    app_metrics.GCP_TENANTS,
+                    limits["max_tenants"],
+                    limits["effective_max_tenants"],
+                )
+            )
+            tiles.append(
+                capacity_tile(
+                    cell,
+                    y,
+                    COLUMNS // 2,
+                    "daily requests",
+                    app_metrics.GCP_DAILY_REQUESTS,
+                    limits["max_daily_requests"],
+                    limits["effective_max_daily_requests"],
+                )
+            )
+        title = CAPACITY_DASHBOARD if number == 1 else f"{CAPACITY_DASHBOARD}-{number}"
+        pages[title] = json.dumps(
+            {"displayName": title, "mosaicLayout": {"columns": COLUMNS, "tiles": tiles}}, sort_keys=True
+        )
+    return pages
+
+
 class ScopedCell(TypedDict):
     project_id: pulumi.Input[str]
     """The cell's project (an output of the project, so everything here waits for it)."""
@@ -55,6 +146,8 @@ class ScopedCell(TypedDict):
     """Account id of the cell's node service account (`node_service_account_id`)."""
     protect: NotRequired[bool]
     """Protect the node account (prod cells: deleting it stops the cell's nodes)."""
+    capacity: NotRequired[CapacityLimits]
+    """The cell's limits and headroom lines, charted on the capacity dashboard."""
 
 
 class CentralScopeArgs(TypedDict):
@@ -137,6 +230,11 @@ class CentralScope(pulumi.ComponentResource):
                 role=READER_ROLE,
                 member=nodes.member,
                 opts=child,
+            )
+        limits = {cell: spec["capacity"] for cell, spec in args["cells"].items() if "capacity" in spec}
+        for title, body in capacity_dashboards(limits).items():
+            gcp.monitoring.Dashboard(
+                f"{name}-{title}", project=args["scoping_project"], dashboard_json=body, opts=child
             )
         self.repository_url = pulumi.Output.concat(
             args["artifacts_location"], "-docker.pkg.dev/", args["artifacts_project"], "/", args["repository_id"]

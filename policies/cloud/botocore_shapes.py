@@ -833,6 +833,32 @@ CALLS: dict[str, tuple[Call, ...] | NoShape] = {
             provided=frozenset({"PublicAccessBlockConfiguration"}),  # sent even when every flag is false
         ),
     ),
+    "aws:s3/bucketReplicationConfig:BucketReplicationConfig": (
+        Call(
+            "s3",
+            "PutBucketReplication",
+            {
+                "bucket": "Bucket",
+                "role": "ReplicationConfiguration.Role",
+                "rules": To(
+                    "ReplicationConfiguration.Rules",
+                    fields={
+                        "id": "ID",
+                        "priority": "Priority",
+                        "status": "Status",
+                        "prefix": "Prefix",
+                        "filter": To("Filter", fields={"prefix": "Prefix"}),
+                        "deleteMarkerReplication": To("DeleteMarkerReplication", fields={"status": "Status"}),
+                        "destination": To(
+                            "Destination",
+                            fields={"bucket": "Bucket", "storageClass": "StorageClass", "account": "Account"},
+                        ),
+                    },
+                ),
+                "token": "Token",
+            },
+        ),
+    ),
     "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": (
         Call(
             "s3",

@@ -1,0 +1,284 @@
+"""Tenant commands: `cellctl tenants list | place | rebalance` (engines in `cellctl.tenants`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from pydantic import ValidationError
+from rich.table import Table
+
+from cellctl.common import EXIT_FINDINGS, JsonOption, RegistryOption, console, fail, load, print_json
+from cellctl.tenants.adapt import cell_loads, engine_cells, engine_tenant, engine_tenants, file_entry
+from cellctl.tenants.files import (
+    Edits,
+    TenantFileError,
+    edit_file,
+    entry_lines,
+    restore,
+    snapshot,
+    tenant_path,
+    write_all,
+)
+from cellctl.tenants.newcell import ProposalError, propose_cell
+from cellctl.tenants.placement import Placer
+from cellctl.tenants.rebalance import Plan, rebalance
+from cells import Registry, RegistryError, load_registry
+from cells.loader import registry_dir
+from cells.tenants import TenantEntry
+
+tenants_app = typer.Typer(
+    help="Tenants: list them, place a new one, rebalance the cells.", no_args_is_help=True, add_completion=False
+)
+
+CLOUDS = ("aws", "gcp")
+
+
+def list_tenants(
+    registry: RegistryOption = None,
+    as_json: JsonOption = False,
+    cell: Annotated[str | None, typer.Option("--cell", help="Only the tenants of this cell.")] = None,
+) -> None:
+    """List the tenants: id, cell, environment, daily requests, residency, custom domain, pin."""
+    reg = load(registry)
+    if cell is not None and cell not in {c.name for c in reg.cells}:
+        fail(f"no cell named {cell!r} in the registry (known cells: {', '.join(c.name for c in reg.cells)})")
+    tenants = [t for t in reg.tenants if cell is None or t.cell == cell]
+    if as_json:
+        print_json([t.model_dump(mode="json") for t in tenants])
+        return
+    table = Table(title=f"tenants of {reg.organization.name}" + (f" in {cell}" if cell else ""))
+    for column, justify in (
+        ("id", "left"),
+        ("name", "left"),
+        ("cell", "left"),
+        ("environment", "left"),
+        ("daily requests", "right"),
+        ("residency", "left"),
+        ("custom domain", "left"),
+        ("pinned", "left"),
+    ):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for t in tenants:
+        table.add_row(
+            t.id,
+            t.display_name,
+            t.cell,
+            str(t.environment),
+            f"{t.daily_requests:,}",
+            t.residency.describe() if t.residency else "anywhere",
+            t.custom_domain or "",
+            "yes" if t.pinned else "",
+        )
+    console.print(table)
+    console.print(f"{len(tenants)} tenants, {sum(t.daily_requests for t in tenants):,} daily requests")
+
+
+def _residency(values: list[str]) -> dict[str, list[str]] | None:
+    items = [v.strip() for value in values for v in value.split(",") if v.strip()]
+    if not items:
+        return None
+    clouds = [v for v in items if v in CLOUDS]
+    regions = [v for v in items if v not in CLOUDS]
+    return {**({"regions": regions} if regions else {}), **({"clouds": clouds} if clouds else {})}
+
+
+def _validation_message(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"])
+        parts.append(f"{where}: {err['msg'].removeprefix('Value error, ')}")
+    return "; ".join(parts)
+
+
+def place(
+    tenant_id: Annotated[str, typer.Argument(metavar="ID", help="The new tenant's id (a DNS label).")],
+    requests: Annotated[int, typer.Option("--requests", min=0, help="Expected daily requests.")],
+    residency: Annotated[
+        list[str] | None,
+        typer.Option("--residency", help="Allowed regions and/or clouds (aws, gcp); repeat or separate with commas."),
+    ] = None,
+    environment: Annotated[str, typer.Option("--environment", help="prod or sandbox.")] = "prod",
+    display_name: Annotated[str | None, typer.Option("--display-name", help="Default: the id.")] = None,
+    custom_domain: Annotated[str | None, typer.Option("--custom-domain", help="The tenant's own host name.")] = None,
+    pin: Annotated[bool, typer.Option("--pin", help="Never move it automatically.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say where it would go; write nothing.")] = False,
+    registry: RegistryOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Place a new tenant in the cell with the most headroom its residency and environment allow.
+
+    Writes the tenant into `tenants/<cell>.yaml`. When no cell fits, nothing is written: the command
+    prints the cell file to add (next free name, network and wave) and exits 1.
+    """
+    reg = load(registry)
+    existing = next((t for t in reg.tenants if t.id == tenant_id), None)
+    if existing is not None:
+        fail(f"tenant {tenant_id!r} already exists in cell {existing.cell} (tenants/{existing.cell}.yaml)")
+    data: dict[str, Any] = {
+        "id": tenant_id,
+        "display_name": display_name or tenant_id,
+        "environment": environment,
+        "daily_requests": requests,
+        "residency": _residency(residency or []),
+        "custom_domain": custom_domain,
+        "pinned": pin,
+    }
+    try:
+        entry = TenantEntry.model_validate({k: v for k, v in data.items() if v is not None})
+    except ValidationError as exc:
+        fail(f"tenant {tenant_id!r} is not valid: {_validation_message(exc)}")
+    taken = next((t for t in reg.tenants if entry.custom_domain and t.custom_domain == entry.custom_domain), None)
+    if taken is not None:
+        fail(f"custom domain {entry.custom_domain!r} is already used by tenant {taken.id} (cell {taken.cell})")
+    tenant = engine_tenant(entry, None)
+    result = Placer(engine_cells(reg), cell_loads(reg)).place(tenant)
+    if result.cell is None:
+        _no_cell_fits(reg, tenant, result.to_dict(), as_json)
+    root = registry_dir(registry)
+    path = tenant_path(root, result.cell)
+    edits = Edits()
+    try:
+        edit_file(path, result.cell, (), [(entry, None)], edits)
+    except TenantFileError as exc:
+        fail(str(exc))
+    if not dry_run:
+        _write(edits, registry)
+    report = {
+        **result.to_dict(),
+        "file": str(path),
+        "written": not dry_run,
+        "rewritten": [str(p) for p in edits.rewritten],
+    }
+    if as_json:
+        print_json(report)
+        return
+    console.print(f"[green]{tenant_id}[/] → [bold]{result.cell}[/]: {result.explanation}", highlight=False)
+    _say_written(edits, dry_run)
+
+
+def _no_cell_fits(reg: Registry, tenant: Any, placement: dict[str, Any], as_json: bool) -> NoReturn:
+    try:
+        proposal = propose_cell(reg, tenant)
+    except ProposalError as exc:
+        if as_json:
+            print_json({**placement, "proposal": None, "proposal_error": str(exc)})
+            raise typer.Exit(EXIT_FINDINGS) from None
+        fail(f"{placement['explanation']}; and no cell can be proposed: {exc}", EXIT_FINDINGS)
+    if as_json:
+        print_json(
+            {
+                **placement,
+                "proposal": {"path": proposal.path, "document": proposal.document, "yaml": proposal.yaml},
+            }
+        )
+        raise typer.Exit(EXIT_FINDINGS)
+    console.print(f"[red]{tenant.id}[/]: {placement['explanation']}", highlight=False)
+    console.print(
+        f"Add this cell as {proposal.path} (then `cellctl validate`, `cellctl stacks sync`), and place again:",
+        highlight=False,
+    )
+    console.print(proposal.yaml, highlight=False, markup=False, soft_wrap=True)
+    raise typer.Exit(EXIT_FINDINGS)
+
+
+def _write(edits: Edits, registry: Path | None) -> None:
+    """Write the edited files, then validate the whole registry; on any failure put every file back."""
+    before = snapshot(edits.texts)
+    try:
+        write_all(edits.texts)
+    except TenantFileError as exc:
+        fail(str(exc))
+    try:
+        load_registry(registry)
+    except RegistryError as exc:
+        restore(before, edits.texts)
+        fail(f"the edited tenant files would not validate, so nothing was changed:\n{exc.report()}")
+
+
+def _say_written(edits: Edits, dry_run: bool) -> None:
+    verb = "would write" if dry_run else "wrote"
+    for path in edits.texts:
+        note = " (written afresh: its comments could not be kept)" if path in edits.rewritten else ""
+        console.print(f"{verb} {path}{note}", highlight=False)
+
+
+def rebalance_cmd(
+    registry: RegistryOption = None,
+    as_json: JsonOption = False,
+    write: Annotated[
+        bool, typer.Option("--write", help="Apply the plan to the tenant files (for review in a pull request).")
+    ] = False,
+) -> None:
+    """Propose the moves that bring every cell within its limits minus headroom.
+
+    Respects residency, environment and pins and moves as little load as it can; the moves are in
+    an order that never overfills a destination. Changes nothing unless --write. Exits 1 when no
+    plan exists, saying which cell and which constraint stand in the way.
+    """
+    reg = load(registry, over_limit_ok=True)
+    plan = rebalance(engine_tenants(reg), engine_cells(reg))
+    edits = Edits()
+    if write and plan.feasible and plan.moves:
+        edits = _plan_edits(reg, registry_dir(registry), plan)
+        _write(edits, registry)
+    if as_json:
+        print_json(
+            {**plan.to_dict(), "written": [str(p) for p in edits.texts], "rewritten": [str(p) for p in edits.rewritten]}
+        )
+    else:
+        _print_plan(plan)
+        if write and plan.feasible:
+            _say_written(edits, dry_run=False)
+    if not plan.feasible:
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+def _plan_edits(reg: Registry, root: Path, plan: Plan) -> Edits:
+    by_id = {t.id: t for t in reg.tenants}
+    removals: dict[str, list[str]] = {}
+    arrivals: dict[str, list[tuple[TenantEntry, list[str] | None]]] = {}
+    for move in plan.moves:
+        lines = entry_lines(tenant_path(root, move.source), move.tenant)
+        removals.setdefault(move.source, []).append(move.tenant)
+        arrivals.setdefault(move.destination, []).append((file_entry(by_id[move.tenant]), lines))
+    edits = Edits()
+    try:
+        for cell in sorted({*removals, *arrivals}):
+            edit_file(tenant_path(root, cell), cell, removals.get(cell, []), arrivals.get(cell, []), edits)
+    except TenantFileError as exc:
+        fail(str(exc))
+    return edits
+
+
+def _print_plan(plan: Plan) -> None:
+    if not plan.over_limit and plan.feasible:
+        console.print("[green]every cell is within its limits minus headroom[/]: nothing to move")
+        return
+    console.print(f"over their limits minus headroom: {', '.join(plan.over_limit) or 'none'}", highlight=False)
+    if not plan.feasible:
+        certain = "no plan exists" if plan.proven else "no plan was found"
+        console.print(f"[red]{certain}[/]:")
+        for problem in plan.problems:
+            console.print(f"  {problem.cell} ({problem.constraint}): {problem.message}", highlight=False)
+        return
+    table = Table(title="moves, in this order")
+    for column in ("#", "tenant", "from", "to", "daily requests"):
+        table.add_column(column, justify="right" if column in ("#", "daily requests") else "left")
+    for i, move in enumerate(plan.moves, 1):
+        table.add_row(str(i), move.tenant, move.source, move.destination, f"{move.requests:,}")
+    console.print(table)
+    ratio = f" ({plan.moved_requests / plan.lower_bound:.2f}x)" if plan.lower_bound else ""
+    console.print(
+        f"moves {plan.moved_tenants} tenants and {plan.moved_requests:,} daily requests; lower bound "
+        f"{plan.lower_bound_tenants} tenants and {plan.lower_bound:,} daily requests{ratio}",
+        highlight=False,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    tenants_app.command("list")(list_tenants)
+    tenants_app.command("place")(place)
+    tenants_app.command("rebalance")(rebalance_cmd)
+    app.add_typer(tenants_app, name="tenants")
