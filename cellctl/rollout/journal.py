@@ -83,6 +83,11 @@ class CellEntry(BaseModel):
     log: str | None = None
     rollback: str | None = Field(default=None, description="Outcome of re-deploying the previous revision.")
     stopped: str | None = Field(default=None, description="What a stop (Ctrl-C) did to this stack's update.")
+    deployments: dict[str, str] = Field(
+        default_factory=dict,
+        description="Pulumi Deployments started for this stack, `<operation>:<revision>` -> deployment id: "
+        "a resumed rollout follows them instead of starting new ones.",
+    )
 
 
 class WaveEntry(BaseModel):
