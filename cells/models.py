@@ -278,6 +278,34 @@ class RegistryTarget(Strict):
     key: str = Field(default="registry.json", min_length=1)
 
 
+class PulumiDeployments(Strict):
+    """Pulumi Deployments for the organization: where `cellctl rollout --runner deployments` runs stack updates.
+
+    The management stack turns it into each stack's deployment settings (`pulumiservice.DeploymentSettings`).
+    """
+
+    organization: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$", description="The Pulumi Cloud organization that owns the stacks."
+    )
+    repository: str = Field(
+        pattern=r"^https://[A-Za-z0-9.-]+(:[0-9]+)?/[A-Za-z0-9._~/-]+?(\.git)?$",
+        description="HTTPS clone URL of the repository the agents check the project out of.",
+    )
+    repo_dir: str = Field(
+        default=".",
+        pattern=r"^(\.|[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*)$",
+        description="Directory of Pulumi.yaml inside the repository: relative, no segment starting with a dot.",
+    )
+    branch: str = Field(
+        default="main",
+        pattern=r"^[A-Za-z0-9._/-]{1,200}$",
+        description="What a deployment started outside cellctl deploys; a rollout pins its own commit.",
+    )
+    concurrency: Integer = Field(
+        default=25, ge=1, le=1000, description="Deployments at once within a wave (the organization's concurrency)."
+    )
+
+
 class Organization(Strict):
     name: DnsLabel
     domain: str = Field(
@@ -292,6 +320,10 @@ class Organization(Strict):
     components: list[AppComponent] = Field(default_factory=list)
     registry: RegistryTarget
     deploy: Deploy = Field(description="Where stack updates run, unless a cell says otherwise (cells.deploy).")
+    pulumi_deployments: PulumiDeployments | None = Field(
+        default=None,
+        description="Pulumi Deployments (`cellctl rollout --runner deployments`); without it only the local runner.",
+    )
 
     def wave_index(self, name: str) -> int:
         return [w.name for w in self.waves].index(name)

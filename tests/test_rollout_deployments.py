@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,21 +27,6 @@ from cellctl.rollout.runner import REVISION_TAG
 
 REV = "a" * 40
 ORG, PROJECT = "acme", "honeycomb"
-
-
-@pytest.fixture(scope="session")
-def server() -> Iterator[CloudServer]:
-    started = CloudServer().start()
-    try:
-        yield started
-    finally:
-        started.stop()
-
-
-@pytest.fixture
-def cloud(server: CloudServer) -> FakeCloud:
-    server.cloud.reset()
-    return server.cloud
 
 
 def runner(server: CloudServer, tmp_path: Path, clock: VirtualClock | None = None, **kw: object) -> DeploymentsRunner:
