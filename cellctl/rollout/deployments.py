@@ -184,6 +184,12 @@ def translate(what: str, fn: Callable[[], T]) -> T:
     except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError) as exc:
         reason = getattr(exc, "reason", exc)
         raise TransientError(f"network error while trying to {what}: {type(reason).__name__}: {reason}") from exc
+    except (ValueError, TypeError) as exc:
+        # The SDK's models refuse a body that lacks a required field or has an unknown enum value.
+        raise DeploymentApiError(
+            f"Pulumi Cloud's answer when trying to {what} does not match the SDK's models ({exc}): "
+            "a newer pulumi-cloud-sdk may read it"
+        ) from exc
 
 
 @dataclass
