@@ -16,7 +16,9 @@ import random
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +101,176 @@ def main() -> None:
     total, _ = makespan(plan, durations, history)
     ratio = total / bound
     print(f"target: within 5% of the bound -> {'met' if ratio <= 1.05 else 'MISSED'} ({ratio:.4f})")
+    remote()
     cli_calls()
+
+
+# --- the remote runner --------------------------------------------------------------------------
+
+REMOTE_CONCURRENCY = 25
+#: 1,000 cells' share of each wave (the 4 waves of the local scenario, scaled).
+REMOTE_SHARES = [("preprod", 0.05, 30), ("prod-canary", 0.05, 60), ("prod-early", 0.30, 30), ("prod-main", 0.60, 30)]
+
+
+class _Response:
+    def __init__(self, body: Any, status: int = 200) -> None:
+        self.status = status
+        self._raw = b"" if body is None else json.dumps(body).encode()
+        self.headers = {"Content-Type": "application/json"}
+
+    def __enter__(self) -> _Response:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def read(self) -> bytes:
+        return self._raw
+
+
+class SimulatedCloud:
+    """Pulumi Deployments on the virtual clock, as the SDK's transport: a deployment runs its stack's
+    duration from its creation, then succeeds. Same wire shapes as the test stand-in, no sockets."""
+
+    def __init__(self, clock: VirtualClock, durations: dict[str, float]) -> None:
+        self.clock = clock
+        self.durations = durations
+        self.deployments: dict[str, tuple[str, float]] = {}
+        self.tags: dict[str, dict[str, str]] = {}
+        self.created = 0
+        self.running_peak = 0
+        self.lock = threading.Lock()
+
+    def _status(self, dep: str) -> str:
+        stack, start = self.deployments[dep]
+        return "succeeded" if self.clock.now() >= start + self.durations[stack] else "running"
+
+    def __call__(self, request: Any, timeout: Any) -> _Response:
+        path = request.full_url.split("://", 1)[1].split("/", 1)[1].split("?", 1)[0]
+        parts = path.split("/")  # api stacks org project stack [deployments [id [logs|updates]]]
+        stack = parts[4]
+        method = request.get_method()
+        with self.lock:
+            if method == "POST" and parts[5:] == ["deployments"]:
+                self.created += 1
+                dep = f"dep-{self.created}"
+                self.deployments[dep] = (stack, self.clock.now())
+                running = sum(1 for d in self.deployments if self._status(d) == "running")
+                self.running_peak = max(self.running_peak, running)
+                return _Response({"id": dep, "consoleUrl": "", "version": 1}, 201)
+            if method == "GET" and len(parts) == 7:
+                status = self._status(parts[6])
+                user = {"name": "ci", "githubLogin": "ci", "avatarUrl": ""}
+                body = {"id": parts[6], "created": "", "modified": "", "status": status, "version": 1}
+                return _Response({**body, "requestedBy": user, "latestVersion": 1})
+            if method == "GET" and parts[7:] == ["logs"]:
+                return _Response(
+                    {"__type": "DeploymentLogs", "lines": [{"line": "Updating"}]}
+                    if "Token" not in request.full_url
+                    else {"__type": "DeploymentLogs", "lines": []}
+                )
+            if method == "GET" and parts[7:] == ["updates"]:
+                info = {"kind": "update", "startTime": 1, "message": "", "environment": {}, "config": {}}
+                info |= {"result": "succeeded", "endTime": 2, "version": 1, "resourceChanges": {"update": 3}}
+                user = {"name": "ci", "githubLogin": "ci", "avatarUrl": ""}
+                return _Response(
+                    [{"info": info, "updateID": "u", "version": 1, "latestVersion": 1, "requestedBy": user}]
+                )
+            if method == "GET" and len(parts) == 5:
+                tags = self.tags.get(stack, {})
+                return _Response(
+                    {
+                        "id": stack,
+                        "orgName": "o",
+                        "projectName": "p",
+                        "stackName": stack,
+                        "activeUpdate": "",
+                        "version": 1,
+                        "tags": tags,
+                    }
+                )
+            if method == "PATCH":
+                self.tags[stack] = json.loads(request.data)
+                return _Response(None, 204)
+        raise AssertionError(f"unexpected request {method} {path}")
+
+
+def remote_scenario(cells: int, seed: int) -> tuple[RolloutPlan, dict[str, float], dict[str, float]]:
+    rng = random.Random(seed)
+    waves, durations, history = [], {}, {}
+    index = 0
+    for name, share, bake_minutes in REMOTE_SHARES:
+        targets = []
+        for _ in range(max(1, round(cells * share))):
+            stack = f"cell-c{index:04d}"
+            index += 1
+            seconds = 60 * (rng.uniform(4, 12) if rng.random() < 0.85 else rng.uniform(15, 30))
+            durations[stack] = seconds
+            history[stack] = seconds * rng.uniform(0.85, 1.15)
+            targets.append(Target(stack, name, stack.removeprefix("cell-"), "aws"))
+        waves.append(WavePlan(name, bake_minutes * 60.0, tuple(targets), health_gate=False))
+    return RolloutPlan("rollout", "up", tuple(waves), REMOTE_CONCURRENCY, "c" * 40, "bench"), durations, history
+
+
+def remote_run(cells: int) -> dict[str, float]:
+    """One rollout of `cells` on the deployments runner: makespan, bound, the orchestrator's CPU and memory."""
+    from cellctl.rollout.deployments import DeploymentsRunner, JournalBook
+
+    plan, durations, history = remote_scenario(cells, SEED)
+    clock = VirtualClock()
+    cloud = SimulatedCloud(clock, durations)
+    runner = DeploymentsRunner(
+        organization="acme",
+        project="honeycomb",
+        home=Path(tempfile.mkdtemp()),
+        clock=clock,
+        token="t",
+        host="http://simulated",
+        poll_seconds=10.0,
+        transport=cloud,
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        journal = Journal.create(Path(tmp), plan, "bench")
+        runner.bind(JournalBook(journal))
+        orchestrator = Orchestrator(
+            plan, runner, journal, clock=clock, estimates=history, retry=RetryPolicy(attempts=1)
+        )
+        tracemalloc.start()
+        cpu = time.process_time()
+        wall = time.perf_counter()
+        outcome = orchestrator.run()
+        cpu = time.process_time() - cpu
+        wall = time.perf_counter() - wall
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        shutil.rmtree(runner.home, ignore_errors=True)
+    assert outcome.status == "succeeded", outcome.reason
+    assert cloud.created == len(plan.targets)
+    assert cloud.running_peak <= REMOTE_CONCURRENCY
+    return {
+        "cells": len(plan.targets),
+        "makespan": clock.now(),
+        "bound": lower_bound(plan, durations),
+        "cpu": cpu,
+        "wall": wall,
+        "peak_mib": peak / 2**20,
+        "peak_running": cloud.running_peak,
+    }
+
+
+def remote(sizes: tuple[int, ...] = (125, 250, 500, 1000)) -> None:
+    print(f"deployments runner (simulated Pulumi Deployments, virtual clock, concurrency {REMOTE_CONCURRENCY}):")
+    for size in sizes:
+        r = remote_run(size)
+        cells = int(r["cells"])
+        ratio = r["makespan"] / r["bound"]
+        print(
+            f"  {cells:5d} cells: makespan {r['makespan'] / 3600:6.2f} h, bound {r['bound'] / 3600:6.2f} h, "
+            f"ratio {ratio:.4f} ({'within' if ratio <= 1.05 else 'OVER'} 1.05)  |  orchestrator CPU "
+            f"{r['cpu']:6.2f} s ({1000 * r['cpu'] / cells:5.2f} ms/cell), peak Python memory "
+            f"{r['peak_mib']:6.1f} MiB ({1024 * r['peak_mib'] / cells:5.1f} KiB/cell), "
+            f"{r['peak_running']} deployments at once  [{r['wall']:.1f}s real]"
+        )
 
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -22,8 +22,15 @@ from rich.table import Table
 
 from cellctl.common import EXIT_USAGE, JsonOption, RegistryOption, console, err_console, fail, load, print_json
 from cellctl.rollout.clock import Clock, RealClock
+from cellctl.rollout.deployments import (
+    DEFAULT_HOST,
+    DeploymentsRunner,
+    DeploymentsUnavailableError,
+    JournalBook,
+    access_token,
+)
 from cellctl.rollout.events import EventSink, JsonLines, LiveView, PlainLines, Recorder, fan_out
-from cellctl.rollout.gitrev import GitWorktrees, current_revision, snapshot, uncommitted_files
+from cellctl.rollout.gitrev import GitWorktrees, current_revision, is_checkoutable, snapshot, uncommitted_files
 from cellctl.rollout.health import (
     AwsAlarmHealth,
     CellHealth,
@@ -44,11 +51,13 @@ from cellctl.rollout.runner import (
     StackRunner,
     current_virtualenv,
     detect_backend,
+    is_service_backend,
     make_command,
 )
 from cellctl.stacks_cmd import compare
 from cells import Registry
-from cells.loader import REGISTRY_ENV
+from cells.loader import DEFAULT_REGISTRY, REGISTRY_ENV
+from cells.models import PulumiDeployments
 from stacks.outputs import ACCOUNT_IDS
 
 #: The Pulumi project: the checkout that holds `cellctl/` (and `Pulumi.yaml`, `__main__.py`).
@@ -64,6 +73,27 @@ DryRunOption = Annotated[
     bool, typer.Option("--dry-run", help="Print the schedule (waves, stacks, bake times, expected duration) and stop.")
 ]
 ConcurrencyOption = Annotated[int, typer.Option("--concurrency", "-c", help="Stacks at once within a wave.")]
+RemoteConcurrencyOption = Annotated[
+    int | None,
+    typer.Option(
+        "--concurrency",
+        "-c",
+        help="Stacks at once within a wave (default 4 locally; with --runner deployments the registry's "
+        "pulumi_deployments.concurrency, which also bounds it).",
+        show_default=False,
+    ),
+]
+RunnerOption = Annotated[
+    str,
+    typer.Option(
+        "--runner",
+        help="Where stack updates run: `local` (the Automation API on this machine) or `deployments` "
+        "(Pulumi Deployments, agents in Pulumi Cloud or inside the cells' networks).",
+    ),
+]
+RUNNERS = ("local", "deployments")
+#: Concurrency of the local runner when none is given.
+LOCAL_CONCURRENCY = 4
 ResumeOption = Annotated[
     str | None,
     typer.Option("--resume", help="Continue the rollout with this journal id (or `latest`).", show_default=False),
@@ -132,6 +162,36 @@ def make_clock() -> Clock:
     return RealClock()
 
 
+def make_deployments_runner(
+    settings: PulumiDeployments, project: Path, *, backend: str, revision: str, clock: Clock
+) -> StackRunner:
+    """The Pulumi Deployments runner for the registry's organization (the token comes from the environment)."""
+    return DeploymentsRunner(
+        organization=settings.organization,
+        project=project_name(project),
+        home=project,
+        clock=clock,
+        token=access_token(),
+        host=backend if is_service_backend(backend) else DEFAULT_HOST,
+        revision=revision,
+    )
+
+
+def project_name(project: Path) -> str:
+    """The Pulumi project's name (Pulumi.yaml `name`): the middle of every stack's path in Pulumi Cloud."""
+    import yaml
+
+    path = project / "Pulumi.yaml"
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        fail(f"cannot read the project's name from {path}: {exc}")
+    name = doc.get("name") if isinstance(doc, dict) else None
+    if not isinstance(name, str) or not name:
+        fail(f"{path} has no `name`: Pulumi Deployments finds stacks as <organization>/<name>/<stack>")
+    return name
+
+
 # --- commands -----------------------------------------------------------------------------------
 
 
@@ -139,7 +199,8 @@ def rollout(
     wave: WaveOption = None,
     preview: PreviewOption = False,
     dry_run: DryRunOption = False,
-    concurrency: ConcurrencyOption = 4,
+    runner: RunnerOption = "local",
+    concurrency: RemoteConcurrencyOption = None,
     resume: ResumeOption = None,
     rollback_on_failure: RollbackOption = False,
     bake_minutes: BakeMinutesOption = None,
@@ -152,6 +213,9 @@ def rollout(
     """Apply the current code to every cell, wave by wave, baking and checking health between waves."""
     reg = load(registry)
     project = _project(project_dir)
+    remote = _remote(reg, runner, concurrency, registry)
+    if concurrency is None:
+        concurrency = remote.concurrency if remote is not None else LOCAL_CONCURRENCY
     try:
         plan = rollout_plan(
             reg, revision=current_revision(project), wave=wave, mode=_mode(preview), concurrency=concurrency
@@ -162,7 +226,30 @@ def rollout(
             raise PlanError("--shorten-prod-bakes needs --bake-minutes")
     except PlanError as exc:
         fail(str(exc))
-    _execute(plan, reg, project, registry, dry_run, resume, rollback_on_failure, as_json, break_lock)
+    _execute(plan, reg, project, registry, dry_run, resume, rollback_on_failure, as_json, break_lock, remote)
+
+
+def _remote(reg: Registry, runner: str, concurrency: int | None, registry: Path | None) -> PulumiDeployments | None:
+    """The registry's Pulumi Deployments settings for `--runner deployments` (None for `local`); bad input exits 2."""
+    if runner not in RUNNERS:
+        fail(f"--runner must be one of {', '.join(RUNNERS)}, got {runner!r}")
+    if runner == "local":
+        return None
+    settings = reg.organization.pulumi_deployments
+    where = (registry or DEFAULT_REGISTRY) / "organization.yaml"
+    if settings is None:
+        fail(
+            f"--runner deployments needs the organization's Pulumi Deployments: {where} has no "
+            "`pulumi_deployments` (organization, repository, concurrency). Add it, apply the management stack "
+            "(it writes each stack's deployment settings), then retry; or use --runner local"
+        )
+    if concurrency is not None and concurrency > settings.concurrency:
+        fail(
+            f"--concurrency {concurrency} is more than the organization's Pulumi Deployments concurrency "
+            f"({settings.concurrency}, pulumi_deployments.concurrency in {where}): deployments past it only wait "
+            "in the service's queue. Give at most that, or raise the setting to what the organization's plan allows"
+        )
+    return settings
 
 
 def bootstrap(
@@ -249,11 +336,12 @@ def _execute(
     rollback_on_failure: bool,
     as_json: bool,
     break_lock: bool = False,
+    remote: PulumiDeployments | None = None,
 ) -> None:
     journals = project / ".honeycomb" / "rollouts"
     estimates = duration_estimates(journals)
     if dry_run:
-        _print_schedule(plan, estimates, as_json)
+        _print_schedule(plan, estimates, as_json, remote)
         return
     backend = detect_backend(project=project)
     if backend is None:
@@ -261,6 +349,8 @@ def _execute(
             "no Pulumi state backend is configured: set PULUMI_BACKEND_URL (s3://…, gs://…, file://…) "
             "or run `pulumi login` first. Nothing was started."
         )
+    if remote is not None:
+        _check_remote(plan, backend)
     _check_stack_files(reg, project)
     _check_writable(project)
     lock = RunLock(project, backend)
@@ -270,10 +360,32 @@ def _execute(
         fail(f"{exc}. Nothing was started.")
     try:
         with _sigterm_as_ctrl_c():
-            outcome = _locked(plan, reg, project, registry_dir, resume, rollback_on_failure, as_json, backend, lock)
+            outcome = _locked(
+                plan, reg, project, registry_dir, resume, rollback_on_failure, as_json, backend, lock, remote
+            )
     finally:
         lock.release()
     raise typer.Exit(outcome.exit_code)
+
+
+def _check_remote(plan: RolloutPlan, backend: str) -> None:
+    """What Pulumi Deployments needs before anything starts: a token, state in Pulumi Cloud, a pushed commit."""
+    try:
+        access_token()
+    except DeploymentsUnavailableError as exc:
+        fail(f"{exc}. Nothing was started.")
+    if not is_service_backend(backend):
+        fail(
+            f"--runner deployments runs stacks whose state is in Pulumi Cloud, but this checkout's backend is "
+            f"{backend}. Log in to Pulumi Cloud (unset PULUMI_BACKEND_URL, `pulumi login`), or use --runner local. "
+            "Nothing was started."
+        )
+    if not is_checkoutable(plan.revision):
+        fail(
+            f"--runner deployments deploys a commit the agents check out of the repository, but this checkout is "
+            f"at {plan.revision} (uncommitted changes, or no git checkout). Commit and push, then retry. "
+            "Nothing was started."
+        )
 
 
 @contextlib.contextmanager
@@ -304,6 +416,7 @@ def _locked(
     as_json: bool,
     backend: str,
     lock: RunLock,
+    remote: PulumiDeployments | None = None,
 ) -> Outcome:
     """Everything that runs while this run holds the rollout lock."""
     journals = project / ".honeycomb" / "rollouts"
@@ -315,8 +428,13 @@ def _locked(
             fail(f"{exc}. Nothing was started.")
     with snapshot(project) as run_dir:
         try:
-            runner = make_runner(run_dir, registry_dir, home=project, backend=backend)
-        except RunnerUnavailableError as exc:
+            if remote is not None:
+                runner = make_deployments_runner(
+                    remote, project, backend=backend, revision=plan.revision, clock=make_clock()
+                )
+            else:
+                runner = make_runner(run_dir, registry_dir, home=project, backend=backend)
+        except (RunnerUnavailableError, DeploymentsUnavailableError) as exc:
             fail(f"{exc}. Nothing was started.")
         health = None
         if plan.kind == "rollout" and plan.mode == "up":
@@ -337,9 +455,24 @@ def _locked(
         else:
             journal = Journal.create(journals, plan)
         lock.note_journal(journal.id)
+        bind = getattr(runner, "bind", None)
+        if bind is not None:
+            # Deployment ids go into the journal before they are followed: a resume follows, never duplicates.
+            bind(JournalBook(journal))
         estimates = duration_estimates(journals)
         return _run(
-            plan, reg, project, registry_dir, runner, journal, health, estimates, rollback_on_failure, as_json, backend
+            plan,
+            reg,
+            project,
+            registry_dir,
+            runner,
+            journal,
+            health,
+            estimates,
+            rollback_on_failure,
+            as_json,
+            backend,
+            same_runner=remote is not None,
         )
 
 
@@ -361,6 +494,8 @@ def _run(
     rollback_on_failure: bool,
     as_json: bool,
     backend: str | None = None,
+    *,
+    same_runner: bool = False,
 ) -> Outcome:
     recorder = Recorder()
     worktrees = GitWorktrees(project)
@@ -378,8 +513,11 @@ def _run(
             estimates=estimates,
             rollback_on_failure=rollback_on_failure,
             worktrees=worktrees.checkout,
-            # A rollback runs the old revision's program from a worktree, with the same registry.
-            runner_for=lambda path: make_runner(path, registry_dir, home=project, backend=backend),
+            # A rollback runs the old revision's program from a worktree, with the same registry; a deployment
+            # is given the old commit itself, so the remote runner serves its rollback too.
+            runner_for=(lambda path: runner)
+            if same_runner
+            else (lambda path: make_runner(path, registry_dir, home=project, backend=backend)),
             venv=current_virtualenv(),
         )
 
@@ -425,13 +563,24 @@ def _print_report(outcome: Outcome) -> None:
     console.print(f"journal: {data['journal']}", highlight=False)
 
 
-def _print_schedule(plan: RolloutPlan, estimates: dict[str, float], as_json: bool) -> None:
+def _print_schedule(
+    plan: RolloutPlan, estimates: dict[str, float], as_json: bool, remote: PulumiDeployments | None = None
+) -> None:
     schedule = describe(plan, estimates)
+    schedule["runner"] = (
+        {"kind": "deployments", "organization": remote.organization, "concurrency_limit": remote.concurrency}
+        if remote is not None
+        else {"kind": "local"}
+    )
     if as_json:
         print_json(schedule)
         return
     minutes = int(schedule["expected_seconds"]) // 60  # type: ignore[call-overload]
-    title = f"{plan.kind} ({plan.mode}) of {plan.revision[:12]}: concurrency {plan.concurrency}, about {minutes} min"
+    where = f"Pulumi Deployments ({remote.organization})" if remote is not None else "this machine"
+    title = (
+        f"{plan.kind} ({plan.mode}) of {plan.revision[:12]} on {where}: concurrency {plan.concurrency}, "
+        f"about {minutes} min"
+    )
     table = Table(title=title)
     for column in ("wave", "stacks", "bake", "health gate"):
         table.add_column(column, overflow="fold")

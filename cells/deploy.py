@@ -148,6 +148,12 @@ class Deploy(_Strict):
     runner: Runner
 
 
+def needs_agent_pool(runner: CiRunner | InNetworkRunner, *, cloud: str, environment: str) -> bool:
+    """A prod AWS cell updated from inside its network keeps its cluster API private (`stacks.endpoint_access`),
+    so Pulumi Deployments reach it only through agents in that network: the cell gets an agent pool."""
+    return isinstance(runner, InNetworkRunner) and cloud == "aws" and environment == "prod"
+
+
 def runner_problems(
     runner: CiRunner | InNetworkRunner, *, cloud: str, network: ipaddress.IPv4Network, inherited: bool
 ) -> list[tuple[str, str]]:

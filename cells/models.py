@@ -26,7 +26,7 @@ from pydantic import (
 )
 from pydantic import Strict as NoCoercion
 
-from cells.deploy import CiRunner, Deploy, InNetworkRunner
+from cells.deploy import CiRunner, Deploy, InNetworkRunner, needs_agent_pool
 from cells.regions import KNOWN_REGIONS
 from cells.rules import Pattern, Rule
 
@@ -301,6 +301,62 @@ class CapacityPolicy(Strict):
     )
 
 
+class DeploymentsGcpOidc(Strict):
+    """Workload identity federation that lets Pulumi Deployments act as a GCP service account (set up once)."""
+
+    project_number: str = Field(pattern=r"^[0-9]{6,20}$", description="Number of the project holding the pool.")
+    workload_pool_id: str = Field(pattern=r"^[a-z0-9-]{4,32}$", description="The workload identity pool's id.")
+    provider_id: str = Field(
+        pattern=r"^[a-z0-9-]{4,32}$", description="The pool's OIDC provider trusting https://api.pulumi.com/oidc."
+    )
+    service_account: str = Field(
+        pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z][a-z0-9-]{4,28}[a-z0-9]\.iam\.gserviceaccount\.com$",
+        description="Email of the service account deployments impersonate.",
+    )
+
+
+class PulumiDeployments(Strict):
+    """Pulumi Deployments for the organization: where `cellctl rollout --runner deployments` runs stack updates.
+
+    The management stack turns it into each stack's deployment settings (`pulumiservice.DeploymentSettings`).
+    """
+
+    organization: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$", description="The Pulumi Cloud organization that owns the stacks."
+    )
+    repository: str = Field(
+        pattern=r"^https://[A-Za-z0-9.-]+(:[0-9]+)?/[A-Za-z0-9._~/-]+?(\.git)?$",
+        description="HTTPS clone URL of the repository the agents check the project out of.",
+    )
+    repo_dir: str = Field(
+        default=".",
+        pattern=r"^(\.|[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*)$",
+        description="Directory of Pulumi.yaml inside the repository: relative, no segment starting with a dot.",
+    )
+    branch: str = Field(
+        default="main",
+        pattern=r"^[A-Za-z0-9._/-]{1,200}$",
+        description="What a deployment started outside cellctl deploys; a rollout pins its own commit.",
+    )
+    concurrency: Integer = Field(
+        default=25, ge=1, le=1000, description="Deployments at once within a wave (the organization's concurrency)."
+    )
+    gcp: DeploymentsGcpOidc | None = Field(
+        default=None, description="How deployments of GCP cells get credentials; required when there are GCP cells."
+    )
+    agent_image: str | None = Field(
+        default=None,
+        description="The customer-managed agent image (pinned, never `latest`) a cell runs for its agent pool; "
+        "required when a cell needs one (cells.deploy.needs_agent_pool).",
+        json_schema_extra={"pattern": _IMAGE},
+    )
+
+    @field_validator("agent_image")
+    @classmethod
+    def _pinned(cls, image: str | None) -> str | None:
+        return None if image is None else _check_image(image)
+
+
 class Organization(Strict):
     name: DnsLabel
     domain: str = Field(
@@ -316,6 +372,10 @@ class Organization(Strict):
     registry: RegistryTarget
     deploy: Deploy = Field(description="Where stack updates run, unless a cell says otherwise (cells.deploy).")
     capacity: CapacityPolicy = Field(default_factory=CapacityPolicy)
+    pulumi_deployments: PulumiDeployments | None = Field(
+        default=None,
+        description="Pulumi Deployments (`cellctl rollout --runner deployments`); without it only the local runner.",
+    )
 
     def wave_index(self, name: str) -> int:
         return [w.name for w in self.waves].index(name)
@@ -532,6 +592,14 @@ class Registry(Strict):
     def runner_for(self, cell: CellBase) -> CiRunner | InNetworkRunner:
         """Where the cell's stack updates run: its own runner, else the organization's."""
         return (cell.deploy or self.organization.deploy).runner
+
+    def agent_pool_cells(self) -> list[AwsCell]:
+        """Cells whose Pulumi Deployments run on agents inside their own network (`cells.deploy.needs_agent_pool`)."""
+        return [
+            c
+            for c in self.aws_cells
+            if needs_agent_pool(self.runner_for(c), cloud=str(c.cloud), environment=str(c.environment))
+        ]
 
     def access_for(self, cell: CellBase) -> list[AccessRule]:
         """Access rules that apply to a cell: its environment's plus its own (order kept, no repeats)."""

@@ -29,6 +29,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 import pulumi_gcp as gcp
+import pulumi_pulumiservice as ps
 
 from cells import MANAGED_BY, AwsCell, Environment, GcpCell, Registry
 from cells.export import to_json
@@ -37,12 +38,20 @@ from components.aws.account import role_arn
 from components.aws.artifacts import ImageRepositories, ou_path
 from components.aws.audit_trail import OrganizationTrail
 from components.aws.dns_role import DnsDelegationRole
-from components.aws.identity import CellAccess, CiRole, GithubTrust, permission_set_specs
+from components.aws.identity import (
+    CI_MAX_SESSION_SECONDS,
+    CellAccess,
+    CiRole,
+    GithubTrust,
+    PulumiDeploymentsTrust,
+    permission_set_specs,
+)
 from components.aws.monitoring import CentralMonitoring, DashboardCell
 from components.aws.organization import CellAccount, CellOrganization
 from components.aws.registry_bucket import RegistryBucket
 from components.gcp.monitoring_scope import CapacityLimits, CentralScope, node_service_account_id
 from components.gcp.projects import CellProject, CellProjects
+from components.pulumi_cloud import DeploymentsSetup, StackDeployment
 from stacks import outputs
 from stacks.ci_identity import CI_PRINCIPALS_CONFIG, ci_identity
 from stacks.identity_center import assignments_for
@@ -192,11 +201,13 @@ def program(registry: Registry) -> None:
     ]
     ci_trust = ci_identity(registry, config.get(CI_PRINCIPALS_CONFIG))
     github = ci_trust.github
+    remote = org.pulumi_deployments
     ci = CiRole(
         "ci",
         {
             "role_name": CI_ROLE_NAME,
             "github": GithubTrust(github.repository, tuple(github.subjects)) if github else None,
+            "pulumi_deployments": PulumiDeploymentsTrust(remote.organization, pulumi.get_project()) if remote else None,
             "trusted_principal_arns": ci_trust.principal_arns,
             "access_role_name": aws_org.access_role_name,
             "cell_org_paths": cell_org_paths,
@@ -323,6 +334,22 @@ def program(registry: Registry) -> None:
         provider=management,
     )
 
+    # --- Pulumi Deployments (cellctl rollout --runner deployments) ----------------------------------
+    agent_pool_tokens: dict[str, pulumi.Output[str]] = {}
+    if remote is not None:
+        pooled = {c.name for c in registry.agent_pool_cells()}
+        setup = DeploymentsSetup(
+            "deployments",
+            settings=remote,
+            project=pulumi.get_project(),
+            stacks=[StackDeployment(c.stack_name, c.name, str(c.cloud), c.name in pooled) for c in registry.cells],
+            ci_role_arn=ci.arn,
+            ci_max_session_seconds=CI_MAX_SESSION_SECONDS,
+            github_subjects=GithubTrust(github.repository, tuple(github.subjects)).sub_claims() if github else (),
+            provider=ps.Provider("pulumi-cloud"),
+        )
+        agent_pool_tokens = setup.agent_pool_tokens
+
     # --- exports (the contract in stacks.outputs) -------------------------------------------------
     pulumi.export(outputs.ACCOUNT_IDS, account_ids)
     pulumi.export(outputs.PROJECT_NUMBERS, projects.project_numbers)
@@ -333,6 +360,7 @@ def program(registry: Registry) -> None:
     pulumi.export(outputs.ECR_REGISTRY, ecr_registry(registry))
     pulumi.export(outputs.REGISTRY_URL, published.url)
     pulumi.export(outputs.REGISTRY_REPLICA_URLS, published.replica_urls)
+    pulumi.export(outputs.AGENT_POOL_TOKENS, pulumi.Output.secret(agent_pool_tokens))
 
 
 def _capacity_limits(cell: AwsCell | GcpCell, headroom_percent: int) -> CapacityLimits:

@@ -16,6 +16,8 @@ CI_ROLE_ARN = "ciRoleArn"  # the identity CI deploys as; cell deployer roles tru
 ECR_REGISTRY = "ecrRegistry"  # <account>.dkr.ecr.<region>.amazonaws.com holding the app images
 REGISTRY_URL = "registryUrl"  # s3://bucket/key of the published registry
 REGISTRY_REPLICA_URLS = "registryReplicaUrls"  # region -> s3://<bucket>-<region>/key, its local copy
+#: {cell name: its Pulumi Deployments agent pool's token} (secret), for cells whose agents run in their network.
+AGENT_POOL_TOKENS = "agentPoolTokens"
 
 #: Stack config key (project namespace) naming the management stack to reference.
 MANAGEMENT_STACK_CONFIG = "managementStack"

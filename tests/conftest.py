@@ -40,6 +40,25 @@ def edit_yaml() -> Callable[[Path, Callable[[dict[str, Any]], None]], None]:
 
 
 @pytest.fixture(scope="session")
+def server() -> Iterator[Any]:
+    """A stand-in for Pulumi Cloud's deployment endpoints on 127.0.0.1 for the session (tests/cloud_server.py)."""
+    from cloud_server import CloudServer
+
+    started = CloudServer().start()
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture
+def cloud(server: Any) -> Any:
+    """The stand-in's state, emptied for each test."""
+    server.cloud.reset()
+    return server.cloud
+
+
+@pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """A moto server on 127.0.0.1 for the whole session; tests talk to it with real boto3 calls."""
     from moto.server import ThreadedMotoServer

@@ -192,9 +192,12 @@ class TestCiPrincipals:
     def test_named_principals_alone_are_enough(self, registry: Registry) -> None:
         arn = f"arn:aws:iam::{MGMT}:role/runner"
         plan = run_stack("management", without_github(registry), config={"ciPrincipalArns": json.dumps([arn])})
-        (statement,) = json.loads(plan.one(ROLE, "ci-role").inputs["assumeRolePolicy"])["Statement"]
-        assert statement["Principal"] == {"AWS": [arn]}
-        assert not plan.of_type("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
+        statements = json.loads(plan.one(ROLE, "ci-role").inputs["assumeRolePolicy"])["Statement"]
+        # The named principal, and Pulumi Deployments (the registry's pulumi_deployments); no GitHub.
+        assert [s["Sid"] for s in statements] == ["NamedPrincipals", "PulumiDeployments"]
+        assert statements[0]["Principal"] == {"AWS": [arn]}
+        [oidc] = plan.of_type("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
+        assert oidc.inputs["url"] == "https://api.pulumi.com/oidc"
 
 
 class TestGithubActionsTrust:
@@ -206,7 +209,7 @@ class TestGithubActionsTrust:
 
     def test_the_plan_creates_githubs_provider_and_trusts_it(self, registry: Registry) -> None:
         plan = run_stack("management", registry)
-        oidc = plan.one("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
+        oidc = plan.one("aws:iam/openIdConnectProvider:OpenIdConnectProvider", "ci-github")
         assert oidc.inputs["url"] == "https://token.actions.githubusercontent.com"
         assert oidc.inputs["clientIdLists"] == ["sts.amazonaws.com"]
         assert oidc.outputs["arn"] == self.PROVIDER

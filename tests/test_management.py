@@ -40,6 +40,7 @@ DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 OIDC_PROVIDER = "aws:iam/openIdConnectProvider:OpenIdConnectProvider"
+DEPLOYMENT_SETTINGS = "pulumiservice:index:DeploymentSettings"
 ECR_REPO = "aws:ecr/repository:Repository"
 ECR_POLICY = "aws:ecr/repositoryPolicy:RepositoryPolicy"
 PROJECT = "gcp:organizations/project:Project"
@@ -537,8 +538,13 @@ def test_ci_role(plan: StackPlan, registry: Registry) -> None:
     role = plan.one(ROLE, "ci-role")
     assert role.inputs["name"] == management.CI_ROLE_NAME
     assert provider_of(plan, role).name == "management"
-    (trust,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
-    assert trust["Principal"] == {"Federated": plan.one(OIDC_PROVIDER).outputs["arn"]}
+    github, deployments = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    providers = by_name(plan, OIDC_PROVIDER)
+    assert github["Principal"] == {"Federated": providers["ci-github"].outputs["arn"]}
+    # Pulumi Deployments of the cell stacks (`--runner deployments`), through Pulumi Cloud's issuer.
+    assert deployments["Principal"] == {"Federated": providers["ci-pulumi"].outputs["arn"]}
+    assert providers["ci-pulumi"].inputs["url"] == "https://api.pulumi.com/oidc"
+    assert providers["ci-pulumi"].inputs["clientIdLists"] == ["acme"]
 
 
 def test_ci_principals_from_config(registry: Registry) -> None:
@@ -775,6 +781,7 @@ def test_adding_an_aws_cell_adds_exactly_its_account_assignments_and_widgets(
     delta = bigger.cell("delta")
     assert {(r.type, r.name) for r in added} == {
         (ACCOUNT, "delta-account"),
+        (DEPLOYMENT_SETTINGS, "deployments-cell-delta"),  # its Pulumi Deployments settings
         *((ASSIGNMENT, f"delta-group-{rule.group}-{rule.permission}") for rule in bigger.access_for(delta)),
     }
     assert len(bigger.access_for(delta)) == 4
@@ -802,6 +809,7 @@ def test_adding_a_gcp_cell_adds_exactly_its_project_and_scope(
         (AR_MEMBER, "epsilon-image-reader"),
         (SERVICE, "epsilon-iam-api"),
         (SERVICE_ACCOUNT, "epsilon-nodes-sa"),
+        (DEPLOYMENT_SETTINGS, "deployments-cell-epsilon"),
     }
     assert set(plan.by_urn()) <= set(after.by_urn())
     assert "### epsilon" in [widget_label(w) for w in dashboard_widgets(after)]

@@ -123,8 +123,12 @@ class World:
         return [c for c in self.calls() if c["event"] == "exit" and all(a in c["argv"] for a in argv)]
 
     def journals(self) -> list[dict[str, Any]]:
-        found = sorted((self.repo / ".honeycomb" / "rollouts").glob("*.json"), key=lambda p: p.stat().st_mtime)
-        return [json.loads(p.read_text()) for p in found]
+        """Every journal as cellctl reads it (its snapshot and the steps logged since), oldest first."""
+        from cellctl.rollout.journal import Journal
+
+        directory = self.repo / ".honeycomb" / "rollouts"
+        found = sorted(directory.glob("*.json"), key=lambda p: p.stat().st_mtime)
+        return [Journal.load(directory, p.stem).doc.model_dump(mode="json") for p in found]
 
     def status(self) -> str:
         return git(self.repo, "status", "--porcelain", "--untracked-files=all")

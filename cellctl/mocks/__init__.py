@@ -131,4 +131,4 @@ class CloudMocks(pulumi.runtime.Mocks):
 
 def _load_handlers() -> None:
     # Importing the per-cloud modules registers their handlers in HANDLERS.
-    from cellctl.mocks import apps, aws, aws_org, gcp, k8s, pulumi_builtin  # noqa: F401
+    from cellctl.mocks import apps, aws, aws_org, gcp, k8s, pulumi_builtin, pulumi_cloud  # noqa: F401

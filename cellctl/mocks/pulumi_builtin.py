@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cellctl.mocks import HANDLERS, MockContext, fake_account_id, fake_project_number, sink_arn
+from cellctl.mocks.pulumi_cloud import agent_pool_token
 from components.gcp.monitoring_scope import node_service_account_email
 from stacks import outputs as mgmt
 
@@ -27,6 +28,9 @@ def management_outputs(ctx: MockContext) -> dict[str, Any]:
             region: f"s3://{reg.organization.registry.replica(region)}/{reg.organization.registry.key}"
             for region in sorted({c.region for c in reg.aws_cells})
         },
+        mgmt.AGENT_POOL_TOKENS: {c.name: agent_pool_token(c.name) for c in reg.agent_pool_cells()}
+        if reg.organization.pulumi_deployments is not None
+        else {},
     }
 
 

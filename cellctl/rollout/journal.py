@@ -6,6 +6,15 @@ a different plan (other waves or cells, other code revision, other registry) is 
 save stores a SHA-256 checksum of the rest of the document, so a journal changed by hand (a
 failed cell marked succeeded would skip it on resume) is refused too, as is one whose waves or
 cells no longer match its own plan.
+
+A step costs the same however many cells the rollout has: each change is appended to a log
+beside the snapshot (`<id>.<checksum prefix>.jsonl`, one JSON line per change, each with a
+SHA-256 chained from the snapshot's checksum through every earlier line), and the snapshot is
+rewritten only every `max(COMPACT_MIN, 2 * cells)` changes and when the rollout finishes or is
+reopened. Loading replays the log: a line changed or removed from the middle breaks the chain
+and the journal is refused; a last line cut short by a crash is ignored (the step it recorded
+never completed). A log left by a crash between a rewrite and the removal of the old log has
+the old checksum in its name, so it is never replayed.
 """
 
 from __future__ import annotations
@@ -59,6 +68,10 @@ class Status(StrEnum):
     cancelled = "cancelled"
 
 
+#: Fewest appended changes between two rewrites of the snapshot.
+COMPACT_MIN = 256
+
+
 class JournalError(ValueError):
     """A journal that cannot be used: missing, unreadable, or from another rollout."""
 
@@ -83,6 +96,11 @@ class CellEntry(BaseModel):
     log: str | None = None
     rollback: str | None = Field(default=None, description="Outcome of re-deploying the previous revision.")
     stopped: str | None = Field(default=None, description="What a stop (Ctrl-C) did to this stack's update.")
+    deployments: dict[str, str] = Field(
+        default_factory=dict,
+        description="Pulumi Deployments started for this stack, `<operation>:<revision>` -> deployment id: "
+        "a resumed rollout follows them instead of starting new ones.",
+    )
 
 
 class WaveEntry(BaseModel):
@@ -123,6 +141,12 @@ class Journal:
         self.path = path
         self.doc = doc
         self._lock = threading.RLock()
+        #: The snapshot's checksum (it names the log), the chain's head (the last line's sum) and lines since.
+        self._base = self._head = doc.checksum or ""
+        self._appended = 0
+
+    def _log_path(self, checksum: str) -> Path:
+        return self.path.with_name(f"{self.doc.id}.{checksum[:16]}.jsonl")
 
     @property
     def id(self) -> str:
@@ -176,7 +200,40 @@ class Journal:
                 "ran cannot be trusted. Start a new rollout without --resume; stacks that are already up to date "
                 "report no changes"
             )
-        return cls(path, doc)
+        journal = cls(path, doc)
+        journal._replay()
+        return journal
+
+    def _replay(self) -> None:
+        """Apply the changes logged since the snapshot, checking each line's place in the chain."""
+        log = self._log_path(self._base)
+        try:
+            lines = log.read_text(encoding="utf-8").split("\n")
+        except FileNotFoundError:
+            return
+        complete, last = lines[:-1], lines[-1]
+        if last.strip():
+            try:  # a crash can cut the last line short; a whole one without its newline still counts
+                json.loads(last)
+                complete.append(last)
+            except ValueError:
+                pass
+        for number, line in enumerate(complete, 1):
+            try:
+                record = json.loads(line)
+                body = {k: record[k] for k in ("kind", "name", "changes")}
+                ok = record["sum"] == _chain(self._head, body)
+            except (ValueError, KeyError, TypeError):
+                ok = False
+            if not ok:
+                raise JournalError(
+                    f"{log} was changed outside cellctl (line {number} does not follow from the lines before it), "
+                    "so what it says ran cannot be trusted. Start a new rollout without --resume; stacks that are "
+                    "already up to date report no changes"
+                )
+            self._apply(body["kind"], body["name"], body["changes"])
+            self._head = record["sum"]
+            self._appended += 1
 
     def check_resumable(self, plan: RolloutPlan) -> None:
         """Refuse a journal written by another rollout, or one with nothing left to do."""
@@ -222,7 +279,9 @@ class Journal:
     # --- mutation ------------------------------------------------------------------------------
 
     def save(self) -> None:
+        """Rewrite the snapshot with everything so far; the log starts afresh from its checksum."""
         with self._lock:
+            stale = self._log_path(self._base) if self._base else None
             self.doc.updated_at = _now()
             self.doc.checksum = self.doc.digest()
             text = self.doc.model_dump_json(indent=2)
@@ -237,6 +296,32 @@ class Journal:
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
                 raise
+            self._base = self._head = self.doc.checksum
+            self._appended = 0
+            if stale is not None and stale != self._log_path(self._base):
+                stale.unlink(missing_ok=True)
+
+    def _append(self, kind: str, name: str, changes: dict[str, Any]) -> None:
+        """Log one change (fsynced before returning); every so often fold the log into the snapshot."""
+        body: dict[str, Any] = {"kind": kind, "name": name, "changes": changes}
+        head = _chain(self._head, body)
+        with self._log_path(self._base).open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps({**body, "sum": head}, sort_keys=True) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        self._head = head
+        self._appended += 1
+        if self._appended >= max(COMPACT_MIN, 2 * len(self.doc.cells)):
+            self.save()
+
+    def _apply(self, kind: str, name: str, changes: dict[str, Any]) -> None:
+        if kind == "cell":
+            entry: BaseModel = self.doc.cells[name]
+            self.doc.cells[name] = CellEntry.model_validate({**entry.model_dump(), **changes})
+        else:
+            index = next(i for i, w in enumerate(self.doc.waves) if w.name == name)
+            wave = self.doc.waves[index]
+            self.doc.waves[index] = WaveEntry.model_validate({**wave.model_dump(), **changes})
 
     def cell(self, stack: str) -> CellEntry:
         return self.doc.cells[stack]
@@ -247,17 +332,17 @@ class Journal:
     def update_cell(self, stack: str, **changes: Any) -> CellEntry:
         with self._lock:
             entry = self.doc.cells[stack]
-            for key, value in changes.items():
-                setattr(entry, key, value)
-            self.save()
-            return entry
+            updated = CellEntry.model_validate({**entry.model_dump(), **changes})
+            self.doc.cells[stack] = updated
+            self._append("cell", stack, updated.model_dump(mode="json", include=set(changes)))
+            return updated
 
     def update_wave(self, name: str, **changes: Any) -> None:
         with self._lock:
-            entry = self.wave(name)
-            for key, value in changes.items():
-                setattr(entry, key, value)
-            self.save()
+            index = next(i for i, w in enumerate(self.doc.waves) if w.name == name)
+            updated = WaveEntry.model_validate({**self.doc.waves[index].model_dump(), **changes})
+            self.doc.waves[index] = updated
+            self._append("wave", name, updated.model_dump(mode="json", include=set(changes)))
 
     def finish(self, status: Status, reason: str | None = None) -> None:
         with self._lock:
@@ -288,9 +373,18 @@ class Journal:
             return data
 
 
+def _chain(head: str, body: dict[str, Any]) -> str:
+    return hashlib.sha256((head + json.dumps(body, sort_keys=True)).encode()).hexdigest()
+
+
 def latest(directory: Path) -> Path | None:
+    """The journal written last: its snapshot's or its log's time, whichever is later."""
     journals = [p for p in directory.glob("*.json") if not p.name.startswith(".")]
-    return max(journals, key=lambda p: (p.stat().st_mtime, p.name), default=None)
+
+    def written(path: Path) -> float:
+        return max([path.stat().st_mtime, *(log.stat().st_mtime for log in directory.glob(f"{path.stem}.*.jsonl"))])
+
+    return max(journals, key=lambda p: (written(p), p.name), default=None)
 
 
 def duration_estimates(directory: Path) -> dict[str, float]:

@@ -54,6 +54,14 @@ class TransientError(Exception):
     """A failure a runner knows to be temporary."""
 
 
+class RateLimitedError(TransientError):
+    """A 429 from an API: `retry_after` is the wait its `Retry-After` header asks for (seconds), if any."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class CancelledError(Exception):
     """The run was stopped (Ctrl-C or a halt) while this stack waited or ran."""
 
@@ -92,6 +100,8 @@ def is_transient(exc: BaseException) -> bool:
 
 
 _THROTTLING = TRANSIENT_MESSAGES[:8]
+#: The longest `Retry-After` honoured: a wait past it is more likely a broken header than a plan.
+RETRY_AFTER_CAP = 900.0
 
 
 def kind_of(exc: BaseException) -> str:
@@ -102,7 +112,7 @@ def kind_of(exc: BaseException) -> str:
         holder = lock_holder(str(_cause(exc)))
         return f"stack locked by {holder}" if holder else "stack locked by another update"
     text = str(_cause(exc))
-    if any(m in text for m in _THROTTLING):
+    if isinstance(_cause(exc), RateLimitedError) or any(m in text for m in _THROTTLING):
         return "throttled by the cloud API"
     return "network or service error"
 
@@ -160,9 +170,18 @@ def call_with_retry(
         attempts += 1
         return fn()
 
+    backoff = tenacity.wait_exponential_jitter(initial=policy.initial, max=policy.maximum, jitter=policy.jitter)
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        """The backoff, or longer when a rate limit's `Retry-After` asks for more (the server knows best)."""
+        exc = state.outcome.exception() if state.outcome is not None else None
+        asked = getattr(exc, "retry_after", None)
+        seconds = float(backoff(state))
+        return max(seconds, min(float(asked), RETRY_AFTER_CAP)) if isinstance(asked, int | float) else seconds
+
     retrying = tenacity.Retrying(
         stop=tenacity.stop_after_attempt(policy.attempts),
-        wait=tenacity.wait_exponential_jitter(initial=policy.initial, max=policy.maximum, jitter=policy.jitter),
+        wait=wait,
         retry=tenacity.retry_if_exception(is_transient),
         sleep=sleep,
         before_sleep=before_sleep,

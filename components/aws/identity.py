@@ -274,6 +274,11 @@ def _check_assignments(
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 GITHUB_OIDC_URL = f"https://{GITHUB_OIDC_HOST}"
 STS_AUDIENCE = "sts.amazonaws.com"
+#: Pulumi Cloud's OIDC issuer for deployments (docs: Deployments, "OpenID Connect integration").
+PULUMI_OIDC_HOST = "api.pulumi.com/oidc"
+PULUMI_OIDC_URL = f"https://{PULUMI_OIDC_HOST}"
+#: The CI role's longest session; a deployment's OIDC session (`duration`) may not ask for more.
+CI_MAX_SESSION_SECONDS = 3600 * 2
 
 
 @dataclass(frozen=True)
@@ -289,11 +294,33 @@ class GithubTrust:
         return sorted(f"repo:{self.repository}:{subject}" for subject in self.subjects)
 
 
+@dataclass(frozen=True)
+class PulumiDeploymentsTrust:
+    """Pulumi Deployments of one organization's project: its token's `aud` is the organization, its
+    `sub` `pulumi:deploy:org:<org>:project:<project>:stack:<stack>:operation:<op>:scope:write`."""
+
+    organization: str
+    project: str
+    stack_patterns: tuple[str, ...] = ("cell-*",)
+
+    def sub_claims(self) -> list[str]:
+        return sorted(
+            f"pulumi:deploy:org:{self.organization}:project:{self.project}:stack:{stack}:operation:*:scope:write"
+            for stack in self.stack_patterns
+        )
+
+
 def ci_trust_policy(
-    principal_arns: Sequence[str], github: GithubTrust | None = None, github_provider_arn: str | None = None
+    principal_arns: Sequence[str],
+    github: GithubTrust | None = None,
+    github_provider_arn: str | None = None,
+    pulumi: PulumiDeploymentsTrust | None = None,
+    pulumi_provider_arn: str | None = None,
 ) -> str:
     """Who may become CI: GitHub Actions workflows of the repository (token audience STS, `sub`
-    scoped to the repository's listed refs) and the listed principals, nobody else."""
+    scoped to the repository's listed refs), Pulumi Deployments of the organization's cell stacks
+    (audience the organization, `sub` scoped to the project's cell stacks) and the listed
+    principals, nobody else."""
     statements: list[dict[str, Any]] = []
     if github is not None:
         if github_provider_arn is None:
@@ -317,6 +344,21 @@ def ci_trust_policy(
                 "Effect": "Allow",
                 "Principal": {"AWS": sorted(set(principal_arns))},
                 "Action": ["sts:AssumeRole", "sts:TagSession"],
+            }
+        )
+    if pulumi is not None:
+        if pulumi_provider_arn is None:
+            raise ValueError("trusting Pulumi Deployments needs the OIDC provider's ARN")
+        statements.append(
+            {
+                "Sid": "PulumiDeployments",
+                "Effect": "Allow",
+                "Principal": {"Federated": pulumi_provider_arn},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {
+                    "StringEquals": {f"{PULUMI_OIDC_HOST}:aud": pulumi.organization},
+                    "StringLike": {f"{PULUMI_OIDC_HOST}:sub": pulumi.sub_claims()},
+                },
             }
         )
     if not statements:
@@ -352,6 +394,8 @@ class CiRoleArgs(TypedDict):
     """Name of the role (cell deployer roles trust exactly this role)."""
     github: GithubTrust | None
     """GitHub Actions workflows that may become CI (the default path), through an OIDC provider."""
+    pulumi_deployments: PulumiDeploymentsTrust | None
+    """Pulumi Deployments of the cell stacks (`cellctl rollout --runner deployments`), through an OIDC provider."""
     trusted_principal_arns: Sequence[str]
     """More identities allowed to assume the role (a self-hosted runner's role)."""
     access_role_name: str
@@ -364,7 +408,7 @@ class CiRoleArgs(TypedDict):
 
 
 class CiRole(pulumi.ComponentResource):
-    """The identity CI deploys as, in the management account, and GitHub's OIDC provider."""
+    """The identity CI deploys as, in the management account, with GitHub's and Pulumi's OIDC providers."""
 
     arn: pulumi.Output[str]
 
@@ -385,14 +429,26 @@ class CiRole(pulumi.ComponentResource):
                 opts=child,
             )
             provider_arn = oidc.arn
+        deployments = args["pulumi_deployments"]
+        pulumi_arn: pulumi.Input[str | None] = None
+        if deployments is not None:
+            # Its audience is the Pulumi organization's name; one provider per URL and account (README).
+            pulumi_oidc = aws.iam.OpenIdConnectProvider(
+                f"{name}-pulumi",
+                url=PULUMI_OIDC_URL,
+                client_id_lists=[deployments.organization],
+                tags=dict(args["tags"]),
+                opts=child,
+            )
+            pulumi_arn = pulumi_oidc.arn
         role = aws.iam.Role(
             f"{name}-role",
             name=args["role_name"],
             description="CI deploys Honeycomb stacks by assuming roles in the organization",
-            assume_role_policy=pulumi.Output.from_input(provider_arn).apply(
-                lambda arn: ci_trust_policy(principals, github, arn)
+            assume_role_policy=pulumi.Output.all(provider_arn, pulumi_arn).apply(
+                lambda arns: ci_trust_policy(principals, github, arns[0], deployments, arns[1])
             ),
-            max_session_duration=3600 * 2,
+            max_session_duration=CI_MAX_SESSION_SECONDS,
             tags=dict(args["tags"]),
             opts=child,
         )
