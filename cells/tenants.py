@@ -148,7 +148,7 @@ class TenantFile(Strict):
 
     def resolved(self) -> list[Tenant]:
         # Every field is validated already; building without validating again keeps 100,000 tenants fast.
-        return [Tenant.model_construct(**dict(entry), cell=self.cell) for entry in self.tenants]
+        return [Tenant.model_construct(**entry.__dict__, cell=self.cell) for entry in self.tenants]
 
 
 def tenant_file_document(cell: str, tenants: Iterable[TenantEntry]) -> dict[str, Any]:
