@@ -106,7 +106,8 @@ def test_a_broken_aws_configuration_is_a_registry_error(tmp_path, monkeypatch, r
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
     monkeypatch.setenv("AWS_PROFILE", "absent")
-    with pytest.warns(RegistryFallbackWarning) if region else contextlib.nullcontext(), pytest.raises(RegistryError) as info:
+    fallback = pytest.warns(RegistryFallbackWarning) if region else contextlib.nullcontext()
+    with fallback, pytest.raises(RegistryError) as info:
         load(f"s3://{PRIMARY}/registry.json", region=region)
     assert str(info.value.issues[-1]) == (
         f"s3://{PRIMARY}/registry.json: cannot read published registry from S3: "
