@@ -77,7 +77,7 @@ def load(location: str, *, region: str | None = None, local: bool = True, s3_cli
     """
     if location.startswith("s3://"):
         _split(location)
-        region = region or (_default_region() if local else None)
+        region = region or (_default_region(location) if local else None)
         if local and region:
             copy = regional_location(location, region)
             try:
@@ -142,10 +142,14 @@ def _split(location: str) -> tuple[str, str]:
     return bucket, key
 
 
-def _default_region() -> str | None:
+def _default_region(location: str) -> str | None:
     import boto3
+    from botocore.exceptions import BotoCoreError
 
-    name = boto3.session.Session().region_name
+    try:
+        name = boto3.session.Session().region_name
+    except BotoCoreError as exc:  # a profile that does not exist, a config file that does not parse
+        raise RegistryError([RegistryIssue(location, "", f"cannot read published registry from S3: {exc}")]) from exc
     return str(name) if name else None
 
 
@@ -154,8 +158,9 @@ def _read_s3(location: str, s3_client: Any, region: str | None = None) -> str:
     from botocore.exceptions import BotoCoreError, ClientError
 
     bucket, key = _split(location)
-    client = s3_client or (boto3.client("s3", region_name=region) if region else boto3.client("s3"))
     try:
+        # Inside the try: building the client reads the profile, which may not exist.
+        client = s3_client or (boto3.client("s3", region_name=region) if region else boto3.client("s3"))
         body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "error")

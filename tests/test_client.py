@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import boto3
@@ -97,6 +98,21 @@ def test_the_primary_alone_when_asked(eu_copy, bucket, registry, recwarn):
     publish(eu_copy, f"{PRIMARY}-eu-west-1", older(registry))
     assert load(f"s3://{PRIMARY}/registry.json", region="eu-west-1", local=False).registry == registry
     assert not recwarn.list
+
+
+@pytest.mark.parametrize("region", [None, "eu-west-1"])
+def test_a_broken_aws_configuration_is_a_registry_error(tmp_path, monkeypatch, region):
+    # A profile that does not exist: boto3 refuses to build a session; the reader names the location and why.
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_PROFILE", "absent")
+    fallback = pytest.warns(RegistryFallbackWarning) if region else contextlib.nullcontext()
+    with fallback, pytest.raises(RegistryError) as info:
+        load(f"s3://{PRIMARY}/registry.json", region=region)
+    assert str(info.value.issues[-1]) == (
+        f"s3://{PRIMARY}/registry.json: cannot read published registry from S3: "
+        "The config profile (absent) could not be found"
+    )
 
 
 def test_regional_location():

@@ -982,6 +982,16 @@ def test_every_region_with_aws_cells_gets_a_private_versioned_copy(plan: StackPl
     }
 
 
+def test_a_copy_can_go_when_its_region_loses_its_last_cell(plan: StackPlan, registry: Registry) -> None:
+    # S3 deletes only an empty bucket, and a versioned copy is never empty: without force_destroy the update
+    # that removes a region's last AWS cell fails on DeleteBucket (BucketNotEmpty). The copies are derived;
+    # the primary, which holds the history, is never emptied by Pulumi.
+    primary = registry.organization.registry.bucket
+    buckets = {r.inputs["bucket"]: r for r in plan.of_type("aws:s3/bucket:Bucket") if r.name.startswith("registry-")}
+    assert not buckets.pop(primary).inputs.get("forceDestroy")
+    assert buckets and all(bucket.inputs.get("forceDestroy") is True for bucket in buckets.values())
+
+
 def test_replication_is_configured_the_way_s3_accepts_it(plan: StackPlan, registry: Registry) -> None:
     primary = registry.organization.registry.bucket
     config = plan.one(REPLICATION)

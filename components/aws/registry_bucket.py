@@ -142,7 +142,9 @@ class RegistryBucket(pulumi.ComponentResource):
             if region not in replica_providers:
                 raise ValueError(f"no provider for the registry's replica in {region!r}")
             replica_name = replica_bucket(args["bucket"], region)
-            replicas[region] = self._bucket(f"{name}-{region}", replica_name, args, replica_providers[region])
+            replicas[region] = self._bucket(
+                f"{name}-{region}", replica_name, args, replica_providers[region], copy=True
+            )
         waits = list(ready)
         if replicas:
             waits.append(self._replication(name, args, bucket, ready, replicas, provider))
@@ -164,12 +166,22 @@ class RegistryBucket(pulumi.ComponentResource):
         self.register_outputs({"url": self.url, "version_id": self.version_id, "replica_urls": self.replica_urls})
 
     def _bucket(
-        self, prefix: str, bucket_name: str, args: RegistryBucketArgs, provider: aws.Provider
+        self, prefix: str, bucket_name: str, args: RegistryBucketArgs, provider: aws.Provider, *, copy: bool = False
     ) -> tuple[aws.s3.Bucket, list[pulumi.Resource]]:
         """A versioned, encrypted, private bucket the organization reads; returns it and what must exist
-        before anything is written to it."""
+        before anything is written to it.
+
+        A copy is emptied when it is deleted (its region lost its last AWS cell): S3 deletes only empty
+        buckets and a versioned one never is, so the update would fail; the primary keeps the history.
+        """
         child = pulumi.ResourceOptions(parent=self, provider=provider)
-        bucket = aws.s3.Bucket(f"{prefix}-bucket", bucket=bucket_name, tags=dict(args["tags"]), opts=child)
+        bucket = aws.s3.Bucket(
+            f"{prefix}-bucket",
+            bucket=bucket_name,
+            force_destroy=copy or None,
+            tags=dict(args["tags"]),
+            opts=child,
+        )
         versioning = aws.s3.BucketVersioning(
             f"{prefix}-versioning", bucket=bucket.id, versioning_configuration={"status": "Enabled"}, opts=child
         )
