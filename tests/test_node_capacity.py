@@ -57,11 +57,23 @@ def test_the_autoscaler_role_is_for_the_cluster_autoscaler_service_account_only(
 
 def test_the_autoscaler_may_scale_only_its_clusters_groups(staging: StackPlan) -> None:
     policy = json.loads(staging.one("aws:iam/rolePolicy:RolePolicy", "staging-cluster-autoscaler").inputs["policy"])
-    discover, scale = policy["Statement"]
+    discover, nodegroups, scale = policy["Statement"]
+    assert discover["Resource"] == "*"
     assert "autoscaling:SetDesiredCapacity" not in discover["Action"]
-    assert "autoscaling:DescribeTags" in discover["Action"] and "eks:DescribeNodegroup" in discover["Action"]
+    assert "autoscaling:DescribeTags" in discover["Action"] and "eks:DescribeNodegroup" not in discover["Action"]
+    assert nodegroups["Action"] == ["eks:DescribeNodegroup"]
+    assert nodegroups["Resource"] == "arn:aws:eks:*:*:nodegroup/staging/*/*"
     assert scale["Action"] == ["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"]
+    assert scale["Resource"] == "arn:aws:autoscaling:*:*:autoScalingGroup:*:autoScalingGroupName/*"
     assert scale["Condition"] == {"StringEquals": {"aws:ResourceTag/k8s.io/cluster-autoscaler/staging": "owned"}}
+
+
+def test_the_autoscaler_policy_has_no_resource_star_where_iam_takes_a_resource(staging: StackPlan) -> None:
+    """parliament's RESOURCE_STAR (an advisory of cloud/iam) fires on a "*" an action could narrow."""
+    from policies import cloud
+
+    findings = [f.message for f in cloud.check(staging.resources) if f.name == "staging-cluster-autoscaler"]
+    assert findings == []
 
 
 def test_the_chart_is_pinned_discovers_the_cluster_and_waits_for_pod_identity(staging: StackPlan) -> None:

@@ -75,7 +75,6 @@ DESCRIBE_ACTIONS = (
     "ec2:DescribeInstanceTypes",
     "ec2:DescribeLaunchTemplateVersions",
     "ec2:GetInstanceTypesFromInstanceRequirements",
-    "eks:DescribeNodegroup",
 )
 SCALE_ACTIONS = ("autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup")
 
@@ -118,15 +117,26 @@ def trust_policy(cluster_name: str) -> str:
     )
 
 
-def policy(cluster_name: str) -> str:
-    """Describe anything; scale and terminate only the cluster's own (tagged) Auto Scaling groups."""
+def policy(cluster_name: str, partition: str = "aws") -> str:
+    """Describe what has no resource-level permission; read and scale only the cluster's own node groups.
+
+    `eks:DescribeNodegroup` and the scale actions take resource ARNs (IAM's service authorization
+    reference, as shipped in parliament), so they name the cluster's node groups and Auto Scaling
+    groups; the scale actions also need the `owned` tag EKS puts on a managed node group's group.
+    """
     return document(
         {"Sid": "Discover", "Effect": "Allow", "Action": list(DESCRIBE_ACTIONS), "Resource": "*"},
+        {
+            "Sid": "DescribeOwnNodegroups",
+            "Effect": "Allow",
+            "Action": ["eks:DescribeNodegroup"],
+            "Resource": f"arn:{partition}:eks:*:*:nodegroup/{cluster_name}/*/*",
+        },
         {
             "Sid": "ScaleOwnGroups",
             "Effect": "Allow",
             "Action": list(SCALE_ACTIONS),
-            "Resource": "*",
+            "Resource": f"arn:{partition}:autoscaling:*:*:autoScalingGroup:*:autoScalingGroupName/*",
             "Condition": {"StringEquals": {f"aws:ResourceTag/{discovery_tag(cluster_name)}": "owned"}},
         },
     )
