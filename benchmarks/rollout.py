@@ -35,13 +35,22 @@ WAVES = [("preprod", 10, 30), ("prod-canary", 15, 60), ("prod-early", 35, 30), (
 
 
 def scenario(seed: int) -> tuple[RolloutPlan, dict[str, float], dict[str, float]]:
+    waves, durations, history = simulated_waves(WAVES, seed)
+    plan = RolloutPlan("rollout", "up", waves, CONCURRENCY, "b" * 40, "bench")
+    return plan, durations, history
+
+
+def simulated_waves(
+    counts: list[tuple[str, int, int]], seed: int
+) -> tuple[tuple[WavePlan, ...], dict[str, float], dict[str, float]]:
+    """Waves of (name, stacks, bake minutes); each stack's duration, and a "previous run" within ±15%."""
     rng = random.Random(seed)
     waves, durations, history = [], {}, {}
     index = 0
-    for name, count, bake_minutes in WAVES:
+    for name, count, bake_minutes in counts:
         targets = []
         for _ in range(count):
-            stack = f"cell-c{index:03d}"
+            stack = f"cell-c{index:04d}"
             index += 1
             # Most stacks take 4-12 minutes; a few (new node groups, big diffs) up to ~30.
             seconds = 60 * (rng.uniform(4, 12) if rng.random() < 0.85 else rng.uniform(15, 30))
@@ -49,8 +58,7 @@ def scenario(seed: int) -> tuple[RolloutPlan, dict[str, float], dict[str, float]
             history[stack] = seconds * rng.uniform(0.85, 1.15)
             targets.append(Target(stack, name, stack.removeprefix("cell-"), "aws"))
         waves.append(WavePlan(name, bake_minutes * 60.0, tuple(targets), health_gate=False))
-    plan = RolloutPlan("rollout", "up", tuple(waves), CONCURRENCY, "b" * 40, "bench")
-    return plan, durations, history
+    return tuple(waves), durations, history
 
 
 def lower_bound(plan: RolloutPlan, durations: dict[str, float], *, bake: bool = True) -> float:
@@ -196,20 +204,9 @@ class SimulatedCloud:
 
 
 def remote_scenario(cells: int, seed: int) -> tuple[RolloutPlan, dict[str, float], dict[str, float]]:
-    rng = random.Random(seed)
-    waves, durations, history = [], {}, {}
-    index = 0
-    for name, share, bake_minutes in REMOTE_SHARES:
-        targets = []
-        for _ in range(max(1, round(cells * share))):
-            stack = f"cell-c{index:04d}"
-            index += 1
-            seconds = 60 * (rng.uniform(4, 12) if rng.random() < 0.85 else rng.uniform(15, 30))
-            durations[stack] = seconds
-            history[stack] = seconds * rng.uniform(0.85, 1.15)
-            targets.append(Target(stack, name, stack.removeprefix("cell-"), "aws"))
-        waves.append(WavePlan(name, bake_minutes * 60.0, tuple(targets), health_gate=False))
-    return RolloutPlan("rollout", "up", tuple(waves), REMOTE_CONCURRENCY, "c" * 40, "bench"), durations, history
+    counts = [(name, max(1, round(cells * share)), bake) for name, share, bake in REMOTE_SHARES]
+    waves, durations, history = simulated_waves(counts, seed)
+    return RolloutPlan("rollout", "up", waves, REMOTE_CONCURRENCY, "c" * 40, "bench"), durations, history
 
 
 def remote_run(cells: int) -> dict[str, float]:

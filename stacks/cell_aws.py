@@ -31,6 +31,7 @@ from components.aws.metrics import MetricsExport, MetricsExportArgs
 from components.aws.network import CellNetwork, CellNetworkArgs, zone_key
 from components.aws.sso_access import IdentityCenterAccess, IdentityCenterAccessArgs
 from components.cidr import MAX_ZONES
+from components.k8s.deployment_agent import DeploymentAgentArgs, DeploymentAgents
 from stacks import outputs as mgmt
 from stacks import workloads
 from stacks.config_cidrs import EKS_PUBLIC_ACCESS, CellConfigError, config_cidrs
@@ -213,6 +214,25 @@ def program(registry: Registry, cell: AwsCell) -> None:
     )
     pulumi.export("ingressAddress", application.ingress_address)
     pulumi.export("ingressRecord", ingress_dns.fqdn)
+
+    # Its API is private: Pulumi Deployments reach it through agents on its own cluster (components.k8s).
+    remote = registry.organization.pulumi_deployments
+    if remote is not None and cell.name in {c.name for c in registry.agent_pool_cells()}:
+        if remote.agent_image is None:
+            raise CellConfigError(
+                f"cell {cell.name} deploys through an agent pool in its own network, but "
+                "cells/registry/organization.yaml pulumi_deployments.agent_image is not set: give the pinned "
+                "customer-managed agent image"
+            )
+        DeploymentAgents(
+            cell.name,
+            DeploymentAgentArgs(
+                image=remote.agent_image,
+                token=management_output(management, mgmt.AGENT_POOL_TOKENS, cell.name),
+                replicas=2,
+            ),
+            provider=application.provider,
+        )
 
 
 def _zone(names: Sequence[str] | None, index: int, region: str) -> str:

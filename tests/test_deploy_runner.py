@@ -179,6 +179,9 @@ def test_the_kubernetes_provider_waits_for_the_443_rules(registry_copy: Path, ed
 
 def test_a_prod_cell_with_an_in_network_runner_has_no_public_endpoint(registry_copy: Path, edit_yaml: Any) -> None:
     runner = {"runner": {"kind": "in-network", "cidrs": ["10.32.200.0/24"]}}
+    # Its deployments then run on agents in its network, which need their image (test_deployment_agents.py).
+    image = "pulumi/customer-managed-workflow-agent:v1.2.3"
+    edit_yaml(registry_copy / "organization.yaml", lambda d: d["pulumi_deployments"].update(agent_image=image))
     registry = registry_with(registry_copy, edit_yaml, "alpha", runner)
     vpc = plan_of(registry, "cell-alpha", "in-network").one(CLUSTER).inputs["vpcConfig"]
     assert vpc["endpointPublicAccess"] is False and vpc["endpointPrivateAccess"] is True

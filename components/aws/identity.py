@@ -310,6 +310,17 @@ class PulumiDeploymentsTrust:
         )
 
 
+def _web_identity(sid: str, provider_arn: str, host: str, audience: str, subjects: list[str]) -> dict[str, Any]:
+    """An OIDC provider's tokens, of one audience and the listed `sub` patterns only."""
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": {"Federated": provider_arn},
+        "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": {"StringEquals": {f"{host}:aud": audience}, "StringLike": {f"{host}:sub": subjects}},
+    }
+
+
 def ci_trust_policy(
     principal_arns: Sequence[str],
     github: GithubTrust | None = None,
@@ -326,16 +337,7 @@ def ci_trust_policy(
         if github_provider_arn is None:
             raise ValueError("trusting GitHub Actions needs the OIDC provider's ARN")
         statements.append(
-            {
-                "Sid": "GithubActions",
-                "Effect": "Allow",
-                "Principal": {"Federated": github_provider_arn},
-                "Action": "sts:AssumeRoleWithWebIdentity",
-                "Condition": {
-                    "StringEquals": {f"{GITHUB_OIDC_HOST}:aud": STS_AUDIENCE},
-                    "StringLike": {f"{GITHUB_OIDC_HOST}:sub": github.sub_claims()},
-                },
-            }
+            _web_identity("GithubActions", github_provider_arn, GITHUB_OIDC_HOST, STS_AUDIENCE, github.sub_claims())
         )
     if principal_arns:
         statements.append(
@@ -350,16 +352,9 @@ def ci_trust_policy(
         if pulumi_provider_arn is None:
             raise ValueError("trusting Pulumi Deployments needs the OIDC provider's ARN")
         statements.append(
-            {
-                "Sid": "PulumiDeployments",
-                "Effect": "Allow",
-                "Principal": {"Federated": pulumi_provider_arn},
-                "Action": "sts:AssumeRoleWithWebIdentity",
-                "Condition": {
-                    "StringEquals": {f"{PULUMI_OIDC_HOST}:aud": pulumi.organization},
-                    "StringLike": {f"{PULUMI_OIDC_HOST}:sub": pulumi.sub_claims()},
-                },
-            }
+            _web_identity(
+                "PulumiDeployments", pulumi_provider_arn, PULUMI_OIDC_HOST, pulumi.organization, pulumi.sub_claims()
+            )
         )
     if not statements:
         raise ValueError("the CI role needs at least one trusted principal")
