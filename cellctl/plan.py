@@ -11,23 +11,17 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
-import multiprocessing
 import os
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
-from rich.tree import Tree
 
-from cellctl import stack_order
 from cellctl.common import (
     EXIT_FINDINGS,
     EXIT_USAGE,
@@ -39,11 +33,14 @@ from cellctl.common import (
     load,
     print_json,
 )
-from cellctl.stack_config import StackConfig, StackConfigError, load_configs
-from cells import Registry
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the engine loads when `plan` runs, not for `cellctl --help`
+    from rich.table import Table
+    from rich.tree import Tree
+
     from cellctl.offline import StackPlan
+    from cellctl.stack_config import StackConfig
+    from cells import Registry
 
 #: Finding levels that fail the plan (exit 1): the pack's mandatory rules, the cloud rules' errors.
 BLOCKING = ("mandatory", "error")
@@ -107,6 +104,7 @@ def plan_stack(
     reads its own config), and evaluate the pack and the cloud rules on it; failures become `error`."""
     from cellctl.offline import run_stack
     from cellctl.programs import ProgramError
+    from cellctl.stack_config import StackConfig
     from cellctl.stack_order import stack_identities
     from policies import cloud
     from policies.evaluate import evaluate
@@ -164,6 +162,8 @@ def _init_worker(
     registry: dict[str, Any], policy_config: dict[str, Any] | None, configs: dict[str, StackConfig]
 ) -> None:
     # The registry travels as plain data (pydantic generics do not pickle) and is validated again here.
+    from cells import Registry
+
     _worker_state.update(registry=Registry.model_validate(registry), policy_config=policy_config, configs=configs)
     with contextlib.suppress(Exception):  # a broken program is reported per stack, not here
         _preload()
@@ -220,6 +220,9 @@ def plan_stacks(
         return results
     # Spawned, not forked: the caller may already run threads (Pulumi's runtime, gRPC), and a fork
     # copies their locks. Each worker warms up (imports) once, in parallel, then plans in turn.
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
         jobs,
@@ -237,6 +240,8 @@ def plan_stacks(
 
 def _plan_with_progress(stacks: Sequence[str], registry: Registry, **options: Any) -> list[StackResult]:
     """`plan_stacks` with a progress bar on a terminal's stderr (nothing when output is redirected)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     progress = Progress(
         SpinnerColumn(),
         TextColumn("planning"),
@@ -260,6 +265,8 @@ def _plan_with_progress(stacks: Sequence[str], registry: Registry, **options: An
 
 def _tree(result: StackResult) -> Tree:
     """Components and resources by parent: components first, then by name (stable across runs)."""
+    from rich.tree import Tree
+
     root = Tree(f"[bold]{escape(result.stack)}[/] [dim]({len(result.resources)} resources)[/]")
     known = {r["urn"] for r in result.resources}
     flagged = {f["urn"] for f in result.findings}
@@ -282,6 +289,8 @@ def _tree(result: StackResult) -> Tree:
 
 
 def _counts(result: StackResult) -> Table:
+    from rich.table import Table
+
     counts: dict[str, int] = {}
     for resource in result.resources:
         counts[resource["type"]] = counts.get(resource["type"], 0) + 1
@@ -295,6 +304,8 @@ def _counts(result: StackResult) -> Table:
 
 
 def _findings(result: StackResult) -> Table:
+    from rich.table import Table
+
     table = Table(title=f"{result.stack}: policy and cloud findings", title_justify="left", show_lines=True)
     table.add_column("level", no_wrap=True)
     table.add_column("policy", no_wrap=True)
@@ -425,6 +436,9 @@ def plan(
     Exit 0 when no mandatory rule fires and no cloud rule finds an error, 1 when one does, 2 for bad input or a
     stack that cannot be planned.
     """
+    from cellctl import stack_order
+    from cellctl.stack_config import StackConfigError, load_configs
+
     reg = load(registry)
     names = _resolve_stacks(stacks or [], all_stacks, reg)
     config = _policy_config(policy_config)

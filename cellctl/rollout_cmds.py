@@ -15,41 +15,23 @@ import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from cellctl.common import EXIT_USAGE, JsonOption, RegistryOption, console, err_console, fail, load, print_json
-from cellctl.rollout.clock import Clock, RealClock
-from cellctl.rollout.events import EventSink, JsonLines, LiveView, PlainLines, Recorder, fan_out
-from cellctl.rollout.gitrev import GitWorktrees, current_revision, snapshot, uncommitted_files
-from cellctl.rollout.health import (
-    AwsAlarmHealth,
-    CellHealth,
-    GcpAlertHealth,
-    HealthError,
-    HealthGate,
-    RestAlertsClient,
-    check_credentials,
-)
-from cellctl.rollout.journal import Journal, JournalError, duration_estimates
-from cellctl.rollout.orchestrator import Orchestrator, Outcome, iter_cells, report
-from cellctl.rollout.plan import PlanError, RolloutPlan, bootstrap_plan, describe, rollout_plan, shorten_bakes
-from cellctl.rollout.retry import RetryPolicy, call_with_retry
-from cellctl.rollout.runlock import RunLock, RunLockError
-from cellctl.rollout.runner import (
-    AutomationRunner,
-    RunnerUnavailableError,
-    StackRunner,
-    current_virtualenv,
-    detect_backend,
-    make_command,
-)
-from cellctl.stacks_cmd import compare
-from cells import Registry
-from cells.loader import REGISTRY_ENV
-from stacks.outputs import ACCOUNT_IDS
+from cellctl.rollout.retry import RetryPolicy
+
+if TYPE_CHECKING:  # the engine loads when a command runs, not for `cellctl --help`
+    from cellctl.rollout.clock import Clock
+    from cellctl.rollout.events import EventSink
+    from cellctl.rollout.health import HealthGate
+    from cellctl.rollout.journal import Journal
+    from cellctl.rollout.orchestrator import Orchestrator, Outcome
+    from cellctl.rollout.plan import RolloutPlan
+    from cellctl.rollout.runlock import RunLock
+    from cellctl.rollout.runner import StackRunner
+    from cells import Registry
 
 #: The Pulumi project: the checkout that holds `cellctl/` (and `Pulumi.yaml`, `__main__.py`).
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -105,17 +87,32 @@ PREPARE_RETRY = RetryPolicy(attempts=3, initial=5, maximum=20, jitter=1)
 @functools.cache
 def _command() -> Any:
     """One `PulumiCommand` per process: one `pulumi version` check, shared by every runner."""
+    from cellctl.rollout.runner import make_command
+
     return make_command()
 
 
 def make_runner(run_dir: Path, registry_dir: Path | None, *, home: Path, backend: str | None) -> StackRunner:
     """The Automation API runner on `run_dir` (a disposable checkout); logs and kept keys live under `home`."""
+    from cellctl.rollout.runner import AutomationRunner
+    from cells.loader import REGISTRY_ENV
+
     env = {REGISTRY_ENV: str(registry_dir.resolve())} if registry_dir is not None else {}
     return AutomationRunner(run_dir, home=home, command=_command(), env=env, backend=backend)
 
 
 def make_health(registry: Registry, runner: StackRunner, clouds: set[str]) -> HealthGate:
     """The bake gate for `clouds`; missing credentials are bad input (raised before anything starts)."""
+    from cellctl.rollout.health import (
+        AwsAlarmHealth,
+        CellHealth,
+        GcpAlertHealth,
+        HealthError,
+        RestAlertsClient,
+        check_credentials,
+    )
+    from stacks.outputs import ACCOUNT_IDS
+
     problems = check_credentials(clouds)
     if problems:
         raise HealthError(" ".join(problems))
@@ -129,6 +126,8 @@ def make_health(registry: Registry, runner: StackRunner, clouds: set[str]) -> He
 
 
 def make_clock() -> Clock:
+    from cellctl.rollout.clock import RealClock
+
     return RealClock()
 
 
@@ -150,6 +149,9 @@ def rollout(
     project_dir: ProjectOption = None,
 ) -> None:
     """Apply the current code to every cell, wave by wave, baking and checking health between waves."""
+    from cellctl.rollout.gitrev import current_revision
+    from cellctl.rollout.plan import PlanError, rollout_plan, shorten_bakes
+
     reg = load(registry)
     project = _project(project_dir)
     try:
@@ -178,6 +180,9 @@ def bootstrap(
     project_dir: ProjectOption = None,
 ) -> None:
     """Bring new cells up: the management stack first when it has changes, then each cell's stack by wave."""
+    from cellctl.rollout.gitrev import current_revision
+    from cellctl.rollout.plan import PlanError, bootstrap_plan
+
     reg = load(registry)
     project = _project(project_dir)
     if all_cells and cells:
@@ -205,6 +210,9 @@ def _project(project_dir: Path | None) -> Path:
 
 def _check_stack_files(reg: Registry, project: Path) -> None:
     """The committed stack files are what a run reads: refuse when they are stale or not committed."""
+    from cellctl.rollout.gitrev import uncommitted_files
+    from cellctl.stacks_cmd import compare
+
     directory = project / "stacks"
     findings = compare(reg, directory) if directory.is_dir() else []
     if not directory.is_dir():
@@ -250,6 +258,10 @@ def _execute(
     as_json: bool,
     break_lock: bool = False,
 ) -> None:
+    from cellctl.rollout.journal import duration_estimates
+    from cellctl.rollout.runlock import RunLock, RunLockError
+    from cellctl.rollout.runner import detect_backend
+
     journals = project / ".honeycomb" / "rollouts"
     estimates = duration_estimates(journals)
     if dry_run:
@@ -306,6 +318,12 @@ def _locked(
     lock: RunLock,
 ) -> Outcome:
     """Everything that runs while this run holds the rollout lock."""
+    from cellctl.rollout.gitrev import snapshot
+    from cellctl.rollout.health import HealthError
+    from cellctl.rollout.journal import Journal, JournalError, duration_estimates
+    from cellctl.rollout.retry import call_with_retry
+    from cellctl.rollout.runner import RunnerUnavailableError
+
     journals = project / ".honeycomb" / "rollouts"
     if resume is not None:
         try:
@@ -362,6 +380,11 @@ def _run(
     as_json: bool,
     backend: str | None = None,
 ) -> Outcome:
+    from cellctl.rollout.events import JsonLines, LiveView, PlainLines, Recorder, fan_out
+    from cellctl.rollout.gitrev import GitWorktrees
+    from cellctl.rollout.orchestrator import Orchestrator, iter_cells
+    from cellctl.rollout.runner import current_virtualenv
+
     recorder = Recorder()
     worktrees = GitWorktrees(project)
 
@@ -399,6 +422,7 @@ def _run(
 
 def _report_event(outcome: Outcome) -> Any:
     from cellctl.rollout.events import Event
+    from cellctl.rollout.orchestrator import report
 
     data = report(outcome.journal)
     data["rollback_commands"] = outcome.rollback_commands
@@ -406,6 +430,10 @@ def _report_event(outcome: Outcome) -> Any:
 
 
 def _print_report(outcome: Outcome) -> None:
+    from rich.table import Table
+
+    from cellctl.rollout.orchestrator import report
+
     data = report(outcome.journal)
     table = Table(title=f"{data['kind']} {data['id']}: {data['status']}")
     for column in ("stack", "wave", "state", "attempts", "seconds", "error / rollback"):
@@ -426,6 +454,10 @@ def _print_report(outcome: Outcome) -> None:
 
 
 def _print_schedule(plan: RolloutPlan, estimates: dict[str, float], as_json: bool) -> None:
+    from rich.table import Table
+
+    from cellctl.rollout.plan import describe
+
     schedule = describe(plan, estimates)
     if as_json:
         print_json(schedule)
