@@ -3,7 +3,9 @@
 Each stack's real program runs under the cloud-like mocks (`cellctl.offline.run_stack`): no
 credentials, no network. Every registration is recorded and the policy pack's own rule objects
 (`policies.POLICIES`) judge it. Several stacks run in a pool of processes (Pulumi's runtime state
-is per process), each process planning its stacks one after another.
+is per process), each process importing the SDK once and then planning its stacks one after
+another, the runtime reset between them (`cellctl.offline.run_program`). The cyclic garbage
+collector is paused while a stack plans and run between stacks (`cellctl.offline.collector_paused`).
 """
 
 from __future__ import annotations
@@ -162,17 +164,24 @@ def _init_worker(
     registry: dict[str, Any], policy_config: dict[str, Any] | None, configs: dict[str, StackConfig]
 ) -> None:
     # The registry travels as plain data (pydantic generics do not pickle) and is validated again here.
+    from cellctl.offline import collector_paused, settle
     from cells import Registry
 
     _worker_state.update(registry=Registry.model_validate(registry), policy_config=policy_config, configs=configs)
-    with contextlib.suppress(Exception):  # a broken program is reported per stack, not here
+    with collector_paused(), contextlib.suppress(Exception):  # a broken program is reported per stack, not here
         _preload()
+    settle()
 
 
 def _plan_in_worker(stack: str) -> StackResult:
-    return plan_stack(
-        stack, _worker_state["registry"], _worker_state["policy_config"], _worker_state["configs"].get(stack)
-    )
+    from cellctl.offline import collector_paused, settle
+
+    with collector_paused():
+        result = plan_stack(
+            stack, _worker_state["registry"], _worker_state["policy_config"], _worker_state["configs"].get(stack)
+        )
+    settle()
+    return result
 
 
 #: How the programs name the SDKs' lazily loaded submodules (`aws.ec2.Vpc`, `k8s.apps.v1.Deployment`).
@@ -212,10 +221,15 @@ def plan_stacks(
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(stacks)))
     done = on_done or (lambda result: None)
     configs = configs or {}
+    from cellctl.offline import collector_paused, settle
+
     if jobs == 1:
-        results = []
+        results: list[StackResult] = []
         for stack in stacks:
-            results.append(plan_stack(stack, registry, policy_config, configs.get(stack)))
+            if results:
+                settle()  # what the last stack left, before the next one starts (not after the last: exit frees it)
+            with collector_paused():
+                results.append(plan_stack(stack, registry, policy_config, configs.get(stack)))
             done(results[-1])
         return results
     # Spawned, not forked: the caller may already run threads (Pulumi's runtime, gRPC), and a fork
@@ -230,12 +244,19 @@ def plan_stacks(
         initializer=_init_worker,
         initargs=(registry.model_dump(mode="json"), policy_config, configs),
     ) as pool:
-        futures = {pool.submit(_plan_in_worker, stack): stack for stack in stacks}
+        futures = {pool.submit(_plan_in_worker, stack): stack for stack in _longest_first(stacks)}
         by_stack: dict[str, StackResult] = {}
-        for future in as_completed(futures):
-            by_stack[futures[future]] = future.result()
-            done(by_stack[futures[future]])
+        with collector_paused():  # only results arrive here: plain data, kept to the end
+            for future in as_completed(futures):
+                by_stack[futures[future]] = future.result()
+                done(by_stack[futures[future]])
         return [by_stack[stack] for stack in stacks]
+
+
+def _longest_first(stacks: Sequence[str]) -> list[str]:
+    """The order to hand stacks to workers: the management stack (several times a cell's resources) first,
+    so that it does not start last and leave the other workers idle at the end; results keep `stacks`' order."""
+    return sorted(stacks, key=lambda stack: stack != "management")
 
 
 def _plan_with_progress(stacks: Sequence[str], registry: Registry, **options: Any) -> list[StackResult]:
