@@ -5,13 +5,16 @@ imports (`cellctl.main`), loading the registry, the program's first run (the SDK
 modules it imports, then its registrations under the mocks), the policy pack, the cloud rules
 (first run: parliament's IAM definitions, botocore's models, the Kubernetes schemas), and the
 `--json` output. Then the same stack again in the same process, which is what a worker pays per
-further stack. Add `--cprofile FILE` to also write a cProfile of the cold run. Timings only.
+further stack. As `cellctl plan` does, the cyclic garbage collector is paused while the stack plans;
+`--collector` leaves it running, to show what it costs. Add `--cprofile FILE` to also write a
+cProfile of the run. Timings only.
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import io
 import json
 import sys
@@ -48,6 +51,11 @@ def phases(stack: str) -> list[tuple[str, float]]:
     lap("import the engine (pulumi, mocks, pack)")
     config = load_configs([stack], [])[stack]
     for round_ in ("cold", "warm"):
+        if round_ == "warm" and not gc.isenabled():
+            from cellctl.offline import settle
+
+            settle()  # what `cellctl plan` does between stacks
+            lap("between stacks: settle (freeze the heap)")
         planned = run_stack(stack, registry, config=config.values, secret_keys=config.secret_keys)
         lap(f"{round_}: program (imports on first use, registrations, mocks): {len(planned.resources)} resources")
         findings = evaluate(
@@ -68,7 +76,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("stack", nargs="?", default="cell-alpha")
     parser.add_argument("--cprofile", type=Path, help="also write a cProfile of the whole run here")
+    parser.add_argument("--collector", action="store_true", help="leave the cyclic garbage collector running")
     args = parser.parse_args()
+    if not args.collector:
+        gc.disable()
     profiler = cProfile.Profile() if args.cprofile else None
     if profiler:
         profiler.enable()
@@ -76,7 +87,8 @@ def main() -> None:
     if profiler:
         profiler.disable()
         profiler.dump_stats(args.cprofile)
-    print(f"{args.stack}, phases in one process (the interpreter's own start, about 0.02 s, not included)")
+    collector = "running" if args.collector else "paused"
+    print(f"{args.stack}, phases in one process (interpreter start, about 0.02 s, not included; collector {collector})")
     for label, seconds in laps:
         print(f"  {seconds:6.3f} s  {label}")
     print(f"  {sum(s for _, s in laps):6.3f} s  total")
