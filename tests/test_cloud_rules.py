@@ -535,7 +535,8 @@ def test_parliament_lints_alike_without_the_real_pkg_resources() -> None:
     import sys
 
     def probe(mode: str) -> dict[str, Any]:
-        done = subprocess.run([sys.executable, "-c", PARLIAMENT_PROBE, mode], capture_output=True, text=True, check=True)
+        command = [sys.executable, "-c", PARLIAMENT_PROBE, mode]
+        done = subprocess.run(command, capture_output=True, text=True, check=True)
         return json.loads(done.stdout)  # type: ignore[no-any-return]
 
     stand_in, real = probe("stand-in"), probe("real")
