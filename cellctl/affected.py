@@ -12,12 +12,14 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Iterable
 from pathlib import PurePosixPath
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cellctl.common import JsonOption, RegistryOption, console, fail, load, print_json
-from cells import AwsCell, GcpCell, Registry
+
+if TYPE_CHECKING:
+    from cells import Registry
 
 MANAGEMENT = "management"
 #: Paths that no stack program reads.
@@ -26,6 +28,8 @@ UNREAD = ("README.md", "tests/", "cellctl/", "benchmarks/", ".github/", "docs/",
 
 def affected_stacks(paths: Iterable[str], registry: Registry) -> list[str]:
     """The stacks (in the registry's order) whose preview may change because of `paths`."""
+    from cells import AwsCell, GcpCell
+
     every = registry.stack_names
     aws = {c.stack_name for c in registry.cells if isinstance(c, AwsCell)}
     gcp = {c.stack_name for c in registry.cells if isinstance(c, GcpCell)}

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from cellctl.common import JsonOption, RegistryOption, console, fail, load, print_json
-from cells.capacity import CHART_FORMATS as FORMATS
-from cells.capacity import Crossing, Report, parse_growth, report, short, to_document
+
+if TYPE_CHECKING:  # the engine loads when a command runs, not for `cellctl --help`
+    from cells.capacity import Crossing, Report
 
 
 def capacity(
@@ -26,6 +26,9 @@ def capacity(
 ) -> None:
     """Per cell, tenants and daily requests against both limits and the headroom line, fullest first; totals;
     the cells the load needs with headroom and how many to add per environment and region."""
+    from cells.capacity import CHART_FORMATS as FORMATS
+    from cells.capacity import parse_growth, report, to_document
+
     monthly = None
     if growth is not None:
         try:
@@ -53,6 +56,10 @@ def capacity(
 
 
 def _print(rep: Report) -> None:
+    from rich.table import Table
+
+    from cells.capacity import short
+
     table = Table(title=f"cell capacity, fullest first (≤: the line {rep.headroom_percent} % under the limit)")
     for col in ("cell", "where", "tenants", "requests/day", "status"):
         table.add_column(col, justify="right" if col in ("tenants", "requests/day") else "left")

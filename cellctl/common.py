@@ -1,17 +1,24 @@
-"""What every `cellctl` command shares: the registry option, loading, and clean failure."""
+"""What every `cellctl` command shares: the registry option, loading, and clean failure.
+
+Light on purpose: every command module imports it, and `cellctl --help` imports every command
+module, so the registry's models (pydantic) load only when a command runs.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 
-from cells import Registry, RegistryError, UnknownCellError, load_registry
-from cells.loader import REGISTRY_ENV
+if TYPE_CHECKING:
+    from cells import Registry
+
+#: The registry's environment variable, `cells.loader.REGISTRY_ENV` (a test keeps the two one).
+REGISTRY_ENV = "HONEYCOMB_REGISTRY"
 
 console = Console()
 err_console = Console(stderr=True)
@@ -39,6 +46,8 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
 
 
 def load(registry: Path | None, *, over_limit_ok: bool = False) -> Registry:
+    from cells import RegistryError, load_registry
+
     try:
         return load_registry(registry, over_limit_ok=over_limit_ok)
     except RegistryError as exc:
@@ -47,6 +56,8 @@ def load(registry: Path | None, *, over_limit_ok: bool = False) -> Registry:
 
 
 def resolve_cell(reg: Registry, name: str) -> Any:
+    from cells import UnknownCellError
+
     try:
         return reg.cell(name.removeprefix("cell-"))
     except UnknownCellError as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import typer
 
 from cellctl import capacity_cmds, plan, registry_cmds, rollout_cmds, stacks_cmd, tenant_cmds
@@ -22,4 +24,10 @@ plan.register(app)
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    finally:
+        # The interpreter's last collection at exit would walk every object a plan leaves (the SDK's
+        # modules, the resources): 0.8 s after a cold `plan`. Frozen, they are freed as the modules
+        # are torn down, without that walk.
+        gc.freeze()

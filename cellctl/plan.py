@@ -3,7 +3,9 @@
 Each stack's real program runs under the cloud-like mocks (`cellctl.offline.run_stack`): no
 credentials, no network. Every registration is recorded and the policy pack's own rule objects
 (`policies.POLICIES`) judge it. Several stacks run in a pool of processes (Pulumi's runtime state
-is per process), each process planning its stacks one after another.
+is per process), each process importing the SDK once and then planning its stacks one after
+another, the runtime reset between them (`cellctl.offline.run_program`). The cyclic garbage
+collector is paused while a stack plans and run between stacks (`cellctl.offline.collector_paused`).
 """
 
 from __future__ import annotations
@@ -11,23 +13,17 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
-import multiprocessing
 import os
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
-from rich.tree import Tree
 
-from cellctl import stack_order
 from cellctl.common import (
     EXIT_FINDINGS,
     EXIT_USAGE,
@@ -39,11 +35,14 @@ from cellctl.common import (
     load,
     print_json,
 )
-from cellctl.stack_config import StackConfig, StackConfigError, load_configs
-from cells import Registry
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the engine loads when `plan` runs, not for `cellctl --help`
+    from rich.table import Table
+    from rich.tree import Tree
+
     from cellctl.offline import StackPlan
+    from cellctl.stack_config import StackConfig
+    from cells import Registry
 
 #: Finding levels that fail the plan (exit 1): the pack's mandatory rules, the cloud rules' errors.
 BLOCKING = ("mandatory", "error")
@@ -107,6 +106,7 @@ def plan_stack(
     reads its own config), and evaluate the pack and the cloud rules on it; failures become `error`."""
     from cellctl.offline import run_stack
     from cellctl.programs import ProgramError
+    from cellctl.stack_config import StackConfig
     from cellctl.stack_order import stack_identities
     from policies import cloud
     from policies.evaluate import evaluate
@@ -164,15 +164,24 @@ def _init_worker(
     registry: dict[str, Any], policy_config: dict[str, Any] | None, configs: dict[str, StackConfig]
 ) -> None:
     # The registry travels as plain data (pydantic generics do not pickle) and is validated again here.
+    from cellctl.offline import collector_paused, settle
+    from cells import Registry
+
     _worker_state.update(registry=Registry.model_validate(registry), policy_config=policy_config, configs=configs)
-    with contextlib.suppress(Exception):  # a broken program is reported per stack, not here
+    with collector_paused(), contextlib.suppress(Exception):  # a broken program is reported per stack, not here
         _preload()
+    settle()
 
 
 def _plan_in_worker(stack: str) -> StackResult:
-    return plan_stack(
-        stack, _worker_state["registry"], _worker_state["policy_config"], _worker_state["configs"].get(stack)
-    )
+    from cellctl.offline import collector_paused, settle
+
+    with collector_paused():
+        result = plan_stack(
+            stack, _worker_state["registry"], _worker_state["policy_config"], _worker_state["configs"].get(stack)
+        )
+    settle()
+    return result
 
 
 #: How the programs name the SDKs' lazily loaded submodules (`aws.ec2.Vpc`, `k8s.apps.v1.Deployment`).
@@ -212,14 +221,22 @@ def plan_stacks(
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(stacks)))
     done = on_done or (lambda result: None)
     configs = configs or {}
+    from cellctl.offline import collector_paused, settle
+
     if jobs == 1:
-        results = []
+        results: list[StackResult] = []
         for stack in stacks:
-            results.append(plan_stack(stack, registry, policy_config, configs.get(stack)))
+            if results:
+                settle()  # what the last stack left, before the next one starts (not after the last: exit frees it)
+            with collector_paused():
+                results.append(plan_stack(stack, registry, policy_config, configs.get(stack)))
             done(results[-1])
         return results
     # Spawned, not forked: the caller may already run threads (Pulumi's runtime, gRPC), and a fork
     # copies their locks. Each worker warms up (imports) once, in parallel, then plans in turn.
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
         jobs,
@@ -227,16 +244,25 @@ def plan_stacks(
         initializer=_init_worker,
         initargs=(registry.model_dump(mode="json"), policy_config, configs),
     ) as pool:
-        futures = {pool.submit(_plan_in_worker, stack): stack for stack in stacks}
+        futures = {pool.submit(_plan_in_worker, stack): stack for stack in _longest_first(stacks)}
         by_stack: dict[str, StackResult] = {}
-        for future in as_completed(futures):
-            by_stack[futures[future]] = future.result()
-            done(by_stack[futures[future]])
+        with collector_paused():  # only results arrive here: plain data, kept to the end
+            for future in as_completed(futures):
+                by_stack[futures[future]] = future.result()
+                done(by_stack[futures[future]])
         return [by_stack[stack] for stack in stacks]
+
+
+def _longest_first(stacks: Sequence[str]) -> list[str]:
+    """The order to hand stacks to workers: the management stack (several times a cell's resources) first,
+    so that it does not start last and leave the other workers idle at the end; results keep `stacks`' order."""
+    return sorted(stacks, key=lambda stack: stack != "management")
 
 
 def _plan_with_progress(stacks: Sequence[str], registry: Registry, **options: Any) -> list[StackResult]:
     """`plan_stacks` with a progress bar on a terminal's stderr (nothing when output is redirected)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     progress = Progress(
         SpinnerColumn(),
         TextColumn("planning"),
@@ -260,6 +286,8 @@ def _plan_with_progress(stacks: Sequence[str], registry: Registry, **options: An
 
 def _tree(result: StackResult) -> Tree:
     """Components and resources by parent: components first, then by name (stable across runs)."""
+    from rich.tree import Tree
+
     root = Tree(f"[bold]{escape(result.stack)}[/] [dim]({len(result.resources)} resources)[/]")
     known = {r["urn"] for r in result.resources}
     flagged = {f["urn"] for f in result.findings}
@@ -282,6 +310,8 @@ def _tree(result: StackResult) -> Tree:
 
 
 def _counts(result: StackResult) -> Table:
+    from rich.table import Table
+
     counts: dict[str, int] = {}
     for resource in result.resources:
         counts[resource["type"]] = counts.get(resource["type"], 0) + 1
@@ -295,6 +325,8 @@ def _counts(result: StackResult) -> Table:
 
 
 def _findings(result: StackResult) -> Table:
+    from rich.table import Table
+
     table = Table(title=f"{result.stack}: policy and cloud findings", title_justify="left", show_lines=True)
     table.add_column("level", no_wrap=True)
     table.add_column("policy", no_wrap=True)
@@ -425,6 +457,9 @@ def plan(
     Exit 0 when no mandatory rule fires and no cloud rule finds an error, 1 when one does, 2 for bad input or a
     stack that cannot be planned.
     """
+    from cellctl import stack_order
+    from cellctl.stack_config import StackConfigError, load_configs
+
     reg = load(registry)
     names = _resolve_stacks(stacks or [], all_stacks, reg)
     config = _policy_config(policy_config)

@@ -7,11 +7,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from cellctl.common import JsonOption, RegistryOption, console, err_console, load, print_json, resolve_cell
-from cells.export import cell_document, cell_schema, organization_schema, tenants_schema, to_json
-from cells.tenants import capacity_warnings
 
 
 def validate(registry: RegistryOption = None) -> None:
@@ -19,6 +16,8 @@ def validate(registry: RegistryOption = None) -> None:
 
     Cells past their headroom line (within their limits) are printed as warnings; they do not fail.
     """
+    from cells.tenants import capacity_warnings
+
     reg = load(registry)
     warnings = capacity_warnings(reg)
     for warning in warnings:
@@ -47,6 +46,8 @@ def list_cells(registry: RegistryOption = None, as_json: JsonOption = False) -> 
     if as_json:
         print_json(rows)
         return
+    from rich.table import Table
+
     table = Table(title=f"cells of {reg.organization.name}")
     for col in ("name", "cloud", "environment", "region", "wave", "size", "dns"):
         table.add_column(col)
@@ -61,6 +62,8 @@ def show(
     as_json: JsonOption = False,
 ) -> None:
     """Show one cell with its derived values (stack, DNS zone, tags, endpoints, access)."""
+    from cells.export import cell_document
+
     reg = load(registry)
     found = resolve_cell(reg, cell)
     doc = cell_document(reg, found)
@@ -68,6 +71,8 @@ def show(
     if as_json:
         print_json(doc)
         return
+    from rich.table import Table
+
     table = Table(show_header=False, title=f"cell {found.name}")
     table.add_column("field", style="bold")
     table.add_column("value")
@@ -81,6 +86,8 @@ def export(
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to this file instead of stdout.")] = None,
 ) -> None:
     """Export the whole registry as JSON (stable key order, derived values included)."""
+    from cells.export import to_json
+
     text = to_json(load(registry))
     if output is None:
         typer.echo(text, nl=False)
@@ -94,6 +101,8 @@ def schema(
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to this file instead of stdout.")] = None,
 ) -> None:
     """Print the JSON Schema of a cell file (or of organization.yaml, or of a tenant file) for editors."""
+    from cells.export import cell_schema, organization_schema, tenants_schema
+
     schemas = {"cell": cell_schema, "organization": organization_schema, "tenants": tenants_schema}
     if kind not in schemas:
         from cellctl.common import fail

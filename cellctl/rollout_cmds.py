@@ -15,50 +15,24 @@ import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from cellctl.common import EXIT_USAGE, JsonOption, RegistryOption, console, err_console, fail, load, print_json
-from cellctl.rollout.clock import Clock, RealClock
-from cellctl.rollout.deployments import (
-    DEFAULT_HOST,
-    DeploymentsRunner,
-    DeploymentsUnavailableError,
-    JournalBook,
-    access_token,
-)
-from cellctl.rollout.events import EventSink, JsonLines, LiveView, PlainLines, Recorder, fan_out
-from cellctl.rollout.gitrev import GitWorktrees, current_revision, is_checkoutable, snapshot, uncommitted_files
-from cellctl.rollout.health import (
-    AwsAlarmHealth,
-    CellHealth,
-    GcpAlertHealth,
-    HealthError,
-    HealthGate,
-    RestAlertsClient,
-    check_credentials,
-)
-from cellctl.rollout.journal import Journal, JournalError, duration_estimates
-from cellctl.rollout.orchestrator import Orchestrator, Outcome, iter_cells, report
-from cellctl.rollout.plan import PlanError, RolloutPlan, bootstrap_plan, describe, rollout_plan, shorten_bakes
-from cellctl.rollout.retry import RetryPolicy, call_with_retry
-from cellctl.rollout.runlock import RunLock, RunLockError
-from cellctl.rollout.runner import (
-    AutomationRunner,
-    RunnerUnavailableError,
-    StackRunner,
-    current_virtualenv,
-    detect_backend,
-    is_service_backend,
-    make_command,
-)
-from cellctl.stacks_cmd import compare
-from cells import Registry
-from cells.loader import DEFAULT_REGISTRY, REGISTRY_ENV
-from cells.models import PulumiDeployments
-from stacks.outputs import ACCOUNT_IDS
+from cellctl.rollout.retry import RetryPolicy
+
+if TYPE_CHECKING:  # the engine loads when a command runs, not for `cellctl --help`
+    from cellctl.rollout.clock import Clock
+    from cellctl.rollout.events import EventSink
+    from cellctl.rollout.health import HealthGate
+    from cellctl.rollout.journal import Journal
+    from cellctl.rollout.orchestrator import Orchestrator, Outcome
+    from cellctl.rollout.plan import RolloutPlan
+    from cellctl.rollout.runlock import RunLock
+    from cellctl.rollout.runner import StackRunner
+    from cells import Registry
+    from cells.models import PulumiDeployments
 
 #: The Pulumi project: the checkout that holds `cellctl/` (and `Pulumi.yaml`, `__main__.py`).
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -135,17 +109,32 @@ PREPARE_RETRY = RetryPolicy(attempts=3, initial=5, maximum=20, jitter=1)
 @functools.cache
 def _command() -> Any:
     """One `PulumiCommand` per process: one `pulumi version` check, shared by every runner."""
+    from cellctl.rollout.runner import make_command
+
     return make_command()
 
 
 def make_runner(run_dir: Path, registry_dir: Path | None, *, home: Path, backend: str | None) -> StackRunner:
     """The Automation API runner on `run_dir` (a disposable checkout); logs and kept keys live under `home`."""
+    from cellctl.rollout.runner import AutomationRunner
+    from cells.loader import REGISTRY_ENV
+
     env = {REGISTRY_ENV: str(registry_dir.resolve())} if registry_dir is not None else {}
     return AutomationRunner(run_dir, home=home, command=_command(), env=env, backend=backend)
 
 
 def make_health(registry: Registry, runner: StackRunner, clouds: set[str]) -> HealthGate:
     """The bake gate for `clouds`; missing credentials are bad input (raised before anything starts)."""
+    from cellctl.rollout.health import (
+        AwsAlarmHealth,
+        CellHealth,
+        GcpAlertHealth,
+        HealthError,
+        RestAlertsClient,
+        check_credentials,
+    )
+    from stacks.outputs import ACCOUNT_IDS
+
     problems = check_credentials(clouds)
     if problems:
         raise HealthError(" ".join(problems))
@@ -159,6 +148,8 @@ def make_health(registry: Registry, runner: StackRunner, clouds: set[str]) -> He
 
 
 def make_clock() -> Clock:
+    from cellctl.rollout.clock import RealClock
+
     return RealClock()
 
 
@@ -166,6 +157,9 @@ def make_deployments_runner(
     settings: PulumiDeployments, project: Path, *, backend: str, revision: str, clock: Clock
 ) -> StackRunner:
     """The Pulumi Deployments runner for the registry's organization (the token comes from the environment)."""
+    from cellctl.rollout.deployments import DEFAULT_HOST, DeploymentsRunner, access_token
+    from cellctl.rollout.runner import is_service_backend
+
     return DeploymentsRunner(
         organization=settings.organization,
         project=project_name(project),
@@ -211,6 +205,9 @@ def rollout(
     project_dir: ProjectOption = None,
 ) -> None:
     """Apply the current code to every cell, wave by wave, baking and checking health between waves."""
+    from cellctl.rollout.gitrev import current_revision
+    from cellctl.rollout.plan import PlanError, rollout_plan, shorten_bakes
+
     reg = load(registry)
     project = _project(project_dir)
     remote = _remote(reg, runner, concurrency, registry)
@@ -231,6 +228,8 @@ def rollout(
 
 def _remote(reg: Registry, runner: str, concurrency: int | None, registry: Path | None) -> PulumiDeployments | None:
     """The registry's Pulumi Deployments settings for `--runner deployments` (None for `local`); bad input exits 2."""
+    from cells.loader import DEFAULT_REGISTRY
+
     if runner not in RUNNERS:
         fail(f"--runner must be one of {', '.join(RUNNERS)}, got {runner!r}")
     if runner == "local":
@@ -265,6 +264,9 @@ def bootstrap(
     project_dir: ProjectOption = None,
 ) -> None:
     """Bring new cells up: the management stack first when it has changes, then each cell's stack by wave."""
+    from cellctl.rollout.gitrev import current_revision
+    from cellctl.rollout.plan import PlanError, bootstrap_plan
+
     reg = load(registry)
     project = _project(project_dir)
     if all_cells and cells:
@@ -292,6 +294,9 @@ def _project(project_dir: Path | None) -> Path:
 
 def _check_stack_files(reg: Registry, project: Path) -> None:
     """The committed stack files are what a run reads: refuse when they are stale or not committed."""
+    from cellctl.rollout.gitrev import uncommitted_files
+    from cellctl.stacks_cmd import compare
+
     directory = project / "stacks"
     findings = compare(reg, directory) if directory.is_dir() else []
     if not directory.is_dir():
@@ -338,6 +343,10 @@ def _execute(
     break_lock: bool = False,
     remote: PulumiDeployments | None = None,
 ) -> None:
+    from cellctl.rollout.journal import duration_estimates
+    from cellctl.rollout.runlock import RunLock, RunLockError
+    from cellctl.rollout.runner import detect_backend
+
     journals = project / ".honeycomb" / "rollouts"
     estimates = duration_estimates(journals)
     if dry_run:
@@ -370,6 +379,10 @@ def _execute(
 
 def _check_remote(plan: RolloutPlan, backend: str) -> None:
     """What Pulumi Deployments needs before anything starts: a token, state in Pulumi Cloud, a pushed commit."""
+    from cellctl.rollout.deployments import DeploymentsUnavailableError, access_token
+    from cellctl.rollout.gitrev import is_checkoutable
+    from cellctl.rollout.runner import is_service_backend
+
     try:
         access_token()
     except DeploymentsUnavailableError as exc:
@@ -419,6 +432,13 @@ def _locked(
     remote: PulumiDeployments | None = None,
 ) -> Outcome:
     """Everything that runs while this run holds the rollout lock."""
+    from cellctl.rollout.deployments import DeploymentsUnavailableError, JournalBook
+    from cellctl.rollout.gitrev import snapshot
+    from cellctl.rollout.health import HealthError
+    from cellctl.rollout.journal import Journal, JournalError, duration_estimates
+    from cellctl.rollout.retry import call_with_retry
+    from cellctl.rollout.runner import RunnerUnavailableError
+
     journals = project / ".honeycomb" / "rollouts"
     if resume is not None:
         try:
@@ -497,6 +517,11 @@ def _run(
     *,
     same_runner: bool = False,
 ) -> Outcome:
+    from cellctl.rollout.events import JsonLines, LiveView, PlainLines, Recorder, fan_out
+    from cellctl.rollout.gitrev import GitWorktrees
+    from cellctl.rollout.orchestrator import Orchestrator, iter_cells
+    from cellctl.rollout.runner import current_virtualenv
+
     recorder = Recorder()
     worktrees = GitWorktrees(project)
 
@@ -537,6 +562,7 @@ def _run(
 
 def _report_event(outcome: Outcome) -> Any:
     from cellctl.rollout.events import Event
+    from cellctl.rollout.orchestrator import report
 
     data = report(outcome.journal)
     data["rollback_commands"] = outcome.rollback_commands
@@ -544,6 +570,10 @@ def _report_event(outcome: Outcome) -> Any:
 
 
 def _print_report(outcome: Outcome) -> None:
+    from rich.table import Table
+
+    from cellctl.rollout.orchestrator import report
+
     data = report(outcome.journal)
     table = Table(title=f"{data['kind']} {data['id']}: {data['status']}")
     for column in ("stack", "wave", "state", "attempts", "seconds", "error / rollback"):
@@ -566,6 +596,10 @@ def _print_report(outcome: Outcome) -> None:
 def _print_schedule(
     plan: RolloutPlan, estimates: dict[str, float], as_json: bool, remote: PulumiDeployments | None = None
 ) -> None:
+    from rich.table import Table
+
+    from cellctl.rollout.plan import describe
+
     schedule = describe(plan, estimates)
     schedule["runner"] = (
         {"kind": "deployments", "organization": remote.organization, "concurrency_limit": remote.concurrency}

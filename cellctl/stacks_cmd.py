@@ -15,29 +15,26 @@ import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-import yaml
-from rich.table import Table
 
-import stacks
 from cellctl.affected import affected
 from cellctl.common import EXIT_FINDINGS, JsonOption, RegistryOption, console, fail, load, print_json
-from cells import AwsCell, Environment, Registry
-from stacks import outputs as mgmt
-from stacks.ci_identity import CI_PRINCIPALS_CONFIG, CiConfigError, parse_principals
-from stacks.config_cidrs import EKS_PUBLIC_ACCESS, GKE_AUTHORIZED_NETWORKS, CellConfigError, CidrSetting, parse_cidrs
+
+if TYPE_CHECKING:
+    from cells import Registry
+    from stacks.config_cidrs import CidrSetting
 
 PROJECT = "honeycomb"
-#: Where `Pulumi.yaml` (stackConfigDir: stacks) makes Pulumi look for stack config files.
-STACKS_DIR = Path(stacks.__file__).parent
+#: Where `Pulumi.yaml` (stackConfigDir: stacks) makes Pulumi look for stack config files: the `stacks`
+#: package beside this one (not imported here: it loads the registry's models, and --help should not).
+STACKS_DIR = Path(__file__).resolve().parent.parent / "stacks"
+CELL_PREFIX = "cell-"  # `stacks.CELL_PREFIX`
 FILE_PATTERN = re.compile(r"^Pulumi\.(?P<stack>[A-Za-z0-9_.-]+)\.yaml$")
 #: Config namespaces of provider settings; anything there is allowed.
 PROVIDER_NAMESPACES = ("aws", "gcp", "kubernetes", "pulumi")
 DISABLE_DEFAULT_PROVIDERS = "pulumi:disable-default-providers"
-MANAGEMENT_STACK_KEY = f"{PROJECT}:{mgmt.MANAGEMENT_STACK_CONFIG}"
-PUBLIC_ACCESS_CIDRS_KEY = f"{PROJECT}:{EKS_PUBLIC_ACCESS.key}"
 
 
 @dataclass(frozen=True)
@@ -60,18 +57,22 @@ def file_name(stack: str) -> str:
 def expected_config(registry: Registry, stack: str) -> dict[str, Any]:
     """The settings a new stack file gets (the program's own defaults are not repeated)."""
     # A forgotten `provider=` must fail, not land in whatever account the credentials point at.
+    from stacks import outputs as mgmt
+
     config: dict[str, Any] = {DISABLE_DEFAULT_PROVIDERS: ["*"]}
     if stack != "management":
-        config[MANAGEMENT_STACK_KEY] = mgmt.DEFAULT_MANAGEMENT_STACK
+        config[f"{PROJECT}:{mgmt.MANAGEMENT_STACK_CONFIG}"] = mgmt.DEFAULT_MANAGEMENT_STACK
     return config
 
 
 def render(registry: Registry, stack: str) -> str:
     """The text of a new stack file."""
+    import yaml
+
     if stack == "management":
         source = "cells/registry/ (organization.yaml and every cell)"
     else:
-        source = f"the registry (cells/registry/cells/{stack.removeprefix(stacks.CELL_PREFIX)}.yaml)"
+        source = f"the registry (cells/registry/cells/{stack.removeprefix(CELL_PREFIX)}.yaml)"
     config = expected_config(registry, stack)
     body = yaml.safe_dump({"config": config}, sort_keys=True, default_flow_style=False)
     return (
@@ -96,6 +97,7 @@ def _management_stack(value: Any) -> str | None:
 
 def _cidrs(setting: CidrSetting, stack: str) -> Callable[[Any], str | None]:
     """The cell program's own check (`stacks.config_cidrs`), so the file fails as the stack would."""
+    from stacks.config_cidrs import CellConfigError, parse_cidrs
 
     def check(value: Any) -> str | None:
         if isinstance(value, str):
@@ -114,6 +116,8 @@ def _cidrs(setting: CidrSetting, stack: str) -> Callable[[Any], str | None]:
 
 def _ci_principals(registry: Registry, value: Any) -> str | None:
     """The management program's own check (`stacks.ci_identity`), so the file fails as the stack would."""
+    from stacks.ci_identity import CiConfigError, parse_principals
+
     raw = value if isinstance(value, str) else json.dumps(value)
     try:
         parse_principals(raw, registry)
@@ -136,16 +140,21 @@ GCP_CELL_KEYS = ("healthNotificationEmail",)
 
 def _allowed_project_keys(registry: Registry, stack: str) -> dict[str, Callable[[Any], str | None]]:
     """Project (`honeycomb:`) keys a stack may set, each with a check returning a problem or None."""
+    from cells import AwsCell, Environment
+    from stacks import outputs as mgmt
+    from stacks.ci_identity import CI_PRINCIPALS_CONFIG
+    from stacks.config_cidrs import EKS_PUBLIC_ACCESS, GKE_AUTHORIZED_NETWORKS
+
     if stack == "management":
         checks: dict[str, Callable[[Any], str | None]] = {f"{PROJECT}:{key}": _any for key in MANAGEMENT_KEYS}
         checks[f"{PROJECT}:{CI_PRINCIPALS_CONFIG}"] = lambda value: _ci_principals(registry, value)
         return checks
-    keys: dict[str, Callable[[Any], str | None]] = {MANAGEMENT_STACK_KEY: _management_stack}
-    cell = registry.cell(stack.removeprefix(stacks.CELL_PREFIX))
+    keys: dict[str, Callable[[Any], str | None]] = {f"{PROJECT}:{mgmt.MANAGEMENT_STACK_CONFIG}": _management_stack}
+    cell = registry.cell(stack.removeprefix(CELL_PREFIX))
     if isinstance(cell, AwsCell):
         # A prod cluster has no public endpoint, so the setting is a mistake there.
         if cell.environment != Environment.prod:
-            keys[PUBLIC_ACCESS_CIDRS_KEY] = _cidrs(EKS_PUBLIC_ACCESS, stack)
+            keys[f"{PROJECT}:{EKS_PUBLIC_ACCESS.key}"] = _cidrs(EKS_PUBLIC_ACCESS, stack)
     else:
         keys.update({f"{PROJECT}:{key}": _any for key in GCP_CELL_KEYS})
         keys[f"{PROJECT}:{GKE_AUTHORIZED_NETWORKS.key}"] = _cidrs(GKE_AUTHORIZED_NETWORKS, stack)
@@ -154,6 +163,8 @@ def _allowed_project_keys(registry: Registry, stack: str) -> dict[str, Callable[
 
 def check_file(registry: Registry, stack: str, path: Path) -> list[Finding]:
     """Why an existing stack file is stale (empty when it is fine)."""
+    import yaml
+
     name = path.name
 
     def stale(reason: str) -> Finding:
@@ -266,6 +277,8 @@ def sync(
         if written:
             console.print("commit them: a rollout deploys only the stack files committed beside the code")
         if findings and (check or stale):
+            from rich.table import Table
+
             table = Table(title="stack files that differ from the registry")
             for col in ("file", "kind", "reason"):
                 table.add_column(col)

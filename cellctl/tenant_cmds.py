@@ -3,30 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from pydantic import ValidationError
-from rich.table import Table
 
 from cellctl.common import EXIT_FINDINGS, JsonOption, RegistryOption, console, fail, load, print_json
-from cellctl.tenants.adapt import cell_loads, engine_cells, engine_tenant, engine_tenants, file_entry
-from cellctl.tenants.files import (
-    Edits,
-    TenantFileError,
-    edit_file,
-    entry_lines,
-    restore,
-    snapshot,
-    tenant_path,
-    write_all,
-)
-from cellctl.tenants.newcell import ProposalError, propose_cell
-from cellctl.tenants.placement import Placer
-from cellctl.tenants.rebalance import Plan, rebalance
-from cells import Registry, RegistryError, load_registry
-from cells.loader import registry_dir
-from cells.tenants import TenantEntry
+
+if TYPE_CHECKING:  # the engine loads when a command runs, not for `cellctl --help`
+    from pydantic import ValidationError
+
+    from cellctl.tenants.files import Edits
+    from cellctl.tenants.rebalance import Plan
+    from cells import Registry
+    from cells.tenants import TenantEntry
 
 tenants_app = typer.Typer(
     help="Tenants: list them, place a new one, rebalance the cells.", no_args_is_help=True, add_completion=False
@@ -41,6 +30,8 @@ def list_tenants(
     cell: Annotated[str | None, typer.Option("--cell", help="Only the tenants of this cell.")] = None,
 ) -> None:
     """List the tenants: id, cell, environment, daily requests, residency, custom domain, pin."""
+    from rich.table import Table
+
     reg = load(registry)
     if cell is not None and cell not in {c.name for c in reg.cells}:
         fail(f"no cell named {cell!r} in the registry (known cells: {', '.join(c.name for c in reg.cells)})")
@@ -112,6 +103,14 @@ def place(
     Writes the tenant into `tenants/<cell>.yaml`. When no cell fits, nothing is written: the command
     prints the cell file to add (next free name, network and wave) and exits 1.
     """
+    from pydantic import ValidationError
+
+    from cellctl.tenants.adapt import cell_loads, engine_cells, engine_tenant
+    from cellctl.tenants.files import Edits, TenantFileError, edit_file, tenant_path
+    from cellctl.tenants.placement import Placer
+    from cells.loader import registry_dir
+    from cells.tenants import TenantEntry
+
     reg = load(registry)
     existing = next((t for t in reg.tenants if t.id == tenant_id), None)
     if existing is not None:
@@ -159,6 +158,8 @@ def place(
 
 
 def _no_cell_fits(reg: Registry, tenant: Any, placement: dict[str, Any], as_json: bool) -> NoReturn:
+    from cellctl.tenants.newcell import ProposalError, propose_cell
+
     try:
         proposal = propose_cell(reg, tenant)
     except ProposalError as exc:
@@ -185,6 +186,9 @@ def _no_cell_fits(reg: Registry, tenant: Any, placement: dict[str, Any], as_json
 
 def _write(edits: Edits, registry: Path | None) -> None:
     """Write the edited files, then validate the whole registry; on any failure put every file back."""
+    from cellctl.tenants.files import TenantFileError, restore, snapshot, write_all
+    from cells import RegistryError, load_registry
+
     before = snapshot(edits.texts)
     try:
         write_all(edits.texts)
@@ -217,6 +221,11 @@ def rebalance_cmd(
     an order that never overfills a destination. Changes nothing unless --write. Exits 1 when no
     plan exists, saying which cell and which constraint stand in the way.
     """
+    from cellctl.tenants.adapt import engine_cells, engine_tenants
+    from cellctl.tenants.files import Edits
+    from cellctl.tenants.rebalance import rebalance
+    from cells.loader import registry_dir
+
     reg = load(registry, over_limit_ok=True)
     plan = rebalance(engine_tenants(reg), engine_cells(reg))
     edits = Edits()
@@ -236,6 +245,9 @@ def rebalance_cmd(
 
 
 def _plan_edits(reg: Registry, root: Path, plan: Plan) -> Edits:
+    from cellctl.tenants.adapt import file_entry
+    from cellctl.tenants.files import Edits, TenantFileError, edit_file, entry_lines, tenant_path
+
     by_id = {t.id: t for t in reg.tenants}
     removals: dict[str, list[str]] = {}
     arrivals: dict[str, list[tuple[TenantEntry, list[str] | None]]] = {}
@@ -253,6 +265,8 @@ def _plan_edits(reg: Registry, root: Path, plan: Plan) -> Edits:
 
 
 def _print_plan(plan: Plan) -> None:
+    from rich.table import Table
+
     if not plan.over_limit and plan.feasible:
         console.print("[green]every cell is within its limits minus headroom[/]: nothing to move")
         return

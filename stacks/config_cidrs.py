@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-
-import pulumi
+from typing import TYPE_CHECKING
 
 from cells.deploy import EGRESS_PREFIXES, MAX_PUBLIC_ACCESS_CIDRS, Cidr
+
+if TYPE_CHECKING:  # `cellctl stacks sync --check` runs the check without the SDK
+    import pulumi
 
 #: Any network written a.b.c.d/p, but never "every address".
 _ANY = Cidr(range(1, 33))

@@ -679,3 +679,34 @@ def test_a_value_unknown_during_a_preview_never_adds_an_error(data: st.DataObjec
     unknown = dataclasses.replace(record, inputs=_set(record.inputs, path, UNKNOWN))
     for checker in cloud.CHECKERS.values():
         assert set(messages(checker([unknown]))) <= set(messages(checker([record])))
+
+
+PARLIAMENT_PROBE = """
+import json, sys
+if sys.argv[1] == "real":
+    import warnings
+    warnings.simplefilter("ignore")
+    import pkg_resources
+from policies.cloud import iam
+doc = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObjectt", "Resource": "*"},
+                                               {"Effect": "Allow", "Action": "ec2:*", "Resource": "arn:aws:s3:::b"}]}
+print(json.dumps({"findings": iam._lint(json.dumps(doc)), "pkg_resources": "pkg_resources" in sys.modules,
+                  "real": hasattr(sys.modules.get("pkg_resources"), "working_set")}))
+"""
+
+
+def test_parliament_lints_alike_without_the_real_pkg_resources() -> None:
+    """The stand-in `pkg_resources` serves parliament's import only: same verdicts, and withdrawn after."""
+    import subprocess
+    import sys
+
+    def probe(mode: str) -> dict[str, Any]:
+        command = [sys.executable, "-c", PARLIAMENT_PROBE, mode]
+        done = subprocess.run(command, capture_output=True, text=True, check=True)
+        return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+    stand_in, real = probe("stand-in"), probe("real")
+    assert stand_in["findings"] == real["findings"]
+    assert {issue for issue, _, _ in stand_in["findings"]} >= {"UNKNOWN_ACTION"}
+    assert stand_in["pkg_resources"] is False  # withdrawn: a later import gets the real one
+    assert real["real"] is True

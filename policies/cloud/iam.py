@@ -27,11 +27,15 @@ characters include its white space.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 import re
+import sys
+import types
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from policies.cloud.common import ADVISORY, ERROR, contains_unknown, finding, inputs, short
@@ -114,12 +118,42 @@ def _documents(values: dict[str, Any], field: str) -> list[tuple[str, Any]]:
 
 
 @functools.cache
+def _parliament() -> Any:
+    """parliament, imported once per process.
+
+    It imports `pkg_resources` for one thing, `resource_filename`, to find its two data files
+    beside its own module. Importing the real one costs about 0.1 s (it scans every installed
+    distribution) and warns that it is deprecated; when nothing has imported it yet, a stand-in
+    answering just that call serves parliament's import and is withdrawn straight after, so that
+    anyone else importing `pkg_resources` later gets the real one.
+    """
+    if "pkg_resources" in sys.modules:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import parliament
+        return parliament
+    stand_in = types.ModuleType("pkg_resources", "parliament's data files, without the real pkg_resources")
+
+    def resource_filename(package: str, resource: str) -> str:
+        spec = importlib.util.find_spec(package)
+        if spec is None or spec.origin is None:
+            raise ModuleNotFoundError(package)
+        return str(Path(spec.origin).parent / resource)
+
+    stand_in.resource_filename = resource_filename  # type: ignore[attr-defined]
+    sys.modules["pkg_resources"] = stand_in
+    try:
+        import parliament
+    finally:
+        if sys.modules.get("pkg_resources") is stand_in:
+            del sys.modules["pkg_resources"]
+    return parliament
+
+
+@functools.cache
 def _lint(text: str) -> tuple[tuple[str, str, str], ...]:
     """(issue, group, detail) of every parliament finding; cached, the same document recurs in every cell."""
-    with warnings.catch_warnings():  # parliament imports the deprecated pkg_resources
-        warnings.simplefilter("ignore")
-        import parliament
-
+    parliament = _parliament()
     policy = parliament.analyze_policy_string(text, ignore_private_auditors=True)
     out = []
     for item in policy.findings:
