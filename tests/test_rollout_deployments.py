@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cloud_server import TOKEN, CloudServer, FakeCloud, Fault, Script, check_body
+from cloud_server import TOKEN, CloudServer, FakeCloud, Fault, Script, check_body, merge_settings, stack_settings
 
 from cellctl.rollout.clock import VirtualClock
 from cellctl.rollout.deployments import (
@@ -61,6 +61,30 @@ def test_success_creates_one_deployment_pinned_to_the_revision(
     assert log.count("Updating (cell)") == 1  # each line once, though the log was read on every poll
     assert cloud.tags["cell-alpha"][REVISION_TAG] == REV
     assert cloud.tags["cell-alpha"]["pulumi:project"] == PROJECT  # PATCH replaces all tags: the old ones are kept
+
+
+def test_the_deployment_keeps_the_stacks_settings_and_runs_the_pinned_commit(
+    server: CloudServer, cloud: FakeCloud, tmp_path: Path
+) -> None:
+    """The service merges the request onto the stack's settings and a `null` removes a setting: the request may
+    carry no null but the inherited branch's (commit and branch are exclusive), or the deployment would lose its
+    repository, OIDC, pre-run commands and agent pool (a null `agentPoolID` is Pulumi's hosted pool)."""
+    cloud.settings["cell-alpha"] = stack_settings(agent_pool_id="pool-alpha")
+    runner(server, tmp_path).up(target(), revision=REV)
+    assert cloud.invalid == []
+    [dep] = cloud.created("cell-alpha")
+    expected = stack_settings(agent_pool_id="pool-alpha")
+    git = dict(expected["sourceContext"]["git"], commit=REV)
+    del git["branch"]
+    assert dep.settings["sourceContext"] == {"git": git}
+    assert dep.settings["operationContext"] == expected["operationContext"]
+    assert dep.settings["agentPoolID"] == "pool-alpha"
+
+
+def test_the_stand_in_merges_as_the_service_documents() -> None:
+    current = {"git": {"repoUrl": "u", "branch": "main"}, "env": {"A": "1", "B": "2"}, "pre": ["x"]}
+    patch = {"git": {"repoUrl": None}, "env": {"B": None, "C": "3"}, "pre": ["y"]}
+    assert merge_settings(current, patch) == {"git": {"branch": "main"}, "env": {"A": "1", "C": "3"}, "pre": ["y"]}
 
 
 def test_failed_deployment_reports_the_error_lines(server: CloudServer, cloud: FakeCloud, tmp_path: Path) -> None:

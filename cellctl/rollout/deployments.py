@@ -7,7 +7,8 @@ Python (`pulumi_cloud_sdk`, generated from the service's OpenAPI document). Per 
   stack's deployment settings (repository, path, agent pool, OIDC, pre-run commands: the
   `pulumiservice.DeploymentSettings` of the management stack) and pins the source to the
   rollout's commit (`sourceContext.git.commit`; the API treats commit and branch as mutually
-  exclusive, so the request sends `branch: null`);
+  exclusive, so the request sends `branch: null`, and no other null: the service's merge removes
+  what a request sets to null, `create_request`);
 - records the deployment id in the journal before it does anything else, so a retry or a resumed
   rollout follows the deployment that runs instead of starting a second one;
 - polls it and streams its log lines into `.honeycomb/logs/<stack>.log`, then maps the result
@@ -192,6 +193,33 @@ def translate(what: str, fn: Callable[[], T]) -> T:
         ) from exc
 
 
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    return value
+
+
+def create_request(operation: str, revision: str) -> dict[str, Any]:
+    """The body of a deployment that inherits the stack's settings and pins `revision` (when given).
+
+    The service merges the body onto the stack's settings and a `null` there removes a setting, but the
+    SDK's models serialize every unset field as `null` (`agentPoolID`, `operationContext`, `repoUrl`, ...):
+    sent as they are, the deployment would lose its repository, OIDC, pre-run commands and agent pool. So
+    the model is built (it checks the values) and its nulls dropped, but the inherited branch's, which
+    must go for the commit to count (the two are mutually exclusive).
+    """
+    from pulumi_cloud_sdk import default_encoder, models
+
+    source = models.SourceContextRequest(git=models.SourceContextGitRequest(commit=revision)) if revision else None
+    model = models.CreateDeploymentRequest(
+        operation=models.PulumiOperation(operation), inherit_settings=True, source_context=source
+    )
+    body: dict[str, Any] = _without_nulls(default_encoder.sanitize_for_serialization(model))
+    if revision:
+        body["sourceContext"]["git"]["branch"] = None
+    return body
+
+
 @dataclass
 class _Run:
     """One stack's deployment as this process follows it."""
@@ -354,12 +382,7 @@ class DeploymentsRunner:
         return str(found.status)
 
     def _create(self, stack: str, operation: str, revision: str) -> str:
-        from pulumi_cloud_sdk import models
-
-        source = models.SourceContextRequest(git=models.SourceContextGitRequest(commit=revision)) if revision else None
-        request = models.CreateDeploymentRequest(
-            operation=models.PulumiOperation(operation), inherit_settings=True, source_context=source
-        )
+        request = create_request(operation, revision)
         created = self._call(
             f"create a deployment of {stack}",
             lambda: self.deployments.create_api_deployment_handler_v2(*self._path(stack), request),
