@@ -16,6 +16,7 @@ from cellctl.rollout.deployments import (
     DeploymentsRunner,
     DeploymentsUnavailableError,
     JournalBook,
+    MemoryBook,
     access_token,
     retry_after,
 )
@@ -288,6 +289,23 @@ def test_resume_after_a_failed_deployment_starts_a_new_one(
     assert outcome.status == Status.succeeded
     assert len(cloud.created("cell-staging")) == 2
     assert journal.cell("cell-staging").deployments[f"update:{REV}"] != failed
+
+
+def test_a_recorded_deployment_that_cannot_be_read_is_not_started_again(
+    server: CloudServer, cloud: FakeCloud, tmp_path: Path
+) -> None:
+    """Only a deployment the service no longer knows (404) is replaced; any other refusal is final, or a
+    second update of the stack would start while the first may still run."""
+    book = MemoryBook()
+    running = cloud.seed("cell-alpha", Script(statuses=["not-started", "running"]), status="running")
+    book.put("cell-alpha", f"update:{REV}", running)
+    cloud.faults.append(Fault("GET", rf"/deployments/{running}$", "403"))
+    with pytest.raises(DeploymentApiError, match="403"):
+        runner(server, tmp_path, book=book).up(target(), revision=REV)
+    assert [d.id for d in cloud.created("cell-alpha")] == [running]
+    cloud.faults.append(Fault("GET", rf"/deployments/{running}$", "404"))
+    runner(server, tmp_path, book=book).up(target(), revision=REV)
+    assert len(cloud.created("cell-alpha")) == 2 and book.get("cell-alpha", f"update:{REV}") != running
 
 
 def test_last_revision_skips_this_rollout(server: CloudServer, cloud: FakeCloud, tmp_path: Path) -> None:

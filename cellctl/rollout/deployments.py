@@ -69,6 +69,10 @@ class DeploymentsUnavailableError(RuntimeError):
 class DeploymentApiError(RuntimeError):
     """Pulumi Cloud refused a request for good (401, 403, 404, 400): retrying would not help."""
 
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
 
 class DeploymentError(RuntimeError):
     """A deployment that ended without succeeding; `terminated` when cellctl cancelled it through the API."""
@@ -179,9 +183,10 @@ def translate(what: str, fn: Callable[[], T]) -> T:
         if exc.code in {401, 403}:
             raise DeploymentApiError(
                 f"Pulumi Cloud refused to {what} ({detail}): check that {TOKEN_ENV} is a token of the organization "
-                "with access to the stack and to Deployments"
+                "with access to the stack and to Deployments",
+                exc.code,
             ) from exc
-        raise DeploymentApiError(f"Pulumi Cloud refused to {what} ({detail})") from exc
+        raise DeploymentApiError(f"Pulumi Cloud refused to {what} ({detail})", exc.code) from exc
     except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError) as exc:
         reason = getattr(exc, "reason", exc)
         raise TransientError(f"network error while trying to {what}: {type(reason).__name__}: {reason}") from exc
@@ -372,13 +377,16 @@ class DeploymentsRunner:
             return self._follow(target, run, write)
 
     def _status(self, stack: str, deployment_id: str) -> str | None:
-        """A recorded deployment's status; None when the service no longer knows it (a new one is started)."""
+        """A recorded deployment's status; None when the service no longer knows it (404: a new one is started).
+        Any other refusal is raised: the recorded deployment may still run, and a second must not start."""
         try:
             found = self._call(
                 "read a recorded deployment", lambda: self.deployments.get_deployment(*self._path(stack), deployment_id)
             )
-        except DeploymentApiError:
-            return None
+        except DeploymentApiError as exc:
+            if exc.code == 404:
+                return None
+            raise
         return str(found.status)
 
     def _create(self, stack: str, operation: str, revision: str) -> str:
