@@ -311,7 +311,7 @@ class Handler(BaseHTTPRequestHandler):
             done = dep.status in {"succeeded", "failed", "skipped"}
         page = models.DeploymentLogs(
             lines=[models.DeploymentLogLine(header="pulumi up", timestamp=None, line=text) for text in lines],
-            next_token=None if done and not lines else str(start + len(lines)),
+            next_token=None if done else str(start + len(lines)),
         )
         self._send(200, dump(page))
 

@@ -60,6 +60,8 @@ def test_success_creates_one_deployment_pinned_to_the_revision(
     log = (tmp_path / ".honeycomb" / "logs" / "cell-alpha.log").read_text()
     assert f"update as deployment {dep.id} of {REV}" in log and "Resources: 3 updated" in log
     assert log.count("Updating (cell)") == 1  # each line once, though the log was read on every poll
+    # The last page brings the last lines with no token ("no more logs"): they are not read twice either.
+    assert log.count("Resources: 3 updated") == 1
     assert cloud.tags["cell-alpha"][REVISION_TAG] == REV
     assert cloud.tags["cell-alpha"]["pulumi:project"] == PROJECT  # PATCH replaces all tags: the old ones are kept
 

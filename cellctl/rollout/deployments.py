@@ -234,6 +234,8 @@ class _Run:
     wake: Signal | None = None
     cancelled: bool = False
     log_token: str | None = None
+    #: The service said the log has no more lines ("nextToken" empty after lines, or once the deployment ended).
+    log_done: bool = False
 
 
 class DeploymentsRunner:
@@ -363,13 +365,13 @@ class DeploymentsRunner:
         status = self._status(stack, known) if known else None
         if known and status in ACTIVE | {"succeeded"}:
             if run.deployment_id != known:
-                run.log_token = None
+                run.log_token, run.log_done = None, False
             run.deployment_id = known
             with self._log(stack, f"following deployment {known} ({status})") as write:
                 return self._follow(target, run, write)
         if stopping:
             raise CancelledError(f"{stack} was stopped before its deployment was created")
-        run.status, run.log_token = "", None
+        run.status, run.log_token, run.log_done = "", None, False
         deployment_id = self._create(stack, operation, revision)
         run.deployment_id = deployment_id
         self.book.put(stack, key, deployment_id)
@@ -442,10 +444,16 @@ class DeploymentsRunner:
         )
 
     def _pull_logs(self, stack: str, run: _Run, write: Callable[[str], None], lines: list[str]) -> None:
-        """Append the log lines the service has beyond `run.log_token`; a broken log read never fails the update."""
+        """Append the log lines the service has beyond `run.log_token`; a broken log read never fails the update.
+
+        An empty `nextToken` means no more logs (docs: DeploymentLogs): the page that says so may still carry the
+        last lines, so after it the log is not read again (from the old token it would repeat them).
+        """
         deployment_id = run.deployment_id
         assert deployment_id is not None
         for _ in range(1000):
+            if run.log_done:
+                return
             try:
                 page = self._call(
                     f"read the log of deployment {deployment_id}",
@@ -456,12 +464,16 @@ class DeploymentsRunner:
             except (DeploymentApiError, TransientError) as exc:
                 write(f"(could not read the deployment's log: {exc})")
                 return
-            for line in getattr(page, "lines", None) or []:
+            page_lines = getattr(page, "lines", None) or []
+            for line in page_lines:
                 text = str(line.line or "").rstrip("\n")
                 lines.append(text)
                 write(text)
             token = getattr(page, "next_token", None)
-            if not token or token == run.log_token:
+            if not token:
+                run.log_done = bool(page_lines) or run.status not in ACTIVE
+                return
+            if token == run.log_token:
                 return
             run.log_token = token
 
