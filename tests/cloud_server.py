@@ -6,6 +6,11 @@ request model and re-serialize to the same JSON (an unknown field, a wrong type 
 value is a 400, as the service would answer), and every response is built with the model's own
 constructor (which refuses a missing required field) and serialized by the SDK's encoder.
 
+A deployment that inherits its stack's settings runs with the request merged onto them, by the
+rules the Deployments REST API documents for its settings merge (an object merges key by key, a
+key set to `null` is removed, anything else replaces), and the merged settings must name the
+repository and one of branch or commit, as the service requires.
+
 A deployment moves one status along its script per read (`not-started`, `running`, …, then its
 final status); faults (429 with Retry-After, a dropped connection, a 5xx) are injected per route.
 """
@@ -47,12 +52,54 @@ class Fault:
     retry_after: str | None = None
 
 
+def stack_settings(agent_pool_id: str | None = None) -> dict[str, Any]:
+    """Deployment settings as the management stack writes them (`components.pulumi_cloud`), in the API's shape."""
+    settings: dict[str, Any] = {
+        "sourceContext": {
+            "git": {"repoUrl": "https://github.com/acme/honeycomb.git", "branch": "main", "repoDir": "."}
+        },
+        "operationContext": {
+            "preRunCommands": ["python3 -m venv .venv"],
+            "options": {"skipInstallDependencies": True},
+            "oidc": {"aws": {"roleArn": "arn:aws:iam::111111111111:role/ci", "sessionName": "honeycomb"}},
+        },
+    }
+    if agent_pool_id:
+        settings["agentPoolID"] = agent_pool_id
+    return settings
+
+
+def merge_settings(current: Any, patch: Any) -> Any:
+    """The documented merge: objects key by key (`null` removes the key), every other value replaces."""
+    if not isinstance(current, dict) or not isinstance(patch, dict):
+        return patch
+    merged = dict(current)
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = merge_settings(current.get(key), value)
+    return merged
+
+
+def source_problem(settings: dict[str, Any]) -> str | None:
+    """What the service refuses in a deployment's merged source: no repository, or not exactly one of branch/commit."""
+    git = (settings.get("sourceContext") or {}).get("git") or {}
+    if not git.get("repoUrl"):
+        return "sourceContext.git.repoUrl is required"
+    if bool(git.get("branch")) == bool(git.get("commit")):
+        return "exactly one of sourceContext.git.branch and sourceContext.git.commit must be set"
+    return None
+
+
 @dataclass
 class Deployment:
     id: str
     stack: str
     script: Script
     request: dict[str, Any]
+    #: The settings it runs with: the stack's, merged with the request (or the request alone).
+    settings: dict[str, Any] = field(default_factory=dict)
     reads: int = 0
     status: str = "not-started"
     cancelled: bool = False
@@ -71,6 +118,8 @@ class FakeCloud:
             self.faults: list[Fault] = []
             self.calls: list[tuple[str, str]] = []
             self.tags: dict[str, dict[str, str]] = {}
+            #: Each stack's deployment settings; a stack not listed has `stack_settings()`.
+            self.settings: dict[str, dict[str, Any]] = {}
             self.invalid: list[str] = []
             self._ids = itertools.count(1)
 
@@ -209,9 +258,16 @@ class Handler(BaseHTTPRequestHandler):
             self._error(400, problem)
             return
         cloud = self.cloud
+        current = cloud.settings.get(p["stack"], stack_settings())
+        settings = merge_settings(current, body) if body.get("inheritSettings", True) else body
+        problem = source_problem(settings)
+        if problem:
+            cloud.invalid.append(problem)
+            self._error(400, problem)
+            return
         with cloud.lock:
             dep = Deployment(
-                f"dep-{next(cloud._ids)}", p["stack"], cloud.scripts.get(p["stack"], Script()), _strip(body)
+                f"dep-{next(cloud._ids)}", p["stack"], cloud.scripts.get(p["stack"], Script()), _strip(body), settings
             )
             cloud.deployments[dep.id] = dep
         self._send(
@@ -255,7 +311,7 @@ class Handler(BaseHTTPRequestHandler):
             done = dep.status in {"succeeded", "failed", "skipped"}
         page = models.DeploymentLogs(
             lines=[models.DeploymentLogLine(header="pulumi up", timestamp=None, line=text) for text in lines],
-            next_token=None if done and not lines else str(start + len(lines)),
+            next_token=None if done else str(start + len(lines)),
         )
         self._send(200, dump(page))
 

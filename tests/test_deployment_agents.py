@@ -99,3 +99,23 @@ def test_cells_reached_from_outside_run_no_agents(registry: Registry) -> None:
 def test_a_private_cell_without_an_agent_image_is_refused(registry_copy: Path, edit_yaml: Any) -> None:
     with pytest.raises(Exception, match=r"pulumi_deployments.agent_image is not set"):
         run_stack("cell-gamma", private_gamma(registry_copy, edit_yaml, image=None))
+
+
+def test_worker_pods_run_as_an_account_without_the_agents_rights(registry_copy: Path, edit_yaml: Any) -> None:
+    """Worker pods run the repository's program: with the agent's account they could create pods, and a pod
+    may mount any Secret of its namespace, the pool's token included (the agent's own manifests give workers
+    an account of their own)."""
+    plan = run_stack("cell-gamma", private_gamma(registry_copy, edit_yaml))
+    resources = agent_resources(plan)
+    pod = next(r for r in resources if r.type == "kubernetes:apps/v1:Deployment").inputs["spec"]["template"]["spec"]
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    worker = env["PULUMI_AGENT_SERVICE_ACCOUNT_NAME"]
+    accounts = {r.inputs["metadata"]["name"] for r in resources if r.type == "kubernetes:core/v1:ServiceAccount"}
+    bound = {
+        s["name"]
+        for r in resources
+        if r.type == "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding"
+        for s in r.inputs["subjects"]
+    }
+    assert worker in accounts and worker != pod["serviceAccountName"]
+    assert worker not in bound and pod["serviceAccountName"] in bound

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cloud_server import TOKEN, CloudServer, FakeCloud, Fault, Script, check_body
+from cloud_server import TOKEN, CloudServer, FakeCloud, Fault, Script, check_body, merge_settings, stack_settings
 
 from cellctl.rollout.clock import VirtualClock
 from cellctl.rollout.deployments import (
@@ -16,6 +16,7 @@ from cellctl.rollout.deployments import (
     DeploymentsRunner,
     DeploymentsUnavailableError,
     JournalBook,
+    MemoryBook,
     access_token,
     retry_after,
 )
@@ -59,8 +60,34 @@ def test_success_creates_one_deployment_pinned_to_the_revision(
     log = (tmp_path / ".honeycomb" / "logs" / "cell-alpha.log").read_text()
     assert f"update as deployment {dep.id} of {REV}" in log and "Resources: 3 updated" in log
     assert log.count("Updating (cell)") == 1  # each line once, though the log was read on every poll
+    # The last page brings the last lines with no token ("no more logs"): they are not read twice either.
+    assert log.count("Resources: 3 updated") == 1
     assert cloud.tags["cell-alpha"][REVISION_TAG] == REV
     assert cloud.tags["cell-alpha"]["pulumi:project"] == PROJECT  # PATCH replaces all tags: the old ones are kept
+
+
+def test_the_deployment_keeps_the_stacks_settings_and_runs_the_pinned_commit(
+    server: CloudServer, cloud: FakeCloud, tmp_path: Path
+) -> None:
+    """The service merges the request onto the stack's settings and a `null` removes a setting: the request may
+    carry no null but the inherited branch's (commit and branch are exclusive), or the deployment would lose its
+    repository, OIDC, pre-run commands and agent pool (a null `agentPoolID` is Pulumi's hosted pool)."""
+    cloud.settings["cell-alpha"] = stack_settings(agent_pool_id="pool-alpha")
+    runner(server, tmp_path).up(target(), revision=REV)
+    assert cloud.invalid == []
+    [dep] = cloud.created("cell-alpha")
+    expected = stack_settings(agent_pool_id="pool-alpha")
+    git = dict(expected["sourceContext"]["git"], commit=REV)
+    del git["branch"]
+    assert dep.settings["sourceContext"] == {"git": git}
+    assert dep.settings["operationContext"] == expected["operationContext"]
+    assert dep.settings["agentPoolID"] == "pool-alpha"
+
+
+def test_the_stand_in_merges_as_the_service_documents() -> None:
+    current = {"git": {"repoUrl": "u", "branch": "main"}, "env": {"A": "1", "B": "2"}, "pre": ["x"]}
+    patch = {"git": {"repoUrl": None}, "env": {"B": None, "C": "3"}, "pre": ["y"]}
+    assert merge_settings(current, patch) == {"git": {"branch": "main"}, "env": {"A": "1", "C": "3"}, "pre": ["y"]}
 
 
 def test_failed_deployment_reports_the_error_lines(server: CloudServer, cloud: FakeCloud, tmp_path: Path) -> None:
@@ -264,6 +291,23 @@ def test_resume_after_a_failed_deployment_starts_a_new_one(
     assert outcome.status == Status.succeeded
     assert len(cloud.created("cell-staging")) == 2
     assert journal.cell("cell-staging").deployments[f"update:{REV}"] != failed
+
+
+def test_a_recorded_deployment_that_cannot_be_read_is_not_started_again(
+    server: CloudServer, cloud: FakeCloud, tmp_path: Path
+) -> None:
+    """Only a deployment the service no longer knows (404) is replaced; any other refusal is final, or a
+    second update of the stack would start while the first may still run."""
+    book = MemoryBook()
+    running = cloud.seed("cell-alpha", Script(statuses=["not-started", "running"]), status="running")
+    book.put("cell-alpha", f"update:{REV}", running)
+    cloud.faults.append(Fault("GET", rf"/deployments/{running}$", "403"))
+    with pytest.raises(DeploymentApiError, match="403"):
+        runner(server, tmp_path, book=book).up(target(), revision=REV)
+    assert [d.id for d in cloud.created("cell-alpha")] == [running]
+    cloud.faults.append(Fault("GET", rf"/deployments/{running}$", "404"))
+    runner(server, tmp_path, book=book).up(target(), revision=REV)
+    assert len(cloud.created("cell-alpha")) == 2 and book.get("cell-alpha", f"update:{REV}") != running
 
 
 def test_last_revision_skips_this_rollout(server: CloudServer, cloud: FakeCloud, tmp_path: Path) -> None:

@@ -7,7 +7,8 @@ Python (`pulumi_cloud_sdk`, generated from the service's OpenAPI document). Per 
   stack's deployment settings (repository, path, agent pool, OIDC, pre-run commands: the
   `pulumiservice.DeploymentSettings` of the management stack) and pins the source to the
   rollout's commit (`sourceContext.git.commit`; the API treats commit and branch as mutually
-  exclusive, so the request sends `branch: null`);
+  exclusive, so the request sends `branch: null`, and no other null: the service's merge removes
+  what a request sets to null, `create_request`);
 - records the deployment id in the journal before it does anything else, so a retry or a resumed
   rollout follows the deployment that runs instead of starting a second one;
 - polls it and streams its log lines into `.honeycomb/logs/<stack>.log`, then maps the result
@@ -67,6 +68,10 @@ class DeploymentsUnavailableError(RuntimeError):
 
 class DeploymentApiError(RuntimeError):
     """Pulumi Cloud refused a request for good (401, 403, 404, 400): retrying would not help."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class DeploymentError(RuntimeError):
@@ -178,9 +183,10 @@ def translate(what: str, fn: Callable[[], T]) -> T:
         if exc.code in {401, 403}:
             raise DeploymentApiError(
                 f"Pulumi Cloud refused to {what} ({detail}): check that {TOKEN_ENV} is a token of the organization "
-                "with access to the stack and to Deployments"
+                "with access to the stack and to Deployments",
+                exc.code,
             ) from exc
-        raise DeploymentApiError(f"Pulumi Cloud refused to {what} ({detail})") from exc
+        raise DeploymentApiError(f"Pulumi Cloud refused to {what} ({detail})", exc.code) from exc
     except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError) as exc:
         reason = getattr(exc, "reason", exc)
         raise TransientError(f"network error while trying to {what}: {type(reason).__name__}: {reason}") from exc
@@ -192,6 +198,33 @@ def translate(what: str, fn: Callable[[], T]) -> T:
         ) from exc
 
 
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    return value
+
+
+def create_request(operation: str, revision: str) -> dict[str, Any]:
+    """The body of a deployment that inherits the stack's settings and pins `revision` (when given).
+
+    The service merges the body onto the stack's settings and a `null` there removes a setting, but the
+    SDK's models serialize every unset field as `null` (`agentPoolID`, `operationContext`, `repoUrl`, ...):
+    sent as they are, the deployment would lose its repository, OIDC, pre-run commands and agent pool. So
+    the model is built (it checks the values) and its nulls dropped, but the inherited branch's, which
+    must go for the commit to count (the two are mutually exclusive).
+    """
+    from pulumi_cloud_sdk import default_encoder, models
+
+    source = models.SourceContextRequest(git=models.SourceContextGitRequest(commit=revision)) if revision else None
+    model = models.CreateDeploymentRequest(
+        operation=models.PulumiOperation(operation), inherit_settings=True, source_context=source
+    )
+    body: dict[str, Any] = _without_nulls(default_encoder.sanitize_for_serialization(model))
+    if revision:
+        body["sourceContext"]["git"]["branch"] = None
+    return body
+
+
 @dataclass
 class _Run:
     """One stack's deployment as this process follows it."""
@@ -201,6 +234,8 @@ class _Run:
     wake: Signal | None = None
     cancelled: bool = False
     log_token: str | None = None
+    #: The service said the log has no more lines ("nextToken" empty after lines, or once the deployment ended).
+    log_done: bool = False
 
 
 class DeploymentsRunner:
@@ -330,13 +365,13 @@ class DeploymentsRunner:
         status = self._status(stack, known) if known else None
         if known and status in ACTIVE | {"succeeded"}:
             if run.deployment_id != known:
-                run.log_token = None
+                run.log_token, run.log_done = None, False
             run.deployment_id = known
             with self._log(stack, f"following deployment {known} ({status})") as write:
                 return self._follow(target, run, write)
         if stopping:
             raise CancelledError(f"{stack} was stopped before its deployment was created")
-        run.status, run.log_token = "", None
+        run.status, run.log_token, run.log_done = "", None, False
         deployment_id = self._create(stack, operation, revision)
         run.deployment_id = deployment_id
         self.book.put(stack, key, deployment_id)
@@ -344,22 +379,20 @@ class DeploymentsRunner:
             return self._follow(target, run, write)
 
     def _status(self, stack: str, deployment_id: str) -> str | None:
-        """A recorded deployment's status; None when the service no longer knows it (a new one is started)."""
+        """A recorded deployment's status; None when the service no longer knows it (404: a new one is started).
+        Any other refusal is raised: the recorded deployment may still run, and a second must not start."""
         try:
             found = self._call(
                 "read a recorded deployment", lambda: self.deployments.get_deployment(*self._path(stack), deployment_id)
             )
-        except DeploymentApiError:
-            return None
+        except DeploymentApiError as exc:
+            if exc.code == 404:
+                return None
+            raise
         return str(found.status)
 
     def _create(self, stack: str, operation: str, revision: str) -> str:
-        from pulumi_cloud_sdk import models
-
-        source = models.SourceContextRequest(git=models.SourceContextGitRequest(commit=revision)) if revision else None
-        request = models.CreateDeploymentRequest(
-            operation=models.PulumiOperation(operation), inherit_settings=True, source_context=source
-        )
+        request = create_request(operation, revision)
         created = self._call(
             f"create a deployment of {stack}",
             lambda: self.deployments.create_api_deployment_handler_v2(*self._path(stack), request),
@@ -411,10 +444,16 @@ class DeploymentsRunner:
         )
 
     def _pull_logs(self, stack: str, run: _Run, write: Callable[[str], None], lines: list[str]) -> None:
-        """Append the log lines the service has beyond `run.log_token`; a broken log read never fails the update."""
+        """Append the log lines the service has beyond `run.log_token`; a broken log read never fails the update.
+
+        An empty `nextToken` means no more logs (docs: DeploymentLogs): the page that says so may still carry the
+        last lines, so after it the log is not read again (from the old token it would repeat them).
+        """
         deployment_id = run.deployment_id
         assert deployment_id is not None
         for _ in range(1000):
+            if run.log_done:
+                return
             try:
                 page = self._call(
                     f"read the log of deployment {deployment_id}",
@@ -425,12 +464,16 @@ class DeploymentsRunner:
             except (DeploymentApiError, TransientError) as exc:
                 write(f"(could not read the deployment's log: {exc})")
                 return
-            for line in getattr(page, "lines", None) or []:
+            page_lines = getattr(page, "lines", None) or []
+            for line in page_lines:
                 text = str(line.line or "").rstrip("\n")
                 lines.append(text)
                 write(text)
             token = getattr(page, "next_token", None)
-            if not token or token == run.log_token:
+            if not token:
+                run.log_done = bool(page_lines) or run.status not in ACTIVE
+                return
+            if token == run.log_token:
                 return
             run.log_token = token
 

@@ -4,7 +4,9 @@ A prod AWS cell updated from inside its network keeps its EKS endpoint private, 
 agents cannot reach it. Its agent pool (created by the management stack) is served by agents
 running here, in namespace `pulumi-agents`: in Kubernetes mode (`PULUMI_AGENT_DEPLOY_TARGET`)
 each agent starts one worker pod per deployment, from the same image, so the agent's service
-account may create, watch and delete pods and config maps in its namespace only. The pool's
+account may create, watch and delete pods and config maps in its namespace only. The worker pods
+run the repository's program under an account of their own with no rights (a pod that may create
+pods may mount any Secret of the namespace, the pool's token included). The pool's
 token (the management stack's `agentPoolTokens` output) is a Secret read through `secretKeyRef`,
 never a plain env value. Settings follow the agent's documented `PULUMI_AGENT_*` variables.
 
@@ -24,6 +26,9 @@ import pulumi_kubernetes as k8s
 NAMESPACE = "pulumi-agents"
 TOKEN_KEY = "PULUMI_AGENT_TOKEN"  # noqa: S105  # the Secret key and env name, not a token
 WORK_DIR = "/mnt/work"
+AGENT_ACCOUNT = "pulumi-deployment-agent"
+#: What worker pods run as (`PULUMI_AGENT_SERVICE_ACCOUNT_NAME`): bound to no Role.
+WORKER_ACCOUNT = "pulumi-deployment-worker"
 LABELS = {"app.kubernetes.io/name": "pulumi-deployment-agent", "app.kubernetes.io/part-of": "honeycomb"}
 
 
@@ -65,7 +70,8 @@ class DeploymentAgents(pulumi.ComponentResource):
             string_data={TOKEN_KEY: pulumi.Output.secret(args.token)},
             opts=after,
         )
-        account = k8s.core.v1.ServiceAccount(f"{name}-agent-sa", metadata=_meta("pulumi-deployment-agent"), opts=after)
+        account = k8s.core.v1.ServiceAccount(f"{name}-agent-sa", metadata=_meta(AGENT_ACCOUNT), opts=after)
+        worker = k8s.core.v1.ServiceAccount(f"{name}-worker-sa", metadata=_meta(WORKER_ACCOUNT), opts=after)
         role = k8s.rbac.v1.Role(
             f"{name}-agent-role",
             metadata=_meta("pulumi-deployment-agent"),
@@ -81,9 +87,7 @@ class DeploymentAgents(pulumi.ComponentResource):
         k8s.rbac.v1.RoleBinding(
             f"{name}-agent-binding",
             metadata=_meta("pulumi-deployment-agent"),
-            subjects=[
-                k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name="pulumi-deployment-agent", namespace=NAMESPACE)
-            ],
+            subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=AGENT_ACCOUNT, namespace=NAMESPACE)],
             role_ref=k8s.rbac.v1.RoleRefArgs(
                 api_group="rbac.authorization.k8s.io", kind="Role", name="pulumi-deployment-agent"
             ),
@@ -95,7 +99,7 @@ class DeploymentAgents(pulumi.ComponentResource):
             {"name": "PULUMI_AGENT_SERVICE_URL", "value": args.service_url},
             {"name": "PULUMI_AGENT_IMAGE", "value": args.image},
             {"name": "PULUMI_AGENT_IMAGE_PULL_POLICY", "value": "IfNotPresent"},
-            {"name": "PULUMI_AGENT_SERVICE_ACCOUNT_NAME", "value": "pulumi-deployment-agent"},
+            {"name": "PULUMI_AGENT_SERVICE_ACCOUNT_NAME", "value": WORKER_ACCOUNT},
             {"name": TOKEN_KEY, "valueFrom": {"secretKeyRef": {"name": "pulumi-agent-token", "key": TOKEN_KEY}}},
         ]
         # The API's own shape (camelCase), checked against the API's schema by cloud/kubernetes.
@@ -105,7 +109,7 @@ class DeploymentAgents(pulumi.ComponentResource):
             "template": {
                 "metadata": {"labels": LABELS},
                 "spec": {
-                    "serviceAccountName": "pulumi-deployment-agent",
+                    "serviceAccountName": AGENT_ACCOUNT,
                     "containers": [
                         {
                             "name": "agent",
@@ -130,6 +134,6 @@ class DeploymentAgents(pulumi.ComponentResource):
             f"{name}-agents",
             metadata=_meta("pulumi-deployment-agent"),
             spec=spec,
-            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[secret, account]),
+            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[secret, account, worker]),
         )
         self.register_outputs({})
