@@ -331,6 +331,27 @@ def _check_writable(project: Path) -> None:
             )
 
 
+def _create_cell_stacks(runner: StackRunner, plan: RolloutPlan) -> None:
+    """Create the plan's cell stacks before the management update, which writes their deployment settings.
+
+    Pulumi Cloud refuses deployment settings for a stack that does not exist yet (404 Stack not
+    found), and a preview does not show it; the cell's own update would create it only later.
+    """
+    from cellctl.rollout.plan import MANAGEMENT
+    from cellctl.rollout.runner import EngineError
+
+    create = getattr(runner, "create", None)
+    if create is None or MANAGEMENT not in {t.stack for t in plan.targets}:
+        return
+    try:
+        create([t.stack for t in plan.targets if t.stack != MANAGEMENT])
+    except EngineError as exc:
+        fail(
+            f"could not create the cell stacks that the management stack's deployment settings name ({exc}). "
+            "Nothing was started."
+        )
+
+
 def _execute(
     plan: RolloutPlan,
     reg: Registry,
@@ -470,6 +491,8 @@ def _locked(
                 f"could not install the provider plugins ({_cause_text(exc)}). Nothing was started: fix the network "
                 "or plugin source, then retry."
             )
+        if plan.kind == "bootstrap" and remote is None and reg.organization.pulumi_deployments is not None:
+            _create_cell_stacks(runner, plan)
         if resume is not None:
             journal.reopen()
         else:

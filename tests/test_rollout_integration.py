@@ -205,6 +205,21 @@ def test_bootstrap_and_rollout_leave_the_tree_clean(world: World) -> None:
 # --- a failed wave, rolled back from the previous revision ------------------------------------------
 
 
+def test_bootstrap_creates_the_cell_stacks_before_the_management_stack_names_them(world: World) -> None:
+    """The sample uses Pulumi Deployments: management writes each cell stack's deployment settings, which
+    the service refuses for a stack that does not exist yet, so bootstrap creates the stacks first."""
+    boot = world.invoke("bootstrap", "--all", "--json")
+    assert boot.exit_code == 0, boot.output
+    argv = [[a for a in c["argv"] if a != "--non-interactive"] for c in world.started()]
+    selected = [a[-1] for a in argv if a[:2] == ["stack", "select"]]
+    management_runs = [i for i, a in enumerate(argv) if a[:1] in (["preview"], ["up"])]
+    cells = {c["stack"] for c in report(boot)["cells"]} - {"management"}
+    assert len(cells) >= 4 and sorted(selected) == sorted(cells | {"management"})  # each selected once
+    # Every cell stack exists before the first engine run (management's preview) starts.
+    last_cell_select = max(i for i, a in enumerate(argv) if a[:2] == ["stack", "select"] and a[-1] in cells)
+    assert last_cell_select < management_runs[0], [" ".join(a[:5]) for a in argv]
+
+
 def test_a_failed_wave_rolls_back_from_the_previous_revision(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     assert world.invoke("bootstrap", "--all", "--json").exit_code == 0
     good = git(world.repo, "rev-parse", "HEAD")

@@ -38,7 +38,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -446,6 +446,11 @@ class AutomationRunner:
         for name, version in sorted(self.plugins.items()):
             if (name, version) not in installed:
                 self.workspace.install_plugin(name, f"v{version}")
+
+    def create(self, stacks: Sequence[str]) -> None:
+        """Select (creating where missing) these stacks now, before any update runs."""
+        for name in stacks:
+            self._stack(name)
 
     def _stack(self, name: str) -> Any:
         """The stack, selected (or created) once per run."""
