@@ -215,7 +215,10 @@ class TestGithubActionsTrust:
         assert oidc.outputs["arn"] == self.PROVIDER
         trust = plan.one(ROLE, "ci-role").inputs["assumeRolePolicy"]
         action = "sts:AssumeRoleWithWebIdentity"
-        assert trusts(trust, self.PROVIDER, action, self.token("repo:acme/honeycomb:ref:refs/heads/main"))
+        assert trusts(trust, self.PROVIDER, action, self.token("repo:acme/honeycomb:environment:prod"))
+        assert trusts(trust, self.PROVIDER, action, self.token("repo:acme/honeycomb:environment:preprod"))
+        # The sample's deploy jobs all run in environments: a job on main outside one gets no role.
+        assert not trusts(trust, self.PROVIDER, action, self.token("repo:acme/honeycomb:ref:refs/heads/main"))
 
     def test_only_the_repositorys_listed_refs_with_the_sts_audience(self) -> None:
         github = identity.GithubTrust("acme/honeycomb", ("ref:refs/heads/main", "environment:prod"))

@@ -101,7 +101,6 @@ def test_github_actions_may_exchange_its_token_for_an_organization_token(plan: S
     assert rules == [
         "repo:acme/honeycomb:environment:preprod",
         "repo:acme/honeycomb:environment:prod",
-        "repo:acme/honeycomb:ref:refs/heads/main",
     ]
     assert {p["rules"]["aud"] for p in issuer.inputs["policies"]} == {"urn:pulumi:org:acme"}
     assert {(p["decision"], p["tokenType"]) for p in issuer.inputs["policies"]} == {("allow", "organization")}
