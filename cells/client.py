@@ -209,7 +209,8 @@ def _read_gcs(location: str) -> str:
     url = f"{endpoint}/storage/v1/b/{quote(bucket, safe='')}/o/{quote(key, safe='')}"
     try:
         credentials, _ = google.auth.default(scopes=[GCS_READ_SCOPE])
-        response = AuthorizedSession(credentials).get(url, params={"alt": "media"}, timeout=GCS_TIMEOUT_SECONDS)
+        session = AuthorizedSession(credentials)  # type: ignore[no-untyped-call]
+        response = session.get(url, params={"alt": "media"}, timeout=GCS_TIMEOUT_SECONDS)
     except DefaultCredentialsError as exc:
         raise error(f"no Google credentials ({exc})") from exc
     except GoogleAuthError as exc:
