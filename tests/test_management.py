@@ -20,10 +20,10 @@ from cellctl.mocks.pulumi_builtin import management_outputs
 from cellctl.offline import PlannedResource, StackPlan, run_program, run_stack
 from cells import AwsCell, Environment, GcpCell, Registry, RegistryError, load_registry
 from cells.client import load as load_published
-from policies.evaluate import reveal
 from components.aws import artifacts, dns_role, identity, monitoring, organization
 from components.aws.delegation import delegation_provider
 from components.gcp import monitoring_scope, projects
+from policies.evaluate import reveal
 from stacks import management
 from stacks import outputs as out
 
