@@ -1,30 +1,43 @@
 """Read a published registry back, the way other infrastructure consumes it.
 
-`load("s3://bucket/key")` or `load("/path/registry.json")` returns the same validated models
-the management stack published, with everything it published beside them: each cell's
-resolved outputs (account id, project number, zone name, monitoring sink) and the document's
-format version. boto3 picks up credentials and endpoint the usual way.
+`load("s3://bucket/key")`, `load("gs://bucket/key")` or `load("/path/registry.json")` returns the
+same validated models the management stack published, with everything it published beside them:
+each cell's resolved outputs (account id, project number, zone name, monitoring sink) and the
+document's format version. boto3 picks up AWS credentials and endpoint the usual way; Cloud Storage
+is read through its JSON API with Application Default Credentials (`google.auth.default()`), at
+`HONEYCOMB_GCS_ENDPOINT` when set (a test server, an emulator).
 
 One registry, read locally everywhere: the management stack replicates the primary
-(`s3://<bucket>/<key>`) to `s3://<bucket>-<region>/<key>` in every AWS region with cells, so a
+(`s3://<bucket>/<key>`) to `s3://<bucket>-<region>/<key>` in every AWS region with cells and
+writes the same document to `gs://<bucket>-<region>/<key>` in every GCP region with cells, so a
 cell's infrastructure reads its own region's copy and a region's outage elsewhere does not stop
-it. `load` reads the copy of its region (the `region` argument, else boto3's: `AWS_REGION`,
-`AWS_DEFAULT_REGION`, the profile) and falls back to the primary with a `RegistryFallbackWarning`
-when the copy cannot be read (no copy in that region, not replicated yet, unreadable). A copy
-trails the primary by the replication delay (usually seconds).
-"""
+it. `load` reads the copy of its region (the `region` argument, a GCP region naming the Cloud
+Storage copy; else boto3's: `AWS_REGION`, `AWS_DEFAULT_REGION`, the profile) and falls back to the
+primary with a `RegistryFallbackWarning` when the copy cannot be read (no copy in that region, not
+replicated yet, unreadable). A copy trails the primary by the replication delay (S3: usually
+seconds; Cloud Storage: the management update that writes every copy)."""
 
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cells.loader import RegistryError, RegistryIssue, load_registry_data
 from cells.models import AccountId, AwsCell, GcpCell, Registry, replica_bucket
+from cells.regions import GCP_REGIONS
+
+#: Where the Cloud Storage JSON API is read (overridden by `HONEYCOMB_GCS_ENDPOINT`).
+GCS_ENDPOINT_ENV = "HONEYCOMB_GCS_ENDPOINT"
+GCS_ENDPOINT = "https://storage.googleapis.com"
+#: Reading an object needs no more than this scope (with `roles/storage.objectViewer` on the bucket).
+GCS_READ_SCOPE = "https://www.googleapis.com/auth/devstorage.read_only"
+GCS_TIMEOUT_SECONDS = 30
 
 
 class RegistryFallbackWarning(UserWarning):
@@ -65,23 +78,29 @@ class PublishedRegistry(Registry):
 
 
 def regional_location(location: str, region: str) -> str:
-    """The copy of `s3://<bucket>/<key>` in `region`: `s3://<bucket>-<region>/<key>`."""
+    """The copy of `s3://<bucket>/<key>` in `region`: `s3://<bucket>-<region>/<key>` in an AWS region,
+    `gs://<bucket>-<region>/<key>` in a GCP region."""
     bucket, _, key = location.removeprefix("s3://").partition("/")
-    return f"s3://{replica_bucket(bucket, region)}/{key}"
+    scheme = "gs" if region in GCP_REGIONS else "s3"
+    return f"{scheme}://{replica_bucket(bucket, region)}/{key}"
 
 
 def load(location: str, *, region: str | None = None, local: bool = True, s3_client: Any = None) -> PublishedRegistry:
-    """Load a published registry from `s3://bucket/key` (its region's copy first) or a local path.
+    """Load a published registry from `s3://bucket/key` (its region's copy first), `gs://bucket/key`
+    or a local path.
 
     `local=False` reads the primary only (what the management stack itself checks against).
     """
-    if location.startswith("s3://"):
+    if location.startswith("gs://"):
+        text = _read_gcs(location)
+    elif location.startswith("s3://"):
         _split(location)
         region = region or (_default_region(location) if local else None)
         if local and region:
             copy = regional_location(location, region)
             try:
-                return parse(_read_s3(copy, s3_client, region), copy)
+                text = _read_gcs(copy) if copy.startswith("gs://") else _read_s3(copy, s3_client, region)
+                return parse(text, copy)
             except RegistryError as exc:
                 reasons = "; ".join(issue.message for issue in exc.issues[:3])
                 warnings.warn(
@@ -136,9 +155,10 @@ def parse(text: str, location: str) -> PublishedRegistry:
 
 
 def _split(location: str) -> tuple[str, str]:
-    bucket, _, key = location.removeprefix("s3://").partition("/")
+    scheme = location[:5] if location.startswith("gs://") else "s3://"
+    bucket, _, key = location.removeprefix(scheme).partition("/")
     if not bucket or not key:
-        raise RegistryError([RegistryIssue(location, "", "expected s3://<bucket>/<key>")])
+        raise RegistryError([RegistryIssue(location, "", f"expected {scheme}<bucket>/<key>")])
     return bucket, key
 
 
@@ -168,3 +188,49 @@ def _read_s3(location: str, s3_client: Any, region: str | None = None) -> str:
     except BotoCoreError as exc:
         raise RegistryError([RegistryIssue(location, "", f"cannot read published registry from S3: {exc}")]) from exc
     return str(body.decode("utf-8"))
+
+
+def _read_gcs(location: str) -> str:
+    """The object through the JSON API (`GET /storage/v1/b/<bucket>/o/<key>?alt=media`), the key
+    URL-encoded whole (a `/` in it is `%2F`), as Cloud Storage requires of object names in a path."""
+    import google.auth
+    import requests
+    from google.auth.exceptions import DefaultCredentialsError, GoogleAuthError
+    from google.auth.transport.requests import AuthorizedSession
+
+    bucket, key = _split(location)
+
+    def error(reason: str) -> RegistryError:
+        return RegistryError(
+            [RegistryIssue(location, "", f"cannot read published registry from Cloud Storage: {reason}")]
+        )
+
+    endpoint = (os.environ.get(GCS_ENDPOINT_ENV) or GCS_ENDPOINT).rstrip("/")
+    url = f"{endpoint}/storage/v1/b/{quote(bucket, safe='')}/o/{quote(key, safe='')}"
+    try:
+        credentials, _ = google.auth.default(scopes=[GCS_READ_SCOPE])
+        session = AuthorizedSession(credentials)  # type: ignore[no-untyped-call]
+        response = session.get(url, params={"alt": "media"}, timeout=GCS_TIMEOUT_SECONDS)
+    except DefaultCredentialsError as exc:
+        raise error(f"no Google credentials ({exc})") from exc
+    except GoogleAuthError as exc:
+        raise error(f"cannot authenticate ({exc})") from exc
+    except requests.RequestException as exc:
+        raise error(f"cannot reach {endpoint} ({type(exc).__name__})") from exc
+    if response.status_code != 200:
+        raise error(f"HTTP {response.status_code} {_gcs_message(response) or response.reason}".rstrip())
+    try:
+        return str(response.content.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise error("the object is not UTF-8 text") from exc
+
+
+def _gcs_message(response: Any) -> str:
+    """The JSON API's own explanation (`{"error": {"message": ...}}`), when the body carries one."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    error = body.get("error") if isinstance(body, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
+    return str(message) if isinstance(message, str) else ""

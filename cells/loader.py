@@ -306,17 +306,28 @@ def _check_organization(path: Path, org: Organization) -> list[RegistryIssue]:
     ):
         for name in {n for n in names if names.count(n) > 1}:
             issues.append(RegistryIssue(str(path), field, f"{name!r} is defined more than once"))
-    for region in org.aws.allowed_regions:
-        replica = org.registry.replica(region)
-        if len(replica) > MAX_BUCKET_NAME:
-            issues.append(
-                RegistryIssue(
-                    str(path),
-                    "registry.bucket",
-                    f"the registry's copy in {region}, {replica!r}, is {len(replica)} characters: S3 allows "
-                    f"{MAX_BUCKET_NAME}; shorten the bucket name",
+    for store, regions in (("S3", org.aws.allowed_regions), ("Cloud Storage", org.gcp.allowed_regions)):
+        for region in regions:
+            replica = org.registry.replica(region)
+            # Cloud Storage allows longer names with dots, 63 characters per part; S3 63 in all: keep one rule.
+            if len(replica) > MAX_BUCKET_NAME:
+                issues.append(
+                    RegistryIssue(
+                        str(path),
+                        "registry.bucket",
+                        f"the registry's copy in {region}, {replica!r}, is {len(replica)} characters: {store} "
+                        f"allows {MAX_BUCKET_NAME}; shorten the bucket name",
+                    )
                 )
+    if org.gcp.allowed_regions and (org.registry.bucket.startswith("goog") or "google" in org.registry.bucket):
+        issues.append(
+            RegistryIssue(
+                str(path),
+                "registry.bucket",
+                f"{org.registry.bucket!r}: Cloud Storage refuses bucket names that start with 'goog' or contain "
+                "'google', and the registry's GCP copies are named after it",
             )
+        )
     groups = {g.name for g in org.groups}
     for env, rules in org.access.items():
         for i, rule in enumerate(rules):

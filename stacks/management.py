@@ -18,7 +18,8 @@ Stack config (all optional): `awsOrganizationId` and `awsOrganizationRootId` (el
 `identityCenterRegion` (default: the first allowed AWS region), `ciPrincipalArns` (JSON list of
 role ARNs that may assume the CI role besides GitHub Actions, `stacks.ci_identity`; required when
 the registry names no GitHub repository),
-`gcpArtifactsProject` (default: the monitoring project) and `gcpArtifactsLocation` (default: the
+`gcpArtifactsProject` (default: the monitoring project; also holds the registry's Cloud Storage
+copies) and `gcpArtifactsLocation` (default: the
 first allowed GCP region).
 """
 
@@ -51,6 +52,7 @@ from components.aws.organization import CellAccount, CellOrganization
 from components.aws.registry_bucket import RegistryBucket
 from components.gcp.monitoring_scope import CapacityLimits, CentralScope, node_service_account_id
 from components.gcp.projects import CellProject, CellProjects
+from components.gcp.registry_copies import RegistryCopies
 from components.pulumi_cloud import DeploymentsSetup, StackDeployment
 from stacks import outputs
 from stacks.ci_identity import CI_PRINCIPALS_CONFIG, ci_identity
@@ -257,11 +259,12 @@ def program(registry: Registry) -> None:
         providers=monitoring,
         dashboard_provider=monitoring[home],
     )
+    shared_project = config.get("gcpArtifactsProject") or org.gcp.monitoring_project
     scope = CentralScope(
         "gcp-scope",
         {
             "scoping_project": org.gcp.monitoring_project,
-            "artifacts_project": config.get("gcpArtifactsProject") or org.gcp.monitoring_project,
+            "artifacts_project": shared_project,
             "artifacts_location": config.get("gcpArtifactsLocation") or org.gcp.allowed_regions[0],
             "repository_id": org.name,
             "cells": {
@@ -319,6 +322,22 @@ def program(registry: Registry) -> None:
         provider=management,
         replica_providers=registry_regions,
     )
+    # A copy in every GCP region with cells, in the shared GCP project, read by those cells' nodes.
+    gcs_copies = RegistryCopies(
+        "registry-gcs",
+        {
+            "project": shared_project,
+            "bucket": org.registry.bucket,
+            "key": org.registry.key,
+            "content": content,
+            "readers": {
+                region: {c.name: scope.node_service_accounts[c.name] for c in registry.gcp_cells if c.region == region}
+                for region in sorted({c.region for c in registry.gcp_cells})
+            },
+            "labels": tags,
+        },
+        provider=google,
+    )
 
     # --- the audit trail the SCPs protect ----------------------------------------------------------
     OrganizationTrail(
@@ -359,7 +378,7 @@ def program(registry: Registry) -> None:
     pulumi.export(outputs.CI_ROLE_ARN, ci.arn)
     pulumi.export(outputs.ECR_REGISTRY, ecr_registry(registry))
     pulumi.export(outputs.REGISTRY_URL, published.url)
-    pulumi.export(outputs.REGISTRY_REPLICA_URLS, published.replica_urls)
+    pulumi.export(outputs.REGISTRY_REPLICA_URLS, {**published.replica_urls, **gcs_copies.urls})
     pulumi.export(outputs.AGENT_POOL_TOKENS, pulumi.Output.secret(agent_pool_tokens))
 
 

@@ -15,7 +15,8 @@ DNS_DELEGATION_ROLE_ARN = "dnsDelegationRoleArn"  # role in the DNS account cell
 CI_ROLE_ARN = "ciRoleArn"  # the identity CI deploys as; cell deployer roles trust it
 ECR_REGISTRY = "ecrRegistry"  # <account>.dkr.ecr.<region>.amazonaws.com holding the app images
 REGISTRY_URL = "registryUrl"  # s3://bucket/key of the published registry
-REGISTRY_REPLICA_URLS = "registryReplicaUrls"  # region -> s3://<bucket>-<region>/key, its local copy
+#: region -> its local copy: s3://<bucket>-<region>/key (AWS regions), gs://<bucket>-<region>/key (GCP regions).
+REGISTRY_REPLICA_URLS = "registryReplicaUrls"
 #: {cell name: its Pulumi Deployments agent pool's token} (secret), for cells whose agents run in their network.
 AGENT_POOL_TOKENS = "agentPoolTokens"
 

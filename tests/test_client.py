@@ -1,15 +1,23 @@
-"""cells.client reads a published registry back from S3 (a moto server on loopback) or a path."""
+"""cells.client reads a published registry back from S3 (a moto server on loopback), from Cloud Storage
+(a small HTTP server on loopback answering like its JSON API, with anonymous credentials) or a path."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote, urlsplit
 
 import boto3
+import google.auth
 import pytest
+from google.auth.credentials import AnonymousCredentials
 
 from cells import RegistryError
-from cells.client import RegistryFallbackWarning, load, regional_location
+from cells.client import GCS_ENDPOINT_ENV, RegistryFallbackWarning, load, regional_location
 from cells.export import registry_document, to_json
 from stacks.management import published_outputs
 
@@ -117,6 +125,7 @@ def test_a_broken_aws_configuration_is_a_registry_error(tmp_path, monkeypatch, r
 
 def test_regional_location():
     assert regional_location("s3://b/k/registry.json", "eu-west-1") == "s3://b-eu-west-1/k/registry.json"
+    assert regional_location("s3://b/k/registry.json", "europe-west1") == "gs://b-europe-west1/k/registry.json"
 
 
 def test_missing_object_is_a_clear_error(bucket):
@@ -192,3 +201,123 @@ def test_bad_outputs_and_version_are_reported_together(tmp_path, registry):
     assert len(found) == 2, found
     assert any("outputs.account_id: " in e and "12" in e for e in found)
     assert any("format_version: expected a whole number, got 'one'" in e for e in found)
+
+
+# --- Cloud Storage -------------------------------------------------------------------------------
+
+
+@dataclass
+class FakeGcs:
+    """Objects by (bucket, name); every request seen, as (path, query)."""
+
+    url: str
+    objects: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    requests: list[tuple[str, str]] = field(default_factory=list)
+    status: int | None = None  # answer every request with this error instead
+
+
+def serve(gcs: FakeGcs) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            parts = urlsplit(self.path)
+            gcs.requests.append((parts.path, parts.query))
+            # /storage/v1/b/<bucket>/o/<object, URL-encoded whole>
+            segments = parts.path.split("/")
+            found = None
+            if len(segments) == 7 and segments[1:4] == ["storage", "v1", "b"] and segments[5] == "o":
+                found = gcs.objects.get((unquote(segments[4]), unquote(segments[6])))
+            if gcs.status or found is None or parts.query != "alt=media":
+                code = gcs.status or 404
+                body = f'{{"error": {{"code": {code}, "message": "No such object: {parts.path}"}}}}'.encode()
+                self.send_response(code)
+            else:
+                body = found
+                self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    return Handler
+
+
+@pytest.fixture
+def gcs(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGcs]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    fake = FakeGcs(url=f"http://127.0.0.1:{server.server_address[1]}")
+    server.RequestHandlerClass = serve(fake)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv(GCS_ENDPOINT_ENV, fake.url)
+    monkeypatch.setattr(google.auth, "default", lambda scopes=None: (AnonymousCredentials(), None))
+    yield fake
+    server.shutdown()
+    server.server_close()
+
+
+def test_reads_a_gs_url_through_the_json_api(gcs, registry):
+    gcs.objects[("regs", "v1/registry.json")] = to_json(registry).encode()
+    assert load("gs://regs/v1/registry.json").registry == registry
+    # The key is encoded whole, its slash too, as the JSON API requires of object names.
+    assert gcs.requests == [("/storage/v1/b/regs/o/v1%2Fregistry.json", "alt=media")]
+
+
+def test_a_gcp_region_reads_its_cloud_storage_copy(gcs, bucket, registry, recwarn):
+    publish(bucket, PRIMARY, registry)
+    gcs.objects[(f"{PRIMARY}-europe-west1", "registry.json")] = to_json(older(registry)).encode()
+    found = load(f"s3://{PRIMARY}/registry.json", region="europe-west1")
+    assert len(found.tenants) == len(registry.tenants) - 1  # the copy, not the primary
+    assert not [w for w in recwarn if issubclass(w.category, RegistryFallbackWarning)]
+    assert gcs.requests == [(f"/storage/v1/b/{PRIMARY}-europe-west1/o/registry.json", "alt=media")]
+
+
+def test_no_copy_in_the_gcp_region_falls_back_to_the_primary_with_a_warning(gcs, bucket, registry):
+    publish(bucket, PRIMARY, registry)
+    with pytest.warns(
+        RegistryFallbackWarning,
+        match=rf"copy in us-central1 \(gs://{PRIMARY}-us-central1/registry.json: .*HTTP 404 No such object.*"
+        rf"reading the primary s3://{PRIMARY}/registry.json",
+    ):
+        found = load(f"s3://{PRIMARY}/registry.json", region="us-central1")
+    assert found.registry == registry
+
+
+def test_an_http_error_is_one_clear_registry_error(gcs):
+    gcs.status = 403
+    with pytest.raises(RegistryError) as info:
+        load("gs://regs/registry.json")
+    (issue,) = info.value.issues
+    assert str(issue) == (
+        "gs://regs/registry.json: cannot read published registry from Cloud Storage: HTTP 403 "
+        "No such object: /storage/v1/b/regs/o/registry.json"
+    )
+
+
+def test_an_unreadable_copy_is_reported_not_parsed(gcs):
+    gcs.objects[("regs", "registry.json")] = b"\xff\xfe"
+    with pytest.raises(RegistryError, match="the object is not UTF-8 text"):
+        load("gs://regs/registry.json")
+    gcs.objects[("regs", "registry.json")] = b"{"
+    with pytest.raises(RegistryError, match=r"gs://regs/registry.json: line 1: invalid JSON"):
+        load("gs://regs/registry.json")
+
+
+def test_no_credentials_is_a_registry_error(tmp_path, monkeypatch):
+    """google.auth.default() itself, pointed at a key file that does not exist."""
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
+    with pytest.raises(RegistryError, match=r"Cloud Storage: no Google credentials \(.*missing.json") as info:
+        load("gs://regs/registry.json")
+    assert len(info.value.issues) == 1
+
+
+def test_an_unreachable_endpoint_is_a_registry_error(gcs, monkeypatch):
+    monkeypatch.setenv(GCS_ENDPOINT_ENV, "http://127.0.0.1:9")  # discard: nothing listens
+    with pytest.raises(RegistryError, match=r"cannot reach http://127.0.0.1:9 \(ConnectionError\)"):
+        load("gs://regs/registry.json")
+
+
+def test_malformed_gs_url():
+    with pytest.raises(RegistryError, match="expected gs://<bucket>/<key>"):
+        load("gs://only-a-bucket")

@@ -23,6 +23,7 @@ from cells.client import load as load_published
 from components.aws import artifacts, dns_role, identity, monitoring, organization
 from components.aws.delegation import delegation_provider
 from components.gcp import monitoring_scope, projects
+from policies.evaluate import reveal
 from stacks import management
 from stacks import outputs as out
 
@@ -49,6 +50,9 @@ MONITORED = "gcp:monitoring/monitoredProject:MonitoredProject"
 AR_MEMBER = "gcp:artifactregistry/repositoryIamMember:RepositoryIamMember"
 SERVICE_ACCOUNT = "gcp:serviceaccount/account:Account"
 SERVICE = "gcp:projects/service:Service"
+GCS_BUCKET = "gcp:storage/bucket:Bucket"
+GCS_OBJECT = "gcp:storage/bucketObject:BucketObject"
+GCS_MEMBER = "gcp:storage/bucketIAMMember:BucketIAMMember"
 CHANGE = "route53:ChangeResourceRecordSets"
 #: IAM's limits: a role's trust policy (default quota; at most 4,096 when raised) and its inline policies.
 TRUST_POLICY_LIMIT = 2048
@@ -743,6 +747,63 @@ def test_published_registry_holds_every_cell_with_resolved_outputs(
     assert plan.outputs[out.REGISTRY_URL] == f"s3://{registry.organization.registry.bucket}/registry.json"
 
 
+def test_every_gcp_region_with_cells_has_a_private_regional_copy_in_cloud_storage(
+    plan: StackPlan, registry: Registry
+) -> None:
+    """What Cloud Storage takes (google_storage_bucket): a location, and here the region itself; uniform
+    bucket-level access and enforced public access prevention keep it IAM-only and never public."""
+    regions = sorted({c.region for c in registry.gcp_cells})
+    assert regions
+    buckets = by_name(plan, GCS_BUCKET)
+    assert set(buckets) == {f"registry-gcs-{region}-bucket" for region in regions}
+    shared = registry.organization.gcp.monitoring_project  # the artifacts project by default
+    for region in regions:
+        bucket = buckets[f"registry-gcs-{region}-bucket"].inputs
+        assert bucket["name"] == f"{registry.organization.registry.bucket}-{region}"
+        assert bucket["location"] == region.upper()
+        assert bucket["project"] == shared
+        assert bucket["uniformBucketLevelAccess"] is True
+        assert bucket["publicAccessPrevention"] == "enforced"
+        assert bucket["versioning"] == {"enabled": True}
+        assert bucket["labels"] == {"managed-by": "honeycomb"}
+        assert plan.outputs[out.REGISTRY_REPLICA_URLS][region] == f"gs://{bucket['name']}/registry.json"
+
+
+def test_each_gcp_copy_holds_exactly_what_the_s3_primary_holds(plan: StackPlan, registry: Registry) -> None:
+    primary = plan.one("aws:s3/bucketObjectv2:BucketObjectv2").inputs["content"]
+    objects = by_name(plan, GCS_OBJECT)
+    assert len(objects) == len({c.region for c in registry.gcp_cells})
+    for obj in objects.values():
+        assert obj.inputs["name"] == registry.organization.registry.key
+        assert obj.inputs["contentType"] == "application/json"
+        # The provider marks an object's content secret: the same document, kept encrypted in the state.
+        assert reveal(obj.inputs["content"]) == primary
+
+
+def test_gcp_cell_nodes_read_their_regions_copy_only(plan: StackPlan, registry: Registry) -> None:
+    members = by_name(plan, GCS_MEMBER)
+    assert set(members) == {f"{c.name}-registry-reader" for c in registry.gcp_cells}
+    for cell in registry.gcp_cells:
+        grant = members[f"{cell.name}-registry-reader"].inputs
+        assert grant["role"] == "roles/storage.objectViewer"
+        assert grant["bucket"] == f"{registry.organization.registry.bucket}-{cell.region}"
+        assert grant["member"] == f"serviceAccount:{plan.outputs[out.NODE_SERVICE_ACCOUNTS][cell.name]}"
+
+
+def test_the_gcp_copies_pass_the_cloud_layer_which_knows_a_name_cloud_storage_refuses(plan: StackPlan) -> None:
+    import dataclasses
+
+    from policies import cloud
+
+    records = plan.custom_resources
+    assert not [f for f in cloud.check(records) if f.type.startswith("gcp:storage/")]
+    (bucket, *_) = plan.of_type(GCS_BUCKET)
+    renamed = dataclasses.replace(bucket, inputs={**bucket.inputs, "name": "b" * 64})
+    (found,) = cloud.check([renamed])
+    assert (found.policy, found.level) == ("cloud/gcp-names", "error")
+    assert "storage/docs/buckets#naming" in found.message
+
+
 # --- adding a cell ------------------------------------------------------------------------------------------------
 
 
@@ -810,7 +871,14 @@ def test_adding_a_gcp_cell_adds_exactly_its_project_and_scope(
         (SERVICE, "epsilon-iam-api"),
         (SERVICE_ACCOUNT, "epsilon-nodes-sa"),
         (DEPLOYMENT_SETTINGS, "deployments-cell-epsilon"),
+        # us-central1 had no GCP cell: it gains the registry's copy, which the cell's nodes read.
+        (GCS_BUCKET, "registry-gcs-us-central1-bucket"),
+        (GCS_OBJECT, "registry-gcs-us-central1-object"),
+        (GCS_MEMBER, "epsilon-registry-reader"),
     }
+    assert after.outputs[out.REGISTRY_REPLICA_URLS]["us-central1"] == (
+        f"gs://{registry.organization.registry.bucket}-us-central1/registry.json"
+    )
     assert set(plan.by_urn()) <= set(after.by_urn())
     assert "### epsilon" in [widget_label(w) for w in dashboard_widgets(after)]
 
@@ -977,9 +1045,8 @@ def test_every_region_with_aws_cells_gets_a_private_versioned_copy(plan: StackPl
         policy = json.loads(plan.one("aws:s3/bucketPolicy:BucketPolicy", f"registry-{region}-policy").inputs["policy"])
         assert {s["Sid"] for s in policy["Statement"]} == {"OrganizationReads", "DenyInsecureTransport"}
         assert f"arn:aws:s3:::{primary}-{region}/*" in policy["Statement"][0]["Resource"]
-    assert plan.outputs[out.REGISTRY_REPLICA_URLS] == {
-        region: f"s3://{primary}-{region}/registry.json" for region in regions
-    }
+    s3_copies = {r: url for r, url in plan.outputs[out.REGISTRY_REPLICA_URLS].items() if url.startswith("s3://")}
+    assert s3_copies == {region: f"s3://{primary}-{region}/registry.json" for region in regions}
 
 
 def test_a_copy_can_go_when_its_region_loses_its_last_cell(plan: StackPlan, registry: Registry) -> None:
@@ -1056,17 +1123,33 @@ def test_replication_rules_refuse_what_s3_refuses() -> None:
 
 
 def test_a_bucket_name_too_long_for_its_copies_is_a_registry_error(registry_copy: Path, edit_yaml: Any) -> None:
-    edit_yaml(registry_copy / "organization.yaml", lambda d: d["registry"].update(bucket="b" * 53))
-    assert load_registry(registry_copy)  # 53 + "-us-east-1": 63 characters, the longest S3 allows
+    edit_yaml(registry_copy / "organization.yaml", lambda d: d["registry"].update(bucket="b" * 50))
+    assert load_registry(registry_copy)  # 50 + "-europe-west1": 63 characters, the longest both stores allow
+    edit_yaml(registry_copy / "organization.yaml", lambda d: d["registry"].update(bucket="b" * 51))
+    with pytest.raises(RegistryError) as info:
+        load_registry(registry_copy)
+    (only,) = [str(i) for i in info.value.issues]  # the longest GCP region alone is over
+    assert only.endswith(
+        f"organization.yaml: registry.bucket: the registry's copy in europe-west1, '{'b' * 51}-europe-west1', is 64 "
+        "characters: Cloud Storage allows 63; shorten the bucket name"
+    )
     edit_yaml(registry_copy / "organization.yaml", lambda d: d["registry"].update(bucket="b" * 54))
     with pytest.raises(RegistryError) as info:
         load_registry(registry_copy)
     found = [str(i) for i in info.value.issues]
-    assert len(found) == 3, found  # one per allowed AWS region
-    assert found[-1].endswith(
+    assert len(found) == 5, found  # one per allowed AWS region and GCP region
+    assert (
         f"organization.yaml: registry.bucket: the registry's copy in us-west-2, '{'b' * 54}-us-west-2', is 64 "
         "characters: S3 allows 63; shorten the bucket name"
-    )
+    ) in [f[f.index("organization.yaml") :] for f in found]
+
+
+def test_a_bucket_name_cloud_storage_refuses_is_a_registry_error(registry_copy: Path, edit_yaml: Any) -> None:
+    edit_yaml(registry_copy / "organization.yaml", lambda d: d["registry"].update(bucket="goog-registry"))
+    with pytest.raises(RegistryError, match="start with 'goog' or contain 'google'"):
+        load_registry(registry_copy)
+    edit_yaml(registry_copy / "organization.yaml", lambda d: d["registry"].update(bucket="my-goo-registry"))
+    assert load_registry(registry_copy)
 
 
 def test_gcp_cells_capacity_is_charted_in_the_metrics_scope(plan: StackPlan, registry: Registry) -> None:

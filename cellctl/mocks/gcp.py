@@ -325,3 +325,40 @@ def monitored_project(ctx: MockContext) -> dict[str, Any]:
     scope = str(ctx.inputs.get("metricsScope", "")).rsplit("/", 1)[-1]
     monitored = f"locations/global/metricsScopes/{scope}/projects/{ctx.inputs.get('name')}"
     return {"id": monitored, "createTime": "2026-01-01T00:00:00Z"}
+
+
+# --- Cloud Storage (the registry's copies) ----------------------------------------------------
+
+
+@HANDLERS.resource("gcp:storage/bucket:Bucket")
+def storage_bucket(ctx: MockContext) -> dict[str, Any]:
+    bucket = name(ctx)
+    return {
+        "id": bucket,
+        "project": project(ctx),
+        "location": str(ctx.inputs.get("location", "US")).upper(),
+        "url": f"gs://{bucket}",
+        "selfLink": f"https://www.googleapis.com/storage/v1/b/{bucket}",
+        **_labels(ctx),
+    }
+
+
+@HANDLERS.resource("gcp:storage/bucketObject:BucketObject")
+def storage_bucket_object(ctx: MockContext) -> dict[str, Any]:
+    bucket, key = ctx.inputs.get("bucket"), ctx.inputs.get("name")
+    return {
+        "id": f"{bucket}-{key}",
+        "outputName": key,
+        "generation": int(_number("generation", ctx.name, length=16)),
+        "md5hash": f"{digest('md5', ctx.name, length=22)}==",
+        "selfLink": f"https://www.googleapis.com/storage/v1/b/{bucket}/o/{key}",
+        "mediaLink": f"https://storage.googleapis.com/download/storage/v1/b/{bucket}/o/{key}?alt=media",
+    }
+
+
+@HANDLERS.resource("gcp:storage/bucketIAMMember:BucketIAMMember")
+def storage_bucket_iam_member(ctx: MockContext) -> dict[str, Any]:
+    return {
+        "id": f"b/{ctx.inputs.get('bucket')}/{ctx.inputs.get('role')}/{ctx.inputs.get('member')}",
+        "etag": f"CAE{digest('etag', ctx.name, length=6)}=",
+    }

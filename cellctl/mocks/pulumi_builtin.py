@@ -27,6 +27,10 @@ def management_outputs(ctx: MockContext) -> dict[str, Any]:
         mgmt.REGISTRY_REPLICA_URLS: {
             region: f"s3://{reg.organization.registry.replica(region)}/{reg.organization.registry.key}"
             for region in sorted({c.region for c in reg.aws_cells})
+        }
+        | {
+            region: f"gs://{reg.organization.registry.replica(region)}/{reg.organization.registry.key}"
+            for region in sorted({c.region for c in reg.gcp_cells})
         },
         mgmt.AGENT_POOL_TOKENS: {c.name: agent_pool_token(c.name) for c in reg.agent_pool_cells()}
         if reg.organization.pulumi_deployments is not None
