@@ -40,6 +40,8 @@ def list_tenants(
         print_json([t.model_dump(mode="json") for t in tenants])
         return
     table = Table(title=f"tenants of {reg.organization.name}" + (f" in {cell}" if cell else ""))
+    # Ids and figures are never cut or folded (a narrow terminal, a CI log); the prose columns fold.
+    whole = {"id": max((len(t.id) for t in tenants), default=2), "daily requests": 14}
     for column, justify in (
         ("id", "left"),
         ("name", "left"),
@@ -50,7 +52,13 @@ def list_tenants(
         ("custom domain", "left"),
         ("pinned", "left"),
     ):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        table.add_column(
+            column,
+            justify=justify,  # type: ignore[arg-type]
+            no_wrap=column in whole,
+            min_width=whole.get(column),
+            overflow="fold",
+        )
     for t in tenants:
         table.add_row(
             t.id,
@@ -279,7 +287,8 @@ def _print_plan(plan: Plan) -> None:
         return
     table = Table(title="moves, in this order")
     for column in ("#", "tenant", "from", "to", "daily requests"):
-        table.add_column(column, justify="right" if column in ("#", "daily requests") else "left")
+        right = column in ("#", "daily requests")
+        table.add_column(column, justify="right" if right else "left", no_wrap=True)
     for i, move in enumerate(plan.moves, 1):
         table.add_row(str(i), move.tenant, move.source, move.destination, f"{move.requests:,}")
     console.print(table)
