@@ -27,7 +27,8 @@ test: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest
+	# One worker per core, each test file kept on one worker (its module fixtures plan a stack once).
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 typecheck: setup
 	$(BIN)/mypy
