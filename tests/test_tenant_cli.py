@@ -178,3 +178,15 @@ def test_rebalance_without_a_plan_says_why_and_writes_nothing(registry_copy: Pat
     assert "no plan exists" in result.stdout and "alpha (daily requests)" in result.stdout
     assert "exhaustive search" in result.stdout
     assert {p: p.read_text() for p in (registry_copy / "tenants").glob("*.yaml")} == before
+
+
+def test_a_narrow_terminal_shows_every_id_and_figure_whole(monkeypatch) -> None:
+    """A CI log is 80 columns wide: ids and request counts fold nowhere and lose no character."""
+    from cellctl import common
+
+    monkeypatch.setattr(common.console, "_width", 80)
+    result = run("list", "--cell", "beta")
+    assert result.exit_code == 0
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+    for whole in ("hansa-freight", "iberia-pay", "14,000,000", "33,500,000"):
+        assert whole in result.stdout, whole
