@@ -6,6 +6,7 @@ from typing import Any
 
 from cellctl.mocks import HANDLERS, MockContext, fake_account_id, fake_project_number, sink_arn
 from cellctl.mocks.pulumi_cloud import agent_pool_token
+from cells.client import regional_location
 from components.gcp.monitoring_scope import node_service_account_email
 from stacks import outputs as mgmt
 
@@ -15,6 +16,8 @@ def management_outputs(ctx: MockContext) -> dict[str, Any]:
     reg = ctx.registry
     org = reg.organization.aws
     regions = sorted({c.region for c in reg.aws_cells})
+    primary = f"s3://{reg.organization.registry.bucket}/{reg.organization.registry.key}"
+    cell_regions = {c.region for c in reg.cells}
     return {
         mgmt.ACCOUNT_IDS: {c.name: c.account_id or fake_account_id(c.name) for c in reg.aws_cells},
         mgmt.PROJECT_NUMBERS: {c.name: fake_project_number(c.project_id) for c in reg.gcp_cells},
@@ -23,15 +26,9 @@ def management_outputs(ctx: MockContext) -> dict[str, Any]:
         mgmt.DNS_DELEGATION_ROLE_ARN: f"arn:aws:iam::{org.dns_account_id}:role/{org.dns_delegation_role_name}",
         mgmt.CI_ROLE_ARN: f"arn:aws:iam::{org.management_account_id}:role/honeycomb-ci",
         mgmt.ECR_REGISTRY: f"{org.management_account_id}.dkr.ecr.{org.allowed_regions[0]}.amazonaws.com",
-        mgmt.REGISTRY_URL: f"s3://{reg.organization.registry.bucket}/{reg.organization.registry.key}",
-        mgmt.REGISTRY_REPLICA_URLS: {
-            region: f"s3://{reg.organization.registry.replica(region)}/{reg.organization.registry.key}"
-            for region in sorted({c.region for c in reg.aws_cells})
-        }
-        | {
-            region: f"gs://{reg.organization.registry.replica(region)}/{reg.organization.registry.key}"
-            for region in sorted({c.region for c in reg.gcp_cells})
-        },
+        mgmt.REGISTRY_URL: primary,
+        # The client's own rule for where a region's copy is, so the two cannot drift apart.
+        mgmt.REGISTRY_REPLICA_URLS: {region: regional_location(primary, region) for region in sorted(cell_regions)},
         mgmt.AGENT_POOL_TOKENS: {c.name: agent_pool_token(c.name) for c in reg.agent_pool_cells()}
         if reg.organization.pulumi_deployments is not None
         else {},
