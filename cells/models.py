@@ -301,6 +301,34 @@ class CapacityPolicy(Strict):
     )
 
 
+class Routing(Strict):
+    """How tenants are reached (`cells.routes`): the routing stack's names, TTLs and the router's host."""
+
+    host: DnsLabel = Field(
+        default="app", description="The thin router's host label: browsers reach it at <host>.<domain>."
+    )
+    component: DnsLabel = Field(
+        default="web",
+        description="The application component that serves tenants: a tenant's origin is <component>.<cell>.<domain>.",
+    )
+    ttl_seconds: Integer = Field(default=60, ge=1, description="TTL of each tenant's record.")
+    max_ttl_seconds: Integer = Field(
+        default=300, ge=1, description="The most any tenant record may have (a policy checks the routing stack)."
+    )
+    moving_ttl_seconds: Integer = Field(
+        default=5, ge=1, description="The TTL a tenant's record is lowered to while the tenant moves."
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Routing:
+        if not self.moving_ttl_seconds <= self.ttl_seconds <= self.max_ttl_seconds:
+            raise ValueError(
+                f"routing TTLs must satisfy moving_ttl_seconds ({self.moving_ttl_seconds}) <= ttl_seconds "
+                f"({self.ttl_seconds}) <= max_ttl_seconds ({self.max_ttl_seconds})"
+            )
+        return self
+
+
 class DeploymentsGcpOidc(Strict):
     """Workload identity federation that lets Pulumi Deployments act as a GCP service account (set up once)."""
 
@@ -372,10 +400,21 @@ class Organization(Strict):
     registry: RegistryTarget
     deploy: Deploy = Field(description="Where stack updates run, unless a cell says otherwise (cells.deploy).")
     capacity: CapacityPolicy = Field(default_factory=CapacityPolicy)
+    routing: Routing = Field(default_factory=Routing, description="Tenant names and the router (`cells.routes`).")
     pulumi_deployments: PulumiDeployments | None = Field(
         default=None,
         description="Pulumi Deployments (`cellctl rollout --runner deployments`); without it only the local runner.",
     )
+
+    @model_validator(mode="after")
+    def _routed_component(self) -> Organization:
+        names = [c.name for c in self.components]
+        if names and self.routing.component not in names:
+            raise ValueError(
+                f"routing.component {self.routing.component!r} is not one of the components ({', '.join(names)}): "
+                "tenants are served by one of them"
+            )
+        return self
 
     def wave_index(self, name: str) -> int:
         return [w.name for w in self.waves].index(name)
