@@ -20,6 +20,7 @@ import pulumi_aws as aws
 
 from cells import AwsCell, Environment, Registry
 from components.aws.account import CellAccountArgs, access_role_arn, cell_provider
+from components.aws.acme_dns import CertManagerIdentity, CertManagerIdentityArgs, dns01_role_arn, solver_settings
 from components.aws.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs, release_for
 from components.aws.cluster import DEFAULT_VERSION, CellCluster, CellClusterArgs, NodeGroupSize
 from components.aws.delegation import delegation_provider
@@ -192,7 +193,26 @@ def program(registry: Registry, cell: AwsCell) -> None:
     pulumi.export("oamLinkArn", metrics.link_arn)
     pulumi.export("healthAlarmName", health.health_alarm_name)
 
-    application = workloads.deploy(registry, cell, cluster.kubeconfig, nodes=[cluster.nodes])
+    # cert-manager answers DNS-01 for the tenants' wildcard through the cell's role in the DNS account.
+    dns01_role = dns01_role_arn(org.dns_account_id, cell.name)
+    cert_manager = CertManagerIdentity(
+        cell.name,
+        CertManagerIdentityArgs(
+            cluster_name=cluster.cluster_name, cluster_name_known=cell.name, dns01_role_arn=dns01_role
+        ),
+        provider=provider,
+    )
+    application = workloads.deploy(
+        registry,
+        cell,
+        cluster.kubeconfig,
+        nodes=[cluster.nodes],
+        tenants=workloads.TenantCertificates(
+            route53=solver_settings(org.parent_zone_id, dns01_role),
+            identity_ready=cert_manager.ready,
+            identity=cert_manager.role_arn,
+        ),
+    )
     # Every HPA may triple its pods: the node group grows up to the size's maximum to hold them.
     ClusterAutoscaler(
         cell.name,

@@ -19,6 +19,7 @@ import re
 import pulumi
 
 from cells import Environment, GcpCell, Registry
+from components.aws.acme_dns import TOKEN_SERVICE_ACCOUNT, dns01_role_arn, solver_settings
 from components.aws.delegation import delegation_provider
 from components.cidr import gke_ranges, max_pods_per_node
 from components.gcp.cluster import CellCluster, CellClusterArgs
@@ -170,7 +171,20 @@ def program(registry: Registry, cell: GcpCell) -> None:
     pulumi.export("healthPolicyName", health.policy_name)
     pulumi.export("healthPolicyDisplayName", health.display_name)
 
-    application = workloads.deploy(registry, cell, cluster.kubeconfig, nodes=[cluster.nodes])
+    # cert-manager answers DNS-01 for the tenants' wildcard with its own service account's tokens, which the
+    # cell's role in the DNS account trusts through an OIDC provider for this cluster (`components.aws.acme_dns`).
+    route53 = solver_settings(
+        org.aws.parent_zone_id,
+        dns01_role_arn(org.aws.dns_account_id, name),
+        token_service_account=TOKEN_SERVICE_ACCOUNT,
+    )
+    application = workloads.deploy(
+        registry,
+        cell,
+        cluster.kubeconfig,
+        nodes=[cluster.nodes],
+        tenants=workloads.TenantCertificates(route53=route53, token_service_account=TOKEN_SERVICE_ACCOUNT),
+    )
     # Every application host (`<component>.<cell zone>`) resolves to the ingress controller's load balancer.
     ingress_dns = IngressDns(
         name,

@@ -11,7 +11,7 @@ Providers (default providers are disabled, so each is explicit):
   CloudTrail trail and its bucket);
 - `monitoring-<region>`: the monitoring account in each region with AWS cells (plus the home
   region, which holds the dashboard), through the organization's access role;
-- `dns`: the DNS account (the delegation role), through the same access role;
+- `dns`: the DNS account (the delegation role, each cell's DNS-01 role), through the same access role;
 - `gcp`: the organization's GCP credentials, default project the metrics scoping project.
 
 Stack config (all optional): `awsOrganizationId` and `awsOrganizationRootId` (else looked up),
@@ -25,6 +25,7 @@ first allowed GCP region).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pulumi
@@ -36,6 +37,7 @@ from cells import MANAGED_BY, AwsCell, Environment, GcpCell, Registry
 from cells.export import to_json
 from cells.tenants import cell_capacity
 from components.aws.account import role_arn
+from components.aws.acme_dns import AcmeDnsRoles, AwsCellSolver, GcpCellSolver, gke_issuer
 from components.aws.artifacts import ImageRepositories, ou_path
 from components.aws.audit_trail import OrganizationTrail
 from components.aws.dns_role import DnsDelegationRole
@@ -50,6 +52,7 @@ from components.aws.identity import (
 from components.aws.monitoring import CentralMonitoring, DashboardCell
 from components.aws.organization import CellAccount, CellOrganization
 from components.aws.registry_bucket import RegistryBucket
+from components.gcp.cluster import cluster_name as gke_cluster_name
 from components.gcp.monitoring_scope import CapacityLimits, CentralScope, node_service_account_id
 from components.gcp.projects import CellProject, CellProjects
 from components.gcp.registry_copies import RegistryCopies
@@ -241,6 +244,17 @@ def program(registry: Registry) -> None:
         },
         provider=dns,
     )
+    # Each cell's cert-manager writes the tenants' wildcard challenge in the parent zone through its own role.
+    acme = AcmeDnsRoles(
+        "acme",
+        {
+            "parent_zone_id": aws_org.parent_zone_id,
+            "domain": org.domain,
+            "cells": {cell.name: _acme_solver(cell, account_ids) for cell in registry.cells},
+            "tags": {cell.name: cell.tags for cell in registry.cells},
+        },
+        provider=dns,
+    )
 
     # --- central monitoring ---------------------------------------------------------------------
     central = CentralMonitoring(
@@ -375,11 +389,21 @@ def program(registry: Registry) -> None:
     pulumi.export(outputs.NODE_SERVICE_ACCOUNTS, scope.node_service_accounts)
     pulumi.export(outputs.OAM_SINK_ARNS, central.sink_arns)
     pulumi.export(outputs.DNS_DELEGATION_ROLE_ARN, dns_role.arn)
+    pulumi.export(outputs.ACME_DNS_ROLE_ARNS, acme.arns)
     pulumi.export(outputs.CI_ROLE_ARN, ci.arn)
     pulumi.export(outputs.ECR_REGISTRY, ecr_registry(registry))
     pulumi.export(outputs.REGISTRY_URL, published.url)
     pulumi.export(outputs.REGISTRY_REPLICA_URLS, {**published.replica_urls, **gcs_copies.urls})
     pulumi.export(outputs.AGENT_POOL_TOKENS, pulumi.Output.secret(agent_pool_tokens))
+
+
+def _acme_solver(
+    cell: AwsCell | GcpCell, account_ids: Mapping[str, pulumi.Input[str]]
+) -> AwsCellSolver | GcpCellSolver:
+    """Who answers a cell's DNS-01: its EKS cluster's cert-manager, or its GKE cluster's token issuer."""
+    if isinstance(cell, AwsCell):
+        return AwsCellSolver(account_id=account_ids[cell.name], cluster_name=cell.name)
+    return GcpCellSolver(issuer=gke_issuer(cell.project_id, cell.region, gke_cluster_name(cell.name)))
 
 
 def _capacity_limits(cell: AwsCell | GcpCell, headroom_percent: int) -> CapacityLimits:

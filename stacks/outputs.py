@@ -12,6 +12,7 @@ PROJECT_NUMBERS = "projectNumbers"  # {cell name: GCP project number}
 NODE_SERVICE_ACCOUNTS = "nodeServiceAccounts"
 OAM_SINK_ARNS = "oamSinkArns"  # {AWS region: ARN of the central observability sink there}
 DNS_DELEGATION_ROLE_ARN = "dnsDelegationRoleArn"  # role in the DNS account cells assume for NS records
+ACME_DNS_ROLE_ARNS = "acmeDnsRoleArns"  # {cell name: its DNS-01 role in the DNS account (components.aws.acme_dns)}
 CI_ROLE_ARN = "ciRoleArn"  # the identity CI deploys as; cell deployer roles trust it
 ECR_REGISTRY = "ecrRegistry"  # <account>.dkr.ecr.<region>.amazonaws.com holding the app images
 REGISTRY_URL = "registryUrl"  # s3://bucket/key of the published registry

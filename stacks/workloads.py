@@ -5,19 +5,31 @@ cluster's kubeconfig here and gets the same cluster add-ons (ingress-nginx, cert
 ClusterIssuer) and the same namespaces, Deployments, Services, autoscalers, disruption budgets,
 network policies and Ingresses, sized by the cell's `size` and adjusted by its own `overrides`
 only. The cell program points the cell's wildcard DNS record at the add-ons' ingress address.
+
+Every cell also serves the tenants' names `<tenant>.<domain>` (CNAMEs to its serving component's
+host, `cells.routes`): an Ingress on `*.<domain>` with a certificate from the DNS-01 ClusterIssuer.
+How cert-manager reaches the cell's DNS-01 role is the one cloud-specific part (`TenantCertificates`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from cells import AwsCell, Environment, GcpCell, Registry
-from components.k8s.addons import CLUSTER_ISSUER, INGRESS_CLASS, INGRESS_NAMESPACE, ClusterAddons
-from components.k8s.spec import cell_identity, cell_workloads
+from components.k8s.addons import (
+    CLUSTER_ISSUER,
+    INGRESS_CLASS,
+    INGRESS_NAMESPACE,
+    ClusterAddons,
+    ClusterAddonsArgs,
+    TenantIssuerArgs,
+)
+from components.k8s.spec import cell_identity, cell_workloads, tenant_names
 from components.k8s.workloads import Workloads
 
 __all__ = ["CLUSTER_ISSUER", "INGRESS_CLASS", "INGRESS_NAMESPACE", "CellApplication", "deploy", "provider"]
@@ -49,6 +61,20 @@ def service_annotations(cell: AwsCell | GcpCell) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
+class TenantCertificates:
+    """How the cell's cert-manager answers DNS-01 in the parent zone (`components.aws.acme_dns`)."""
+
+    route53: Mapping[str, Any]
+    """The Route53 solver's settings (`acme_dns.solver_settings`)."""
+    token_service_account: str | None = None
+    """GCP: the service account whose tokens cert-manager exchanges for the role."""
+    identity_ready: Sequence[pulumi.Resource] = ()
+    """AWS: the Pod Identity association and the role's policy, which cert-manager's pods start after."""
+    identity: pulumi.Input[str] | None = None
+    """AWS: the role cert-manager's pods get; a change restarts them."""
+
+
+@dataclass(frozen=True)
 class CellApplication:
     """What `deploy` put on the cluster: the add-ons and the workloads that wait for them."""
 
@@ -72,35 +98,54 @@ class CellApplication:
 
 
 def deploy(
-    registry: Registry, cell: AwsCell | GcpCell, kubeconfig: pulumi.Input[str], nodes: Sequence[pulumi.Resource] = ()
+    registry: Registry,
+    cell: AwsCell | GcpCell,
+    kubeconfig: pulumi.Input[str],
+    nodes: Sequence[pulumi.Resource] = (),
+    tenants: TenantCertificates | None = None,
 ) -> CellApplication:
     """Install the cluster add-ons, then every application component onto the cell's cluster.
 
     The add-ons wait for `nodes` (the node group or pool): on a first `up` their pods have nowhere to
     run until it exists, and Helm's wait (`RELEASE_TIMEOUT`) would otherwise start with the cluster.
+    With `tenants`, the serving component also answers every tenant name of the organization.
     """
+    org = registry.organization
+    identity = cell_identity(cell, org.domain)
+    addons_args: ClusterAddonsArgs = {
+        "labels": cell.tags,
+        "controller_replicas": CONTROLLER_REPLICAS[cell.environment],
+        "service_annotations": service_annotations(cell),
+        # GKE cells run managed Prometheus (`components.gcp.cluster`): it scrapes the controller.
+        "pod_monitoring": isinstance(cell, GcpCell),
+        "releases_depend_on": list(nodes),
+    }
+    names = None
+    if tenants is not None:
+        names = tenant_names(org.domain, org.routing.component, identity)
+        issuer: TenantIssuerArgs = {
+            "names": names,
+            "route53": tenants.route53,
+            "identity_ready": list(tenants.identity_ready),
+        }
+        if tenants.token_service_account is not None:
+            issuer["token_service_account"] = tenants.token_service_account
+        if tenants.identity is not None:
+            issuer["identity"] = tenants.identity
+        addons_args["tenant_issuer"] = issuer
     k8s_provider = provider(cell, kubeconfig)
-    addons = ClusterAddons(
-        f"{cell.name}-addons",
-        {
-            "labels": cell.tags,
-            "controller_replicas": CONTROLLER_REPLICAS[cell.environment],
-            "service_annotations": service_annotations(cell),
-            # GKE cells run managed Prometheus (`components.gcp.cluster`): it scrapes the controller.
-            "pod_monitoring": isinstance(cell, GcpCell),
-            "releases_depend_on": list(nodes),
-        },
-        provider=k8s_provider,
-    )
+    addons = ClusterAddons(f"{cell.name}-addons", addons_args, provider=k8s_provider)
     workloads = Workloads(
         f"{cell.name}-workloads",
         {
-            "components": cell_workloads(registry.organization.components, cell),
-            "cell": cell_identity(cell, registry.organization.domain),
+            "components": cell_workloads(org.components, cell),
+            "cell": identity,
             "labels": cell.tags,
             "ingress_class": addons.ingress_class,
             "ingress_namespace": addons.ingress_namespace,
             "cluster_issuer": addons.cluster_issuer,
+            "tenant_names": names,
+            "tenant_issuer": addons.tenant_issuer,
             # Each Ingress waits for the controller (which gives it an address) and the issuer.
             "ingress_depends_on": [addons],
         },

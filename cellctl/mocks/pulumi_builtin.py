@@ -7,6 +7,7 @@ from typing import Any
 from cellctl.mocks import HANDLERS, MockContext, fake_account_id, fake_project_number, sink_arn
 from cellctl.mocks.pulumi_cloud import agent_pool_token
 from cells.client import regional_location
+from components.aws.acme_dns import dns01_role_arn
 from components.gcp.monitoring_scope import node_service_account_email
 from stacks import outputs as mgmt
 
@@ -24,6 +25,7 @@ def management_outputs(ctx: MockContext) -> dict[str, Any]:
         mgmt.NODE_SERVICE_ACCOUNTS: {c.name: node_service_account_email(c.name, c.project_id) for c in reg.gcp_cells},
         mgmt.OAM_SINK_ARNS: {r: sink_arn(r, org.monitoring_account_id) for r in regions},
         mgmt.DNS_DELEGATION_ROLE_ARN: f"arn:aws:iam::{org.dns_account_id}:role/{org.dns_delegation_role_name}",
+        mgmt.ACME_DNS_ROLE_ARNS: {c.name: dns01_role_arn(org.dns_account_id, c.name) for c in reg.cells},
         mgmt.CI_ROLE_ARN: f"arn:aws:iam::{org.management_account_id}:role/honeycomb-ci",
         mgmt.ECR_REGISTRY: f"{org.management_account_id}.dkr.ecr.{org.allowed_regions[0]}.amazonaws.com",
         mgmt.REGISTRY_URL: primary,

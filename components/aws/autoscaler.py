@@ -37,7 +37,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.aws.iam import document
+from components.aws.iam import document, pod_identity_trust_policy
 
 CHART = "cluster-autoscaler"
 
@@ -101,20 +101,7 @@ def discovery_tag(cluster_name: str) -> str:
 
 def trust_policy(cluster_name: str) -> str:
     """EKS Pod Identity may assume the role, only for this cluster's autoscaler service account."""
-    return document(
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "pods.eks.amazonaws.com"},
-            "Action": ["sts:AssumeRole", "sts:TagSession"],
-            "Condition": {
-                "StringEquals": {
-                    "aws:RequestTag/eks-cluster-name": cluster_name,
-                    "aws:RequestTag/kubernetes-namespace": NAMESPACE,
-                    "aws:RequestTag/kubernetes-service-account": SERVICE_ACCOUNT,
-                }
-            },
-        }
-    )
+    return pod_identity_trust_policy(cluster_name, NAMESPACE, SERVICE_ACCOUNT)
 
 
 def policy(cluster_name: str, partition: str = "aws") -> str:

@@ -58,6 +58,25 @@ def service_trust_policy(service: str, *, source_account: str | None = None, sou
     return document(statement)
 
 
+def pod_identity_trust_policy(cluster_name: str, namespace: str, service_account: str) -> str:
+    """EKS Pod Identity may assume the role, only for one service account of one cluster (the session
+    tags Pod Identity sets: EKS user guide, "Create IAM role with trust policy required by EKS Pod Identity")."""
+    return document(
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "pods.eks.amazonaws.com"},
+            "Action": ["sts:AssumeRole", "sts:TagSession"],
+            "Condition": {
+                "StringEquals": {
+                    "aws:RequestTag/eks-cluster-name": cluster_name,
+                    "aws:RequestTag/kubernetes-namespace": namespace,
+                    "aws:RequestTag/kubernetes-service-account": service_account,
+                }
+            },
+        }
+    )
+
+
 def flow_logs_trust_policy(account_id: str, region: str, partition: str = "aws") -> str:
     """VPC Flow Logs may assume the role, only on behalf of this account's flow logs."""
     return service_trust_policy(

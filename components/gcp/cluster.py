@@ -48,6 +48,11 @@ KEY_ROTATION = f"{90 * 24 * 3600}s"
 GKE_API = "container.googleapis.com"
 
 
+def cluster_name(cell: str) -> str:
+    """A cell's GKE cluster: `<cell>-gke` (also part of the issuer of its service-account tokens)."""
+    return f"{cell}-gke"
+
+
 def gke_service_agent(project_number: str) -> str:
     """The GKE service agent, as GKE's application-layer secrets encryption guide names it: built from the
     project number, because `generateServiceIdentity` may answer without an email (the provider then
@@ -207,7 +212,7 @@ class CellCluster(pulumi.ComponentResource):
         authorized = [args.nodes_cidr, *(c for c in args.authorized_networks if c != args.nodes_cidr)]
         cluster = gcp.container.Cluster(
             f"{name}-gke",
-            name=f"{name}-gke",
+            name=cluster_name(name),
             project=args.project,
             location=args.region,
             network=args.network,

@@ -2,7 +2,9 @@
 
 Scope: the ingress-nginx controller (IngressClass `nginx`, its Service a cloud load balancer),
 cert-manager (CRDs included) and one ClusterIssuer that gets every Ingress's certificate from
-Let's Encrypt through HTTP-01 on the nginx class; and the address of the load balancer, which
+Let's Encrypt through HTTP-01 on the nginx class; with `tenant_issuer`, a second ClusterIssuer for
+the tenants' certificate (`*.<domain>` through DNS-01 in the parent zone, the cell's origin
+through HTTP-01: `components.aws.acme_dns` says why); and the address of the load balancer, which
 the cell programs point the cell's wildcard DNS record at. On clusters with Google Cloud Managed
 Service for Prometheus (`pod_monitoring`), the controller's Prometheus metrics (port `metrics`,
 10254) are scraped by a `PodMonitoring` in its namespace, so its request counts by status
@@ -24,6 +26,8 @@ from typing import Any, NotRequired, TypedDict
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.k8s.spec import TenantNames
+
 #: The IngressClass every workload Ingress names.
 INGRESS_CLASS = "nginx"
 #: Namespace of the ingress controller: the workloads' network policies let only it in from outside.
@@ -31,6 +35,10 @@ INGRESS_NAMESPACE = "ingress-nginx"
 #: The ClusterIssuer every workload Ingress's `cert-manager.io/cluster-issuer` annotation names.
 CLUSTER_ISSUER = "letsencrypt"
 CERT_MANAGER_NAMESPACE = "cert-manager"
+#: cert-manager's controller's service account, set in the chart's values: cloud identities are bound to it.
+CERT_MANAGER_SERVICE_ACCOUNT = "cert-manager"
+#: The ClusterIssuer of the tenants' certificate (`*.<domain>` and the cell's origin).
+TENANT_ISSUER = "letsencrypt-dns01"
 
 #: Charts, pinned: a chart upgrade is a reviewed change, rolled out wave by wave like any other.
 INGRESS_NGINX_CHART = "ingress-nginx"
@@ -43,6 +51,8 @@ CERT_MANAGER_REPO = "https://charts.jetstack.io"
 #: Release name and fullname of the controller chart: its Service is `<name>-controller`.
 INGRESS_RELEASE = "ingress-nginx"
 CONTROLLER_SERVICE = f"{INGRESS_RELEASE}-controller"
+#: The pod annotation that names cert-manager's cloud identity: a change rolls its pods.
+IDENTITY_ANNOTATION = "honeycomb.dev/cloud-identity"
 #: Let's Encrypt's production directory.
 LETSENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
 #: Seconds Helm waits for a release's objects to be ready (the load balancer's address included).
@@ -69,6 +79,20 @@ CONTROLLER_RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits"
 CERT_MANAGER_RESOURCES = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}}
 
 
+class TenantIssuerArgs(TypedDict):
+    names: TenantNames
+    """The names the tenants' certificate holds: `*.<domain>` (DNS-01) and the cell's origin (HTTP-01)."""
+    route53: Mapping[str, Any]
+    """The Route53 solver's settings: the parent zone, the cell's DNS-01 role, how cert-manager reaches it."""
+    token_service_account: NotRequired[str]
+    """A service account in cert-manager's namespace whose tokens the solver exchanges for the role (it and
+    the RBAC that lets cert-manager request them are created here); unset: ambient credentials."""
+    identity_ready: NotRequired[Sequence[pulumi.Resource]]
+    """What cert-manager's pods must start after (EKS Pod Identity injects credentials at pod start)."""
+    identity: NotRequired[pulumi.Input[str]]
+    """The cloud identity cert-manager's pods get (a pod annotation): pods restart when it changes."""
+
+
 class ClusterAddonsArgs(TypedDict):
     labels: Mapping[str, str]
     """Labels on every object (the cell's `cell`, `environment`, `managed-by`)."""
@@ -82,6 +106,8 @@ class ClusterAddonsArgs(TypedDict):
     """Expose the controller's metrics and scrape them with a managed-Prometheus `PodMonitoring` (GKE)."""
     releases_depend_on: NotRequired[Sequence[pulumi.Resource]]
     """What the Helm releases wait for: the nodes their pods run on (Helm's wait starts with the release)."""
+    tenant_issuer: NotRequired[TenantIssuerArgs]
+    """The DNS-01 ClusterIssuer of the tenants' certificate; unset: no tenant names on this cluster."""
 
 
 def ingress_nginx_values(args: ClusterAddonsArgs) -> dict[str, Any]:
@@ -122,9 +148,11 @@ def pod_monitoring_spec() -> dict[str, Any]:
 
 
 def cert_manager_values(args: ClusterAddonsArgs) -> dict[str, Any]:
-    """Values of the cert-manager chart: CRDs installed (and kept on uninstall), limits on every container."""
-    return {
+    """Values of the cert-manager chart: CRDs installed (and kept on uninstall), limits on every container,
+    the controller's service account named explicitly (cloud identities are bound to that name)."""
+    values: dict[str, Any] = {
         "crds": {"enabled": True, "keep": True},
+        "serviceAccount": {"create": True, "name": CERT_MANAGER_SERVICE_ACCOUNT},
         "global": {
             "commonLabels": dict(args["labels"]),
             # Its own namespace for the leader lease: no rights in kube-system.
@@ -135,6 +163,11 @@ def cert_manager_values(args: ClusterAddonsArgs) -> dict[str, Any]:
         "cainjector": {"resources": CERT_MANAGER_RESOURCES},
         "startupapicheck": {"resources": CERT_MANAGER_RESOURCES},
     }
+    tenant_issuer = args.get("tenant_issuer")
+    identity = tenant_issuer.get("identity") if tenant_issuer is not None else None
+    if identity is not None:
+        values["podAnnotations"] = {IDENTITY_ANNOTATION: identity}
+    return values
 
 
 def cluster_issuer_spec(acme_server: str) -> dict[str, Any]:
@@ -146,6 +179,37 @@ def cluster_issuer_spec(acme_server: str) -> dict[str, Any]:
             "solvers": [{"http01": {"ingress": {"ingressClassName": INGRESS_CLASS}}}],
         }
     }
+
+
+def tenant_issuer_spec(acme_server: str, names: TenantNames, route53: Mapping[str, Any]) -> dict[str, Any]:
+    """The cell's origin through HTTP-01 (a `dnsNames` selector wins over `dnsZones`), every other name of
+    the organization's domain through DNS-01 in the parent zone (HTTP-01 cannot prove a wildcard)."""
+    return {
+        "acme": {
+            "server": acme_server,
+            "privateKeySecretRef": {"name": f"{TENANT_ISSUER}-account-key"},
+            "solvers": [
+                {
+                    "selector": {"dnsNames": [names.origin]},
+                    "http01": {"ingress": {"ingressClassName": INGRESS_CLASS}},
+                },
+                {"selector": {"dnsZones": [names.domain]}, "dns01": {"route53": dict(route53)}},
+            ],
+        }
+    }
+
+
+def token_request_rules(service_account: str) -> list[k8s.rbac.v1.PolicyRuleArgsDict]:
+    """cert-manager may request tokens for that one service account (cert-manager docs, Route53,
+    "IAM Role with dedicated Kubernetes ServiceAccount")."""
+    return [
+        {
+            "api_groups": [""],
+            "resources": ["serviceaccounts/token"],
+            "resource_names": [service_account],
+            "verbs": ["create"],
+        }
+    ]
 
 
 def _field(value: Any, *keys: str) -> Any:
@@ -180,6 +244,8 @@ class ClusterAddons(pulumi.ComponentResource):
     releases: dict[str, k8s.helm.v3.Release]
     """The Helm releases by chart name."""
     issuer: k8s.apiextensions.CustomResource
+    tenant_issuer: str | None
+    """The DNS-01 ClusterIssuer's name, when there is one."""
 
     def __init__(
         self,
@@ -211,6 +277,8 @@ class ClusterAddons(pulumi.ComponentResource):
         )
 
         cert_ns = self._namespace("cert-manager", CERT_MANAGER_NAMESPACE)
+        tenant_issuer = args.get("tenant_issuer")
+        identity_ready = list(tenant_issuer.get("identity_ready") or ()) if tenant_issuer is not None else []
         cert_manager = k8s.helm.v3.Release(
             f"{name}-cert-manager",
             name=CERT_MANAGER_CHART,
@@ -221,7 +289,7 @@ class ClusterAddons(pulumi.ComponentResource):
             values=cert_manager_values(args),
             timeout=RELEASE_TIMEOUT,
             cleanup_on_fail=True,
-            opts=self._opts(depends_on=after_nodes),
+            opts=self._opts(depends_on=[*after_nodes, *identity_ready]),
         )
         # The ClusterIssuer's CRD and the webhook that admits it come with the release: it goes after it.
         issuer = k8s.apiextensions.CustomResource(
@@ -232,6 +300,9 @@ class ClusterAddons(pulumi.ComponentResource):
             spec=cluster_issuer_spec(args.get("acme_server") or LETSENCRYPT),
             opts=self._opts(depends_on=[cert_manager]),
         )
+
+        if tenant_issuer is not None:
+            self._create_tenant_issuer(tenant_issuer, args.get("acme_server") or LETSENCRYPT, cert_manager, cert_ns)
 
         if args.get("pod_monitoring"):
             k8s.apiextensions.CustomResource(
@@ -257,6 +328,7 @@ class ClusterAddons(pulumi.ComponentResource):
         self.cluster_issuer = CLUSTER_ISSUER
         self.releases = {"ingress-nginx": controller, "cert-manager": cert_manager}
         self.issuer = issuer
+        self.tenant_issuer = TENANT_ISSUER if tenant_issuer is not None else None
         self.register_outputs(
             {
                 "ingress_address": self.ingress_address,
@@ -268,6 +340,57 @@ class ClusterAddons(pulumi.ComponentResource):
 
     def _opts(self, **extra: Any) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, provider=self._provider, **extra)
+
+    def _create_tenant_issuer(
+        self,
+        args: TenantIssuerArgs,
+        acme_server: str,
+        cert_manager: k8s.helm.v3.Release,
+        namespace: k8s.core.v1.Namespace,
+    ) -> None:
+        after: list[pulumi.Resource] = [cert_manager]
+        account = args.get("token_service_account")
+        if account is not None:
+            ns = namespace.metadata.apply(lambda m: str(m.name))
+            rule_name = f"{account}-tokenrequest"
+
+            def meta(object_name: str) -> k8s.meta.v1.ObjectMetaArgsDict:
+                return {"name": object_name, "namespace": ns, "labels": self._labels}
+
+            service_account = k8s.core.v1.ServiceAccount(
+                f"{self._name}-dns01-service-account",
+                metadata=meta(account),
+                automount_service_account_token=False,
+                opts=self._opts(),
+            )
+            role = k8s.rbac.v1.Role(
+                f"{self._name}-dns01-token-request",
+                metadata=meta(rule_name),
+                rules=token_request_rules(account),
+                opts=self._opts(),
+            )
+            binding = k8s.rbac.v1.RoleBinding(
+                f"{self._name}-dns01-token-request",
+                metadata=meta(f"{CERT_MANAGER_SERVICE_ACCOUNT}-{rule_name}"),
+                subjects=[
+                    {
+                        "kind": "ServiceAccount",
+                        "name": CERT_MANAGER_SERVICE_ACCOUNT,
+                        "namespace": CERT_MANAGER_NAMESPACE,
+                    }
+                ],
+                role_ref={"api_group": "rbac.authorization.k8s.io", "kind": "Role", "name": rule_name},
+                opts=self._opts(depends_on=[role]),
+            )
+            after += [service_account, binding]
+        k8s.apiextensions.CustomResource(
+            f"{self._name}-tenant-issuer",
+            api_version="cert-manager.io/v1",
+            kind="ClusterIssuer",
+            metadata={"name": TENANT_ISSUER, "labels": self._labels},
+            spec=tenant_issuer_spec(acme_server, args["names"], args["route53"]),
+            opts=self._opts(depends_on=after),
+        )
 
     def _namespace(self, suffix: str, namespace: str) -> k8s.core.v1.Namespace:
         pod_security = {f"pod-security.kubernetes.io/{mode}": level for mode, level in POD_SECURITY[namespace].items()}

@@ -112,3 +112,63 @@ def cell_identity(cell: CellBase, domain: str) -> CellIdentity:
     return CellIdentity(
         name=cell.name, region=cell.region, domain=cell.zone_name(domain), environment=str(cell.environment)
     )
+
+
+# --- the tenants' names ------------------------------------------------------------------------
+
+#: Let's Encrypt issues at most this many certificates for one exact set of names per week (its
+#: "Duplicate Certificate" limit): the reason every cell's tenant certificate also names the cell.
+DUPLICATE_CERTIFICATE_LIMIT = 5
+
+
+def wildcard_host(domain: str) -> str:
+    """The Ingress host every tenant name `<tenant>.<domain>` matches (a wildcard matches one label only)."""
+    return f"*.{domain}"
+
+
+def wildcard_matches(wildcard: str, host: str) -> bool:
+    """Kubernetes Ingress semantics: `*.foo.com` matches `bar.foo.com`, not `foo.com` nor `baz.bar.foo.com`."""
+    label, _, rest = host.partition(".")
+    return wildcard.startswith("*.") and bool(label) and rest == wildcard[2:]
+
+
+def redundant_names(names: Sequence[str]) -> list[str]:
+    """Names a wildcard of the same order already covers: Let's Encrypt refuses such an order (Boulder's
+    check: a name whose first label replaced by `*` is also requested)."""
+    wanted = set(names)
+    return sorted(n for n in wanted if not n.startswith("*") and "*." + n.partition(".")[2] in wanted)
+
+
+@dataclass(frozen=True)
+class TenantNames:
+    """The tenants' names one cell serves: `*.<domain>` on its serving component, with a certificate.
+
+    The certificate names `*.<domain>` (DNS-01 in the parent zone) and the cell's own origin
+    `<component>.<cell zone>` (HTTP-01, it already resolves to the cell), so no two cells ask for the
+    same set of names. `origin` lies two labels under `domain`, so the wildcard does not cover it.
+    """
+
+    domain: str
+    """The organization's domain."""
+    component: str
+    """The application component that serves tenants (`routing.component`)."""
+    origin: str
+    """That component's host in the cell's zone: where every tenant name of the cell points."""
+
+    def __post_init__(self) -> None:
+        if not self.origin.endswith(f".{self.domain}") or wildcard_matches(self.wildcard, self.origin):
+            raise ValueError(
+                f"the cell origin {self.origin!r} must lie at least two labels under {self.domain!r}: the "
+                f"tenants' certificate names it beside {self.wildcard!r}, which must not cover it"
+            )
+
+    @property
+    def wildcard(self) -> str:
+        return wildcard_host(self.domain)
+
+    def certificate_names(self) -> list[str]:
+        return [self.wildcard, self.origin]
+
+
+def tenant_names(domain: str, component: str, cell: CellIdentity) -> TenantNames:
+    return TenantNames(domain=domain, component=component, origin=cell.host(component))

@@ -2,7 +2,9 @@
 
 Scope: per application component, a namespace (Pod Security `restricted`), a hardened
 Deployment, a Service, a HorizontalPodAutoscaler, a PodDisruptionBudget, NetworkPolicies
-(default deny plus the few allows it needs) and a TLS Ingress on `<component>.<cell zone>`.
+(default deny plus the few allows it needs) and a TLS Ingress on `<component>.<cell zone>`; with
+`tenant_names`, the serving component also gets the tenants' Ingress on `*.<domain>` (every tenant
+name `<tenant>.<domain>` is a CNAME to that component's host) and its Certificate.
 Non-goals: the cluster itself, its ingress controller, certificate issuance and DNS records
 for the hosts (the cell programs and `components.k8s.addons` own those; the Ingresses wait for
 whatever `ingress_depends_on` names); egress to anything outside
@@ -20,7 +22,7 @@ from typing import Any, NotRequired, TypedDict
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.k8s.spec import CellIdentity, WorkloadSpec
+from components.k8s.spec import CellIdentity, TenantNames, WorkloadSpec
 
 #: Pod Security admission: every application namespace enforces, audits and warns at `restricted`.
 POD_SECURITY_LEVEL = "restricted"
@@ -35,6 +37,9 @@ NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 CPU_TARGET_PERCENT = 70
 #: Size of the writable /tmp (the root filesystem is read-only).
 TMP_SIZE_LIMIT = "128Mi"
+#: The tenants' Certificate (in the serving component's namespace) and the Secret it fills.
+TENANT_CERTIFICATE = "tenants"
+TENANT_TLS_SECRET = "tenants-tls"  # noqa: S105 - a Secret's name
 #: cert-manager's HTTP-01 solver pods (in the namespace of the Ingress they answer for): label and port.
 ACME_SOLVER_LABEL = "acme.cert-manager.io/http01-solver"
 ACME_SOLVER_PORT = 8089
@@ -53,6 +58,11 @@ class WorkloadsArgs(TypedDict):
     """Namespace of the ingress controller: the only source of traffic from outside the application."""
     cluster_issuer: NotRequired[str | None]
     """cert-manager ClusterIssuer that fills each Ingress's TLS secret; unset: the secret is provisioned elsewhere."""
+    tenant_names: NotRequired[TenantNames | None]
+    """The tenants' names the cell serves on its serving component (any tenant of the organization, so a
+    move needs no change here); unset: none."""
+    tenant_issuer: NotRequired[str | None]
+    """The ClusterIssuer of the tenants' certificate (DNS-01 for the wildcard); required with `tenant_names`."""
     ingress_depends_on: NotRequired[Sequence[pulumi.Resource]]
     """What every Ingress waits for (the ingress controller and the issuer): Pulumi waits for an Ingress to get an
     address, which only a running controller gives it."""
@@ -83,6 +93,12 @@ class Workloads(pulumi.ComponentResource):
         if duplicates:
             raise ValueError(f"application components must have unique names; repeated: {', '.join(duplicates)}")
         self._application_namespaces = names
+        tenants = args.get("tenant_names")
+        if tenants is not None and (tenants.component not in names or not args.get("tenant_issuer")):
+            raise ValueError(
+                f"the tenants' names are served by component {tenants.component!r}, which needs to be one of the "
+                f"cell's components ({', '.join(names)}) and a `tenant_issuer` for their certificate"
+            )
 
         namespaces: dict[str, pulumi.Output[str]] = {}
         for component in args["components"]:
@@ -126,6 +142,9 @@ class Workloads(pulumi.ComponentResource):
         self._create_disruption_budget(prefix, component, ns)
         self._create_network_policies(prefix, component, ns)
         self._create_ingress(prefix, component, ns)
+        tenants = self._args.get("tenant_names")
+        if tenants is not None and tenants.component == component.name:
+            self._create_tenant_ingress(prefix, component, ns, tenants)
         return ns
 
     def _create_namespace(self, prefix: str, component: WorkloadSpec) -> k8s.core.v1.Namespace:
@@ -346,14 +365,42 @@ class Workloads(pulumi.ComponentResource):
             )
 
     def _create_ingress(self, prefix: str, component: WorkloadSpec, ns: pulumi.Output[str]) -> None:
-        host = self._args["cell"].host(component.name)
         issuer = self._args.get("cluster_issuer")
         metadata = self._meta(component, ns)
         if issuer:
             metadata["annotations"] = {"cert-manager.io/cluster-issuer": issuer}
-        spec: k8s.networking.v1.IngressSpecArgsDict = {
+        spec = self._ingress_spec(component, self._args["cell"].host(component.name), tls_secret_name(component.name))
+        k8s.networking.v1.Ingress(f"{prefix}-ingress", metadata=metadata, spec=spec, opts=self._after_addons())
+
+    def _create_tenant_ingress(
+        self, prefix: str, component: WorkloadSpec, ns: pulumi.Output[str], tenants: TenantNames
+    ) -> None:
+        """A second Ingress of the serving component, for `*.<domain>`, whose Certificate is explicit: the
+        ingress-shim (the other Ingress's annotation) would name only the Ingress's hosts, and a set of names
+        shared by every cell would meet Let's Encrypt's duplicate-certificate limit at the sixth cell."""
+        k8s.apiextensions.CustomResource(
+            f"{prefix}-tenants-certificate",
+            api_version="cert-manager.io/v1",
+            kind="Certificate",
+            metadata=self._meta(component, ns, TENANT_CERTIFICATE),
+            spec={
+                "secretName": TENANT_TLS_SECRET,
+                "dnsNames": tenants.certificate_names(),
+                "issuerRef": {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": self._args["tenant_issuer"]},
+            },
+            opts=self._after_addons(),
+        )
+        k8s.networking.v1.Ingress(
+            f"{prefix}-tenants-ingress",
+            metadata=self._meta(component, ns, f"{component.name}-{TENANT_CERTIFICATE}"),
+            spec=self._ingress_spec(component, tenants.wildcard, TENANT_TLS_SECRET),
+            opts=self._after_addons(),
+        )
+
+    def _ingress_spec(self, component: WorkloadSpec, host: str, secret: str) -> k8s.networking.v1.IngressSpecArgsDict:
+        return {
             "ingress_class_name": self._args["ingress_class"],
-            "tls": [{"hosts": [host], "secret_name": tls_secret_name(component.name)}],
+            "tls": [{"hosts": [host], "secret_name": secret}],
             "rules": [
                 {
                     "host": host,
@@ -369,12 +416,9 @@ class Workloads(pulumi.ComponentResource):
                 }
             ],
         }
-        k8s.networking.v1.Ingress(
-            f"{prefix}-ingress",
-            metadata=metadata,
-            spec=spec,
-            opts=self._opts(depends_on=list(self._args.get("ingress_depends_on") or [])),
-        )
+
+    def _after_addons(self) -> pulumi.ResourceOptions:
+        return self._opts(depends_on=list(self._args.get("ingress_depends_on") or []))
 
 
 def tls_secret_name(component: str) -> str:
