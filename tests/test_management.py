@@ -843,6 +843,9 @@ def test_adding_an_aws_cell_adds_exactly_its_account_assignments_and_widgets(
     assert {(r.type, r.name) for r in added} == {
         (ACCOUNT, "delta-account"),
         (DEPLOYMENT_SETTINGS, "deployments-cell-delta"),  # its Pulumi Deployments settings
+        # Its DNS-01 role in the DNS account, for the tenants' wildcard certificate.
+        ("aws:iam/role:Role", "acme-delta"),
+        ("aws:iam/rolePolicy:RolePolicy", "acme-delta-challenge"),
         *((ASSIGNMENT, f"delta-group-{rule.group}-{rule.permission}") for rule in bigger.access_for(delta)),
     }
     assert len(bigger.access_for(delta)) == 4
@@ -871,6 +874,10 @@ def test_adding_a_gcp_cell_adds_exactly_its_project_and_scope(
         (SERVICE, "epsilon-iam-api"),
         (SERVICE_ACCOUNT, "epsilon-nodes-sa"),
         (DEPLOYMENT_SETTINGS, "deployments-cell-epsilon"),
+        # Its DNS-01 role in the DNS account, trusting its GKE cluster's tokens through an OIDC provider.
+        ("aws:iam/role:Role", "acme-epsilon"),
+        ("aws:iam/rolePolicy:RolePolicy", "acme-epsilon-challenge"),
+        ("aws:iam/openIdConnectProvider:OpenIdConnectProvider", "acme-epsilon-gke"),
         # us-central1 had no GCP cell: it gains the registry's copy, which the cell's nodes read.
         (GCS_BUCKET, "registry-gcs-us-central1-bucket"),
         (GCS_OBJECT, "registry-gcs-us-central1-object"),

@@ -48,7 +48,7 @@ def test_the_autoscaler_role_is_for_the_cluster_autoscaler_service_account_only(
         "aws:RequestTag/kubernetes-namespace": "kube-system",
         "aws:RequestTag/kubernetes-service-account": "cluster-autoscaler",
     }
-    association = staging.one("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+    association = staging.one("aws:eks/podIdentityAssociation:PodIdentityAssociation", "staging-cluster-autoscaler")
     assert association.inputs["namespace"] == "kube-system"
     assert association.inputs["serviceAccount"] == "cluster-autoscaler"
     assert association.inputs["roleArn"] == role.outputs["arn"]
@@ -86,7 +86,7 @@ def test_the_chart_is_pinned_discovers_the_cluster_and_waits_for_pod_identity(st
     assert values["rbac"]["serviceAccount"]["name"] == "cluster-autoscaler"
     assert values["resources"]["requests"] == {"cpu": "100m", "memory": "300Mi"}
     needed = {
-        staging.one("aws:eks/podIdentityAssociation:PodIdentityAssociation").urn,
+        staging.one("aws:eks/podIdentityAssociation:PodIdentityAssociation", "staging-cluster-autoscaler").urn,
         staging.one("aws:eks/addon:Addon", "staging-pod-identity-agent").urn,
         staging.one("aws:iam/rolePolicy:RolePolicy", "staging-cluster-autoscaler").urn,
     }

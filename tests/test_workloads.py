@@ -48,11 +48,14 @@ def workloads_plan(registry: Registry, name: str) -> StackPlan:
 
 
 def deploy_only(registry: Registry, name: str, kubeconfig: str = "kubeconfig") -> StackPlan:
-    """`stacks.workloads.deploy` alone, outside any cell program."""
-    from stacks.workloads import deploy
+    """`stacks.workloads.deploy` alone, outside any cell program (with tenant names, as the cell programs)."""
+    from stacks.workloads import TenantCertificates, deploy
 
     cell = registry.cell(name)
-    return run_program(lambda: deploy(registry, cell, kubeconfig), stack=cell.stack_name, mocks=CloudMocks(registry))
+    tenants = TenantCertificates(route53={})
+    return run_program(
+        lambda: deploy(registry, cell, kubeconfig, tenants=tenants), stack=cell.stack_name, mocks=CloudMocks(registry)
+    )
 
 
 def unsecret(value: Any) -> Any:
@@ -205,10 +208,14 @@ class TestEveryCell:
         components = [c.name for c in registry.organization.components]
         namespaces = [r.inputs["metadata"]["name"] for r in k8s_objects(plan) if r.type == NAMESPACE]
         assert sorted(namespaces) == sorted(components)
+        serving = registry.organization.routing.component
         for component in components:
-            for type_ in (DEPLOYMENT, SERVICE, HPA, PDB, INGRESS):
+            for type_ in (DEPLOYMENT, SERVICE, HPA, PDB):
                 (found,) = in_namespace(plan, type_, component)
                 assert found.inputs["metadata"]["name"] == component
+            # The serving component also answers the tenants' names (tests/test_tenant_names.py).
+            ingresses = sorted(r.inputs["metadata"]["name"] for r in in_namespace(plan, INGRESS, component))
+            assert ingresses == sorted([component, *([f"{component}-tenants"] if component == serving else [])])
             policies = {r.inputs["metadata"]["name"] for r in in_namespace(plan, NETPOL, component)}
             assert policies == {
                 "default-deny",
@@ -233,7 +240,8 @@ class TestEveryCell:
         assert kubeconfig == exported or json.loads(kubeconfig)["clusters"] == json.loads(exported)["clusters"]
         component = plan.one(COMPONENT, f"{name}-workloads")
         objects = k8s_objects(plan)
-        assert len(objects) == 3 * (1 + 5 + 6)  # namespace, 5 workload objects, 6 network policies
+        # Namespace, 5 workload objects, 6 network policies; the tenants' Ingress and Certificate.
+        assert len(objects) == 3 * (1 + 5 + 6) + 2
         for obj in objects:
             assert obj.provider == provider.urn, obj.urn
             assert obj.parent == component.urn, obj.urn
@@ -315,7 +323,7 @@ class TestEveryCell:
     def test_ingress_hosts_are_in_the_cell_zone_with_tls(self, plans, registry, name):
         cell = registry.cell(name)
         for component in registry.organization.components:
-            (ing,) = in_namespace(plans[name], INGRESS, component.name)
+            (ing,) = [r for r in in_namespace(plans[name], INGRESS, component.name) if "tenants" not in r.name]
             host = cell.endpoint(component.name, registry.organization.domain)
             assert host == f"{component.name}.{name}.cells.acme-corp.net"
             spec = ing.inputs["spec"]
