@@ -244,7 +244,8 @@ class TestGithubActionsTrust:
 class TestCiAssumes:
     PATHS = ["o-abc/r-ab12/ou-ab12-prod/*", "o-abc/r-ab12/ou-ab12-dev/*"]
     DNS_ROLE = "arn:aws:iam::100000000003:role/honeycomb-dns-delegation"
-    POLICY = identity.ci_policy(ACCESS_ROLE, PATHS, DNS_ROLE)
+    ROUTING_ROLE = "arn:aws:iam::100000000003:role/honeycomb-routing"
+    POLICY = identity.ci_policy(ACCESS_ROLE, PATHS, DNS_ROLE, ROUTING_ROLE)
     IN_CELL_OU = {"aws:ResourceOrgPaths": ["o-abc/r-ab12/ou-ab12-prod/"]}
     ELSEWHERE = {"aws:ResourceOrgPaths": ["o-abc/r-ab12/"]}
 
