@@ -256,7 +256,9 @@ def tenant_records(resources: list[View], ctx: Context, report: ReportViolation)
         found = tenants.get(tenant, [])
         if len(found) != 1:
             names = ", ".join(r.name for r in found) or "none"
-            report(f"tenant {tenant} has {len(found)} records in the routing stack ({names}); it needs exactly one", None)
+            report(
+                f"tenant {tenant} has {len(found)} records in the routing stack ({names}); it needs exactly one", None
+            )
     for name, records in sorted(by_name.items()):
         types = [r.type for _, r in records]
         if "CNAME" in types and len(records) > 1:

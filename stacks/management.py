@@ -36,10 +36,10 @@ from cells import MANAGED_BY, AwsCell, Environment, GcpCell, Registry
 from cells.export import to_json
 from cells.routes import router_host
 from cells.tenants import cell_capacity
+from components.aws import routing_role
 from components.aws.account import role_arn
 from components.aws.artifacts import ImageRepositories, ou_path
 from components.aws.audit_trail import OrganizationTrail
-from components.aws import routing_role
 from components.aws.dns_role import DnsDelegationRole
 from components.aws.identity import (
     CI_MAX_SESSION_SECONDS,

@@ -29,7 +29,7 @@ import pulumi
 import pulumi_aws as aws
 
 from cells import MANAGED_BY, Registry
-from cells.routes import Route, router_host, routes
+from cells.routes import Route, cell_origin, router_host, routes
 from components.aws import routing_role
 from components.aws.tenant_names import TenantName, TenantNames
 
@@ -68,15 +68,24 @@ def program(registry: Registry) -> None:
     pulumi.export("tenantNames", names.fqdns)
     pulumi.export("routerHost", router_host(registry))
     if router is not None:
-        pulumi.export("router", router)
+        # What a move's flip reads (the store's ARN) and operators look for, under the component's names.
+        pulumi.export("router", {key: getattr(router, key) for key in ROUTER_OUTPUTS})
+
+
+#: The router component's outputs the stack exports under `router`.
+ROUTER_OUTPUTS = ("store_arn", "store_id", "function_arn", "distribution_id", "distribution_domain", "url")
 
 
 def _router(registry: Registry, every: list[Route], zone_id: str, dns: aws.Provider) -> Any:
-    """The router component, called as `TenantRouter(name, TenantRouterArgs(routes, host, zone_id), provider)`.
+    """The router component: `TenantRouter("router", TenantRouterArgs(routes, host, zone_id, default_origin))`.
 
     Its module is written beside this stack; until it is in the tree the stack plans the records
-    alone (and says so), so the two land independently.
+    alone (and says so), so the two land independently. The distribution's default origin is the
+    first cell's serving host: the function replaces it per request, so it only sets the
+    connection settings every origin inherits.
     """
+    if not registry.cells:
+        return None  # nothing to route to
     try:
         module = importlib.import_module(ROUTER_MODULE)
     except ModuleNotFoundError as exc:
@@ -84,5 +93,10 @@ def _router(registry: Registry, every: list[Route], zone_id: str, dns: aws.Provi
             raise
         pulumi.log.warn(f"{ROUTER_MODULE} is not in this tree: the routing stack plans the tenant records only")
         return None
-    args = module.TenantRouterArgs(routes=every, host=router_host(registry), zone_id=zone_id)
+    args = module.TenantRouterArgs(
+        routes=every,
+        host=router_host(registry),
+        zone_id=zone_id,
+        default_origin=cell_origin(registry, registry.cells[0].name),
+    )
     return module.TenantRouter("router", args, provider=dns)

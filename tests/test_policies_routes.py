@@ -124,7 +124,9 @@ def test_a_record_whose_value_cannot_be_read_fires(registry: Registry, records: 
 
 def test_a_record_into_another_tenants_cell_fires(registry: Registry) -> None:
     bank = tenant(registry)
-    other = next(c for c in registry.cells if c.name != bank.cell and c.environment == registry.cell(bank.cell).environment)
+    other = next(
+        c for c in registry.cells if c.name != bank.cell and c.environment == registry.cell(bank.cell).environment
+    )
     stack = routing_stack(registry, **{bank.id: {"records": [cell_origin(registry, other.name)]}})
     assert messages(stack, registry, tenant_route_targets) == []  # a cell the tenant may live in...
     [message] = messages(stack, registry, tenant_route_isolation)  # ...but not the one holding its data
@@ -157,7 +159,9 @@ def test_a_missing_or_doubled_tenant_record_fires(registry: Registry) -> None:
     stack = routing_stack(registry)
     stack.resources = [r for r in stack.resources if r.name != "route-demo"]
     bank = cell_origin(registry, tenant(registry).cell)
-    stack.add(RECORD, "route-acme-bank-again", {"zoneId": ZONE, "name": "acme-bank", "type": "CNAME", "records": [bank]})
+    stack.add(
+        RECORD, "route-acme-bank-again", {"zoneId": ZONE, "name": "acme-bank", "type": "CNAME", "records": [bank]}
+    )
     found = messages(stack, registry, tenant_records)
     assert "tenant acme-bank has 2 records in the routing stack (route-acme-bank, route-acme-bank-again)" in found[0]
     assert "tenant demo has 0 records in the routing stack (none); it needs exactly one" in found[1]
@@ -185,7 +189,9 @@ def test_preview_unknowns_are_skipped(registry: Registry) -> None:
     stack = Stack("routing")
     stack.add(RECORD, "route-a", {"zoneId": UNKNOWN, "name": "x", "type": "CNAME"})
     stack.add(RECORD, "route-b", {"zoneId": ZONE, "name": UNKNOWN, "type": "CNAME"})
-    stack.add(RECORD, "route-c", {"zoneId": ZONE, "name": "acme-bank", "type": "CNAME", "records": UNKNOWN, "ttl": UNKNOWN})
+    stack.add(
+        RECORD, "route-c", {"zoneId": ZONE, "name": "acme-bank", "type": "CNAME", "records": UNKNOWN, "ttl": UNKNOWN}
+    )
     rules = (tenant_route_names, tenant_route_targets, tenant_route_isolation, tenant_route_ttl)
     assert messages(stack, registry, *rules) == []
 
@@ -193,7 +199,11 @@ def test_preview_unknowns_are_skipped(registry: Registry) -> None:
 def test_the_routing_provider_may_be_in_us_east_1_whatever_the_allowed_regions(registry: Registry) -> None:
     org = registry.organization
     narrow = registry.model_copy(
-        update={"organization": org.model_copy(update={"aws": org.aws.model_copy(update={"allowed_regions": ["eu-west-1"]})})}
+        update={
+            "organization": org.model_copy(
+                update={"aws": org.aws.model_copy(update={"allowed_regions": ["eu-west-1"]})}
+            )
+        }
     )
     stack = Stack("routing")
     role = "honeycomb-routing"

@@ -135,14 +135,18 @@ def test_the_role_never_touches_a_delegation_another_zone_or_another_type() -> N
     assert not allowed_by(POLICY, CHANGE, change(["A"], ["acme-bank.cells.acme-corp.net"]), ZONE_ARN)
     assert not allowed_by(POLICY, CHANGE, change(["CNAME"], ["acme-bank.other.net"]), ZONE_ARN)
     assert not allowed_by(POLICY, CHANGE, change(["CNAME", "NS"], ["x.cells.acme-corp.net"] * 2), ZONE_ARN)
-    assert not allowed_by(POLICY, CHANGE, change(["CNAME"], ["acme-bank.cells.acme-corp.net"]), "arn:aws:route53:::hostedzone/ZOTHER")
+    assert not allowed_by(
+        POLICY, CHANGE, change(["CNAME"], ["acme-bank.cells.acme-corp.net"]), "arn:aws:route53:::hostedzone/ZOTHER"
+    )
     assert not allowed_by(POLICY, CHANGE, {}, ZONE_ARN)  # ForAllValues on absent keys holds: Null refuses it
     assert not allowed_by(POLICY, "route53:DeleteHostedZone", {}, ZONE_ARN)
 
 
 def test_the_role_runs_the_router_in_its_own_account_only() -> None:
     assert allowed_by(POLICY, "cloudfront-keyvaluestore:PutKey", {}, f"arn:aws:cloudfront::{DNS}:key-value-store/k1")
-    assert not allowed_by(POLICY, "cloudfront-keyvaluestore:PutKey", {}, "arn:aws:cloudfront::999999999999:key-value-store/k1")
+    assert not allowed_by(
+        POLICY, "cloudfront-keyvaluestore:PutKey", {}, "arn:aws:cloudfront::999999999999:key-value-store/k1"
+    )
     assert allowed_by(POLICY, "cloudfront:UpdateDistribution", {}, f"arn:aws:cloudfront::{DNS}:distribution/E1")
     assert not allowed_by(POLICY, "cloudfront:UpdateDistribution", {}, f"arn:aws:cloudfront::{DNS}:function/f")
     assert not allowed_by(POLICY, "iam:PassRole", {}, "*")
@@ -155,7 +159,9 @@ def test_ci_assumes_the_role_as_the_stack_or_a_move_without_tags() -> None:
     assert trusts(trust, CI, assume, {"sts:RoleSessionName": routing_role.move_session("acme-bank")})
     assert not trusts(trust, CI, assume, {"sts:RoleSessionName": "honeycomb-alpha-dns"})
     assert not trusts(trust, CI, assume, {"sts:RoleSessionName": "honeycomb-routing", "aws:TagKeys": ["cell"]})
-    assert not trusts(trust, "arn:aws:iam::100000000001:role/other", assume, {"sts:RoleSessionName": "honeycomb-routing"})
+    assert not trusts(
+        trust, "arn:aws:iam::100000000001:role/other", assume, {"sts:RoleSessionName": "honeycomb-routing"}
+    )
     assert len(routing_role.move_session("t" * 63)) == 64
 
 

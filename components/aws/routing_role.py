@@ -124,7 +124,12 @@ def routing_policy(*, dns_account_id: str, parent_zone_id: str, domain: str, rou
 
     return document(
         {"Sid": "ReadParentZone", "Effect": "Allow", "Action": list(ZONE_READS), "Resource": zone_arn},
-        {"Sid": "WaitForChanges", "Effect": "Allow", "Action": "route53:GetChange", "Resource": "arn:aws:route53:::change/*"},
+        {
+            "Sid": "WaitForChanges",
+            "Effect": "Allow",
+            "Action": "route53:GetChange",
+            "Resource": "arn:aws:route53:::change/*",
+        },
         records("TenantNames", ["CNAME"], [f"*.{domain}"]),
         records("RouterName", ["A", "AAAA"], [router_host.rstrip(".").lower()]),
         {
@@ -133,7 +138,12 @@ def routing_policy(*, dns_account_id: str, parent_zone_id: str, domain: str, rou
             "Action": list(DISTRIBUTION_ACTIONS),
             "Resource": f"{cloudfront}:distribution/*",
         },
-        {"Sid": "RouterFunction", "Effect": "Allow", "Action": list(FUNCTION_ACTIONS), "Resource": f"{cloudfront}:function/*"},
+        {
+            "Sid": "RouterFunction",
+            "Effect": "Allow",
+            "Action": list(FUNCTION_ACTIONS),
+            "Resource": f"{cloudfront}:function/*",
+        },
         {
             "Sid": "RouterStore",
             "Effect": "Allow",
