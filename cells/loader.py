@@ -19,7 +19,7 @@ import yaml
 from pydantic import ValidationError
 
 from cells.deploy import RUNNER_KINDS, runner_problems
-from cells.models import CELL_ADAPTER, AwsCell, CellBase, Environment, GcpCell, Organization, Registry
+from cells.models import CELL_ADAPTER, ROUTING_STACK, AwsCell, CellBase, Environment, GcpCell, Organization, Registry
 from cells.tenants import CELL_ENVIRONMENTS, TENANTS_DIR, Tenant, TenantFile, cell_capacity, limit_problems
 
 DEFAULT_REGISTRY = Path(__file__).parent / "registry"
@@ -328,6 +328,16 @@ def _check_organization(path: Path, org: Organization) -> list[RegistryIssue]:
                 "'google', and the registry's GCP copies are named after it",
             )
         )
+    for i, wave in enumerate(org.waves):
+        if wave.name == ROUTING_STACK:
+            issues.append(
+                RegistryIssue(
+                    str(path),
+                    f"waves[{i}].name",
+                    f"wave {wave.name!r} is the name of the routing stack's own wave, which every rollout and "
+                    "bootstrap ends with (`cellctl rollout --wave routing`); name the wave otherwise",
+                )
+            )
     groups = {g.name for g in org.groups}
     for env, rules in org.access.items():
         for i, rule in enumerate(rules):

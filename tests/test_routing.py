@@ -213,3 +213,14 @@ def test_the_routing_stack_needs_the_management_stacks_role_first(plan: StackPla
     early = [("routing", ["routing"]), ("management", ["management"])]
     (found,) = [f for stack, f in violations(stacks, registry, early) if stack == "routing"]
     assert "only stack management creates it" in found["message"]
+
+
+def test_a_wave_named_like_the_routing_wave_is_refused(registry_copy: Path, edit_yaml: Any) -> None:
+    edit_yaml(registry_copy / "organization.yaml", lambda d: d["waves"][-1].update(name="routing"))
+    for cell in ("beta", "gamma"):
+        edit_yaml(registry_copy / "cells" / f"{cell}.yaml", lambda d: d.update(wave="routing"))
+    with pytest.raises(RegistryError) as caught:
+        load_registry(registry_copy)
+    (issue,) = caught.value.issues
+    assert issue.file.endswith("organization.yaml") and issue.path == "waves[2].name"
+    assert "the routing stack's own wave" in issue.message
