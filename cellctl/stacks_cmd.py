@@ -1,6 +1,6 @@
 """`cellctl stacks sync`: keep `stacks/Pulumi.<stack>.yaml` in step with the registry.
 
-The registry implies the stacks (`management` and one `cell-<name>` per cell). Each stack's
+The registry implies the stacks (`management`, one `cell-<name>` per cell, `routing`). Each stack's
 config file holds only what the registry cannot: provider settings and secrets. `sync` writes
 the files that are missing and reports the stale ones (a file for a stack that no longer
 exists, a required setting missing or wrong, a setting that belongs in the registry); it never
