@@ -1,7 +1,8 @@
 """`cellctl stacks affected`: which stacks a change can alter, so CI previews just those.
 
 A pure mapping from changed paths to stacks, by what each file feeds: a cell's registry file its
-own stack and the management stack (which creates its account or project and grants); a stack's
+own stack, the management stack (which creates its account or project and grants) and the routing
+stack (its tenants' origins); a tenant file the routing and management stacks; a stack's
 config file that stack; a stack program the stacks it builds; shared code (components, the
 registry models, the policy pack, the project file) every stack. Files no program reads (docs,
 tests, the CLI, workflows) affect none. When unsure, every stack: a preview too many is cheap.
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from cells import Registry
 
 MANAGEMENT = "management"
+ROUTING = "routing"  # `cells.ROUTING_STACK` (not imported at module level: --help stays fast)
 #: Paths that no stack program reads.
 UNREAD = ("README.md", "tests/", "cellctl/", "benchmarks/", ".github/", "docs/", "Makefile", ".gitignore")
 
@@ -41,7 +43,10 @@ def affected_stacks(paths: Iterable[str], registry: Registry) -> list[str]:
             continue
         if text.startswith("cells/registry/cells/") and path.suffix == ".yaml":
             own = f"cell-{path.stem}"
-            hit.update({own, MANAGEMENT} if own in every else {MANAGEMENT})
+            hit.update({own, MANAGEMENT, ROUTING} if own in every else {MANAGEMENT, ROUTING})
+        elif text.startswith("cells/registry/tenants/") and path.suffix == ".yaml":
+            # Tenants feed the routing stack's records and the published registry (management).
+            hit.update({ROUTING, MANAGEMENT})
         elif text.startswith("stacks/Pulumi.") and path.suffix == ".yaml":
             stack = path.name.removeprefix("Pulumi.").removesuffix(".yaml")
             hit.update({stack} & set(every))
@@ -51,6 +56,8 @@ def affected_stacks(paths: Iterable[str], registry: Registry) -> list[str]:
             hit.update(gcp)
         elif text == "stacks/management.py":
             hit.add(MANAGEMENT)
+        elif text == "stacks/routing.py":
+            hit.add(ROUTING)
         else:  # shared code, the organization file, the project: anything may change
             hit.update(every)
     return [stack for stack in every if stack in hit]

@@ -215,7 +215,12 @@ def rollout(
         concurrency = remote.concurrency if remote is not None else LOCAL_CONCURRENCY
     try:
         plan = rollout_plan(
-            reg, revision=current_revision(project), wave=wave, mode=_mode(preview), concurrency=concurrency
+            reg,
+            revision=current_revision(project),
+            wave=wave,
+            mode=_mode(preview),
+            concurrency=concurrency,
+            routing=remote is None,
         )
         if bake_minutes is not None:
             plan = shorten_bakes(plan, reg, bake_minutes, prod_too=shorten_prod_bakes)

@@ -1,6 +1,6 @@
 """`cellctl stacks sync`: keep `stacks/Pulumi.<stack>.yaml` in step with the registry.
 
-The registry implies the stacks (`management` and one `cell-<name>` per cell). Each stack's
+The registry implies the stacks (`management`, one `cell-<name>` per cell, `routing`). Each stack's
 config file holds only what the registry cannot: provider settings and secrets. `sync` writes
 the files that are missing and reports the stale ones (a file for a stack that no longer
 exists, a required setting missing or wrong, a setting that belongs in the registry); it never
@@ -35,6 +35,7 @@ FILE_PATTERN = re.compile(r"^Pulumi\.(?P<stack>[A-Za-z0-9_.-]+)\.yaml$")
 #: Config namespaces of provider settings; anything there is allowed.
 PROVIDER_NAMESPACES = ("aws", "gcp", "kubernetes", "pulumi")
 DISABLE_DEFAULT_PROVIDERS = "pulumi:disable-default-providers"
+ROUTING_STACK = "routing"  # `cells.ROUTING_STACK` (not imported here, as above)
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ def expected_config(registry: Registry, stack: str) -> dict[str, Any]:
     from stacks import outputs as mgmt
 
     config: dict[str, Any] = {DISABLE_DEFAULT_PROVIDERS: ["*"]}
-    if stack != "management":
+    if stack not in ("management", ROUTING_STACK):  # routing reads the registry alone
         config[f"{PROJECT}:{mgmt.MANAGEMENT_STACK_CONFIG}"] = mgmt.DEFAULT_MANAGEMENT_STACK
     return config
 
@@ -71,6 +72,8 @@ def render(registry: Registry, stack: str) -> str:
 
     if stack == "management":
         source = "cells/registry/ (organization.yaml and every cell)"
+    elif stack == ROUTING_STACK:
+        source = "cells/registry/ (organization.yaml, every cell and every tenant file)"
     else:
         source = f"the registry (cells/registry/cells/{stack.removeprefix(CELL_PREFIX)}.yaml)"
     config = expected_config(registry, stack)
@@ -149,6 +152,8 @@ def _allowed_project_keys(registry: Registry, stack: str) -> dict[str, Callable[
         checks: dict[str, Callable[[Any], str | None]] = {f"{PROJECT}:{key}": _any for key in MANAGEMENT_KEYS}
         checks[f"{PROJECT}:{CI_PRINCIPALS_CONFIG}"] = lambda value: _ci_principals(registry, value)
         return checks
+    if stack == ROUTING_STACK:
+        return {}
     keys: dict[str, Callable[[Any], str | None]] = {f"{PROJECT}:{mgmt.MANAGEMENT_STACK_CONFIG}": _management_stack}
     cell = registry.cell(stack.removeprefix(CELL_PREFIX))
     if isinstance(cell, AwsCell):

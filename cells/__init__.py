@@ -4,6 +4,7 @@ from cells.loader import RegistryError, RegistryIssue, load_registry, registry_d
 from cells.models import (
     MANAGED_BY,
     NODE_SIZING,
+    ROUTING_STACK,
     AccessRule,
     AppComponent,
     AwsCell,
@@ -21,6 +22,7 @@ from cells.models import (
 __all__ = [
     "MANAGED_BY",
     "NODE_SIZING",
+    "ROUTING_STACK",
     "AccessRule",
     "AppComponent",
     "AwsCell",

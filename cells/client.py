@@ -26,11 +26,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
+from cells.export import route_document
 from cells.loader import RegistryError, RegistryIssue, load_registry_data
 from cells.models import AccountId, AwsCell, GcpCell, Registry, replica_bucket
 from cells.regions import GCP_REGIONS
+from cells.routes import Route, routes
+from cells.routes import route_for as tenant_route
+from cells.tenants import Tenant
 
 #: Where the Cloud Storage JSON API is read (overridden by `HONEYCOMB_GCS_ENDPOINT`).
 GCS_ENDPOINT_ENV = "HONEYCOMB_GCS_ENDPOINT"
@@ -57,11 +61,36 @@ class CellOutputs(BaseModel):
     project_number: str | None = Field(default=None, description="GCP cells: the project's number.")
 
 
+class UnknownTenantError(LookupError):
+    """A tenant id the published registry does not hold."""
+
+
 class PublishedRegistry(Registry):
     """A `Registry` as the management stack published it, with each cell's outputs."""
 
     format_version: int
     outputs: dict[str, CellOutputs] = Field(default_factory=dict)
+    _tenants_by_id: dict[str, Tenant] | None = PrivateAttr(default=None)
+
+    def route_for(self, tenant_id: str) -> Route:
+        """The tenant's route: its name and the origin of its registry cell (`cells.routes`)."""
+        if self._tenants_by_id is None:  # built once: token issuers ask per token
+            self._tenants_by_id = {t.id: t for t in self.tenants}
+        tenant = self._tenants_by_id.get(tenant_id)
+        if tenant is None:
+            raise UnknownTenantError(
+                f"no tenant {tenant_id!r} in the published registry ({len(self._tenants_by_id)} tenants known); "
+                "a tenant placed since is there after the management stack's next update"
+            )
+        return tenant_route(self, tenant)
+
+    def endpoint_for(self, tenant_id: str) -> str:
+        """The host a token issuer gives the tenant's clients: the tenant's own name, `<tenant>.<domain>`.
+
+        Not the cell's host: a move flips the name's record and the router's entry, so a token issued
+        before a move keeps working after it (the name follows the tenant, within its record's TTL).
+        """
+        return self.route_for(tenant_id).name
 
     def outputs_for(self, cell: AwsCell | GcpCell | str) -> CellOutputs:
         name = cell if isinstance(cell, str) else cell.name
@@ -139,6 +168,7 @@ def parse(text: str, location: str) -> PublishedRegistry:
                 for err in exc.errors():
                     where = ".".join(str(p) for p in err["loc"])
                     issues.append(RegistryIssue(location, f"cells[{i}].outputs.{where}", err["msg"]))
+    issues += _route_issues(data.get("routes"), registry, location)
     version = data.get("format_version")
     if not isinstance(version, int) or isinstance(version, bool):
         issues.append(RegistryIssue(location, "format_version", f"expected a whole number, got {version!r}"))
@@ -152,6 +182,33 @@ def parse(text: str, location: str) -> PublishedRegistry:
         format_version=version,
         outputs=outputs,
     )
+
+
+def _route_issues(published: Any, registry: Registry, location: str) -> list[RegistryIssue]:
+    """The published `routes` must be what the published registry implies (absent: an older document)."""
+    if published is None:
+        return []
+    expected = [route_document(r) for r in routes(registry)]
+    if published == expected:
+        return []
+    if not isinstance(published, list):
+        return [RegistryIssue(location, "routes", f"expected a list of routes, got {type(published).__name__}")]
+    by_tenant = {r["tenant"]: r for r in expected}
+    issues = []
+    for i, route in enumerate(published):
+        tenant = route.get("tenant") if isinstance(route, dict) else None
+        if route != by_tenant.get(str(tenant)):
+            issues.append(
+                RegistryIssue(
+                    location,
+                    f"routes[{i}]",
+                    f"{route!r} is not the route the registry gives tenant {tenant!r} ({by_tenant.get(str(tenant))!r})",
+                )
+            )
+    missing = sorted(set(by_tenant) - {r.get("tenant") for r in published if isinstance(r, dict)})
+    if missing:
+        issues.append(RegistryIssue(location, "routes", f"no route for tenants {', '.join(missing)}"))
+    return issues
 
 
 def _split(location: str) -> tuple[str, str]:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from typing import Any
 
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
 from cells.models import CELL_ADAPTER, AwsCell, GcpCell, Organization, Registry
+from cells.routes import Route, routes
 from cells.tenants import TenantFile
 
 FORMAT_VERSION = 1
@@ -39,7 +41,17 @@ def registry_document(registry: Registry, outputs: dict[str, dict[str, Any]] | N
         "organization": registry.organization.model_dump(mode="json"),
         "cells": cells,
         "tenants": [t.model_dump(mode="json") for t in registry.tenants],
+        # Each tenant's name and the origin of its registry cell (`cells.routes`), for readers in any language.
+        "routes": [route_document(r) for r in routes(registry)],
     }
+
+
+def route_document(route: Route) -> dict[str, Any]:
+    """A route as exported: `cells.routes.Route`'s fields (`moving_to` only while a move runs)."""
+    doc = asdict(route)
+    if doc["moving_to"] is None:
+        del doc["moving_to"]
+    return doc
 
 
 def to_json(registry: Registry, outputs: dict[str, dict[str, Any]] | None = None) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ import yaml
 from pydantic import ValidationError
 
 from cells.deploy import RUNNER_KINDS, runner_problems
-from cells.models import CELL_ADAPTER, AwsCell, CellBase, Environment, GcpCell, Organization, Registry
+from cells.models import CELL_ADAPTER, ROUTING_STACK, AwsCell, CellBase, Environment, GcpCell, Organization, Registry
 from cells.tenants import CELL_ENVIRONMENTS, TENANTS_DIR, Tenant, TenantFile, cell_capacity, limit_problems
 
 DEFAULT_REGISTRY = Path(__file__).parent / "registry"
@@ -347,6 +347,16 @@ def _check_organization(path: Path, org: Organization) -> list[RegistryIssue]:
                 f"({routing.ttl_seconds}) <= max_ttl_seconds ({routing.max_ttl_seconds})",
             )
         )
+    for i, wave in enumerate(org.waves):
+        if wave.name == ROUTING_STACK:
+            issues.append(
+                RegistryIssue(
+                    str(path),
+                    f"waves[{i}].name",
+                    f"wave {wave.name!r} is the name of the routing stack's own wave, which every rollout and "
+                    "bootstrap ends with (`cellctl rollout --wave routing`); name the wave otherwise",
+                )
+            )
     groups = {g.name for g in org.groups}
     for env, rules in org.access.items():
         for i, rule in enumerate(rules):
@@ -368,6 +378,15 @@ def _check_cells(org: Organization, cells: list[tuple[Path, AwsCell | GcpCell]])
 
     for path, cell in cells:
         f = str(path)
+        if cell.name == org.routing.host:
+            issues.append(
+                RegistryIssue(
+                    f,
+                    "name",
+                    f"cell {cell.name!r} is named like the router's host (routing.host in organization.yaml): its "
+                    f"delegated zone {cell.name}.{org.domain} would collide with the router's name in the parent zone",
+                )
+            )
         if cell.region not in allowed[cell.cloud]:
             issues.append(
                 RegistryIssue(
@@ -446,6 +465,26 @@ def _check_cells(org: Organization, cells: list[tuple[Path, AwsCell | GcpCell]])
     return issues
 
 
+def _name_collision(org: Organization, cells: Mapping[str, AwsCell | GcpCell], tenant_id: str) -> str | None:
+    """Why a tenant's name `<id>.<domain>` would collide in the parent zone, or None.
+
+    A cell's name there is its delegation (NS records) and the router's host its alias; a CNAME
+    cannot share its name with any other record (RFC 1034 3.6.2, Route53 refuses the change).
+    """
+    name = f"{tenant_id}.{org.domain}"
+    if tenant_id in cells:
+        return (
+            f"tenant id {tenant_id!r} is also a cell's name: the tenant's record {name} would collide with "
+            f"cell {tenant_id!r}'s delegated zone in the parent zone; choose another id"
+        )
+    if tenant_id == org.routing.host:
+        return (
+            f"tenant id {tenant_id!r} is the router's host (routing.host in organization.yaml): the tenant's "
+            f"record {name} would collide with the router's name in the parent zone; choose another id"
+        )
+    return None
+
+
 def _check_tenants(
     org: Organization,
     cells: list[AwsCell | GcpCell],
@@ -494,6 +533,8 @@ def _check_tenants(
                     f"{tenant.id!r} is in {cell.environment} cell {cell.name!r}",
                 )
             )
+        if collision := _name_collision(org, by_name, tenant.id):
+            issues.append(RegistryIssue(file, f"{field}.id", collision))
         if tenant.custom_domain and (tenant.custom_domain == domain or tenant.custom_domain.endswith(f".{domain}")):
             issues.append(
                 RegistryIssue(

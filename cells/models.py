@@ -91,6 +91,10 @@ AwsRegion = Annotated[str, KnownRegion("aws")]
 GcpRegion = Annotated[str, KnownRegion("gcp")]
 
 
+#: The stack that owns the tenants' names and the router (`stacks.routing`).
+ROUTING_STACK = "routing"
+
+
 class Strict(BaseModel):
     """Base of every registry model: unknown keys are errors, models are immutable."""
 
@@ -604,7 +608,8 @@ class Registry(Strict):
 
     @property
     def stack_names(self) -> list[str]:
-        return ["management", *sorted(c.stack_name for c in self.cells)]
+        """Every stack, in bootstrap order: management, the cells, then routing (its records name the cells' hosts)."""
+        return ["management", *sorted(c.stack_name for c in self.cells), ROUTING_STACK]
 
     def zone_name(self, cell: CellBase) -> str:
         return cell.zone_name(self.organization.domain)

@@ -24,6 +24,13 @@ from policies.protection import prod_protection
 from policies.public import no_public_access
 from policies.reachability import deploy_reachability
 from policies.rotation import kms_key_rotation
+from policies.routes import (
+    tenant_records,
+    tenant_route_isolation,
+    tenant_route_names,
+    tenant_route_targets,
+    tenant_route_ttl,
+)
 from policies.tagging import required_tags
 from policies.workloads import workload_hygiene
 
@@ -51,6 +58,11 @@ POLICIES: list[Policy] = [
     metric_sources,
     deploy_reachability,
     node_capacity,
+    tenant_route_names,
+    tenant_route_targets,
+    tenant_route_isolation,
+    tenant_route_ttl,
+    tenant_records,
 ]
 
 __all__ = ["PACK_NAME", "POLICIES"]

@@ -5,7 +5,8 @@ Checked on providers (`region`, GCP `zone`), on resources that name a region the
 on resources of a default provider, whose region comes from the stack config (`aws:region`,
 `gcp:region`). A region that is not a string is a finding. GCP
 multi-regions (`EU`, `US`) and `global` name no single region and are left alone. The DNS
-delegation provider is exempt: Route53 is global and its region is fixed.
+delegation and routing providers are exempt: Route53 and CloudFront are global, their APIs (and
+CloudFront's certificates and functions) in us-east-1.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from policies.base import (
     resource_rule,
 )
 from policies.isolation import is_delegation_provider
+from policies.routes import is_routing_provider
 
 _GCP_REGION = re.compile(r"^([a-z]+-[a-z]+\d+)(-[a-z])?$")
 
@@ -46,7 +48,8 @@ def allowed_regions(resource: View, ctx: Context, report: Callable[[str], None])
     org = ctx.registry.organization
     props = resource.props
     if resource.type == "pulumi:providers:aws":
-        if is_delegation_provider(resource_as_provider(resource), ctx):
+        as_provider = resource_as_provider(resource)
+        if is_delegation_provider(as_provider, ctx) or is_routing_provider(as_provider, ctx):
             return
         cloud, allowed, regions = "AWS", org.aws.allowed_regions, [props.get("region")]
     elif resource.type == "pulumi:providers:gcp":

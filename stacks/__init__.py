@@ -1,4 +1,4 @@
-"""One program per kind of stack: `management` and `cell-<name>`.
+"""One program per kind of stack: `management`, `cell-<name>` and `routing`.
 
 `build(stack)` is all `__main__.py` calls. The registry is the one source of truth; stack
 config (`stacks/Pulumi.<stack>.yaml`) only holds provider settings and secrets.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from cells import AwsCell, GcpCell, Registry, UnknownCellError, load_registry
+from cells import ROUTING_STACK, AwsCell, GcpCell, Registry, UnknownCellError, load_registry
 
 CELL_PREFIX = "cell-"
 
@@ -43,6 +43,10 @@ def resolve(stack_name: str, registry: Registry) -> Callable[[], None]:
         from stacks import management
 
         return _guarded(stack_name, lambda: management.program(registry))
+    if stack_name == ROUTING_STACK:
+        from stacks import routing
+
+        return _guarded(stack_name, lambda: routing.program(registry))
     if stack_name.startswith(CELL_PREFIX):
         try:
             cell = registry.cell(stack_name.removeprefix(CELL_PREFIX))

@@ -11,7 +11,8 @@ Providers (default providers are disabled, so each is explicit):
   CloudTrail trail and its bucket);
 - `monitoring-<region>`: the monitoring account in each region with AWS cells (plus the home
   region, which holds the dashboard), through the organization's access role;
-- `dns`: the DNS account (the delegation role, each cell's DNS-01 role), through the same access role;
+- `dns`: the DNS account (the delegation role, the routing role, each cell's DNS-01 role), through the
+  same access role;
 - `gcp`: the organization's GCP credentials, default project the metrics scoping project.
 
 Stack config (all optional): `awsOrganizationId` and `awsOrganizationRootId` (else looked up),
@@ -35,7 +36,9 @@ import pulumi_pulumiservice as ps
 
 from cells import MANAGED_BY, AwsCell, Environment, GcpCell, Registry
 from cells.export import to_json
+from cells.routes import router_host
 from cells.tenants import cell_capacity
+from components.aws import routing_role
 from components.aws.account import role_arn
 from components.aws.acme_dns import AcmeDnsRoles, AwsCellSolver, GcpCellSolver, gke_issuer
 from components.aws.artifacts import ImageRepositories, ou_path
@@ -217,6 +220,7 @@ def program(registry: Registry) -> None:
             "access_role_name": aws_org.access_role_name,
             "cell_org_paths": cell_org_paths,
             "dns_delegation_role_arn": role_arn(aws_org.dns_account_id, aws_org.dns_delegation_role_name),
+            "routing_role_arn": routing_role.role_arn(aws_org.dns_account_id),
             "tags": tags,
         },
         provider=management,
@@ -252,6 +256,19 @@ def program(registry: Registry) -> None:
             "domain": org.domain,
             "cells": {cell.name: _acme_solver(cell, account_ids) for cell in registry.cells},
             "tags": {cell.name: cell.tags for cell in registry.cells},
+        },
+        provider=dns,
+    )
+    # The routing stack's identity: tenant CNAMEs and the router, which the delegation role may not write.
+    routing_role.RoutingRole(
+        "routing",
+        {
+            "dns_account_id": aws_org.dns_account_id,
+            "parent_zone_id": aws_org.parent_zone_id,
+            "domain": org.domain,
+            "router_host": router_host(registry),
+            "ci_role_arn": ci.arn,
+            "tags": tags,
         },
         provider=dns,
     )

@@ -33,6 +33,9 @@ def _conditions_hold(condition: dict[str, dict[str, Any]], request: dict[str, An
             if operator == "ForAllValues:StringEquals":
                 if not all(v in allowed for v in value or []):
                     return False
+            elif operator == "ForAllValues:StringLike":
+                if not all(_matches(allowed, v) for v in value or []):
+                    return False
             elif operator == "ForAnyValue:StringLike":
                 if not any(_matches(allowed, v) for v in value or []):
                     return False

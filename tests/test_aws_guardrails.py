@@ -247,7 +247,8 @@ class TestGithubActionsTrust:
 class TestCiAssumes:
     PATHS = ["o-abc/r-ab12/ou-ab12-prod/*", "o-abc/r-ab12/ou-ab12-dev/*"]
     DNS_ROLE = "arn:aws:iam::100000000003:role/honeycomb-dns-delegation"
-    POLICY = identity.ci_policy(ACCESS_ROLE, PATHS, DNS_ROLE)
+    ROUTING_ROLE = "arn:aws:iam::100000000003:role/honeycomb-routing"
+    POLICY = identity.ci_policy(ACCESS_ROLE, PATHS, DNS_ROLE, ROUTING_ROLE)
     IN_CELL_OU = {"aws:ResourceOrgPaths": ["o-abc/r-ab12/ou-ab12-prod/"]}
     ELSEWHERE = {"aws:ResourceOrgPaths": ["o-abc/r-ab12/"]}
 
@@ -264,12 +265,14 @@ class TestCiAssumes:
         monitoring_access = f"arn:aws:iam::100000000002:role/{ACCESS_ROLE}"
         assert not allowed_by(self.POLICY, "sts:AssumeRole", self.ELSEWHERE, monitoring_access)
         assert allowed_by(self.POLICY, "sts:AssumeRole", self.ELSEWHERE, self.DNS_ROLE)
+        assert allowed_by(self.POLICY, "sts:AssumeRole", self.ELSEWHERE, self.ROUTING_ROLE)
+        assert not allowed_by(self.POLICY, "sts:TagSession", self.ELSEWHERE, self.ROUTING_ROLE)
         assert not allowed_by(self.POLICY, "iam:CreateRole", self.IN_CELL_OU, "*")
 
     def test_the_plan_names_every_cell_ou(self, registry: Registry) -> None:
         plan = run_stack("management", registry)
         (policy,) = [p for p in plan.of_type(ROLE_POLICY) if p.name == "ci-assume"]
-        (cells, dns) = json.loads(policy.inputs["policy"])["Statement"]
+        (cells, dns, routing) = json.loads(policy.inputs["policy"])["Statement"]
         ous = {r.outputs["id"] for r in plan.of_type("aws:organizations/organizationalUnit:OrganizationalUnit")}
         paths = cells["Condition"]["ForAnyValue:StringLike"]["aws:ResourceOrgPaths"]
         assert len(paths) == len(ous) == 3
@@ -278,6 +281,7 @@ class TestCiAssumes:
             dns["Resource"] == f"arn:aws:iam::{registry.organization.aws.dns_account_id}:role/honeycomb-dns-delegation"
         )
         assert "arn:aws:iam::*:role/*" not in cells["Resource"]
+        assert routing["Resource"] == f"arn:aws:iam::{registry.organization.aws.dns_account_id}:role/honeycomb-routing"
 
 
 # --- the organization trail --------------------------------------------------------------------

@@ -333,7 +333,7 @@ def test_plan_all_reports_a_reachability_problem_when_one_is_introduced(
     result = CliRunner().invoke(app, ["plan", "--all", "--json", "-j", "1", "--registry", str(registry_copy)])
     assert result.exit_code == 1, result.output
     stacks = {s["stack"]: s for s in json.loads(result.stdout)["stacks"]}
-    assert set(stacks) == {"management", "cell-staging"}
+    assert set(stacks) == {"management", "cell-staging", "routing"}
     [finding] = [f for f in stacks["cell-staging"]["findings"] if f["policy"] == "deploy-reachability"]
     assert finding["level"] == "mandatory"
     assert "cell staging" in finding["message"] and "public endpoint is off" in finding["message"]

@@ -6,16 +6,17 @@ import pytest
 
 import stacks
 from cells import Registry
-from stacks import StackNotImplementedError, UnknownStackError, cell_aws, cell_gcp, management, resolve
+from stacks import StackNotImplementedError, UnknownStackError, cell_aws, cell_gcp, management, resolve, routing
 
 
 @pytest.fixture
 def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str | None]]:
-    """Replace the three programs with recorders."""
+    """Replace the four programs with recorders."""
     seen: list[tuple[str, str | None]] = []
     monkeypatch.setattr(cell_aws, "program", lambda registry, cell: seen.append(("aws", cell.name)))
     monkeypatch.setattr(cell_gcp, "program", lambda registry, cell: seen.append(("gcp", cell.name)))
     monkeypatch.setattr(management, "program", lambda registry: seen.append(("management", None)))
+    monkeypatch.setattr(routing, "program", lambda registry: seen.append(("routing", None)))
     return seen
 
 
@@ -26,6 +27,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str | None]]:
         ("cell-dev-jdoe", ("aws", "dev-jdoe")),
         ("cell-beta", ("gcp", "beta")),
         ("management", ("management", None)),
+        ("routing", ("routing", None)),
     ],
 )
 def test_each_stack_reaches_its_program(registry: Registry, calls: list, stack: str, expected: tuple) -> None:
@@ -36,7 +38,7 @@ def test_each_stack_reaches_its_program(registry: Registry, calls: list, stack: 
 def test_every_stack_the_registry_implies_resolves(registry: Registry, calls: list) -> None:
     for stack in registry.stack_names:
         resolve(stack, registry)()
-    assert len(calls) == len(registry.cells) + 1
+    assert len(calls) == len(registry.cells) + 2
 
 
 @pytest.mark.parametrize("stack", ["prod", "cell-", "alpha", "cell-nope", "Cell-alpha", "management-2"])

@@ -103,6 +103,7 @@ def test_sample_organization_plans_clean() -> None:
         "cell-dev-jdoe",
         "cell-gamma",
         "cell-staging",
+        "routing",
     ]
     errors = {s["stack"]: s["error"] for s in doc["stacks"] if "error" in s}
     assert errors == {}

@@ -91,5 +91,5 @@ def test_sequential_and_parallel_json_are_byte_identical() -> None:
     sequential = runner.invoke(app, ["plan", "--all", "--json", "-j1"])
     parallel = runner.invoke(app, ["plan", "--all", "--json", "-j2"])
     assert sequential.exit_code == parallel.exit_code == 0
-    assert len(json.loads(sequential.stdout)["stacks"]) == 6
+    assert len(json.loads(sequential.stdout)["stacks"]) == 7
     assert _without_timings(sequential.stdout) == _without_timings(parallel.stdout)

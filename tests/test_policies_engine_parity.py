@@ -105,7 +105,7 @@ def _analyzer(plan: StackPlan) -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
     yield from _serve({"PULUMI_CONFIG": json.dumps(plan.config)})
 
 
-@pytest.mark.parametrize("stack", ["cell-alpha", "cell-beta", "management"])
+@pytest.mark.parametrize("stack", ["cell-alpha", "cell-beta", "management", "routing"])
 def test_the_engine_judges_a_sample_stack_like_the_offline_plan(stack: str, sample: Registry) -> None:
     plan = run_stack(stack, sample)
     offline = offline_verdicts(plan, sample)
@@ -129,6 +129,26 @@ def test_the_engine_judges_a_broken_stack_like_the_offline_plan(sample: Registry
     plan = dataclasses.replace(plan, resources=broken)
     offline = offline_verdicts(plan, sample)
     assert {"required-tags", "kms-key-policy"} <= {policy for policy, *_ in offline}
+    for stub in _analyzer(plan):
+        engine = engine_verdicts(stub, plan)
+        assert engine == offline, {"engine only": sorted(engine - offline), "offline only": sorted(offline - engine)}
+
+
+def test_the_engine_judges_broken_tenant_records_like_the_offline_plan(sample: Registry) -> None:
+    """The routing rules on both paths: a TTL over the maximum, a record into another cell, one doubled."""
+    import dataclasses
+
+    plan = run_stack("routing", sample)
+    broken = []
+    for record in plan.resources:
+        if record.name == "route-acme-bank":
+            inputs = {**record.inputs, "ttl": 900, "records": ["web.gamma.cells.acme-corp.net"]}
+            record = dataclasses.replace(record, inputs=inputs, outputs={**record.outputs, **inputs})
+            broken.append(dataclasses.replace(record, name="route-acme-bank-2", urn=record.urn + "-2"))
+        broken.append(record)
+    plan = dataclasses.replace(plan, resources=broken)
+    offline = offline_verdicts(plan, sample)
+    assert {"tenant-route-ttl", "tenant-route-isolation", "tenant-records"} <= {policy for policy, *_ in offline}
     for stub in _analyzer(plan):
         engine = engine_verdicts(stub, plan)
         assert engine == offline, {"engine only": sorted(engine - offline), "offline only": sorted(offline - engine)}

@@ -32,7 +32,7 @@ PACK = Path(policies.__file__).parent
 
 def test_rules_are_named_uniquely_and_have_levels() -> None:
     names = [p.name for p in POLICIES]
-    assert len(names) == len(set(names)) == 20
+    assert len(names) == len(set(names)) == 25
     assert {p.enforcement_level for p in POLICIES} == {EnforcementLevel.MANDATORY, EnforcementLevel.ADVISORY}
     assert {p.name for p in POLICIES if p.enforcement_level == EnforcementLevel.ADVISORY} == {
         "sso-session-duration",

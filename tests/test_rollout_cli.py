@@ -181,11 +181,12 @@ def test_dry_run_prints_the_schedule_and_touches_nothing(
     result = invoke("rollout", "--dry-run", "--json", "--concurrency", "2")
     assert result.exit_code == 0, result.output
     schedule = json.loads(result.output)
-    assert [w["name"] for w in schedule["waves"]] == ["preprod", "prod-canary", "prod-main"]
+    assert [w["name"] for w in schedule["waves"]] == ["preprod", "prod-canary", "prod-main", "routing"]
     assert [s["stack"] for s in schedule["waves"][0]["stacks"]] == ["cell-dev-jdoe", "cell-staging"]
-    assert [w["bake_seconds"] for w in schedule["waves"]] == [1800, 3600, 1800]
+    assert [w["bake_seconds"] for w in schedule["waves"]] == [1800, 3600, 1800, 0]
+    assert schedule["waves"][-1]["stacks"][0]["only_if_changes"] is True
     # Unknown durations count 10 minutes each: 2 stacks at concurrency 2 take 10 minutes per wave.
-    assert schedule["concurrency"] == 2 and schedule["expected_seconds"] == 3 * 600 + 1800 + 3600 + 1800
+    assert schedule["concurrency"] == 2 and schedule["expected_seconds"] == 4 * 600 + 1800 + 3600 + 1800
     text = invoke("rollout", "--dry-run")
     assert text.exit_code == 0 and "nothing was started" in text.output and "prod-canary" in text.output
     assert harness.runners == [] and journals(project) == []
@@ -211,7 +212,7 @@ def test_rollout_json_lines_and_report(invoke: Invoke, harness: Harness, project
     report = events[-1]["data"]
     assert report["status"] == "succeeded" and {c["state"] for c in report["cells"]} == {"succeeded"}
     waves = [e["wave"] for e in events if e["event"] == "wave_started"]
-    assert waves == ["preprod", "prod-canary", "prod-main"]
+    assert waves == ["preprod", "prod-canary", "prod-main", "routing"]
     assert {e["stack"] for e in events if e["event"] == "health"} == {
         "cell-staging",
         "cell-dev-jdoe",
@@ -244,7 +245,7 @@ def test_resume_continues_where_it_stopped(invoke: Invoke, harness: Harness, pro
     harness.runners.clear()
     result = invoke("rollout", "--resume", journal.stem, "--json")
     assert result.exit_code == 0, result.output
-    assert [c.stack for c in harness.calls] == ["cell-beta"]
+    assert [c.stack for c in harness.calls] == ["cell-beta", "routing", "routing"]  # routing: a preview, then up
     assert journals(project) == [journal]
 
 
@@ -257,6 +258,8 @@ def test_bootstrap_runs_management_then_cells(invoke: Invoke, harness: Harness) 
         ("up", "management"),
         ("up", "cell-alpha"),
         ("up", "cell-beta"),
+        ("preview", "routing"),  # last, and only when it has changes
+        ("up", "routing"),
     ]
 
 
@@ -506,10 +509,10 @@ def test_bake_minutes_shortens_non_prod_waves_only_unless_told(invoke: Invoke, h
         assert result.exit_code == 0, result.output
         return [w["bake_seconds"] for w in json.loads(result.output)["waves"]]
 
-    assert bakes() == [1800, 3600, 1800]
-    assert bakes("--bake-minutes", "1") == [60, 3600, 1800]  # prod-canary and prod-main hold prod cells
-    assert bakes("--bake-minutes", "1", "--shorten-prod-bakes") == [60, 60, 60]
-    assert bakes("--bake-minutes", "90") == [1800, 3600, 1800]  # never longer than declared
+    assert bakes() == [1800, 3600, 1800, 0]  # the routing stack last, without a bake
+    assert bakes("--bake-minutes", "1") == [60, 3600, 1800, 0]  # prod-canary and prod-main hold prod cells
+    assert bakes("--bake-minutes", "1", "--shorten-prod-bakes") == [60, 60, 60, 0]
+    assert bakes("--bake-minutes", "90") == [1800, 3600, 1800, 0]  # never longer than declared
     assert invoke("rollout", "--shorten-prod-bakes", "--dry-run").exit_code == 2
     assert invoke("rollout", "--bake-minutes", "-1", "--dry-run").exit_code == 2
 

@@ -196,7 +196,7 @@ def test_unhealthy_cell_during_bake_halts_before_the_next_wave(tmp_path: Path, r
     assert "alpha: in ALARM" in outcome.reason
     assert {c.stack for c in runner.calls} == {"cell-staging", "cell-dev-jdoe", "cell-alpha"}
     doc = on_disk(outcome.journal)
-    assert [w["state"] for w in doc["waves"]] == ["healthy", "unhealthy", "pending"]
+    assert [w["state"] for w in doc["waves"]] == ["healthy", "unhealthy", "pending", "pending"]  # ..., routing
     assert doc["waves"][1]["health"] == {"alpha": "in ALARM"}
     # The alarm was seen at the first poll, not at the end of the 60-minute bake.
     halt = recorder.of("wave_finished")[-1]
@@ -424,6 +424,8 @@ def test_bootstrap_runs_management_first_and_only_when_it_has_changes(tmp_path: 
         ("preview", "management"),
         ("up", "cell-alpha"),
         ("up", "cell-beta"),
+        ("preview", "routing"),  # last, and only when it has changes
+        ("up", "routing"),
     ]
     assert outcome.journal.cell("management").state == CellState.unchanged
 
@@ -438,7 +440,7 @@ def test_preview_mode_runs_previews_without_bakes(tmp_path: Path, registry: Regi
     outcome, _, _ = run(plan, runner, tmp_path, registry=registry, health=FakeHealth())
     assert outcome.status == Status.succeeded
     assert {c.op for c in runner.calls} == {"preview"} and runner.revisions == {}
-    assert max(c.end for c in runner.calls) == pytest.approx(30)
+    assert max(c.end for c in runner.calls) == pytest.approx(40)  # three waves of cells, then routing
 
 
 # --- the virtual clock ----------------------------------------------------------------------------

@@ -24,9 +24,11 @@ def test_rollout_plan_follows_the_registrys_waves(registry: Registry) -> None:
         ("preprod", ["cell-dev-jdoe", "cell-staging"], 1800),
         ("prod-canary", ["cell-alpha"], 3600),
         ("prod-main", ["cell-beta", "cell-gamma"], 1800),
+        ("routing", ["routing"], 0),
     ]
-    assert all(w.health_gate for w in plan.waves)
+    assert all(w.health_gate for w in plan.waves[:-1]) and not plan.waves[-1].health_gate
     assert [w.name for w in rollout_plan(registry, revision=REV, wave="prod-main").waves] == ["prod-main"]
+    assert [w.name for w in rollout_plan(registry, revision=REV, wave="routing").waves] == ["routing"]
     assert all(w.bake_seconds == 0 for w in rollout_plan(registry, revision=REV, mode="preview").waves)
 
 
@@ -51,8 +53,8 @@ def test_prod_waves_keep_their_bake_in_a_drill(registry: Registry) -> None:
     plan = rollout_plan(registry, revision=REV)
     assert prod_waves(registry) == {"prod-canary", "prod-main"}
     drill = shorten_bakes(plan, registry, 5)
-    assert [w.bake_seconds for w in drill.waves] == [300, 3600, 1800]
-    assert [w.bake_seconds for w in shorten_bakes(plan, registry, 0, prod_too=True).waves] == [0, 0, 0]
+    assert [w.bake_seconds for w in drill.waves] == [300, 3600, 1800, 0]
+    assert [w.bake_seconds for w in shorten_bakes(plan, registry, 0, prod_too=True).waves] == [0, 0, 0, 0]
     assert drill.identity() == plan.identity()  # a drill may resume the same journal
     with pytest.raises(PlanError, match="0 or more"):
         shorten_bakes(plan, registry, -1)
@@ -70,6 +72,7 @@ def test_bootstrap_plan(registry: Registry) -> None:
         ("management", ["management"]),
         ("preprod", ["cell-staging"]),
         ("prod-main", ["cell-gamma"]),
+        ("routing", ["routing"]),
     ]
     assert plan.waves[0].targets[0].only_if_changes
     assert not any(w.health_gate or w.bake_seconds for w in plan.waves)
@@ -83,5 +86,12 @@ def test_bound() -> None:
 
 def test_expected_seconds(registry: Registry) -> None:
     plan = rollout_plan(registry, revision=REV, concurrency=1)
-    estimates = {"cell-dev-jdoe": 100, "cell-staging": 200, "cell-alpha": 300, "cell-beta": 50, "cell-gamma": 70}
-    assert expected_seconds(plan, estimates) == 300 + 1800 + 300 + 3600 + 120 + 1800
+    estimates = {
+        "cell-dev-jdoe": 100,
+        "cell-staging": 200,
+        "cell-alpha": 300,
+        "cell-beta": 50,
+        "cell-gamma": 70,
+        "routing": 40,
+    }
+    assert expected_seconds(plan, estimates) == 300 + 1800 + 300 + 3600 + 120 + 1800 + 40

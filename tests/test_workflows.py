@@ -134,11 +134,12 @@ def test_rollout_follows_the_registrys_waves_with_prod_behind_the_prod_environme
     jobs = doc["jobs"]
     waves = [w.name for w in registry.organization.waves]
     by_wave = {job["with"]["wave"]: (name, job) for name, job in jobs.items()}
-    assert list(by_wave) == waves, "one job per registry wave, in the registry's order"
+    assert list(by_wave) == [*waves, "routing"], "one job per registry wave, in the registry's order, then routing"
     previous = None
-    for wave in waves:
+    for wave in [*waves, "routing"]:
         name, job = by_wave[wave]
-        prod = any(c.wave == wave and c.environment == Environment.prod for c in registry.cells)
+        # The routing stack holds prod tenants' names: it runs behind prod's reviewers.
+        prod = wave == "routing" or any(c.wave == wave and c.environment == Environment.prod for c in registry.cells)
         assert job["with"]["environment"] == ("prod" if prod else "preprod"), wave
         assert job.get("needs") == previous
         previous = name
@@ -151,14 +152,16 @@ def test_rollout_follows_the_registrys_waves_with_prod_behind_the_prod_environme
 def test_affected_stacks(registry: Registry):
     every = registry.stack_names
     assert affected_stacks(["README.md", "tests/test_x.py", "cellctl/plan.py"], registry) == []
-    assert affected_stacks(["cells/registry/cells/alpha.yaml"], registry) == ["management", "cell-alpha"]
+    assert affected_stacks(["cells/registry/cells/alpha.yaml"], registry) == ["management", "cell-alpha", "routing"]
+    assert affected_stacks(["cells/registry/tenants/alpha.yaml"], registry) == ["management", "routing"]
+    assert affected_stacks(["stacks/routing.py"], registry) == ["routing"]
     assert affected_stacks(["stacks/Pulumi.cell-beta.yaml"], registry) == ["cell-beta"]
     gcp = [c.stack_name for c in registry.gcp_cells]
     assert affected_stacks(["stacks/cell_gcp.py"], registry) == [s for s in every if s in gcp]
     assert affected_stacks(["stacks/management.py"], registry) == ["management"]
     assert affected_stacks(["components/aws/network.py"], registry) == every
     assert affected_stacks(["cells/registry/organization.yaml"], registry) == every
-    assert affected_stacks(["cells/registry/cells/new.yaml"], registry) == ["management"]
+    assert affected_stacks(["cells/registry/cells/new.yaml"], registry) == ["management", "routing"]
 
 
 def test_preview_skips_pull_requests_from_forks():

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from cells import AwsCell, Environment, GcpCell, Registry, UnknownCellError
+from cells import ROUTING_STACK, AwsCell, Environment, GcpCell, Registry, UnknownCellError
 from cells.export import to_json
 
 Kind = Literal["rollout", "bootstrap"]
@@ -36,6 +36,11 @@ class Target:
     cloud: str | None = None
     #: Run `up` only when a preview shows changes (the management stack during a bootstrap).
     only_if_changes: bool = False
+
+
+#: The routing stack runs last (its records name the cells' hosts), and only when it has changes (a tenant
+#: or cell added or removed): tenants' record values are the moves', which the stack ignores.
+ROUTING_WAVE_TARGET = Target(ROUTING_STACK, ROUTING_STACK, only_if_changes=True)
 
 
 @dataclass(frozen=True)
@@ -82,11 +87,13 @@ def rollout_plan(
     wave: str | None = None,
     mode: Mode = "up",
     concurrency: int = 4,
+    routing: bool = True,
 ) -> RolloutPlan:
-    """Every cell, wave by wave in the registry's order (or the one wave asked for)."""
+    """Every cell, wave by wave in the registry's order (or the one wave asked for), then the routing
+    stack (`routing=False`: not, for a runner that cannot run it)."""
     names = [w.name for w in registry.organization.waves]
-    if wave is not None and wave not in names:
-        raise PlanError(f"unknown wave {wave!r}: the registry's waves are {', '.join(names)}")
+    if wave is not None and wave not in [*names, ROUTING_STACK]:
+        raise PlanError(f"unknown wave {wave!r}: the registry's waves are {', '.join(names)} (then {ROUTING_STACK})")
     waves = []
     for w, cells in registry.waves():
         if wave is not None and w.name != wave:
@@ -94,6 +101,13 @@ def rollout_plan(
         targets = tuple(_cell_target(registry, c) for c in cells)
         if targets:
             waves.append(WavePlan(w.name, 0.0 if mode == "preview" else w.bake_minutes * 60.0, targets))
+    if wave == ROUTING_STACK and not routing:
+        raise PlanError(
+            "the routing stack has no Pulumi Deployments settings (the management stack writes them for cell "
+            "stacks only): run `cellctl rollout --wave routing --runner local`"
+        )
+    if wave in (None, ROUTING_STACK) and routing:
+        waves.append(routing_wave())
     if not waves:
         raise PlanError(f"no cells to roll out{f' in wave {wave!r}' if wave else ''}")
     return RolloutPlan(
@@ -122,9 +136,15 @@ def bootstrap_plan(
         targets = tuple(_cell_target(registry, c) for c in members if c.name in chosen)
         if targets:
             waves.append(WavePlan(w.name, 0.0, targets, health_gate=False))
+    waves.append(routing_wave())
     return RolloutPlan(
         "bootstrap", mode, tuple(waves), _check_concurrency(concurrency), revision, registry_digest(registry)
     )
+
+
+def routing_wave() -> WavePlan:
+    """The last wave of a rollout or bootstrap: the routing stack alone, no bake, no cell to gate on."""
+    return WavePlan(ROUTING_STACK, 0.0, (ROUTING_WAVE_TARGET,), health_gate=False)
 
 
 def _cell_target(registry: Registry, cell: AwsCell | GcpCell) -> Target:

@@ -361,10 +361,13 @@ def ci_trust_policy(
     return document(*statements)
 
 
-def ci_policy(access_role_name: str, cell_org_paths: Sequence[str], dns_delegation_role_arn: str) -> str:
+def ci_policy(
+    access_role_name: str, cell_org_paths: Sequence[str], dns_delegation_role_arn: str, routing_role_arn: str
+) -> str:
     """CI deploys by assuming roles, and only these: in the accounts of the cell OUs the access
-    role (every cell stack's provider) and the cells' deployer roles; the DNS delegation role.
-    Never a role of another account of the organization (its access role is an administrator)."""
+    role (every cell stack's provider) and the cells' deployer roles; the DNS delegation role; the
+    routing role (the routing stack, tenant moves). Never a role of another account of the
+    organization (its access role is an administrator)."""
     if not cell_org_paths:
         raise ValueError("the CI policy needs the cell OUs' organization paths")
     return document(
@@ -381,6 +384,7 @@ def ci_policy(access_role_name: str, cell_org_paths: Sequence[str], dns_delegati
             "Action": ["sts:AssumeRole", "sts:TagSession"],
             "Resource": dns_delegation_role_arn,
         },
+        {"Sid": "RoutingRole", "Effect": "Allow", "Action": "sts:AssumeRole", "Resource": routing_role_arn},
     )
 
 
@@ -399,6 +403,8 @@ class CiRoleArgs(TypedDict):
     """`aws:ResourceOrgPaths` patterns of the cell OUs (`<org>/<root>/<ou>/*`)."""
     dns_delegation_role_arn: str
     """The DNS delegation role (its ARN from the registry, so CI and that role do not wait on each other)."""
+    routing_role_arn: str
+    """The routing role in the DNS account (`components.aws.routing_role`), its ARN from the registry too."""
     tags: Mapping[str, str]
 
 
@@ -451,7 +457,9 @@ class CiRole(pulumi.ComponentResource):
             f"{name}-assume",
             role=role.id,
             policy=pulumi.Output.all(*args["cell_org_paths"]).apply(
-                lambda paths: ci_policy(args["access_role_name"], paths, args["dns_delegation_role_arn"])
+                lambda paths: ci_policy(
+                    args["access_role_name"], paths, args["dns_delegation_role_arn"], args["routing_role_arn"]
+                )
             ),
             opts=child,
         )

@@ -952,6 +952,7 @@ CALLS: dict[str, tuple[Call, ...] | NoShape] = {
 UNSENT: dict[str, frozenset[str]] = {
     "aws:organizations/account:Account": frozenset({"closeOnDeletion"}),  # CloseAccount on destroy, or not
     "aws:route53/zone:Zone": frozenset({"forceDestroy"}),  # deletes the records before DeleteHostedZone
+    "aws:route53/record:Record": frozenset({"allowOverwrite"}),  # UPSERT instead of CREATE
     "aws:s3/bucket:Bucket": frozenset({"forceDestroy"}),
     "aws:s3/bucketObjectv2:BucketObjectv2": frozenset({"content", "source"}),  # the Body blob
     "aws:kms/key:Key": frozenset({"enableKeyRotation"}),  # decides whether EnableKeyRotation is called
