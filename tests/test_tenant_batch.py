@@ -167,7 +167,21 @@ def test_a_source_in_flight_still_counts_as_full() -> None:
     assert started(report) == {"t1": 0.0, "t2": 100.0} and mover.peak == 1 and report.ok
 
 
-def test_later_moves_never_overtake_a_waiting_move_to_the_same_destination_or_of_the_same_tenant() -> None:
+def test_the_longest_expected_moves_start_first() -> None:
+    moves = [Move(f"t{i}", "a", f"d{i}", 1) for i in range(6)]
+    estimates = {"t4": 5000.0, "t5": 4000.0, "t1": 10.0}
+    report, _ = run(moves, {}, roomy("a", *(f"d{i}" for i in range(6))), parallel=2, estimates=estimates)
+    # Every move takes 600 s: the two expected longest first, then t1 (estimated), then plan order.
+    assert started(report) == {"t4": 0.0, "t5": 0.0, "t1": 600.0, "t0": 600.0, "t2": 1200.0, "t3": 1200.0}
+    assert report.ok
+    # To one destination, plan order holds whatever the estimates say.
+    moves = [Move(f"t{i}", "a", "b", 1) for i in range(6)]
+    report, _ = run(moves, {}, roomy("a", "b"), parallel=2, estimates=estimates)
+    assert started(report) == {"t0": 0.0, "t1": 0.0, "t2": 600.0, "t3": 600.0, "t4": 1200.0, "t5": 1200.0}
+
+
+@pytest.mark.parametrize("estimates", [{}, {"t3": 1e6, "t4": 1e5}], ids=["plan order", "t3 and t4 expected longest"])
+def test_later_moves_never_overtake_a_waiting_move_to_the_same_destination_or_of_the_same_tenant(estimates) -> None:
     capacity = [cap("a"), cap("b", 9, 100, max_tenants=10, max_requests=100), cap("c"), cap("d")]
     moves = [
         Move("t1", "b", "c", 30),
@@ -177,7 +191,7 @@ def test_later_moves_never_overtake_a_waiting_move_to_the_same_destination_or_of
         Move("t4", "d", "a", 1),  # the same tenant again: only after its first move
     ]
     scripts = {"t1": Script(100.0), "t2": Script(50.0), "t3": Script(10.0), "t4": Script(30.0)}
-    report, _ = run(moves, scripts, capacity)
+    report, _ = run(moves, scripts, capacity, estimates=estimates)
     times = {(r.request.tenant, r.request.source): (r.started, r.finished) for r in report.ran}
     assert times[("t2", "a")][0] == 100.0 and times[("t3", "d")][0] == 100.0
     assert times[("t4", "c")] == (0.0, 30.0) and times[("t4", "d")][0] == 30.0
@@ -269,8 +283,10 @@ def instances(draw: st.DrawFn) -> tuple[list[Cell], list[Tenant]]:
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(instances(), st.integers(1, 5), st.lists(st.floats(1.0, 10_000.0), min_size=14, max_size=14))
-def test_any_plan_run_concurrently_never_overfills_and_always_completes(instance, parallel, durations) -> None:
+@given(instances(), st.integers(1, 5), st.lists(st.floats(1.0, 10_000.0), min_size=14, max_size=14), st.booleans())
+def test_any_plan_run_concurrently_never_overfills_and_always_completes(
+    instance, parallel, durations, longest_first
+) -> None:
     cells, tenants = instance
     plan = rebalance(tenants, cells)
     if not plan.feasible:
@@ -285,7 +301,8 @@ def test_any_plan_run_concurrently_never_overfills_and_always_completes(instance
     ]
     scripts = {t.id: Script(d) for t, d in zip(tenants, durations, strict=False)}
     events: list[BatchEvent] = []
-    report, _ = run(plan.moves, scripts, capacity, parallel=parallel, events=events)
+    estimates = {t: s.mirror_seconds for t, s in scripts.items()} if longest_first else None
+    report, _ = run(plan.moves, scripts, capacity, parallel=parallel, events=events, estimates=estimates)
     assert report.ok and len(report.moved) == len(plan.moves)
     # Replay the starts and ends in the order the batch saw them: in flight counts in both cells.
     limits = {c.name: (c.tenant_limit, c.request_limit) for c in cells}

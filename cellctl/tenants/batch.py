@@ -10,11 +10,15 @@ What it keeps, on top of the moves' own checks:
   another (`cellctl.tenants.rebalance`). Run concurrently, a move starts only when its
   destination has room for it (limits minus headroom) counting every move in flight as already
   in its destination *and* still in its source: a source's room frees only when its move has
-  finished. A move may overtake earlier moves that are waiting only when none of them goes to
-  its destination and none moves the same tenant, so it never takes room an earlier move was
-  planned to have; whenever nothing runs, the first waiting move therefore fits (the plan's own
-  guarantee) and the batch cannot wedge. A list of moves that is not in a safe order is refused
-  at the first move that does not fit with nothing in flight;
+  finished. A move may overtake earlier moves that wait, but never an earlier move to its own
+  destination (it would take room that move was planned to have) nor an earlier move of the same
+  tenant (that one must end first). Whenever nothing runs, the first waiting move in plan order
+  therefore fits (the plan's own guarantee: only moves out of its destination overtook it), so
+  the batch cannot wedge; a list of moves that is not in a safe order is refused at the first
+  move that does not fit with nothing in flight;
+- **longest first**: among the moves that may start, those with the longest `estimates` start
+  first (the longest-processing-time rule; without estimates, plan order), which keeps the
+  makespan near its bound when a few long mirrors would otherwise start last;
 - **Ctrl-C** (or `stop`): no new move starts; the running ones end on their own.
 
 Every wait goes through the injected `Clock`, so the tests and the benchmark run on a
@@ -150,15 +154,17 @@ def run_batch(
     requests: Mapping[str, int] | None = None,
     stop: Signal | None = None,
     progress: Progress | None = None,
+    estimates: Mapping[str, float] | None = None,
 ) -> BatchReport:
     """Run `moves` with `mover`, up to `parallel` at once, in a safe order (see the module docstring).
 
     `capacity` is every cell's load now and its limits minus headroom (`cells.tenants.capacities`);
     `requests` gives the daily requests of tenants whose move is a bare `MoveRequest` (a
-    `rebalance.Move` carries its own). Raises `BatchError` before anything starts when the moves
-    cannot be checked; never raises for a move that fails (that is in the report).
+    `rebalance.Move` carries its own); `estimates` the expected seconds of a tenant's move. Raises
+    `BatchError` before anything starts when the moves cannot be checked; never raises for a move
+    that fails (that is in the report).
     """
-    return _Batch(moves, mover, parallel, clock, capacity, requests or {}, stop, progress).run()
+    return _Batch(moves, mover, parallel, clock, capacity, requests or {}, stop, progress, estimates or {}).run()
 
 
 def default_mover(registry: Path | None, *, clock: Clock) -> Mover:
@@ -196,6 +202,9 @@ class _Item:
     index: int
     request: MoveRequest
     requests: int
+    #: The plan's previous move to the same destination, and of the same tenant (indexes).
+    after_destination: int | None
+    after_tenant: int | None
 
 
 @dataclass
@@ -208,6 +217,7 @@ class _Batch:
     requests: Mapping[str, int]
     stop: Signal | None
     progress: Progress | None
+    estimates: Mapping[str, float]
     load: dict[str, _Load] = field(init=False)
     items: list[_Item] = field(init=False)
 
@@ -218,15 +228,28 @@ class _Batch:
             c.name: _Load(c.tenants, c.daily_requests, c.effective_max_tenants, c.effective_max_daily_requests)
             for c in self.capacity
         }
-        self.items = [self._item(i, m) for i, m in enumerate(self.moves)]
+        self.items = self._items()
+        self.state: dict[int, Literal["waiting", "running", "ended"]] = {i.index: "waiting" for i in self.items}
+        self.peak = 0
         self._lock = threading.Lock()
         self._finished: list[tuple[int, Ran]] = []
         self._wake = self.clock.signal()
         if self.stop is None:
             self.stop = self.clock.signal()
 
-    def _item(self, index: int, move: Move | MoveRequest) -> _Item:
-        request = MoveRequest(move.tenant, move.source, move.destination)
+    def _items(self) -> list[_Item]:
+        items: list[_Item] = []
+        last_to: dict[str, int] = {}
+        last_of: dict[str, int] = {}
+        for index, move in enumerate(self.moves):
+            requests = self._requests(index, move)
+            request = MoveRequest(move.tenant, move.source, move.destination)
+            items.append(_Item(index, request, requests, last_to.get(move.destination), last_of.get(move.tenant)))
+            last_to[move.destination] = last_of[move.tenant] = index
+        return items
+
+    def _requests(self, index: int, move: Move | MoveRequest) -> int:
+        """The move's daily requests, once its cells are checked."""
         where = f"move {index + 1} ({move.tenant} from {move.source} to {move.destination})"
         for cell in (move.source, move.destination):
             if cell not in self.load:
@@ -234,10 +257,10 @@ class _Batch:
         if move.source == move.destination:
             raise BatchError(f"{where}: its source and destination are the same cell")
         if isinstance(move, Move):
-            return _Item(index, request, move.requests)
+            return move.requests
         if move.tenant not in self.requests:
             raise BatchError(f"{where}: the tenant's daily requests are not known, so its room cannot be checked")
-        return _Item(index, request, self.requests[move.tenant])
+        return self.requests[move.tenant]
 
     @property
     def stopping(self) -> bool:
@@ -245,31 +268,25 @@ class _Batch:
         return self.stop.is_set()
 
     def run(self) -> BatchReport:
-        queue = list(self.items)
+        queue = sorted(self.items, key=lambda i: (-self.estimates.get(i.request.tenant, 0.0), i.index))
         running: dict[int, _Item] = {}
         ran: list[Ran] = []
-        peak, reason, interrupted = 0, "", False
+        reason, interrupted = "", False
         start = self.clock.now()
         pool = ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="move")
         try:
             while queue or running:
                 try:
                     halted = reason or self.stopping
-                    for item in [] if halted else self._startable(queue, running):
-                        queue.remove(item)
-                        running[item.index] = item
-                        self._enter(item)
-                        peak = max(peak, len(running))
-                        self.clock.spawn()
-                        pool.submit(self._work, item, self.clock.now())
-                        self._emit(BatchEvent("started", self.clock.now(), len(running), request=item.request))
+                    if not halted:
+                        self._start_what_fits(queue, running, pool)
                     if not running:
                         if queue and not halted:
-                            reason = self._refuse(queue[0])
+                            reason = self._refuse(min(queue, key=lambda i: i.index))
                         break
                     for index, done in self._completions():
                         item = running.pop(index)
-                        self._leave(item, done.result.ok)
+                        self._end(item, done.result.ok)
                         ran.append(done)
                         self._emit(BatchEvent("finished", done.finished, len(running), ran=done))
                         if not done.result.ok and not reason:
@@ -286,31 +303,32 @@ class _Batch:
         if stopped and queue:
             reason = "interrupted by Ctrl-C" if interrupted else "stopped on request"
         end = max((r.finished for r in ran), default=start)
-        return BatchReport(
-            tuple(ran), tuple(i.request for i in queue), self.parallel, peak, end - start, stopped, reason
-        )
+        waiting = tuple(i.request for i in sorted(queue, key=lambda i: i.index))
+        return BatchReport(tuple(ran), waiting, self.parallel, self.peak, end - start, stopped, reason)
 
-    def _startable(self, queue: list[_Item], running: dict[int, _Item]) -> list[_Item]:
-        """The waiting moves that may start now, in plan order (see the module docstring)."""
-        chosen: list[_Item] = []
-        free = self.parallel - len(running)
-        busy_tenants = {i.request.tenant for i in running.values()}
-        waiting_destinations: set[str] = set()
-        room = {name: _Load(**vars(load)) for name, load in self.load.items()}
-        for item in queue:
-            if len(chosen) == free:
-                break
-            m = item.request
-            free_to_go = m.tenant not in busy_tenants and m.destination not in waiting_destinations
-            if free_to_go and room[m.destination].fits(item.requests):
-                chosen.append(item)
-                room[m.destination].tenants += 1
-                room[m.destination].requests += item.requests
-                busy_tenants.add(m.tenant)
-                continue
-            waiting_destinations.add(m.destination)
-            busy_tenants.add(m.tenant)
-        return chosen
+    def _start_what_fits(self, queue: list[_Item], running: dict[int, _Item], pool: ThreadPoolExecutor) -> None:
+        """Start the waiting moves that may start, the longest expected first (see the module docstring)."""
+        started = True
+        while started and len(running) < self.parallel:
+            started = False
+            for item in list(queue):
+                if len(running) == self.parallel or self.stopping:
+                    return
+                if self._may_start(item):
+                    queue.remove(item)
+                    running[item.index] = item
+                    self._start(item, running, pool)
+                    started = True
+
+    def _may_start(self, item: _Item) -> bool:
+        """The move before it to the same destination has started, the tenant's move before it has ended,
+        and its destination has room (a chain of such moves: every earlier one qualifies the same way)."""
+        state = self.state
+        return (
+            (item.after_destination is None or state[item.after_destination] != "waiting")
+            and (item.after_tenant is None or state[item.after_tenant] == "ended")
+            and self.load[item.request.destination].fits(item.requests)
+        )
 
     def _refuse(self, item: _Item) -> str:
         m, load = item.request, self.load[item.request.destination]
@@ -321,14 +339,21 @@ class _Batch:
             "move in flight to free room: the moves are not in a safe order, so the rest were not started"
         )
 
-    def _enter(self, item: _Item) -> None:
+    def _start(self, item: _Item, running: dict[int, _Item], pool: ThreadPoolExecutor) -> None:
+        """Count the move in its destination (it stays in its source too) and hand it to a worker."""
         dest = self.load[item.request.destination]
         dest.tenants += 1
         dest.requests += item.requests
+        self.state[item.index] = "running"
+        self.peak = max(self.peak, len(running))
+        self.clock.spawn()
+        pool.submit(self._work, item, self.clock.now())
+        self._emit(BatchEvent("started", self.clock.now(), len(running), request=item.request))
 
-    def _leave(self, item: _Item, ok: bool) -> None:
+    def _end(self, item: _Item, ok: bool) -> None:
         """A finished move frees its source. A failed one stays counted in both cells: where its undo left
         the tenant is its journal's to say, and counting it twice is never wrong for the room check."""
+        self.state[item.index] = "ended"
         if ok:
             source = self.load[item.request.source]
             source.tenants -= 1
