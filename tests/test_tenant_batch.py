@@ -180,6 +180,15 @@ def test_the_longest_expected_moves_start_first() -> None:
     assert started(report) == {"t0": 0.0, "t1": 0.0, "t2": 600.0, "t3": 600.0, "t4": 1200.0, "t5": 1200.0}
 
 
+def test_a_short_move_a_long_one_waits_for_starts_with_it() -> None:
+    """t1, the longest, may start only once t0 (to the same cell) has: t0 takes t1's priority."""
+    moves = [Move("t0", "a", "x", 1), Move("t1", "b", "x", 1), *(Move(f"t{i}", "a", f"d{i}", 1) for i in (2, 3, 4))]
+    estimates = {"t0": 10.0, "t1": 1000.0, "t2": 100.0, "t3": 100.0, "t4": 100.0}
+    capacity = roomy("a", "b", "x", "d2", "d3", "d4")
+    report, _ = run(moves, {}, capacity, parallel=2, estimates=estimates)
+    assert started(report) == {"t0": 0.0, "t1": 0.0, "t2": 600.0, "t3": 600.0, "t4": 1200.0}
+
+
 @pytest.mark.parametrize("estimates", [{}, {"t3": 1e6, "t4": 1e5}], ids=["plan order", "t3 and t4 expected longest"])
 def test_later_moves_never_overtake_a_waiting_move_to_the_same_destination_or_of_the_same_tenant(estimates) -> None:
     capacity = [cap("a"), cap("b", 9, 100, max_tenants=10, max_requests=100), cap("c"), cap("d")]

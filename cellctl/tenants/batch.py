@@ -18,7 +18,8 @@ What it keeps, on top of the moves' own checks:
   move that does not fit with nothing in flight;
 - **longest first**: among the moves that may start, those with the longest `estimates` start
   first (the longest-processing-time rule; without estimates, plan order), which keeps the
-  makespan near its bound when a few long mirrors would otherwise start last;
+  makespan near its bound when a few long mirrors would otherwise start last. A move that a
+  longer one must wait for takes that one's priority, so it is not left behind the queue;
 - **Ctrl-C** (or `stop`): no new move starts; the running ones end on their own.
 
 Every wait goes through the injected `Clock`, so the tests and the benchmark run on a
@@ -262,13 +263,26 @@ class _Batch:
             raise BatchError(f"{where}: the tenant's daily requests are not known, so its room cannot be checked")
         return self.requests[move.tenant]
 
+    def _priorities(self) -> dict[int, float]:
+        """Each move's expected seconds, raised to the most of the moves that must wait for it (the later
+        moves to its destination and of its tenant), so a short move never holds a long one back."""
+        priority: dict[int, float] = {}
+        for item in reversed(self.items):
+            own = max(priority.get(item.index, 0.0), self.estimates.get(item.request.tenant, 0.0))
+            priority[item.index] = own
+            for before in (item.after_destination, item.after_tenant):
+                if before is not None:
+                    priority[before] = max(priority.get(before, 0.0), own)
+        return priority
+
     @property
     def stopping(self) -> bool:
         assert self.stop is not None
         return self.stop.is_set()
 
     def run(self) -> BatchReport:
-        queue = sorted(self.items, key=lambda i: (-self.estimates.get(i.request.tenant, 0.0), i.index))
+        priority = self._priorities()
+        queue = sorted(self.items, key=lambda i: (-priority[i.index], i.index))
         running: dict[int, _Item] = {}
         ran: list[Ran] = []
         reason, interrupted = "", False
