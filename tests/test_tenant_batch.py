@@ -119,8 +119,14 @@ def test_the_first_failure_halts_the_batch_and_running_moves_finish() -> None:
     ]
     assert [m["tenant"] for m in doc["not_started"]] == ["t2", "t3", "t4", "t5"]  # type: ignore[index]
     lines = [e.describe() for e in events]
-    assert "0:00:50 [red]failed[/] t1 a → b at mirror after 0:00:50: orders component" in lines[2]
+    assert "0:00:50 [red]failed[/] t1 a → b after 0:00:50 at mirror: orders component" in lines[2]
     assert lines[3].startswith("0:01:40 [green]moved[/] t0 a → b in 0:01:40")
+    assert report.lines() == [
+        "1 of 6 moves done, 1 failed, 4 not started; at most 2 at once, 0:01:40",
+        "  [red]failed[/] t1 at mirror: orders component: mirror lag did not converge",
+        "  halted after t1 failed: orders component: mirror lag did not converge",
+        "  not started: t2, t3, t4, t5",
+    ]
 
 
 def test_a_mover_that_raises_is_a_failed_move() -> None:
@@ -382,7 +388,7 @@ def test_cli_apply_exits_1_with_the_failed_step(registry_copy: Path, monkeypatch
     result = tenants("rebalance", "--apply", registry=_overloaded(registry_copy))
     assert result.exit_code == 1  # type: ignore[attr-defined]
     out = result.stdout  # type: ignore[attr-defined]
-    assert "0 of 1 moves done, 1 failed, 0 not started" in out
+    assert "0 of 1 moves done, 1 failed, 0 not started; at most 1 at once" in out
     assert "failed ember-games at verify: health gate: 5xx rate 4 %" in out
 
 
@@ -413,3 +419,31 @@ def test_cli_apply_with_nothing_to_move_runs_no_move(monkeypatch: pytest.MonkeyP
     result = tenants("rebalance", "--apply", registry=registry_copy)
     assert result.exit_code == 0 and "nothing to move" in result.stdout  # type: ignore[attr-defined]
     assert calls == []
+
+
+def test_cli_ctrl_c_lets_the_running_move_end_and_exits_130(
+    registry_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real Ctrl-C on the real clock: the first move presses it and ends well; the second never starts."""
+    import _thread
+
+    def factory(registry: Path | None, *, clock: Clock) -> SimulatedMover:
+        inner = SimulatedMover(clock, default=Script(0.0), steps=NO_STEPS)
+
+        def mover(request: MoveRequest):  # type: ignore[no-untyped-def]
+            _thread.interrupt_main()
+            clock.sleep(1.0)  # the batch's thread sees the interrupt within one wait slice (0.25 s)
+            return inner(request)
+
+        return mover  # type: ignore[return-value]
+
+    monkeypatch.setattr(batch, "default_mover", factory)
+    alpha = registry_copy / "tenants/alpha.yaml"
+    alpha.write_text(alpha.read_text().replace("daily_requests: 8400000", "daily_requests: 26000000"))
+    result = tenants("rebalance", "--apply", "--parallel", "1", "--json", registry=registry_copy)
+    assert result.exit_code == 130, result.output  # type: ignore[attr-defined]
+    applied = json.loads(result.stdout)["applied"]  # type: ignore[attr-defined]
+    assert [m["tenant"] for m in applied["moved"]] == ["blue-harbor"]
+    assert [m["tenant"] for m in applied["not_started"]] == ["granite-insure"]
+    assert applied["stopped"] and applied["reason"] == "interrupted by Ctrl-C"
+    assert "stopping: Ctrl-C: no new move starts" in result.stderr  # type: ignore[attr-defined]

@@ -100,6 +100,20 @@ class BatchReport:
     def ok(self) -> bool:
         return not self.failed and not self.not_started
 
+    def lines(self) -> list[str]:
+        """The summary for a terminal (Rich markup): counts, each failure, why moves were left unstarted."""
+        total = len(self.ran) + len(self.not_started)
+        lines = [
+            f"{len(self.moved)} of {total} moves done, {len(self.failed)} failed, {len(self.not_started)} not "
+            f"started; at most {self.peak_parallel} at once, {_hms(self.seconds)}"
+        ]
+        lines += [f"  [red]failed[/] {r.request.tenant}{_failure(r.result)}" for r in self.failed]
+        if self.reason:
+            lines.append(f"  {self.reason}")
+        if self.not_started:
+            lines.append(f"  not started: {', '.join(m.tenant for m in self.not_started)}")
+        return lines
+
     def to_dict(self) -> dict[str, object]:
         return {
             "ok": self.ok,
@@ -135,8 +149,7 @@ class BatchEvent:
             route = f"{r.source} → {r.destination}"
             if r.ok:
                 return f"{clock} [green]moved[/] {r.tenant} {route} in {took} (journal {r.journal_id})"
-            step = f" at {r.failed_step}" if r.failed_step else ""
-            return f"{clock} [red]failed[/] {r.tenant} {route}{step} after {took}: {r.message}"
+            return f"{clock} [red]failed[/] {r.tenant} {route} after {took}{_failure(r)}"
         assert self.request is not None
         m = self.request
         return f"{clock} [bold]moving[/] {m.tenant} {m.source} → {m.destination} ({self.running} running)"
@@ -378,7 +391,7 @@ class _Batch:
         try:
             try:
                 result = self.mover(item.request)
-            except Exception as exc:
+            except BaseException as exc:  # even a SystemExit in a mover must reach the batch's thread
                 m = item.request
                 message = " ".join(f"{type(exc).__name__}: {exc}".split())
                 result = MoveResult(m.tenant, m.source, m.destination, ok=False, journal_id="", message=message)
@@ -406,6 +419,11 @@ class _Batch:
 
 def _request_dict(m: MoveRequest) -> dict[str, object]:
     return {"tenant": m.tenant, "from": m.source, "to": m.destination}
+
+
+def _failure(result: MoveResult) -> str:
+    step = f" at {result.failed_step}" if result.failed_step else ""
+    return f"{step}: {result.message}"
 
 
 def _hms(seconds: float) -> str:
