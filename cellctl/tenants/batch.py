@@ -28,14 +28,13 @@ Every wait goes through the injected `Clock`, so the tests and the benchmark run
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from cellctl.rollout.clock import Clock, Signal
+from cellctl.rollout.clock import Clock, Mailbox, Signal
 from cellctl.tenants.moves import Mover, MoveRequest, MoveResult
 from cellctl.tenants.rebalance import Move
 from cells.tenants import CellCapacity
@@ -245,9 +244,7 @@ class _Batch:
         self.items = self._items()
         self.state: dict[int, Literal["waiting", "running", "ended"]] = {i.index: "waiting" for i in self.items}
         self.peak = 0
-        self._lock = threading.Lock()
-        self._finished: list[tuple[int, Ran]] = []
-        self._wake = self.clock.signal()
+        self._finished: Mailbox[tuple[int, Ran]] = Mailbox(self.clock)
         if self.stop is None:
             self.stop = self.clock.signal()
 
@@ -311,7 +308,7 @@ class _Batch:
                         if queue and not halted:
                             reason = self._refuse(min(queue, key=lambda i: i.index))
                         break
-                    for index, done in self._completions():
+                    for index, done in self._finished.take():
                         item = running.pop(index)
                         self._end(item, done.result.ok)
                         ran.append(done)
@@ -387,7 +384,7 @@ class _Batch:
             source.requests -= item.requests
 
     def _work(self, item: _Item, started: float) -> None:
-        """One move, on a worker thread; the batch's thread hears of its end through `_wake`."""
+        """One move, on a worker thread; the batch's thread hears of its end through `_finished`."""
         try:
             try:
                 result = self.mover(item.request)
@@ -395,22 +392,9 @@ class _Batch:
                 m = item.request
                 message = " ".join(f"{type(exc).__name__}: {exc}".split())
                 result = MoveResult(m.tenant, m.source, m.destination, ok=False, journal_id="", message=message)
-            with self._lock:
-                self._finished.append((item.index, Ran(item.request, result, started, self.clock.now())))
-                wake = self._wake
-            wake.set()
+            self._finished.post((item.index, Ran(item.request, result, started, self.clock.now())))
         finally:
             self.clock.done()
-
-    def _completions(self) -> list[tuple[int, Ran]]:
-        """Block until at least one running move has ended."""
-        while True:
-            with self._lock:
-                if self._finished:
-                    done, self._finished = self._finished, []
-                    return done
-                self._wake = wake = self.clock.signal()
-            self.clock.wait(wake)
 
     def _emit(self, event: BatchEvent) -> None:
         if self.progress is not None:
