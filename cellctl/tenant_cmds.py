@@ -1,4 +1,4 @@
-"""Tenant commands: `cellctl tenants list | place | rebalance` (engines in `cellctl.tenants`)."""
+"""Tenant commands: `cellctl tenants list | place | rebalance [--apply]` (engines in `cellctl.tenants`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from cellctl.common import EXIT_FINDINGS, JsonOption, RegistryOption, console, fail, load, print_json
+from cellctl.common import EXIT_FINDINGS, JsonOption, RegistryOption, console, err_console, fail, load, print_json
 
 if TYPE_CHECKING:  # the engine loads when a command runs, not for `cellctl --help`
     from pydantic import ValidationError
@@ -22,6 +22,8 @@ tenants_app = typer.Typer(
 )
 
 CLOUDS = ("aws", "gcp")
+#: Exit code of an applied plan stopped by Ctrl-C before every move ran (as a rollout's).
+EXIT_CANCELLED = 130
 
 
 def list_tenants(
@@ -222,20 +224,35 @@ def rebalance_cmd(
     write: Annotated[
         bool, typer.Option("--write", help="Apply the plan to the tenant files (for review in a pull request).")
     ] = False,
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Run the plan as tenant moves (mirror, flip, verify, finalize).")
+    ] = False,
+    parallel: Annotated[int, typer.Option("--parallel", min=1, help="With --apply: moves at once.")] = 4,
 ) -> None:
     """Propose the moves that bring every cell within its limits minus headroom.
 
     Respects residency, environment and pins and moves as little load as it can; the moves are in
-    an order that never overfills a destination. Changes nothing unless --write. Exits 1 when no
-    plan exists, saying which cell and which constraint stand in the way.
+    an order that never overfills a destination. Changes nothing unless --write or --apply. Exits 1
+    when no plan exists, saying which cell and which constraint stand in the way.
+
+    --apply runs the moves, up to --parallel at a time, and halts on the first failure; each move
+    writes its tenant files when it finalizes. Exits 1 when a move failed, 130 on Ctrl-C.
     """
     from cellctl.tenants.adapt import engine_cells, engine_tenants
     from cellctl.tenants.files import Edits
     from cellctl.tenants.rebalance import rebalance
     from cells.loader import registry_dir
 
+    if apply and write:
+        fail(
+            "--apply and --write cannot be combined: --apply runs the moves, and each move writes the tenant "
+            "files itself when it finalizes; --write only edits the files (for review, no move runs)"
+        )
     reg = load(registry, over_limit_ok=True)
     plan = rebalance(engine_tenants(reg), engine_cells(reg))
+    if apply and plan.feasible and plan.moves:
+        _apply(reg, registry, plan, parallel, as_json)
+        return
     edits = Edits()
     if write and plan.feasible and plan.moves:
         edits = _plan_edits(reg, registry_dir(registry), plan)
@@ -250,6 +267,47 @@ def rebalance_cmd(
             _say_written(edits, dry_run=False)
     if not plan.feasible:
         raise typer.Exit(EXIT_FINDINGS)
+
+
+def _apply(reg: Registry, registry: Path | None, plan: Plan, parallel: int, as_json: bool) -> None:
+    """Run the plan's moves with the move workflow; the report, and exit 1 (a failure) or 130 (Ctrl-C)."""
+    from cellctl.rollout.clock import RealClock
+    from cellctl.tenants import batch
+    from cells.tenants import capacities
+
+    clock = RealClock()
+    try:
+        mover = batch.default_mover(registry, clock=clock)
+    except batch.MoverUnavailableError as exc:
+        fail(str(exc))
+    out = err_console if as_json else console
+    if not as_json:
+        _print_plan(plan)
+
+    def progress(event: batch.BatchEvent) -> None:
+        out.print(event.describe(), highlight=False, soft_wrap=True)
+
+    try:
+        # Heaviest first: a tenant's traffic is the best guess of its data, so of its mirror's time, before it runs.
+        estimates = {m.tenant: float(m.requests) for m in plan.moves}
+        report = batch.run_batch(
+            plan.moves,
+            mover,
+            parallel=parallel,
+            clock=clock,
+            capacity=capacities(reg),
+            progress=progress,
+            estimates=estimates,
+        )
+    except batch.BatchError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json({**plan.to_dict(), "applied": report.to_dict()})
+    else:
+        for line in report.lines():
+            console.print(line, highlight=False, soft_wrap=True)
+    if not report.ok:
+        raise typer.Exit(EXIT_CANCELLED if report.stopped else EXIT_FINDINGS)
 
 
 def _plan_edits(reg: Registry, root: Path, plan: Plan) -> Edits:

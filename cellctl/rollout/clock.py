@@ -11,7 +11,10 @@ import heapq
 import itertools
 import threading
 import time
-from typing import Protocol
+from collections.abc import Callable
+from typing import Generic, Protocol, TypeVar
+
+T = TypeVar("T")
 
 
 class Signal(Protocol):
@@ -40,6 +43,45 @@ class Clock(Protocol):
 
     def done(self) -> None:
         """That task has finished."""
+
+
+class Mailbox(Generic[T]):
+    """What worker threads hand back to the one thread that waits for them, through the clock.
+
+    The waiting thread blocks in `clock.wait`, so a `VirtualClock` counts it idle and moves time on
+    while the workers sleep; a worker's `post` (or anyone's `wake`) ends the wait.
+    """
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._items: list[T] = []
+        self._wake = clock.signal()
+
+    def post(self, item: T) -> None:
+        """From any thread: hand `item` over and wake the waiting thread."""
+        with self._lock:
+            self._items.append(item)
+            wake = self._wake
+        wake.set()
+
+    def wake(self) -> None:
+        """From any thread: end the current wait even with nothing posted (`take` then checks `until`)."""
+        with self._lock:
+            wake = self._wake
+        wake.set()
+
+    def take(self, until: Callable[[], bool] | None = None) -> list[T]:
+        """Block until something is posted and return all of it, or return [] once `until()` is true."""
+        while True:
+            with self._lock:
+                if self._items:
+                    items, self._items = self._items, []
+                    return items
+                self._wake = wake = self._clock.signal()
+            if until is not None and until():
+                return []
+            self._clock.wait(wake)
 
 
 class RealClock:

@@ -18,7 +18,6 @@ All waiting goes through the injected `Clock`, so tests and the benchmark run in
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
@@ -26,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cellctl.rollout.clock import Clock, RealClock, Signal
+from cellctl.rollout.clock import Clock, Mailbox, RealClock
 from cellctl.rollout.events import Event, EventSink
 from cellctl.rollout.gitrev import is_checkoutable, rollback_command
 from cellctl.rollout.health import Health, HealthGate
@@ -104,18 +103,14 @@ class Orchestrator:
         #: The virtualenv the printed rollback commands link into their worktree.
         self.venv = venv
         self._stop = self.clock.signal()
-        self._lock = threading.Lock()
-        self._completed: list[_Done] = []
-        self._wake: Signal = self.clock.signal()
+        self._completed: Mailbox[_Done] = Mailbox(self.clock)
 
     # --- public ---------------------------------------------------------------------------------
 
     def request_stop(self) -> None:
         """Stop cleanly: cancel what runs, start nothing more (what Ctrl-C does). Thread-safe."""
         self._stop.set()
-        with self._lock:
-            wake = self._wake
-        wake.set()
+        self._completed.wake()
 
     @property
     def stopping(self) -> bool:
@@ -275,24 +270,13 @@ class Orchestrator:
                 done = work(target)
             except BaseException as exc:
                 done = _Done(target, CellState.failed, error=f"{type(exc).__name__}: {exc}")
-            with self._lock:
-                self._completed.append(done)
-                wake = self._wake
-            wake.set()
+            self._completed.post(done)
         finally:
             self.clock.done()
 
     def _next_completions(self, *, return_on_stop: bool) -> list[_Done]:
         """Block until a stack finishes (or, when `return_on_stop`, until a stop is requested)."""
-        while True:
-            with self._lock:
-                if self._completed:
-                    done, self._completed = self._completed, []
-                    return done
-                self._wake = wake = self.clock.signal()
-            if return_on_stop and self.stopping:
-                return []
-            self.clock.wait(wake)
+        return self._completed.take(until=(lambda: self.stopping) if return_on_stop else None)
 
     def _deploy(self, target: Target) -> _Done:
         """One stack, on a worker thread, with retries. Its previous revision is looked up only for a rollback."""
