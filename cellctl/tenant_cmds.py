@@ -15,7 +15,6 @@ if TYPE_CHECKING:  # the engine loads when a command runs, not for `cellctl --he
     from cellctl.tenants.files import Edits
     from cellctl.tenants.rebalance import Plan
     from cells import Registry
-    from cells.tenants import TenantEntry
 
 tenants_app = typer.Typer(
     help="Tenants: list them, place a new one, rebalance the cells.", no_args_is_help=True, add_completion=False
@@ -194,19 +193,12 @@ def _no_cell_fits(reg: Registry, tenant: Any, placement: dict[str, Any], as_json
 
 def _write(edits: Edits, registry: Path | None) -> None:
     """Write the edited files, then validate the whole registry; on any failure put every file back."""
-    from cellctl.tenants.files import TenantFileError, restore, snapshot, write_all
-    from cells import RegistryError, load_registry
+    from cellctl.tenants.files import TenantFileError, write_checked
 
-    before = snapshot(edits.texts)
     try:
-        write_all(edits.texts)
+        write_checked(edits, registry)
     except TenantFileError as exc:
         fail(str(exc))
-    try:
-        load_registry(registry)
-    except RegistryError as exc:
-        restore(before, edits.texts)
-        fail(f"the edited tenant files would not validate, so nothing was changed:\n{exc.report()}")
 
 
 def _say_written(edits: Edits, dry_run: bool) -> None:
@@ -254,22 +246,13 @@ def rebalance_cmd(
 
 def _plan_edits(reg: Registry, root: Path, plan: Plan) -> Edits:
     from cellctl.tenants.adapt import file_entry
-    from cellctl.tenants.files import Edits, TenantFileError, edit_file, entry_lines, tenant_path
+    from cellctl.tenants.files import TenantFileError, move_edits
 
     by_id = {t.id: t for t in reg.tenants}
-    removals: dict[str, list[str]] = {}
-    arrivals: dict[str, list[tuple[TenantEntry, list[str] | None]]] = {}
-    for move in plan.moves:
-        lines = entry_lines(tenant_path(root, move.source), move.tenant)
-        removals.setdefault(move.source, []).append(move.tenant)
-        arrivals.setdefault(move.destination, []).append((file_entry(by_id[move.tenant]), lines))
-    edits = Edits()
     try:
-        for cell in sorted({*removals, *arrivals}):
-            edit_file(tenant_path(root, cell), cell, removals.get(cell, []), arrivals.get(cell, []), edits)
+        return move_edits(root, [(file_entry(by_id[m.tenant]), m.source, m.destination) for m in plan.moves])
     except TenantFileError as exc:
         fail(str(exc))
-    return edits
 
 
 def _print_plan(plan: Plan) -> None:
