@@ -52,7 +52,7 @@ from cellctl.tenants.moves import MoveRequest, MoveResult, Step
 
 if TYPE_CHECKING:
     from cellctl.rollout.health import HealthGate
-    from cells import AwsCell, GcpCell, Registry
+    from cells import Registry
     from cells.routes import Route
     from cells.tenants import Tenant
 
@@ -99,21 +99,31 @@ class Routes(Protocol):
 
 
 class LifecycleOutcome(Protocol):
-    ok: bool
-    message: str
+    """What a lifecycle target reports (`cellctl.lifecycle.TargetResult`)."""
+
+    @property
+    def ok(self) -> bool: ...
+
+    @property
+    def message(self) -> str: ...
 
 
 class Lifecycle(Protocol):
-    """The components' standardized lifecycle targets for one tenant (`cellctl.lifecycle`)."""
+    """The components' standardized lifecycle targets for one tenant (`cellctl.lifecycle.LifecycleRunner`).
 
-    def mirror(self, tenant: Tenant, source: AwsCell | GcpCell, destination: AwsCell | GcpCell) -> LifecycleOutcome:
-        """Each component's `tenant-mirror`, until it reports the destination in sync."""
+    Cells by name. `cleanup` releases the copy in its `source` argument: a move's cleanup passes the
+    move's source; the undo of a mirror passes the destination as `source`, releasing the copy made
+    there while the tenant stays where it was.
+    """
 
-    def verify(self, tenant: Tenant, destination: AwsCell | GcpCell) -> LifecycleOutcome:
+    def mirror(self, tenant: str, source: str, destination: str, timeout: float) -> LifecycleOutcome:
+        """Each component's `tenant-mirror`, until it reports the destination in sync or `timeout` passes."""
+
+    def verify(self, tenant: str, source: str, destination: str) -> LifecycleOutcome:
         """Each component's `tenant-verify` in the destination."""
 
-    def cleanup(self, tenant: Tenant, source: AwsCell | GcpCell) -> LifecycleOutcome:
-        """Each component's `tenant-cleanup`: release the tenant's copy in `source`."""
+    def cleanup(self, tenant: str, source: str, destination: str) -> LifecycleOutcome:
+        """Each component's `tenant-cleanup` in `source`."""
 
 
 @dataclass
@@ -127,6 +137,8 @@ class MoveDeps:
     #: The registry directory (`None`: the default one); finalize edits its tenant files.
     registry_dir: Path | None = None
     grace_seconds: float = 3600.0
+    #: How long the mirror may take to report in sync.
+    mirror_timeout: float = 4 * 3600.0
     #: Wait out the grace period and clean up in this run; False leaves cleanup pending for `--resume`.
     wait_grace: bool = True
     health_timeout: float = HEALTH_TIMEOUT_SECONDS
@@ -330,6 +342,8 @@ class _Run:
         if found is None:
             raise MoveInputError(f"tenant {doc.tenant} of move {journal.id} is no longer in the registry")
         self.tenant: Tenant = found
+        #: (tenant, source, destination) by name, as the lifecycle targets take them.
+        self.cells = (found.id, doc.source, doc.destination)
         routing = registry.organization.routing
         self.ttl, self.moving_ttl = routing.ttl_seconds, routing.moving_ttl_seconds
         self.before: Route = route_for(registry, found, cell=doc.source)
@@ -346,7 +360,7 @@ class _Run:
         }
         self.rechecks: dict[Step, Callable[[], bool]] = {
             Step.check: lambda: self._store() == self.moving.store_value(),
-            Step.mirror: lambda: self.deps.lifecycle.verify(self.tenant, self.destination).ok,
+            Step.mirror: lambda: self.deps.lifecycle.verify(*self.cells).ok,
             Step.lower_ttl: self.lowered,
             Step.flip: lambda: self._store() == self.flipped.store_value() and self._target() == self.flipped.origin,
             Step.finalize: self.finalized,
@@ -442,7 +456,7 @@ class _Run:
         self.journal.update_step(Step.cleanup, state=StepState.running, error=None)
         self.say("cleanup ...")
         try:
-            outcome = self.deps.lifecycle.cleanup(self.tenant, self.source)
+            outcome = self.deps.lifecycle.cleanup(*self.cells)
             ok, why = outcome.ok, outcome.message
         except Exception as exc:
             ok, why = False, str(exc)
@@ -525,12 +539,12 @@ class _Run:
             self.swap(self.moving.store_value(), data["store"])
 
     def mirror(self) -> None:
-        outcome = self.deps.lifecycle.mirror(self.tenant, self.source, self.destination)
+        outcome = self.deps.lifecycle.mirror(*self.cells, self.deps.mirror_timeout)
         if not outcome.ok:
             raise MoveError(outcome.message)
 
     def undo_mirror(self) -> None:
-        outcome = self.deps.lifecycle.cleanup(self.tenant, self.destination)
+        outcome = self.deps.lifecycle.cleanup(self.tenant.id, self.destination.name, self.source.name)
         if not outcome.ok:
             raise MoveError(f"cleanup of the copy in {self.destination.name}: {outcome.message}")
 
@@ -584,7 +598,7 @@ class _Run:
             if clock.now() >= deadline:
                 raise MoveError(f"the health of {self.destination.name} could not be read: {health.detail}")
             clock.sleep(min(HEALTH_POLL_SECONDS, max(0.0, deadline - clock.now())))
-        outcome = self.deps.lifecycle.verify(self.tenant, self.destination)
+        outcome = self.deps.lifecycle.verify(*self.cells)
         if not outcome.ok:
             raise MoveError(outcome.message)
 
