@@ -10,6 +10,7 @@ import pytest
 import yaml
 from move_fakes import Crash, FakeHealth, FakeLifecycle, FakeRoutes, Outcome, deps, fail
 
+from cellctl.rollout.chained import JournalError
 from cellctl.tenants.move import MoveDeps, MoveInputError, Record, TenantMover, in_flight, moves_dir
 from cellctl.tenants.move_journal import MoveJournal, MoveStatus, StepState
 from cellctl.tenants.moves import Mover, MoveRequest, MoveResult, Step
@@ -325,7 +326,7 @@ def test_a_corrupt_journal_of_the_tenant_refuses_a_move(world: MoveDeps) -> None
         TenantMover(world)(REQUEST)
     [path] = moves_dir(world.home).glob("*.json")
     path.write_text(path.read_text().replace('"delta-retail"', '"delta-retail-x"', 1))
-    with pytest.raises(MoveInputError, match="changed outside cellctl"):
+    with pytest.raises(JournalError, match="changed outside cellctl"):
         TenantMover(world).resume(path.stem)
     with pytest.raises(MoveInputError, match="cannot be read"):
         TenantMover(world).run(REQUEST)

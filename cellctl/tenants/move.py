@@ -300,12 +300,8 @@ class TenantMover:
                 )
 
     def _load(self, directory: Path, journal_id: str) -> MoveJournal:
-        from cellctl.rollout.chained import JournalError
-
-        try:
-            return MoveJournal.load(directory, journal_id)
-        except JournalError as exc:
-            raise MoveInputError(str(exc)) from None
+        """The journal (a `JournalError` when it cannot be trusted: the command exits 1 with its paragraph)."""
+        return MoveJournal.load(directory, journal_id)
 
     @contextmanager
     def _locked(self, tenant: str) -> Iterator[None]:
