@@ -418,7 +418,7 @@ def _print_move(result: MoveResult, project: Path, as_json: bool) -> None:
                 "status": str(doc.status),
                 "failed_step": str(result.failed_step) if result.failed_step else None,
                 "message": result.message,
-                "steps": {str(step): entry.model_dump(mode="json") for step, entry in doc.steps.items()},
+                "steps": [{"step": str(step), **entry.model_dump(mode="json")} for step, entry in doc.steps.items()],
             }
         )
         return
