@@ -152,3 +152,61 @@ def test_store_arn_comes_from_the_routing_stacks_outputs() -> None:
     assert store_arn_from_outputs({"routerStoreArn": STORE_ARN}) == STORE_ARN
     assert store_arn_from_outputs({"router": {"storeArn": STORE_ARN}}) == STORE_ARN
     assert store_arn_from_outputs({"router": {"storeArn": "not an arn"}, "tenantNames": {}}) is None
+
+
+def test_a_whole_move_against_route53_and_the_store(
+    kvs: KvsServer, zone: str, registry_copy: Any, tmp_path: Any
+) -> None:
+    from move_fakes import FakeHealth, FakeLifecycle, FakeRoutes
+
+    from cellctl.tenants.move_setup import make_mover
+    from cells import load_registry
+    from cells.routes import routes as every_route
+
+    reg = load_registry(registry_copy)
+    clock = VirtualClock()
+    r = routes(kvs, zone, clock)
+    for route in every_route(reg):
+        kvs.state.stores[STORE_ARN].items[route.tenant] = route.store_value()
+        r.upsert_record(route.name, Record(route.origin, route.ttl))
+    kvs.state.conflicts = 2  # other moves write other keys meanwhile
+    mover = make_mover(
+        reg,
+        tmp_path,
+        registry_dir=registry_copy,
+        clock=clock,
+        routes=r,
+        lifecycle=FakeLifecycle(FakeRoutes()),
+        health=FakeHealth(),
+        wait_grace=False,
+    )
+    from cellctl.tenants.moves import MoveRequest
+
+    result = mover(MoveRequest("delta-retail", "alpha", "gamma"))
+    assert result.ok, result.message
+    assert (
+        kvs.state.stores[STORE_ARN].items["delta-retail"] == '{"cell":"gamma","origin":"web.gamma.cells.acme-corp.net"}'
+    )
+    assert r.get_record("delta-retail.cells.acme-corp.net") == Record("web.gamma.cells.acme-corp.net", 60)
+    assert [c for c in kvs.state.calls if c[0] == "PUT"] == [("PUT", "delta-retail")] * 5  # 3 writes, 2 retried
+
+
+def test_the_store_arn_from_the_routing_stack_or_a_clear_paragraph() -> None:
+    from cellctl.tenants.move import MoveInputError
+    from cellctl.tenants.move_setup import routing_store_arn
+
+    class Outputs:
+        def __init__(self, found: dict[str, Any] | Exception) -> None:
+            self.found = found
+
+        def outputs(self, stack: str) -> dict[str, Any]:
+            assert stack == "routing"
+            if isinstance(self.found, Exception):
+                raise self.found
+            return self.found
+
+    assert routing_store_arn(Outputs({"router": {"storeArn": STORE_ARN}})) == STORE_ARN  # type: ignore[arg-type]
+    with pytest.raises(MoveInputError, match=r"no router store ARN among its outputs \(routerHost\).*--store-arn"):
+        routing_store_arn(Outputs({"routerHost": "app.x"}))  # type: ignore[arg-type]
+    with pytest.raises(MoveInputError, match=r"the Pulumi CLI is not on PATH.*or pass --store-arn"):
+        routing_store_arn(Outputs(RuntimeError("the Pulumi CLI is not on PATH")))  # type: ignore[arg-type]
