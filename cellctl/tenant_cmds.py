@@ -349,6 +349,7 @@ def move(
             force=force,
             progress=say,
             dry_run=dry_run,
+            clouds={c.cloud for c in reg.cells if c.name == to} or None,
         )
         if dry_run:
             _print_dry_run(request, mover.plan(request), as_json)

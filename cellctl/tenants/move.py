@@ -30,6 +30,7 @@ this move expects (the store's ETag guards the write; the value guards against a
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -42,6 +43,7 @@ from filelock import FileLock, Timeout
 from cellctl.rollout.clock import Clock
 from cellctl.tenants.move_journal import (
     FINISHED,
+    IN_FLIGHT,
     MoveJournal,
     MoveStatus,
     StepState,
@@ -59,6 +61,8 @@ if TYPE_CHECKING:
 #: How often the destination's health is read while verifying, and for how long at most.
 HEALTH_POLL_SECONDS = 15.0
 HEALTH_TIMEOUT_SECONDS = 300.0
+#: Tenant file edits of this process, one at a time (a `FileLock` serializes processes too).
+_FILES_LOCK = threading.Lock()
 #: Compare-and-set attempts on the router store when other writers keep changing its ETag.
 STORE_ATTEMPTS = 8
 
@@ -272,7 +276,8 @@ class TenantMover:
         headroom = registry.organization.capacity.headroom_percent
         cap = cell_capacity(cell, headroom, tenants_by_cell(registry.tenants).get(destination, []))
         docs, _ = unfinished(directory)
-        arriving = [d for d in docs if d.destination == destination and d.tenant != tenant.id]
+        # A move past finalize is in the destination's file already; one before it is not yet.
+        arriving = [d for d in docs if d.destination == destination and d.tenant != tenant.id and d.status in IN_FLIGHT]
         tenants = cap.tenants + len(arriving) + 1
         requests = cap.daily_requests + sum(d.daily_requests for d in arriving) + tenant.daily_requests
         incoming = f" (with {len(arriving)} move(s) already headed there)" if arriving else ""
@@ -641,11 +646,15 @@ class _Run:
         return any(t.id == self.tenant.id for t in doc.tenants)
 
     def _move_files(self, source: str, destination: str) -> None:
+        """Edit both files under one lock: parallel moves (threads or processes) read-modify-write them."""
         from cellctl.tenants.adapt import file_entry
         from cellctl.tenants.files import TenantFileError, move_edits, write_checked
 
-        try:
-            edits = move_edits(self._root(), [(file_entry(self.tenant), source, destination)])
-            write_checked(edits, self.deps.registry_dir)
-        except TenantFileError as exc:
-            raise MoveError(str(exc)) from None
+        path = moves_dir(self.deps.home) / "locks" / "tenant-files.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with _FILES_LOCK, FileLock(str(path)):
+            try:
+                edits = move_edits(self._root(), [(file_entry(self.tenant), source, destination)])
+                write_checked(edits, self.deps.registry_dir)
+            except TenantFileError as exc:
+                raise MoveError(str(exc)) from None

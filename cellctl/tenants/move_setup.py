@@ -102,8 +102,13 @@ def make_mover(
     routes: Routes | None = None,
     lifecycle: Lifecycle | None = None,
     health: HealthGate | None = None,
+    clouds: set[str] | None = None,
 ) -> TenantMover:
-    """A mover that runs one move end to end; thread-safe across tenants (batches call it from workers)."""
+    """A mover that runs one move end to end; thread-safe across tenants (batches call it from workers).
+
+    `clouds`: the destinations' clouds whose health gate needs credentials (default: every cloud
+    with cells); missing credentials are a `MoveInputError` here, before any move starts.
+    """
     from cellctl.rollout.clock import RealClock
 
     clock = clock or RealClock()
@@ -119,7 +124,7 @@ def make_mover(
             raise MoveInputError("this cellctl has no lifecycle runner (cellctl.lifecycle) to mirror tenants") from None
         lifecycle = LifecycleRunner(registry, project, clock)
     if health is None:
-        health = _health(registry, project, registry_dir)
+        health = _health(registry, project, registry_dir, clouds or {c.cloud for c in registry.cells})
     extra: dict[str, Any] = {"progress": progress} if progress is not None else {}
     deps = MoveDeps(
         routes=routes,
@@ -135,12 +140,12 @@ def make_mover(
     return TenantMover(deps, force=force)
 
 
-def _health(registry: Registry, project: Path, registry_dir: Path | None) -> HealthGate:
-    """The rollout's bake gate for every cloud with cells (missing credentials are bad input)."""
+def _health(registry: Registry, project: Path, registry_dir: Path | None, clouds: set[str]) -> HealthGate:
+    """The rollout's bake gate for `clouds` (missing credentials are bad input)."""
     from cellctl.rollout.health import HealthError
     from cellctl.rollout_cmds import make_health
 
     try:
-        return make_health(registry, StackOutputs(project, registry_dir), {c.cloud for c in registry.cells})  # type: ignore[arg-type]
+        return make_health(registry, StackOutputs(project, registry_dir), clouds)  # type: ignore[arg-type]
     except HealthError as exc:
         raise MoveInputError(str(exc)) from None
