@@ -337,6 +337,8 @@ def move(
     source = tenant.cell if tenant is not None else "?"
     request = MoveRequest(tenant_id, source, to or "")
     project = (project_dir or PROJECT_DIR).resolve()
+    if not project.is_dir():
+        fail(f"project directory {project} does not exist (--project-dir)")
     say = (lambda _message: None) if as_json else (lambda message: err_console.print(message, highlight=False))
     try:
         mover = make_mover(
@@ -400,7 +402,7 @@ def _print_dry_run(request: Any, steps: list[dict[str, Any]], as_json: bool) -> 
         return
     console.print(f"would move {request.tenant} from {request.source} to {request.destination}:", highlight=False)
     for number, step in enumerate(steps, 1):
-        console.print(f"  {number}. {step['step']}: {step['does']}", highlight=False, markup=False)
+        console.print(f"  {number}. {step['step']}: {step['does']}", highlight=False, markup=False, soft_wrap=True)
 
 
 def _print_move(result: MoveResult, project: Path, as_json: bool) -> None:
