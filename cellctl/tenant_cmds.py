@@ -52,7 +52,11 @@ def list_tenants(
         return
     table = Table(title=f"tenants of {reg.organization.name}" + (f" in {cell}" if cell else ""))
     # Ids and figures are never cut or folded (a narrow terminal, a CI log); the prose columns fold.
-    whole = {"id": max((len(t.id) for t in tenants), default=2), "daily requests": 14}
+    whole = {
+        "id": max((len(t.id) for t in tenants), default=2),
+        "daily requests": 14,
+        "moving": max((len(moving[t.id]) + 2 for t in tenants if t.id in moving), default=6),
+    }
     for column, justify in (
         ("id", "left"),
         ("name", "left"),
