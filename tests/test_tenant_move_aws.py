@@ -210,3 +210,34 @@ def test_the_store_arn_from_the_routing_stack_or_a_clear_paragraph() -> None:
         routing_store_arn(Outputs({"routerHost": "app.x"}))  # type: ignore[arg-type]
     with pytest.raises(MoveInputError, match=r"the Pulumi CLI is not on PATH.*or pass --store-arn"):
         routing_store_arn(Outputs(RuntimeError("the Pulumi CLI is not on PATH")))  # type: ignore[arg-type]
+
+
+def test_each_tenant_gets_its_own_session_renewed_before_the_credentials_expire(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import time
+
+    from cellctl.tenants.move_setup import _PerTenantRoutes
+
+    opened: list[str] = []
+
+    class Stub:
+        def __init__(self, tenant: str) -> None:
+            opened.append(tenant)
+
+        def get_key(self, key: str) -> tuple[str | None, str]:
+            return None, "E0"
+
+        def get_record(self, name: str) -> Record | None:
+            return None
+
+    now = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    per = _PerTenantRoutes(Stub)  # type: ignore[arg-type]
+    per.get_key("acme-bank")
+    per.get_record("acme-bank.cells.acme-corp.net")
+    per.get_key("blue-harbor")
+    assert opened == ["acme-bank", "blue-harbor"]
+    now[0] += 46 * 60  # an assumed role's session lasts an hour: renewed before
+    per.get_key("acme-bank")
+    assert opened == ["acme-bank", "blue-harbor", "acme-bank"]

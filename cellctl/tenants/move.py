@@ -169,10 +169,15 @@ class TenantMover:
         self.force = force
 
     def __call__(self, request: MoveRequest) -> MoveResult:
+        """A move that cannot start is a failed result at `check` (no journal), not an exception."""
+        from cellctl.rollout.chained import JournalError
+        from cells import RegistryError
+
         try:
             return self.run(request)
-        except MoveInputError as exc:
-            return MoveResult(request.tenant, request.source, request.destination, False, "", Step.check, str(exc))
+        except (MoveInputError, JournalError, RegistryError) as exc:
+            message = exc.report() if isinstance(exc, RegistryError) else str(exc)
+            return MoveResult(request.tenant, request.source, request.destination, False, "", Step.check, message)
 
     # --- entry points --------------------------------------------------------------------------
 

@@ -64,16 +64,25 @@ def routing_store_arn(stacks: StackOutputs) -> str:
 
 
 class _PerTenantRoutes:
-    """AWS routes opened for each tenant on first use (a session per move, named after the tenant)."""
+    """AWS routes opened for each tenant on first use (a session per move, named after the tenant).
+
+    An assumed role's credentials last an hour and a mirror can take longer, so a session older
+    than `REOPEN_SECONDS` (real time: the credentials' clock) is opened again.
+    """
+
+    REOPEN_SECONDS = 45 * 60
 
     def __init__(self, factory: Callable[[str], AwsRoutes]) -> None:
         self.factory = factory
-        self.opened: dict[str, AwsRoutes] = {}
+        self.opened: dict[str, tuple[AwsRoutes, float]] = {}
 
     def _for(self, tenant: str) -> AwsRoutes:
-        if tenant not in self.opened:
-            self.opened[tenant] = self.factory(tenant)
-        return self.opened[tenant]
+        import time
+
+        found = self.opened.get(tenant)
+        if found is None or time.monotonic() - found[1] > self.REOPEN_SECONDS:
+            found = self.opened[tenant] = (self.factory(tenant), time.monotonic())
+        return found[0]
 
     def get_key(self, key: str) -> tuple[str | None, str]:
         return self._for(key).get_key(key)
