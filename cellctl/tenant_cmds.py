@@ -1,4 +1,4 @@
-"""Tenant commands: `cellctl tenants list | place | rebalance [--apply]` (engines in `cellctl.tenants`)."""
+"""Tenant commands: `cellctl tenants list | place | rebalance [--apply] | move` (engines in `cellctl.tenants`)."""
 
 from __future__ import annotations
 
@@ -8,17 +8,20 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 from cellctl.common import EXIT_FINDINGS, JsonOption, RegistryOption, console, err_console, fail, load, print_json
+from cellctl.rollout_cmds import PROJECT_DIR, ProjectOption
 
 if TYPE_CHECKING:  # the engine loads when a command runs, not for `cellctl --help`
     from pydantic import ValidationError
 
     from cellctl.tenants.files import Edits
+    from cellctl.tenants.moves import MoveResult
     from cellctl.tenants.rebalance import Plan
     from cells import Registry
-    from cells.tenants import TenantEntry
 
 tenants_app = typer.Typer(
-    help="Tenants: list them, place a new one, rebalance the cells.", no_args_is_help=True, add_completion=False
+    help="Tenants: list them, place a new one, rebalance the cells, move one.",
+    no_args_is_help=True,
+    add_completion=False,
 )
 
 CLOUDS = ("aws", "gcp")
@@ -30,20 +33,32 @@ def list_tenants(
     registry: RegistryOption = None,
     as_json: JsonOption = False,
     cell: Annotated[str | None, typer.Option("--cell", help="Only the tenants of this cell.")] = None,
+    project_dir: ProjectOption = None,
 ) -> None:
-    """List the tenants: id, cell, environment, daily requests, residency, custom domain, pin."""
+    """List the tenants: id, cell, environment, daily requests, residency, custom domain, pin, a move under way.
+
+    A tenant with an unfinished move journal (`.honeycomb/moves/`) shows `→ <cell>`: read from the
+    journals, nothing is changed.
+    """
     from rich.table import Table
 
+    from cellctl.tenants.move import in_flight
+
     reg = load(registry)
+    moving = in_flight(project_dir or PROJECT_DIR)
     if cell is not None and cell not in {c.name for c in reg.cells}:
         fail(f"no cell named {cell!r} in the registry (known cells: {', '.join(c.name for c in reg.cells)})")
     tenants = [t for t in reg.tenants if cell is None or t.cell == cell]
     if as_json:
-        print_json([t.model_dump(mode="json") for t in tenants])
+        print_json([{**t.model_dump(mode="json"), "moving_to": moving.get(t.id)} for t in tenants])
         return
     table = Table(title=f"tenants of {reg.organization.name}" + (f" in {cell}" if cell else ""))
     # Ids and figures are never cut or folded (a narrow terminal, a CI log); the prose columns fold.
-    whole = {"id": max((len(t.id) for t in tenants), default=2), "daily requests": 14}
+    whole = {
+        "id": max((len(t.id) for t in tenants), default=2),
+        "daily requests": 14,
+        "moving": max((len(moving[t.id]) + 2 for t in tenants if t.id in moving), default=6),
+    }
     for column, justify in (
         ("id", "left"),
         ("name", "left"),
@@ -53,6 +68,7 @@ def list_tenants(
         ("residency", "left"),
         ("custom domain", "left"),
         ("pinned", "left"),
+        ("moving", "left"),
     ):
         table.add_column(
             column,
@@ -71,6 +87,7 @@ def list_tenants(
             t.residency.describe() if t.residency else "anywhere",
             t.custom_domain or "",
             "yes" if t.pinned else "",
+            f"→ {moving[t.id]}" if t.id in moving else "",
         )
     console.print(table)
     console.print(f"{len(tenants)} tenants, {sum(t.daily_requests for t in tenants):,} daily requests")
@@ -196,19 +213,12 @@ def _no_cell_fits(reg: Registry, tenant: Any, placement: dict[str, Any], as_json
 
 def _write(edits: Edits, registry: Path | None) -> None:
     """Write the edited files, then validate the whole registry; on any failure put every file back."""
-    from cellctl.tenants.files import TenantFileError, restore, snapshot, write_all
-    from cells import RegistryError, load_registry
+    from cellctl.tenants.files import TenantFileError, write_checked
 
-    before = snapshot(edits.texts)
     try:
-        write_all(edits.texts)
+        write_checked(edits, registry)
     except TenantFileError as exc:
         fail(str(exc))
-    try:
-        load_registry(registry)
-    except RegistryError as exc:
-        restore(before, edits.texts)
-        fail(f"the edited tenant files would not validate, so nothing was changed:\n{exc.report()}")
 
 
 def _say_written(edits: Edits, dry_run: bool) -> None:
@@ -312,22 +322,13 @@ def _apply(reg: Registry, registry: Path | None, plan: Plan, parallel: int, as_j
 
 def _plan_edits(reg: Registry, root: Path, plan: Plan) -> Edits:
     from cellctl.tenants.adapt import file_entry
-    from cellctl.tenants.files import Edits, TenantFileError, edit_file, entry_lines, tenant_path
+    from cellctl.tenants.files import TenantFileError, move_edits
 
     by_id = {t.id: t for t in reg.tenants}
-    removals: dict[str, list[str]] = {}
-    arrivals: dict[str, list[tuple[TenantEntry, list[str] | None]]] = {}
-    for move in plan.moves:
-        lines = entry_lines(tenant_path(root, move.source), move.tenant)
-        removals.setdefault(move.source, []).append(move.tenant)
-        arrivals.setdefault(move.destination, []).append((file_entry(by_id[move.tenant]), lines))
-    edits = Edits()
     try:
-        for cell in sorted({*removals, *arrivals}):
-            edit_file(tenant_path(root, cell), cell, removals.get(cell, []), arrivals.get(cell, []), edits)
+        return move_edits(root, [(file_entry(by_id[m.tenant]), m.source, m.destination) for m in plan.moves])
     except TenantFileError as exc:
         fail(str(exc))
-    return edits
 
 
 def _print_plan(plan: Plan) -> None:
@@ -358,8 +359,141 @@ def _print_plan(plan: Plan) -> None:
     )
 
 
+def move(
+    tenant_id: Annotated[str, typer.Argument(metavar="ID", help="The tenant to move.")],
+    to: Annotated[str | None, typer.Option("--to", help="The destination cell.", show_default=False)] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the steps; read and write nothing.")] = False,
+    resume: Annotated[
+        str | None, typer.Option("--resume", metavar="JOURNAL_ID", help="Continue the move of this journal.")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Move a pinned tenant.")] = False,
+    grace_minutes: Annotated[
+        float, typer.Option("--grace-minutes", min=0, help="Wait before releasing the source's copy.")
+    ] = 60,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="Do not wait for the grace period: --resume later runs the cleanup.")
+    ] = False,
+    store_arn: Annotated[
+        str | None,
+        typer.Option("--store-arn", help="The router store's ARN. Default: the routing stack's output."),
+    ] = None,
+    registry: RegistryOption = None,
+    project_dir: ProjectOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Move a tenant to another cell: check, mirror, lower TTL, flip, verify, finalize, clean up.
+
+    Each step is journaled in `.honeycomb/moves/<id>.json` with its own check and undo; a failure
+    before finalize undoes what was done, so the source keeps serving. `--resume ID` continues a
+    move that stopped (a step that was running is rechecked, not redone). Exit 0 moved, 1 when the
+    move failed and was undone (or its journal cannot be used), 2 on bad input.
+    """
+    from cellctl.rollout.chained import JournalError
+    from cellctl.tenants.move import MoveInputError
+    from cellctl.tenants.moves import MoveRequest
+
+    reg = load(registry)
+    tenant = next((t for t in reg.tenants if t.id == tenant_id), None)
+    if resume is None and to is None:
+        fail("say where to move the tenant with --to CELL (or continue a move with --resume JOURNAL_ID)")
+    source = tenant.cell if tenant is not None else "?"
+    request = MoveRequest(tenant_id, source, to or "")
+    project = (project_dir or PROJECT_DIR).resolve()
+    if not project.is_dir():
+        fail(f"project directory {project} does not exist (--project-dir)")
+    say = (lambda _message: None) if as_json else (lambda message: err_console.print(message, highlight=False))
+    try:
+        mover = make_mover(
+            reg,
+            project,
+            registry_dir=registry,
+            store_arn=store_arn,
+            grace_seconds=grace_minutes * 60,
+            wait_grace=not no_wait,
+            force=force,
+            progress=say,
+            dry_run=dry_run,
+            clouds={c.cloud for c in reg.cells if c.name == to} or None,
+        )
+        if dry_run:
+            _print_dry_run(request, mover.plan(request), as_json)
+            return
+        if resume is not None:
+            _check_journal(project, resume, tenant_id, to)
+            result = mover.resume(resume)
+        else:
+            result = mover.run(request)
+    except JournalError as exc:
+        fail(str(exc), EXIT_FINDINGS)
+    except MoveInputError as exc:
+        fail(str(exc))
+    _print_move(result, project, as_json)
+    if not result.ok:
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+def _check_journal(project: Path, journal_id: str, tenant_id: str, to: str | None) -> None:
+    """`--resume` names a journal of this tenant (and of this destination, when --to is given too)."""
+    from cellctl.tenants.move import moves_dir
+    from cellctl.tenants.move_journal import MoveJournal
+
+    doc = MoveJournal.load(moves_dir(project), journal_id).doc
+    if doc.tenant != tenant_id or (to is not None and doc.destination != to):
+        fail(
+            f"journal {journal_id} is the move of {doc.tenant} to {doc.destination}, not of {tenant_id} to {to or '?'}"
+        )
+
+
+def make_mover(reg: Registry, project: Path, *, dry_run: bool, **options: Any) -> Any:
+    """The command's mover (tests replace this seam); a dry run needs no cloud clients."""
+    from cellctl.tenants.move_setup import make_mover as real
+
+    if dry_run:
+        return real(reg, project, routes=_Nothing(), lifecycle=_Nothing(), health=_Nothing(), **options)  # type: ignore[arg-type]
+    return real(reg, project, **options)
+
+
+class _Nothing:
+    """Stands for a dependency a dry run never calls."""
+
+
+def _print_dry_run(request: Any, steps: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json:
+        print_json({"tenant": request.tenant, "source": request.source, "destination": request.destination,
+                    "dry_run": True, "steps": steps})  # fmt: skip
+        return
+    console.print(f"would move {request.tenant} from {request.source} to {request.destination}:", highlight=False)
+    for number, step in enumerate(steps, 1):
+        console.print(f"  {number}. {step['step']}: {step['does']}", highlight=False, markup=False, soft_wrap=True)
+
+
+def _print_move(result: MoveResult, project: Path, as_json: bool) -> None:
+    if as_json:
+        from cellctl.tenants.move import moves_dir
+        from cellctl.tenants.move_journal import MoveJournal
+
+        doc = MoveJournal.load(moves_dir(project), result.journal_id).doc
+        print_json(
+            {
+                "tenant": result.tenant,
+                "source": result.source,
+                "destination": result.destination,
+                "ok": result.ok,
+                "journal_id": result.journal_id,
+                "status": str(doc.status),
+                "failed_step": str(result.failed_step) if result.failed_step else None,
+                "message": result.message,
+                "steps": [{"step": str(step), **entry.model_dump(mode="json")} for step, entry in doc.steps.items()],
+            }
+        )
+        return
+    colour = "green" if result.ok and result.failed_step is None else ("yellow" if result.ok else "red")
+    console.print(f"[{colour}]{result.tenant}[/]: {result.message} (journal {result.journal_id})", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     tenants_app.command("list")(list_tenants)
     tenants_app.command("place")(place)
     tenants_app.command("rebalance")(rebalance_cmd)
+    tenants_app.command("move")(move)
     app.add_typer(tenants_app, name="tenants")

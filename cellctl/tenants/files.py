@@ -248,3 +248,34 @@ def snapshot(paths: Iterable[Path]) -> dict[Path, str | None]:
             raise TenantFileError(f"cannot write {path}: it is not a file")
         texts[path] = path.read_text(encoding="utf-8") if path.exists() else None
     return texts
+
+
+def move_edits(root: Path, moves: Sequence[tuple[TenantEntry, str, str]]) -> Edits:
+    """The edits that move each `(entry, source, destination)`: its lines, comments too, change files."""
+    removals: dict[str, list[str]] = {}
+    arrivals: dict[str, list[tuple[TenantEntry, list[str] | None]]] = {}
+    for entry, source, destination in moves:
+        lines = entry_lines(tenant_path(root, source), entry.id)
+        removals.setdefault(source, []).append(entry.id)
+        arrivals.setdefault(destination, []).append((entry, lines))
+    edits = Edits()
+    for cell in sorted({*removals, *arrivals}):
+        edit_file(tenant_path(root, cell), cell, removals.get(cell, []), arrivals.get(cell, []), edits)
+    return edits
+
+
+def write_checked(edits: Edits, registry: Path | None) -> None:
+    """Write the edited files, then validate the whole registry; on any failure put every file back.
+
+    Raises `TenantFileError` with the reason (the registry's own report when it no longer validates).
+    """
+    from cells import RegistryError, load_registry
+
+    before = snapshot(edits.texts)
+    write_all(edits.texts)
+    try:
+        load_registry(registry)
+    except RegistryError as exc:
+        restore(before, edits.texts)
+        message = f"the edited tenant files would not validate, so nothing was changed:\n{exc.report()}"
+        raise TenantFileError(message) from None
