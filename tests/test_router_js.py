@@ -36,9 +36,7 @@ def fixture_for(registry: Registry) -> dict[str, object]:
         "source": str(SOURCE),
         "host": routes.router_host(registry),
         "store": tenant_router.store_entries(found),
-        "routes": [
-            {"tenant": r.tenant, "cell": r.cell, "origin": r.origin, "moving_to": r.moving_to} for r in found
-        ],
+        "routes": [{"tenant": r.tenant, "cell": r.cell, "origin": r.origin, "moving_to": r.moving_to} for r in found],
         "malformed": [
             "not json",
             "null",

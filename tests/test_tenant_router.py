@@ -1,0 +1,176 @@
+"""The router component (`components.aws.tenant_router`) under the cloud-like mocks: what it asks AWS for."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import replace
+from typing import Any
+
+import pulumi_aws as aws
+import pytest
+
+from cellctl.mocks import CloudMocks
+from cellctl.offline import PlannedResource, StackPlan, run_program
+from cells import Registry, routes
+from components.aws import tenant_router
+from components.aws.tenant_router import TenantRouter, TenantRouterArgs
+
+STORE = "aws:cloudfront/keyValueStore:KeyValueStore"
+KEY = "aws:cloudfront/keyvaluestoreKey:KeyvaluestoreKey"
+FUNCTION = "aws:cloudfront/function:Function"
+DISTRIBUTION = "aws:cloudfront/distribution:Distribution"
+CERTIFICATE = "aws:acm/certificate:Certificate"
+VALIDATION = "aws:acm/certificateValidation:CertificateValidation"
+RECORD = "aws:route53/record:Record"
+ZONE_ID = "Z0PARENTZONE0000000"
+DNS_ROLE = "arn:aws:iam::111111111111:role/honeycomb-dns"
+
+
+def router_plan(registry: Registry, route_list: list[routes.Route] | None = None) -> tuple[StackPlan, dict[str, Any]]:
+    seen: dict[str, Any] = {}
+
+    def program() -> None:
+        provider = aws.Provider(
+            "routing-dns",
+            region="us-east-1",
+            assume_roles=[{"role_arn": DNS_ROLE}],
+            default_tags={"tags": {"managed-by": "honeycomb"}},
+        )
+        router = TenantRouter(
+            "router",
+            TenantRouterArgs(
+                routes=routes.routes(registry) if route_list is None else route_list,
+                host=routes.router_host(registry),
+                zone_id=ZONE_ID,
+                default_origin=routes.cell_origin(registry, "alpha"),
+            ),
+            provider=provider,
+        )
+        for name in ("store_arn", "store_id", "store_name", "distribution_domain", "certificate_arn", "url"):
+            getattr(router, name).apply(lambda value, name=name: seen.update({name: value}))
+
+    return run_program(program, stack="routing", mocks=CloudMocks(registry)), seen
+
+
+@pytest.fixture(scope="module")
+def planned(registry: Registry) -> tuple[StackPlan, dict[str, Any]]:
+    return router_plan(registry)
+
+
+@pytest.fixture
+def plan(planned: tuple[StackPlan, dict[str, Any]]) -> StackPlan:
+    return planned[0]
+
+
+def only(plan: StackPlan, type_: str) -> PlannedResource:
+    (found,) = plan.of_type(type_)
+    return found
+
+
+def test_one_store_key_per_tenant_with_the_registry_route_and_the_value_left_to_moves(plan, registry):
+    store = only(plan, STORE)
+    keys = {k.inputs["key"]: k for k in plan.of_type(KEY)}
+    expected = {r.tenant: r.store_value() for r in routes.routes(registry)}
+    assert {t: k.inputs["value"] for t, k in keys.items()} == expected
+    assert all(k.inputs["keyValueStoreArn"] == store.outputs["arn"] for k in keys.values())
+    assert all(k.ignore_changes == ("value",) for k in keys.values())
+    assert {k.name for k in keys.values()} == {f"router-route-{t}" for t in expected}
+    assert store.inputs["name"] == "router-tenants"
+
+
+def test_the_function_runs_router_js_on_runtime_2_with_the_store_associated(plan):
+    function = only(plan, FUNCTION)
+    assert function.inputs["runtime"] == "cloudfront-js-2.0"
+    assert function.inputs["publish"] is True
+    assert function.inputs["code"] == tenant_router.function_code()
+    assert function.inputs["keyValueStoreAssociations"] == [only(plan, STORE).outputs["arn"]]
+
+
+def test_the_distribution_serves_the_host_with_its_validated_certificate_and_the_function(plan, registry):
+    distribution = only(plan, DISTRIBUTION).inputs
+    assert distribution["aliases"] == [routes.router_host(registry)]
+    assert distribution["viewerCertificate"] == {
+        "acmCertificateArn": only(plan, VALIDATION).outputs["certificateArn"],
+        "sslSupportMethod": "sni-only",
+        "minimumProtocolVersion": "TLSv1.2_2021",
+    }
+    behavior = distribution["defaultCacheBehavior"]
+    assert behavior["functionAssociations"] == [
+        {"eventType": "viewer-request", "functionArn": only(plan, FUNCTION).outputs["arn"]}
+    ]
+    assert behavior["cachePolicyId"] == tenant_router.CACHING_DISABLED
+    assert behavior["originRequestPolicyId"] == tenant_router.ALL_VIEWER_EXCEPT_HOST_HEADER
+    assert behavior["viewerProtocolPolicy"] == "redirect-to-https"
+    assert set(behavior["allowedMethods"]) == {"GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"}
+    (origin,) = distribution["origins"]
+    assert origin["domainName"] == "web.alpha.cells.acme-corp.net"
+    assert origin["originId"] == behavior["targetOriginId"]
+    assert origin["customOriginConfig"]["originProtocolPolicy"] == "https-only"
+    assert origin["customOriginConfig"]["originSslProtocols"] == ["TLSv1.2"]
+
+
+def test_the_certificate_is_validated_by_its_own_record_in_the_parent_zone(plan, registry):
+    certificate = only(plan, CERTIFICATE)
+    assert certificate.inputs["domainName"] == routes.router_host(registry)
+    assert certificate.inputs["validationMethod"] == "DNS"
+    # ACM in us-east-1, the only region CloudFront takes viewer certificates from.
+    assert certificate.outputs["arn"].startswith("arn:aws:acm:us-east-1:111111111111:certificate/")
+    (option,) = certificate.outputs["domainValidationOptions"]
+    record = plan.one(RECORD, "router-certificate-validation").inputs
+    assert (record["zoneId"], record["name"], record["type"], record["records"]) == (
+        ZONE_ID,
+        option["resourceRecordName"],
+        "CNAME",
+        [option["resourceRecordValue"]],
+    )
+    validation = only(plan, VALIDATION).inputs
+    assert validation["certificateArn"] == certificate.outputs["arn"]
+    assert validation["validationRecordFqdns"] == [option["resourceRecordName"].rstrip(".")]
+
+
+def test_the_host_is_an_alias_to_the_distribution_for_ipv4_and_ipv6(plan, registry):
+    domain = only(plan, DISTRIBUTION).outputs["domainName"]
+    for kind in ("A", "AAAA"):
+        record = plan.one(RECORD, f"router-alias-{kind.lower()}").inputs
+        assert (record["zoneId"], record["name"], record["type"]) == (ZONE_ID, routes.router_host(registry), kind)
+        assert record["aliases"] == [{"name": domain, "zoneId": "Z2FDTNDATAQYW2", "evaluateTargetHealth": False}]
+        assert "ttl" not in record and "records" not in record
+    assert only(plan, DISTRIBUTION).inputs["isIpv6Enabled"] is True
+
+
+def test_every_resource_goes_through_the_given_provider_under_the_component(plan):
+    (provider,) = [r for r in plan.resources if r.type == "pulumi:providers:aws"]
+    (component,) = [r for r in plan.resources if r.type == "honeycomb:aws:TenantRouter"]
+    children = [r for r in plan.resources if r.custom and r.type != "pulumi:providers:aws"]
+    assert children and all(r.provider == provider.urn and r.parent == component.urn for r in children)
+    assert all(count == 1 for count in Counter(r.urn for r in plan.resources).values())
+
+
+def test_the_outputs_name_the_store_for_the_move_workflow(planned, registry):
+    plan, seen = planned
+    store = only(plan, STORE)
+    assert seen["store_arn"] == store.outputs["arn"]
+    assert seen["store_arn"].startswith("arn:aws:cloudfront::111111111111:key-value-store/")
+    assert seen["store_id"] == seen["store_arn"].rsplit("/", 1)[1] and len(seen["store_id"]) == 36
+    assert seen["store_name"] == "router-tenants"
+    assert seen["distribution_domain"].endswith(".cloudfront.net")
+    assert seen["url"] == f"https://{routes.router_host(registry)}/"
+
+
+def test_a_tenant_mid_move_is_created_with_its_route_and_the_move(registry):
+    found = routes.routes(registry)
+    found[0] = replace(found[0], moving_to="gamma")
+    plan, _ = router_plan(registry, found)
+    key = next(k for k in plan.of_type(KEY) if k.inputs["key"] == found[0].tenant)
+    assert routes.parse_store_value(key.inputs["value"])["moving_to"] == "gamma"
+
+
+def test_duplicate_routes_stop_the_program_before_any_resource(registry):
+    route = routes.routes(registry)[0]
+    with pytest.raises(ValueError, match=f"tenant {route.tenant!r} has two routes"):
+        router_plan(registry, [route, route])
+
+
+def test_no_tenants_is_a_router_with_an_empty_store(registry):
+    plan, _ = router_plan(registry, [])
+    assert plan.of_type(KEY) == [] and len(plan.of_type(STORE)) == 1
