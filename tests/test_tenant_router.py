@@ -14,6 +14,11 @@ from cellctl.offline import PlannedResource, StackPlan, run_program
 from cells import Registry, routes
 from components.aws import tenant_router
 from components.aws.tenant_router import TenantRouter, TenantRouterArgs
+from policies import cloud
+from policies.base import tag_field
+from policies.cloud import botocore_shapes
+from policies.evaluate import evaluate
+from policies.tagging import required_tags
 
 STORE = "aws:cloudfront/keyValueStore:KeyValueStore"
 KEY = "aws:cloudfront/keyvaluestoreKey:KeyvaluestoreKey"
@@ -174,3 +179,100 @@ def test_duplicate_routes_stop_the_program_before_any_resource(registry):
 def test_no_tenants_is_a_router_with_an_empty_store(registry):
     plan, _ = router_plan(registry, [])
     assert plan.of_type(KEY) == [] and len(plan.of_type(STORE)) == 1
+
+
+# --- what the clouds' rules and the pack make of the router --------------------------------------
+
+
+def changed(record: PlannedResource, **inputs: Any) -> PlannedResource:
+    return replace(record, inputs={**record.inputs, **inputs})
+
+
+def cloud_errors(records: list[PlannedResource]) -> list[str]:
+    return [f.message for f in botocore_shapes.check(records) if f.level == "error"]
+
+
+def test_every_router_type_and_input_has_a_cloud_mapping_and_the_plan_is_clean(plan):
+    types = [r.type for r in plan.resources if r.custom]
+    assert botocore_shapes.missing_types(types) == []
+    for record in plan.resources:
+        entry = botocore_shapes.CALLS.get(record.type)
+        if not record.type.startswith("aws:") or isinstance(entry, botocore_shapes.NoShape) or entry is None:
+            continue
+        mapped = {name for call in entry for name in call.fields} | botocore_shapes.UNSENT.get(record.type, set())
+        assert set(record.inputs) <= mapped, record.type
+    for checker, check in cloud.CHECKERS.items():
+        assert [f.message for f in check(plan.resources) if f.level == "error"] == [], checker
+
+
+@pytest.mark.parametrize(
+    ("type_", "inputs", "expected"),
+    [
+        (FUNCTION, {"runtime": "cloudfront-js-3.0"}, "FunctionConfig.Runtime is 'cloudfront-js-3.0', not one of"),
+        (FUNCTION, {"keyValueStoreAssociations": ["my-store"]}, "KeyValueStoreARN is 'my-store', which does not match"),
+        (FUNCTION, {"code": "//" + "x" * 10240}, "a function of at most 10 KB"),
+        (STORE, {"name": "router tenants"}, "Name is 'router tenants', which does not match the pattern"),
+        (KEY, {"key": "k" * 513}, "a key of at most 512 bytes"),
+        (KEY, {"value": "é" * 513}, "a value of at most 1 KB"),
+        (CERTIFICATE, {"validationMethod": "DNS01"}, "ValidationMethod is 'DNS01', not one of"),
+    ],
+)
+def test_what_cloudfront_or_acm_would_reject_fires(plan, type_, inputs, expected):
+    record = changed(plan.of_type(type_)[0], **inputs)
+    [message] = cloud_errors([record])
+    assert expected in message, message
+
+
+def test_a_distribution_cloudfront_would_reject_fires(plan):
+    distribution = only(plan, DISTRIBUTION)
+    behavior = {**distribution.inputs["defaultCacheBehavior"], "cachedMethods": ["GET", "FETCH"]}
+    arn = only(plan, FUNCTION).outputs["arn"]
+    behavior["functionAssociations"] = [{"eventType": "viewer_request", "functionArn": arn}]
+    certificate = {**distribution.inputs["viewerCertificate"], "minimumProtocolVersion": "TLSv1.2_2020"}
+    found = cloud_errors([changed(distribution, defaultCacheBehavior=behavior, viewerCertificate=certificate)])
+    assert any("CachedMethods.Items[1] is 'FETCH', not one of" in m for m in found), found
+    assert any("FunctionAssociations.Items[0].EventType is 'viewer_request'" in m for m in found), found
+    assert any("MinimumProtocolVersion is 'TLSv1.2_2020'" in m for m in found), found
+    assert len(found) == 3
+
+
+def test_taggable_router_types_carry_the_tags_and_fire_without_them(plan, registry):
+    taggable = {t for t in (STORE, KEY, FUNCTION, DISTRIBUTION, CERTIFICATE, VALIDATION) if tag_field(t)}
+    assert taggable == {STORE, FUNCTION, DISTRIBUTION, CERTIFICATE}
+    assert evaluate(plan.resources, registry=registry, policies=[required_tags]) == []
+    untagged = [changed(r, defaultTags=None) if r.type == "pulumi:providers:aws" else r for r in plan.resources]
+    untagged = [replace(r, inputs={k: v for k, v in r.inputs.items() if v is not None}) for r in untagged]
+    found = evaluate(untagged, registry=registry, policies=[required_tags])
+    assert sorted({f.type for f in found}) == sorted(taggable)
+    assert all("lacks the tags managed-by" in f.message for f in found)
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every path into a resource's inputs (keys and list positions)."""
+    found = [prefix] if prefix else []
+    if isinstance(value, dict):
+        found += [p for k, v in value.items() for p in _paths(v, (*prefix, k))]
+    elif isinstance(value, list):
+        found += [p for i, v in enumerate(value) for p in _paths(v, (*prefix, i))]
+    return found
+
+
+def _with(value: Any, path: tuple[Any, ...], new: Any) -> Any:
+    if not path:
+        return new
+    head, rest = path[0], path[1:]
+    if isinstance(value, dict):
+        return {**value, head: _with(value[head], rest, new)}
+    return [_with(v, rest, new) if i == head else v for i, v in enumerate(value)]
+
+
+def test_no_cloud_checker_crashes_on_odd_router_inputs(plan):
+    """Whatever a program passes (a type's wrong shape included), the checkers report, never raise."""
+    records = [r for r in plan.resources if r.custom and r.type in botocore_shapes.CALLS and r.type != KEY]
+    records.append(plan.of_type(KEY)[0])
+    for record in records:
+        for path in _paths(record.inputs):
+            for odd in (None, 7, "x", [], {}, [1], True):
+                mutated = replace(record, inputs=_with(record.inputs, path, odd))
+                for check in cloud.CHECKERS.values():
+                    check([mutated])
