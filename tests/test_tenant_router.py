@@ -236,6 +236,15 @@ def test_a_distribution_cloudfront_would_reject_fires(plan):
     assert len(found) == 3
 
 
+def test_a_viewer_certificate_outside_us_east_1_fires(plan):
+    distribution = only(plan, DISTRIBUTION)
+    arn = distribution.inputs["viewerCertificate"]["acmCertificateArn"].replace("us-east-1", "eu-west-1")
+    certificate = {**distribution.inputs["viewerCertificate"], "acmCertificateArn": arn}
+    [message] = cloud_errors([changed(distribution, viewerCertificate=certificate)])
+    assert "ACMCertificateArn is 'arn:aws:acm:eu-west-1:" in message
+    assert "a viewer certificate must be an ACM certificate in us-east-1" in message
+
+
 def test_taggable_router_types_carry_the_tags_and_fire_without_them(plan, registry):
     taggable = {t for t in (STORE, KEY, FUNCTION, DISTRIBUTION, CERTIFICATE, VALIDATION) if tag_field(t)}
     assert taggable == {STORE, FUNCTION, DISTRIBUTION, CERTIFICATE}

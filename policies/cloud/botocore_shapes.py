@@ -78,6 +78,8 @@ class Documented:
     max: int | None = None
     #: The most UTF-8 bytes a string may take (quotas count bytes, the models characters).
     max_bytes: int | None = None
+    #: A regular expression a string must match in full.
+    pattern: str | None = None
 
     def breaks(self, value: Any) -> bool:
         """Whether a number or string breaks the rule (a value of another type is the shape's to report)."""
@@ -86,6 +88,8 @@ class Documented:
         if self.allowed is not None and value not in self.allowed:
             return True
         if isinstance(value, str) and self.max_bytes is not None and len(value.encode()) > self.max_bytes:
+            return True
+        if isinstance(value, str) and self.pattern is not None and not re.fullmatch(self.pattern, value):
             return True
         if _number(value):
             return (self.min is not None and value < self.min) or (self.max is not None and value > self.max)
@@ -313,6 +317,13 @@ CALLS: dict[str, tuple[Call, ...] | NoShape] = {
             },
             # The provider makes up the caller reference and sends the tag list, empty or not.
             sends={f"{DISTRIBUTION}.CallerReference": "generated", "DistributionConfigWithTags.Tags.Items": []},
+            documented={
+                f"{DISTRIBUTION}.ViewerCertificate.ACMCertificateArn": Documented(
+                    "a viewer certificate must be an ACM certificate in us-east-1",
+                    "https://docs.aws.amazon.com/acm/latest/userguide/acm-regions.html",
+                    pattern=r"arn:aws:acm:us-east-1:[0-9]{12}:certificate/.+",
+                )
+            },
         ),
     ),
     "aws:cloudfront/function:Function": (
