@@ -91,6 +91,25 @@ def test_a_function_over_10_kb_or_without_the_module_is_refused() -> None:
         tenant_router.checked_code("function handler(event) { return event.request; }")
 
 
+@pytest.mark.parametrize(
+    ("snippet", "why"),
+    [
+        ("const c = route?.cell;", "optional chaining"),
+        ("const c = route.cell ?? 'none';", "nullish coalescing"),
+        ("const f = async (x) => x;", "async closures are not supported"),
+        ("await fetch('https://example.com');", "no network access"),
+        ("setTimeout(handler, 1);", "no timers"),
+        ("eval('1');", "dynamic code evaluation"),
+        ("import fs from 'fs';", "the runtime's modules are cloudfront, crypto, querystring and buffer"),
+    ],
+)
+def test_what_the_2_0_runtime_lacks_is_refused_with_its_line(snippet: str, why: str) -> None:
+    code = tenant_router.function_code() + snippet + "\n"
+    line = code.count("\n")
+    with pytest.raises(ValueError, match=rf"router function, line {line}: .*{re.escape(why)}"):
+        tenant_router.checked_code(code)
+
+
 def test_the_sample_store_fits_and_its_size_is_keys_plus_values(registry: Registry) -> None:
     entries = tenant_router.store_entries(routes.routes(registry))
     expected = sum(len(k) + len(v) for k, v in entries.items())

@@ -21,6 +21,7 @@ certificate's validation record and the host's alias records live. Non-goals: cu
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -47,6 +48,19 @@ CLOUDFRONT_ZONE_ID = "Z2FDTNDATAQYW2"
 SSL_SUPPORT_METHOD = "sni-only"
 MINIMUM_PROTOCOL_VERSION = "TLSv1.2_2021"
 ORIGIN_ID = "cell"
+#: What the JavaScript runtime 2.0 of CloudFront Functions lacks ("JavaScript runtime 2.0 features
+#: for CloudFront Functions", "Restrictions on CloudFront Functions"), as source patterns and why.
+UNSUPPORTED = {
+    r"\?\.": "optional chaining (`?.`) is not among the runtime's features",
+    r"\?\?": "nullish coalescing (`??`) is not among the runtime's features",
+    r"\basync\s*(\(|\w+\s*=>)": "async closures are not supported; only `async function` declarations",
+    r"\b(fetch|XMLHttpRequest)\b": "functions have no network access",
+    r"\b(setTimeout|setInterval|setImmediate)\b": "functions have no timers",
+    r"\beval\s*\(|\bnew\s+Function\b": "dynamic code evaluation is not allowed",
+    r"^\s*import\b(?!\s+\w+\s+from\s+'(cloudfront|crypto|querystring|buffer)';)": (
+        "the runtime's modules are cloudfront, crypto, querystring and buffer"
+    ),
+}
 ALL_METHODS = ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"]
 
 
@@ -80,12 +94,17 @@ def store_bytes(entries: dict[str, str]) -> int:
 
 
 def checked_code(code: str) -> str:
-    """`code` when it fits a CloudFront Function and is one for the 2.0 runtime's module; else `ValueError`."""
+    """`code` when it fits a CloudFront Function and uses only the 2.0 runtime's features; else `ValueError`."""
     size = len(code.encode())
     if size > FUNCTION_MAX_BYTES:
         raise ValueError(f"router function is {size} bytes, over CloudFront Functions' {FUNCTION_MAX_BYTES}")
     if not code.startswith("import cf from 'cloudfront';"):
         raise ValueError("router function must start with `import cf from 'cloudfront';` (cloudfront-js-2.0)")
+    for pattern, why in UNSUPPORTED.items():
+        found = re.search(pattern, code, flags=re.MULTILINE)
+        if found:
+            line = code.count("\n", 0, found.start()) + 1
+            raise ValueError(f"router function, line {line}: {found.group(0).strip()!r}: {why}")
     return code
 
 
