@@ -328,6 +328,25 @@ def _check_organization(path: Path, org: Organization) -> list[RegistryIssue]:
                 "'google', and the registry's GCP copies are named after it",
             )
         )
+    routing = org.routing
+    names = [c.name for c in org.components]
+    if names and routing.component not in names:
+        issues.append(
+            RegistryIssue(
+                str(path),
+                "routing.component",
+                f"{routing.component!r} is not one of the components ({', '.join(names)}): tenants are served by one",
+            )
+        )
+    if not routing.moving_ttl_seconds <= routing.ttl_seconds <= routing.max_ttl_seconds:
+        issues.append(
+            RegistryIssue(
+                str(path),
+                "routing.ttl_seconds",
+                f"the TTLs must satisfy moving_ttl_seconds ({routing.moving_ttl_seconds}) <= ttl_seconds "
+                f"({routing.ttl_seconds}) <= max_ttl_seconds ({routing.max_ttl_seconds})",
+            )
+        )
     groups = {g.name for g in org.groups}
     for env, rules in org.access.items():
         for i, rule in enumerate(rules):

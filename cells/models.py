@@ -319,15 +319,6 @@ class Routing(Strict):
         default=5, ge=1, description="The TTL a tenant's record is lowered to while the tenant moves."
     )
 
-    @model_validator(mode="after")
-    def _ordered(self) -> Routing:
-        if not self.moving_ttl_seconds <= self.ttl_seconds <= self.max_ttl_seconds:
-            raise ValueError(
-                f"routing TTLs must satisfy moving_ttl_seconds ({self.moving_ttl_seconds}) <= ttl_seconds "
-                f"({self.ttl_seconds}) <= max_ttl_seconds ({self.max_ttl_seconds})"
-            )
-        return self
-
 
 class DeploymentsGcpOidc(Strict):
     """Workload identity federation that lets Pulumi Deployments act as a GCP service account (set up once)."""
@@ -405,16 +396,6 @@ class Organization(Strict):
         default=None,
         description="Pulumi Deployments (`cellctl rollout --runner deployments`); without it only the local runner.",
     )
-
-    @model_validator(mode="after")
-    def _routed_component(self) -> Organization:
-        names = [c.name for c in self.components]
-        if names and self.routing.component not in names:
-            raise ValueError(
-                f"routing.component {self.routing.component!r} is not one of the components ({', '.join(names)}): "
-                "tenants are served by one of them"
-            )
-        return self
 
     def wave_index(self, name: str) -> int:
         return [w.name for w in self.waves].index(name)
