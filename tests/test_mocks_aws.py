@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 
 import pulumi
 import pulumi_aws as aws
@@ -166,3 +167,40 @@ def test_account_of_a_provider(registry: Registry, provider_inputs: dict, accoun
 )
 def test_zone_id_prefix(region: str, prefix: str) -> None:
     assert aws_mocks.zone_id_prefix(region) == prefix
+
+
+def cloudfront_sample() -> None:
+    opts = pulumi.ResourceOptions(provider=provider("edge", region="us-east-1"))
+    store = aws.cloudfront.KeyValueStore("x-store", name="x-store", opts=opts)
+    aws.cloudfront.KeyvaluestoreKey("x-key", key_value_store_arn=store.arn, key="t1", value="vé", opts=opts)
+    aws.cloudfront.Function("x-fn", name="x-fn", runtime="cloudfront-js-2.0", code="x", opts=opts)
+    aws.cloudfront.Function("x-draft", name="x-draft", runtime="cloudfront-js-2.0", code="x", publish=False, opts=opts)
+    aws.acm.Certificate(
+        "x-cert",
+        domain_name="a.example.com",
+        subject_alternative_names=["b.example.com"],
+        validation_method="DNS",
+        opts=opts,
+    )
+
+
+def test_cloudfront_and_acm_outputs_look_like_the_provider_s(registry: Registry) -> None:
+    plan = run_program(cloudfront_sample, stack="cell-x", mocks=CloudMocks(registry))
+    store = plan.one("aws:cloudfront/keyValueStore:KeyValueStore").outputs
+    # CloudFront ARNs carry the account, no region; the store's ends with its UUID (CreateFunction's pattern).
+    assert re.fullmatch(rf"arn:aws:cloudfront::{ACCOUNT}:key-value-store/[0-9a-f-]{{36}}", store["arn"])
+    assert store["id"] == store["name"] == "x-store" and store["etag"].startswith("E")
+    key = plan.one("aws:cloudfront/keyvaluestoreKey:KeyvaluestoreKey").outputs
+    assert key["id"] == f"{store['arn']},t1" and key["totalSizeInBytes"] == len("t1vé".encode())
+    function = plan.one("aws:cloudfront/function:Function", "x-fn").outputs
+    assert function["arn"] == f"arn:aws:cloudfront::{ACCOUNT}:function/x-fn" and function["liveStageEtag"]
+    assert plan.one("aws:cloudfront/function:Function", "x-draft").outputs["liveStageEtag"] == ""
+    cert = plan.one("aws:acm/certificate:Certificate").outputs
+    assert re.fullmatch(rf"arn:aws:acm:us-east-1:{ACCOUNT}:certificate/[0-9a-f-]{{36}}", cert["arn"])
+    options = cert["domainValidationOptions"]
+    assert [o["domainName"] for o in options] == ["a.example.com", "b.example.com"]
+    assert all(
+        o["resourceRecordType"] == "CNAME" and o["resourceRecordName"].endswith(f".{o['domainName']}.") for o in options
+    )
+    assert all(o["resourceRecordValue"].endswith(".acm-validations.aws.") for o in options)
+    assert cert["tagsAll"] == {"cell": "x"}

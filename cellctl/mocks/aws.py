@@ -396,6 +396,112 @@ def composite_alarm(ctx: MockContext) -> dict[str, Any]:
     return {"id": name, "alarmName": name, "arn": arn(ctx, "cloudwatch", f"alarm:{name}"), **with_tags(ctx)}
 
 
+# --- CloudFront, ACM (the router) -------------------------------------------------------------
+
+#: The hosted zone every CloudFront distribution's domain name lives in (alias records target it).
+CLOUDFRONT_ZONE_ID = "Z2FDTNDATAQYW2"
+
+
+def _global_arn(ctx: MockContext, service: str, resource: str) -> str:
+    """CloudFront ARNs name the account but no region: arn:aws:cloudfront::<account>:<resource>."""
+    return arn(ctx, service, resource, region=False)
+
+
+def _etag(ctx: MockContext, *salt: str) -> str:
+    return "E" + digest("etag", ctx.name, *salt, length=13).upper()
+
+
+@HANDLERS.resource("aws:cloudfront/keyValueStore:KeyValueStore")
+def cloudfront_key_value_store(ctx: MockContext) -> dict[str, Any]:
+    # The provider's id is the store's name; its ARN ends with the store's own id, a UUID.
+    name = physical_name(ctx)
+    return {
+        "id": name,
+        "name": name,
+        "arn": _global_arn(ctx, "cloudfront", f"key-value-store/{uuid(ctx)}"),
+        "etag": _etag(ctx),
+        "lastModifiedTime": "2026-01-01T00:00:00Z",
+        **with_tags(ctx),
+    }
+
+
+@HANDLERS.resource("aws:cloudfront/keyvaluestoreKey:KeyvaluestoreKey")
+def cloudfront_keyvaluestore_key(ctx: MockContext) -> dict[str, Any]:
+    key, value = str(ctx.inputs.get("key") or ""), str(ctx.inputs.get("value") or "")
+    return {
+        "id": f"{ctx.inputs.get('keyValueStoreArn')},{key}",
+        "totalSizeInBytes": len(key.encode()) + len(value.encode()),
+    }
+
+
+@HANDLERS.resource("aws:cloudfront/function:Function")
+def cloudfront_function(ctx: MockContext) -> dict[str, Any]:
+    name = physical_name(ctx)
+    published = ctx.inputs.get("publish", True) is not False
+    return {
+        "id": name,
+        "name": name,
+        "arn": _global_arn(ctx, "cloudfront", f"function/{name}"),
+        "etag": _etag(ctx, "DEVELOPMENT"),
+        "liveStageEtag": _etag(ctx, "LIVE") if published else "",
+        "status": "UNASSOCIATED",
+        "publish": published,
+        **with_tags(ctx),
+    }
+
+
+@HANDLERS.resource("aws:cloudfront/distribution:Distribution")
+def cloudfront_distribution(ctx: MockContext) -> dict[str, Any]:
+    dist_id = "E" + digest("distribution", ctx.name, account_of(ctx), length=13).upper()
+    return {
+        "id": dist_id,
+        "arn": _global_arn(ctx, "cloudfront", f"distribution/{dist_id}"),
+        "domainName": f"d{digest('domain', dist_id, length=13)}.cloudfront.net",
+        "hostedZoneId": CLOUDFRONT_ZONE_ID,
+        "etag": _etag(ctx),
+        "status": "Deployed",
+        "callerReference": f"terraform-{digest('caller', dist_id, length=20)}",
+        "inProgressValidationBatches": 0,
+        "lastModifiedTime": "2026-01-01 00:00:00 +0000 UTC",
+        **with_tags(ctx),
+    }
+
+
+@HANDLERS.resource("aws:acm/certificate:Certificate")
+def acm_certificate(ctx: MockContext) -> dict[str, Any]:
+    """An ACM certificate asking for DNS validation: one CNAME per name, as ACM words them."""
+    cert_arn = arn(ctx, "acm", f"certificate/{uuid(ctx)}")
+    alternatives = [str(n) for n in ctx.inputs.get("subjectAlternativeNames") or []]
+    names = [str(ctx.inputs.get("domainName") or ""), *alternatives]
+    options = [
+        {
+            "domainName": n,
+            "resourceRecordName": f"_{digest('acm-name', n, length=32)}.{n}.",
+            "resourceRecordType": "CNAME",
+            "resourceRecordValue": f"_{digest('acm-value', n, cert_arn, length=32)}.{digest(n, length=10)}"
+            ".acm-validations.aws.",
+        }
+        for n in dict.fromkeys(names)
+        if n
+    ]
+    return {
+        "id": cert_arn,
+        "arn": cert_arn,
+        "domainValidationOptions": options,
+        "status": "PENDING_VALIDATION",
+        "type": "AMAZON_ISSUED",
+        "keyAlgorithm": ctx.inputs.get("keyAlgorithm") or "RSA_2048",
+        "validationMethod": ctx.inputs.get("validationMethod") or "DNS",
+        **with_tags(ctx),
+    }
+
+
+@HANDLERS.resource("aws:acm/certificateValidation:CertificateValidation")
+def acm_certificate_validation(ctx: MockContext) -> dict[str, Any]:
+    # The provider's id is the time validation finished; its output is the certificate's ARN.
+    return {"id": "2026-01-01 00:00:00 +0000 UTC", "certificateArn": ctx.inputs.get("certificateArn")}
+
+
 # --- calls ----------------------------------------------------------------------------------
 
 _ZONE_ID_PREFIX = re.compile(r"^([a-z]{2})-?([a-z]+)-(\d+)$")

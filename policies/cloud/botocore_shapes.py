@@ -76,12 +76,20 @@ class Documented:
     allowed: frozenset[int | str] | None = None
     min: int | None = None
     max: int | None = None
+    #: The most UTF-8 bytes a string may take (quotas count bytes, the models characters).
+    max_bytes: int | None = None
+    #: A regular expression a string must match in full.
+    pattern: str | None = None
 
     def breaks(self, value: Any) -> bool:
         """Whether a number or string breaks the rule (a value of another type is the shape's to report)."""
         if not (_number(value) or isinstance(value, str)):
             return False
         if self.allowed is not None and value not in self.allowed:
+            return True
+        if isinstance(value, str) and self.max_bytes is not None and len(value.encode()) > self.max_bytes:
+            return True
+        if isinstance(value, str) and self.pattern is not None and not re.fullmatch(self.pattern, value):
             return True
         if _number(value):
             return (self.min is not None and value < self.min) or (self.max is not None and value > self.max)
@@ -160,6 +168,40 @@ def _ip_permissions(rules: Any) -> Any:
     return out
 
 
+def _items(fields: Mapping[str, str | To] | None = None, wrap: str | None = None) -> Callable[[Any], Any]:
+    """CloudFront's lists, `{"Quantity": n, "Items": [...]}`: items renamed by `fields` or wrapped as `{wrap: item}`."""
+
+    def convert(values: Any) -> Any:
+        if not isinstance(values, list):
+            return values
+        items = [_rename(v, fields) if fields else {wrap: v} if wrap else v for v in values]
+        return {"Quantity": len(items), "Items": items}
+
+    return convert
+
+
+def _cache_behavior(behavior: Any) -> Any:
+    """A cache behavior: the provider's flat `cachedMethods` goes inside CloudFront's `AllowedMethods`."""
+    if not isinstance(behavior, dict):
+        return behavior
+    out = _rename(behavior, CACHE_BEHAVIOR)
+    allowed = _items()(behavior.get("allowedMethods"))
+    if isinstance(allowed, dict) and behavior.get("cachedMethods") is not None:
+        allowed["CachedMethods"] = _items()(behavior["cachedMethods"])
+    if allowed is not None:
+        out["AllowedMethods"] = allowed
+    return out
+
+
+def _geo_restriction(geo: Any) -> Any:
+    if not isinstance(geo, dict):
+        return geo
+    locations = _items()(geo.get("locations") or [])
+    out = {"RestrictionType": geo.get("restrictionType")}
+    out.update(locations if isinstance(locations, dict) else {"Items": locations})
+    return {k: v for k, v in out.items() if v is not None}
+
+
 def _dimensions(dims: Any) -> Any:
     return [{"Name": k, "Value": v} for k, v in dims.items()] if isinstance(dims, dict) else dims
 
@@ -182,9 +224,161 @@ ALARM_ACTIONS = {
     "actionsEnabled": "ActionsEnabled",
 }
 RRSET = "ChangeBatch.Changes.0.ResourceRecordSet"
+DISTRIBUTION = "DistributionConfigWithTags.DistributionConfig"
+CLOUDFRONT_QUOTAS = "https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/cloudfront-limits.html"
+CACHE_BEHAVIOR: dict[str, str | To] = {
+    "targetOriginId": "TargetOriginId",
+    "viewerProtocolPolicy": "ViewerProtocolPolicy",
+    "cachePolicyId": "CachePolicyId",
+    "originRequestPolicyId": "OriginRequestPolicyId",
+    "responseHeadersPolicyId": "ResponseHeadersPolicyId",
+    "compress": "Compress",
+    "smoothStreaming": "SmoothStreaming",
+    "fieldLevelEncryptionId": "FieldLevelEncryptionId",
+    "realtimeLogConfigArn": "RealtimeLogConfigArn",
+    "functionAssociations": To(
+        "FunctionAssociations", _items({"eventType": "EventType", "functionArn": "FunctionARN"})
+    ),
+}
+ORIGIN: dict[str, str | To] = {
+    "originId": "Id",
+    "domainName": "DomainName",
+    "originPath": "OriginPath",
+    "connectionAttempts": "ConnectionAttempts",
+    "connectionTimeout": "ConnectionTimeout",
+    "originAccessControlId": "OriginAccessControlId",
+    "customHeaders": To("CustomHeaders", _items({"name": "HeaderName", "value": "HeaderValue"})),
+    "customOriginConfig": To(
+        "CustomOriginConfig",
+        fields={
+            "httpPort": "HTTPPort",
+            "httpsPort": "HTTPSPort",
+            "originProtocolPolicy": "OriginProtocolPolicy",
+            "originSslProtocols": To("OriginSslProtocols", _items()),
+            "originReadTimeout": "OriginReadTimeout",
+            "originKeepaliveTimeout": "OriginKeepaliveTimeout",
+            "ipAddressType": "IpAddressType",
+        },
+    ),
+}
 
 #: Every AWS resource type the project creates: the provider's API calls and the inputs each sends.
 CALLS: dict[str, tuple[Call, ...] | NoShape] = {
+    "aws:acm/certificate:Certificate": (
+        Call(
+            "acm",
+            "RequestCertificate",
+            {
+                "domainName": "DomainName",
+                "validationMethod": "ValidationMethod",
+                "subjectAlternativeNames": "SubjectAlternativeNames",
+                "keyAlgorithm": "KeyAlgorithm",
+                "certificateAuthorityArn": "CertificateAuthorityArn",
+                "options": To(
+                    "Options",
+                    fields={"certificateTransparencyLoggingPreference": "CertificateTransparencyLoggingPreference"},
+                ),
+                "tags": TAGS,
+            },
+        ),
+    ),
+    "aws:acm/certificateValidation:CertificateValidation": NoShape(
+        "the provider only waits (DescribeCertificate) until ACM has issued the certificate: no request of ours"
+    ),
+    "aws:cloudfront/distribution:Distribution": (
+        Call(
+            "cloudfront",
+            "CreateDistributionWithTags",
+            {
+                "aliases": To(f"{DISTRIBUTION}.Aliases", _items()),
+                "comment": f"{DISTRIBUTION}.Comment",
+                "enabled": f"{DISTRIBUTION}.Enabled",
+                "isIpv6Enabled": f"{DISTRIBUTION}.IsIPV6Enabled",
+                "httpVersion": f"{DISTRIBUTION}.HttpVersion",
+                "priceClass": f"{DISTRIBUTION}.PriceClass",
+                "defaultRootObject": f"{DISTRIBUTION}.DefaultRootObject",
+                "webAclId": f"{DISTRIBUTION}.WebACLId",
+                "origins": To(f"{DISTRIBUTION}.Origins", _items(ORIGIN)),
+                "defaultCacheBehavior": To(f"{DISTRIBUTION}.DefaultCacheBehavior", _cache_behavior),
+                "restrictions": To(
+                    f"{DISTRIBUTION}.Restrictions", fields={"geoRestriction": To("GeoRestriction", _geo_restriction)}
+                ),
+                "viewerCertificate": To(
+                    f"{DISTRIBUTION}.ViewerCertificate",
+                    fields={
+                        "acmCertificateArn": "ACMCertificateArn",
+                        "sslSupportMethod": "SSLSupportMethod",
+                        "minimumProtocolVersion": "MinimumProtocolVersion",
+                        "cloudfrontDefaultCertificate": "CloudFrontDefaultCertificate",
+                        "iamCertificateId": "IAMCertificateId",
+                    },
+                ),
+                "tags": To("DistributionConfigWithTags.Tags.Items", _tag_list()),
+            },
+            # The provider makes up the caller reference and sends the tag list, empty or not.
+            sends={f"{DISTRIBUTION}.CallerReference": "generated", "DistributionConfigWithTags.Tags.Items": []},
+            documented={
+                f"{DISTRIBUTION}.ViewerCertificate.ACMCertificateArn": Documented(
+                    "a viewer certificate must be an ACM certificate in us-east-1",
+                    "https://docs.aws.amazon.com/acm/latest/userguide/acm-regions.html",
+                    pattern=r"arn:aws:acm:us-east-1:[0-9]{12}:certificate/.+",
+                )
+            },
+        ),
+    ),
+    "aws:cloudfront/function:Function": (
+        Call(
+            "cloudfront",
+            "CreateFunction",
+            {
+                "name": "Name",
+                "comment": "FunctionConfig.Comment",
+                "runtime": "FunctionConfig.Runtime",
+                "keyValueStoreAssociations": To(
+                    "FunctionConfig.KeyValueStoreAssociations", _items(wrap="KeyValueStoreARN")
+                ),
+                "code": "FunctionCode",
+                "tags": To("Tags.Items", _tag_list()),
+            },
+            provided=frozenset({"Name"}),
+            sends={"FunctionConfig.Comment": ""},  # the provider sends an empty comment when none is set
+            documented={
+                "FunctionCode": Documented(
+                    "a function of at most 10 KB (CloudFront Functions quotas)", CLOUDFRONT_QUOTAS, max_bytes=10 * 1024
+                )
+            },
+        ),
+        Call(
+            "cloudfront",
+            "PublishFunction",
+            {"name": "Name"},
+            provided=frozenset({"Name", "IfMatch"}),
+            when=lambda values: values.get("publish") is not False,
+        ),
+    ),
+    "aws:cloudfront/keyValueStore:KeyValueStore": (
+        Call(
+            "cloudfront",
+            "CreateKeyValueStore",
+            {"name": "Name", "comment": "Comment", "tags": To("Tags.Items", _tag_list())},
+        ),
+    ),
+    "aws:cloudfront/keyvaluestoreKey:KeyvaluestoreKey": (
+        Call(
+            "cloudfront-keyvaluestore",
+            "PutKey",
+            {"key": "Key", "value": "Value", "keyValueStoreArn": "KvsARN"},
+            provided=frozenset({"IfMatch"}),  # the store's current ETag, which the provider reads first
+            documented={
+                "Key": Documented(
+                    "a key of at most 512 bytes (KeyValueStore quotas)", CLOUDFRONT_QUOTAS, max_bytes=512
+                ),
+                "Value": Documented(
+                    "a value of at most 1 KB (KeyValueStore quotas)", CLOUDFRONT_QUOTAS, max_bytes=1024
+                ),
+            },
+        ),
+    ),
     "aws:cloudtrail/trail:Trail": (
         Call(
             "cloudtrail",
@@ -953,6 +1147,7 @@ UNSENT: dict[str, frozenset[str]] = {
     "aws:organizations/account:Account": frozenset({"closeOnDeletion"}),  # CloseAccount on destroy, or not
     "aws:route53/zone:Zone": frozenset({"forceDestroy"}),  # deletes the records before DeleteHostedZone
     "aws:route53/record:Record": frozenset({"allowOverwrite"}),  # UPSERT instead of CREATE
+    "aws:cloudfront/function:Function": frozenset({"publish"}),  # decides whether PublishFunction is called
     "aws:s3/bucket:Bucket": frozenset({"forceDestroy"}),
     "aws:s3/bucketObjectv2:BucketObjectv2": frozenset({"content", "source"}),  # the Body blob
     "aws:kms/key:Key": frozenset({"enableKeyRotation"}),  # decides whether EnableKeyRotation is called
