@@ -548,6 +548,12 @@ CROSS_FILE_RULES: list[tuple[str, str, Callable[[dict[str, Any]], None], str]] =
     ),
     ("unique wave names", "organization.yaml", lambda d: d["waves"].append(d["waves"][0]), "more than once"),
     (
+        "tenants served by a known component",
+        "organization.yaml",
+        lambda d: d.setdefault("routing", {}).update(component="frontend"),
+        "is not one of the components",
+    ),
+    (
         "organization access group exists",
         "organization.yaml",
         lambda d: d["access"]["prod"].append({"group": "ghosts", "permission": "admin"}),
