@@ -280,9 +280,7 @@ class Lifecycle(Strict):
         description="The component's git repository: a URL (https://, ssh://, file://, user@host:path) or a path "
         "(a relative one from the Honeycomb project directory).",
     )
-    ref: Ref = Field(
-        default="main", description="Branch, tag or commit to check out (a branch is fetched anew)."
-    )
+    ref: Ref = Field(default="main", description="Branch, tag or commit to check out (a branch is fetched anew).")
     directory: str = Field(
         default=".",
         pattern=r"^(\.|[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*)$",

@@ -454,13 +454,14 @@ class LifecycleRunner:
             handle.write(header.encode())
             handle.flush()
             start = handle.tell()
-            code = self._spawn(argv, full, handle)
+            made = self._spawn(argv, full, handle)
+            with log.open("rb") as written:
+                written.seek(max(start, written.seek(0, os.SEEK_END) - 65536))
+                output = written.read().decode(errors="replace").splitlines()
+            code = _recipe_exit(made, output)
             handle.write(f"# exit {'timeout' if code is None else code}\n".encode())
-        with log.open("rb") as handle:
-            handle.seek(max(start, handle.seek(0, os.SEEK_END) - 65536))
-            output = handle.read().decode(errors="replace").splitlines()[:-1]
         tail = [line[:300] for line in output[-TAIL_LINES:]] or ["(no output)"]
-        return _Call(_recipe_exit(code, output), tail, log)
+        return _Call(code, tail, log)
 
     def _spawn(self, argv: list[str], env: dict[str, str], output: Any) -> int | None:
         """Make in its own process group, so a timeout (or Ctrl-C) stops every process it started."""
