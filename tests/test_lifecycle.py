@@ -10,7 +10,13 @@ from component_repos import commit, component_repo, git, with_lifecycles
 from pydantic import ValidationError
 
 from cellctl.lifecycle import EXIT_AGAIN, LifecycleError, LifecycleRunner, LifecycleTarget, Status, declared
+from cellctl.lifecycle.bootstrap import bootstrap_hook
 from cellctl.rollout.clock import VirtualClock
+from cellctl.rollout.journal import CellState, Journal
+from cellctl.rollout.journal import Status as RunStatus
+from cellctl.rollout.memory import Behaviour, InMemoryRunner
+from cellctl.rollout.orchestrator import Orchestrator, Outcome
+from cellctl.rollout.plan import RolloutPlan, bootstrap_plan, rollout_plan
 from cells import Registry
 from cells.export import cell_document
 from cells.models import Lifecycle
@@ -362,3 +368,67 @@ def test_the_sample_declares_every_component_and_a_dry_run_lists_the_calls(regis
     )
     mirror = {row["component"]: row["make_target"] for row in declared(registry, LifecycleTarget.tenant_mirror)}
     assert mirror == {"api": "tenant-mirror", "worker": "drain-tenant-queues", "web": None}
+
+
+# --- cellctl bootstrap: cell-bootstrap after each cell's stack, journaled ----------------------------
+
+REV = "1" * 40
+
+
+def _bootstrap(registry: Registry, plan: RolloutPlan, journal: Journal, tmp_path: Path, out: Path) -> Outcome:
+    clock = VirtualClock()
+    lifecycle = LifecycleRunner(registry, tmp_path / "project", clock, env={"OUT": str(out)})
+    stacks = InMemoryRunner(clock, default=Behaviour(duration=30))
+    return Orchestrator(plan, stacks, journal, registry=registry, clock=clock, after_up=bootstrap_hook(lifecycle)).run()
+
+
+def test_bootstrap_calls_cell_bootstrap_after_each_stack_and_a_resume_calls_only_what_did_not_finish(
+    registry: Registry, tmp_path: Path, out: Path
+) -> None:
+    api_repo = component_repo(tmp_path / "api-repo", "cell-bootstrap:\n\t@echo $(HONEYCOMB_CELL) >> $(OUT)/api-cells\n")
+    worker_repo = component_repo(
+        tmp_path / "worker-repo",
+        "cell-bootstrap:\n"
+        "\t@test $(HONEYCOMB_CELL) != beta -o -e $(OUT)/fixed || { echo no database in beta yet; exit 1; }\n"
+        "\t@echo $(HONEYCOMB_CELL) >> $(OUT)/worker-cells\n",
+    )
+    reg = with_lifecycles(registry, {"api": {"repository": str(api_repo)}, "worker": {"repository": str(worker_repo)}})
+    plan = bootstrap_plan(reg, ["alpha", "beta"], revision=REV)
+    journals = tmp_path / "rollouts"
+    first = _bootstrap(reg, plan, Journal.create(journals, plan, "boot"), tmp_path, out)
+    assert first.status == RunStatus.halted
+    journal = Journal.load(journals, "boot")
+    beta = journal.cell("cell-beta")
+    assert beta.state == CellState.failed and beta.error is not None
+    assert beta.error.startswith("cell-bootstrap: worker: `make cell-bootstrap` failed (exit 1)")
+    assert "no database in beta yet" in beta.error
+    api_commit, worker_commit = git(api_repo, "rev-parse", "HEAD"), git(worker_repo, "rev-parse", "HEAD")
+    assert beta.lifecycle == {"api": api_commit}
+    assert journal.cell("cell-alpha").lifecycle == {"api": api_commit, "worker": worker_commit}
+
+    (out / "fixed").touch()
+    journal.check_resumable(plan)
+    journal.reopen()
+    assert _bootstrap(reg, plan, journal, tmp_path, out).status == RunStatus.succeeded
+    assert (out / "api-cells").read_text().split() == ["alpha", "beta"]  # api is not called again in beta
+    assert (out / "worker-cells").read_text().split() == ["alpha", "beta"]
+    assert Journal.load(journals, "boot").cell("cell-beta").lifecycle == {"api": api_commit, "worker": worker_commit}
+
+
+def test_a_rollout_and_a_preview_call_no_cell_bootstrap(registry: Registry, tmp_path: Path) -> None:
+    called: list[str] = []
+
+    def after_up(target, journal):  # type: ignore[no-untyped-def]
+        called.append(target.stack)
+        return "should not run"
+
+    for plan in (
+        rollout_plan(registry, revision=REV, wave="prod-main"),
+        bootstrap_plan(registry, ["beta"], revision=REV, mode="preview"),
+    ):
+        clock = VirtualClock()
+        journal = Journal.create(tmp_path / "rollouts", plan)
+        stacks = InMemoryRunner(clock, default=Behaviour(duration=30))
+        outcome = Orchestrator(plan, stacks, journal, registry=registry, clock=clock, after_up=after_up).run()
+        assert outcome.status == RunStatus.succeeded
+    assert called == []

@@ -26,6 +26,8 @@ from cells.models import Lifecycle
 #: A URL git understands (scheme://… or the scp-like user@host:path); anything else is a path.
 _URL = re.compile(r"^([a-z][a-z0-9+.-]*://|[A-Za-z0-9_.~-]+@[A-Za-z0-9.-]+:)")
 _SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+#: A fetch moves every remote branch (a ref that is a branch follows it), tags included.
+_BRANCHES = "+refs/heads/*:refs/remotes/origin/*"
 
 
 class LifecycleError(RuntimeError):
@@ -88,8 +90,7 @@ class Checkouts:
         with FileLock(str(parent / f"{quote_ref(ref)}.lock"), timeout=self.timeout):
             if (tree / ".git").is_dir() and self._origin(tree) == url:
                 if not (_SHA.match(ref) and self._resolve(tree, ref, where, quiet=True)):
-                    self._run(tree, where, "fetch", "--quiet", "--prune", "--tags", "--force", "origin",
-                              "+refs/heads/*:refs/remotes/origin/*")  # fmt: skip
+                    self._run(tree, where, "fetch", "--quiet", "--prune", "--tags", "--force", "origin", _BRANCHES)
             else:
                 shutil.rmtree(tree, ignore_errors=True)
                 self._clone(url, parent, tree, where)

@@ -301,10 +301,10 @@ class LifecycleRunner:
             )
         why = "the move was stopped" if halted == "stopped" else f"{halted} first"
         code = None if call is None else call.exit_code
+        text = f"not in sync yet: {why}"
         return ComponentResult(
-            name, LifecycleTarget.tenant_mirror, Status.stopped, f"not in sync yet: {why}", make_target, commit, code,
-            calls, log,
-        )  # fmt: skip
+            name, LifecycleTarget.tenant_mirror, Status.stopped, text, make_target, commit, code, calls, log
+        )
 
     def verify(self, tenant: str, source: str, destination: str) -> TargetResult:
         """`tenant-verify` of every component in the destination (after the flip); every component is called."""
