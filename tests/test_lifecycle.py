@@ -432,3 +432,29 @@ def test_a_rollout_and_a_preview_call_no_cell_bootstrap(registry: Registry, tmp_
         outcome = Orchestrator(plan, stacks, journal, registry=registry, clock=clock, after_up=after_up).run()
         assert outcome.status == RunStatus.succeeded
     assert called == []
+
+
+def test_a_stop_during_a_cells_update_leaves_its_cell_bootstrap_for_the_resume(
+    registry: Registry, tmp_path: Path
+) -> None:
+    called: list[str] = []
+    plan = bootstrap_plan(registry, ["alpha"], revision=REV)
+    clock = VirtualClock()
+    journal = Journal.create(tmp_path / "rollouts", plan)
+    holder: list[Orchestrator] = []
+
+    def stop_when_alpha_starts(stack: str) -> None:
+        if stack == "cell-alpha":
+            holder[0].request_stop()
+
+    stacks = InMemoryRunner(
+        clock, default=Behaviour(duration=30, uninterruptible=True), on_start=stop_when_alpha_starts
+    )
+    orchestrator = Orchestrator(
+        plan, stacks, journal, registry=registry, clock=clock, after_up=lambda t, j: called.append(t.stack)
+    )
+    holder.append(orchestrator)
+    assert orchestrator.run().status == RunStatus.cancelled
+    alpha = journal.cell("cell-alpha")
+    assert alpha.state == CellState.cancelled and called == []
+    assert alpha.stopped == "stopped after its stack update, before its cell-bootstrap targets"

@@ -390,7 +390,7 @@ class LifecycleRunner:
         with self._lock:
             if key in self._has_target:
                 return self._has_target[key]
-        env = {**_clean_env(), "LC_ALL": "C"}
+        env = {**_clean_env(), **self.env, "LC_ALL": "C"}
         done = subprocess.run(
             [self.make, "--no-print-directory", "-q", "-C", str(directory), make_target],
             capture_output=True,
