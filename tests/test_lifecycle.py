@@ -206,10 +206,28 @@ def test_a_target_the_makefile_lacks_is_named(registry: Registry, tmp_path: Path
     repo = component_repo(tmp_path / "r", "tenant-verify:\n\t@touch $(OUT)/ran\n")
     result = runner(api(registry, repo), tmp_path, out).cleanup(TENANT, SOURCE, DESTINATION)
     [api_result] = result.components
-    assert api_result.status == Status.failed and api_result.calls == 0
-    assert "has no target 'tenant-cleanup' (No rule to make target 'tenant-cleanup'" in api_result.message
+    assert api_result.status == Status.failed and api_result.exit_code == 2
+    assert "has no target 'tenant-cleanup' (No rule to make target 'tenant-cleanup')" in api_result.message
     assert "declare `tenant-cleanup: null`" in api_result.message
     assert not (out / "ran").exists()
+
+
+def test_a_recursive_line_never_runs_to_find_out_whether_a_target_exists(
+    registry: Registry, tmp_path: Path, out: Path
+) -> None:
+    """`make -q` would run this line (it holds `$(MAKE)`); the target itself runs once, with its environment."""
+    repo = component_repo(tmp_path / "r", "tenant-cleanup:\n\t$(MAKE) --version >/dev/null; echo x >> $(OUT)/runs\n")
+    assert runner(api(registry, repo), tmp_path, out).cleanup(TENANT, SOURCE, DESTINATION).ok
+    assert (out / "runs").read_text() == "x\n"
+
+
+def test_a_missing_prerequisite_is_a_failure_not_a_missing_target(
+    registry: Registry, tmp_path: Path, out: Path
+) -> None:
+    repo = component_repo(tmp_path / "r", "tenant-verify: schema.sql\n\t@echo verified\n")
+    [api_result] = runner(api(registry, repo), tmp_path, out).verify(TENANT, SOURCE, DESTINATION).components
+    assert api_result.status == Status.failed and "failed (exit 2)" in api_result.message
+    assert "No rule to make target 'schema.sql', needed by 'tenant-verify'" in api_result.message
 
 
 def test_a_missing_makefile_or_directory_is_named(registry: Registry, tmp_path: Path, out: Path) -> None:
@@ -298,7 +316,8 @@ def test_a_failing_clone_is_one_error(registry: Registry, tmp_path: Path, out: P
     text = str(caught.value)
     assert text.startswith(f"component api: cannot check out 'main' of its repository {url}: `git clone` failed:")
     assert "Check `lifecycle.repository` and `lifecycle.ref`" in text
-    assert not list((tmp_path / "project" / ".honeycomb" / "components" / "api").glob("*/"))  # nothing left behind
+    trees = tmp_path / "project" / ".honeycomb" / "components" / "api"
+    assert [p.name for p in trees.iterdir() if p.is_dir()] == []  # no half-made checkout left behind
 
 
 def test_an_unknown_ref_is_named(registry: Registry, repo: Path, tmp_path: Path, out: Path) -> None:

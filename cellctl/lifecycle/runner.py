@@ -52,6 +52,7 @@ TAIL_LINES = 15
 MAKE_VARIABLES = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "MAKEFILES", "GNUMAKEFLAGS")
 _MAKEFILES = ("GNUmakefile", "makefile", "Makefile")
 #: The top-level make's report of a failed recipe line (no `[n]` after the program's name).
+_NO_RULE = re.compile(r"^[A-Za-z0-9_.+-]+: \*\*\* (No rule to make target .*)\.  Stop\.$")
 _MAKE_ERROR = re.compile(r"^[A-Za-z0-9_.+-]+: \*\*\* \[.*\] Error ([0-9]+)$")
 
 
@@ -149,6 +150,8 @@ class _Prepared:
     make_target: str
     checkout: Checkout
     directory: Path
+    #: "its repository <url> at <ref> (<commit>)", for messages.
+    where: str
 
 
 class LifecycleRunner:
@@ -189,7 +192,6 @@ class LifecycleRunner:
         self.logs = self.workdir / ".honeycomb" / "logs" / "lifecycle"
         self._lock = threading.Lock()
         self._registry_json: Path | None = None
-        self._has_target: dict[tuple[Path, str], str | None] = {}
 
     # --- the API the commands call --------------------------------------------------------------
 
@@ -370,40 +372,7 @@ class LifecycleRunner:
             return self._failed(component, target, f"{where} has no directory {lifecycle.directory!r}")
         if not any((directory / name).is_file() for name in _MAKEFILES):
             return self._failed(component, target, f"{where} has no Makefile in {lifecycle.directory!r}")
-        missing = self._missing(directory, make_target)
-        if missing:
-            return self._failed(
-                component,
-                target,
-                f"the Makefile in {lifecycle.directory!r} of {where} has no target {make_target!r} ({missing}): add "
-                f"it, name the right one in `lifecycle.targets.{target}`, or declare `{target}: null`",
-            )
-        return _Prepared(component, make_target, checkout, directory)
-
-    def _missing(self, directory: Path, make_target: str) -> str | None:
-        """Make's own words when the Makefile has no rule for `make_target`, else None (asked once per runner).
-
-        `make -q` runs no recipe (a recursive `$(MAKE)` line gets `-q` too) and stops at once, with
-        exit 2 and "No rule to make target", when the target does not exist.
-        """
-        key = (directory, make_target)
-        with self._lock:
-            if key in self._has_target:
-                return self._has_target[key]
-        env = {**_clean_env(), **self.env, "LC_ALL": "C"}
-        done = subprocess.run(
-            [self.make, "--no-print-directory", "-q", "-C", str(directory), make_target],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=self.call_timeout,
-            check=False,
-        )
-        said = re.search(rf"No rule to make target [`']{re.escape(make_target)}'[^\n]*", done.stderr)
-        missing = " ".join(said.group(0).split()) if done.returncode == 2 and said else None
-        with self._lock:
-            self._has_target[key] = missing
-        return missing
+        return _Prepared(component, make_target, checkout, directory, where)
 
     def _verdict(
         self, prepared: _Prepared, target: LifecycleTarget, call: _Call, calls: int, *, in_sync: bool
@@ -414,6 +383,15 @@ class LifecycleRunner:
             text = f"`make {make_target}` {said}" + (f" after {calls} calls" if calls > 1 else "")
             return ComponentResult(
                 name, target, Status.done, text, make_target, prepared.checkout.commit, 0, calls, call.log
+            )
+        missing = _no_rule(call.tail) if call.exit_code == 2 else None
+        if missing is not None and re.fullmatch(rf"No rule to make target [`']{re.escape(make_target)}'", missing):
+            text = (
+                f"the Makefile of {prepared.where} has no target {make_target!r} ({missing}): add it, name the "
+                f"right one in `lifecycle.targets.{target}`, or declare `{target}: null` (full output: {call.log})"
+            )
+            return ComponentResult(
+                name, target, Status.failed, text, make_target, prepared.checkout.commit, 2, calls, call.log
             )
         if call.exit_code is None:
             why = f"did not finish within {self.call_timeout:g}s and was stopped"
@@ -536,6 +514,16 @@ def _recipe_exit(code: int | None, output: list[str]) -> int | None:
             recipe = int(found.group(1))
             return recipe if recipe != 0 else code
     return code
+
+
+def _no_rule(tail: list[str]) -> str | None:
+    """Make's own words when the top-level make has no rule for a goal (it then stops before any recipe runs).
+
+    Found after the call rather than asked first: `make -q` and `make -n` still run recipe lines
+    that hold `$(MAKE)` or start with `+`, so asking could run part of a target.
+    """
+    found = next((m for m in map(_NO_RULE.match, reversed(tail)) if m), None)
+    return None if found is None else " ".join(found.group(1).split())
 
 
 def _clean_env() -> dict[str, str]:
