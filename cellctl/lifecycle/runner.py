@@ -5,14 +5,16 @@ The contract (README, "Lifecycle targets"):
 - **when**: `cell-bootstrap` after a cell's stack is up (`cellctl bootstrap`); `tenant-mirror`,
   `tenant-verify` and `tenant-cleanup` during a tenant move (`cellctl tenants move`).
 - **environment**: the caller's, without make's own variables (`MAKEFLAGS`, `MAKELEVEL`, …: a
-  cellctl started from make must not pass `-n` or a jobserver on), plus `HONEYCOMB_*`
-  (`environment()`); `HONEYCOMB_CELL` is the cell the target works on: the new cell for
+  cellctl started from make must not pass `-n` or a jobserver on), plus `HONEYCOMB_*` (the
+  README lists them); `HONEYCOMB_CELL` is the cell the target works on: the new cell for
   `cell-bootstrap`, the destination for `tenant-mirror` and `tenant-verify`, the source for
   `tenant-cleanup`.
 - **exit codes**: 0 done (for `tenant-mirror`: in sync); 75 (`EX_TEMPFAIL`), for `tenant-mirror`
   only: still copying, call again after `interval` seconds, until in sync or the move's timeout;
-  anything else is a failure whose message carries the last lines of the call's output.
-- **output**: appended, one header line per call, to
+  anything else is a failure whose message carries the last lines of the call's output. Make
+  exits 2 whenever a recipe fails, so the recipe's own code is read from make's last line
+  (`_recipe_exit`).
+- **output**: appended, with a header and a footer line per call, to
   `.honeycomb/logs/lifecycle/<target>-<cell or tenant>-<component>.log`; each result names it.
 - **nothing is skipped silently**: a target declared `null` is a reported no-op; a component
   without `lifecycle` is a reported no-op for `cell-bootstrap` (nothing is at risk when a new
@@ -51,7 +53,7 @@ TAIL_LINES = 15
 #: Make's own variables, which a component's make must not inherit from a make that started cellctl.
 MAKE_VARIABLES = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "MAKEFILES", "GNUMAKEFLAGS")
 _MAKEFILES = ("GNUmakefile", "makefile", "Makefile")
-#: The top-level make's report of a failed recipe line (no `[n]` after the program's name).
+#: The top-level make's reports (no `[n]` after the program's name): a goal without a rule, a failed recipe line.
 _NO_RULE = re.compile(r"^[A-Za-z0-9_.+-]+: \*\*\* (No rule to make target .*)\.  Stop\.$")
 _MAKE_ERROR = re.compile(r"^[A-Za-z0-9_.+-]+: \*\*\* \[.*\] Error ([0-9]+)$")
 
