@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 from component_repos import commit, component_repo, git, with_lifecycles
 from pydantic import ValidationError
+from typer.testing import CliRunner
 
 from cellctl.lifecycle import EXIT_AGAIN, LifecycleError, LifecycleRunner, LifecycleTarget, Status, declared
 from cellctl.lifecycle.bootstrap import bootstrap_hook
+from cellctl.main import app
 from cellctl.rollout.clock import VirtualClock
 from cellctl.rollout.journal import CellState, Journal
 from cellctl.rollout.journal import Status as RunStatus
@@ -371,6 +373,13 @@ def test_a_relative_repository_is_read_from_the_project(registry: Registry, tmp_
 def test_a_bad_declaration_is_refused(field: str, value: object, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         Lifecycle.model_validate({"repository": "https://github.com/acme/api.git", field: value})
+
+
+def test_a_bad_declaration_names_the_file_and_the_field(registry_copy: Path, edit_yaml) -> None:  # type: ignore[no-untyped-def]
+    edit_yaml(registry_copy / "organization.yaml", lambda d: d["components"][0]["lifecycle"].update(ref="-b"))
+    result = CliRunner().invoke(app, ["validate", "--registry", str(registry_copy)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "organization.yaml: components[0].lifecycle.ref: '-b' is not a branch, tag or commit" in result.output
 
 
 def test_the_sample_declares_every_component_and_a_dry_run_lists_the_calls(registry: Registry) -> None:
