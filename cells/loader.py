@@ -147,7 +147,6 @@ def load_registry_data(data: dict[str, Any], source: str = "<registry>") -> Regi
         if tenant is not None:
             placed.append((source, f"tenants[{i}]", f"tenants[{i}].cell", tenant))
     if isinstance(org, Organization):
-        issues += _check_routing(Path(source), org)
         issues += _check_cells(org, cells)
         issues += _check_tenants(org, [c for _, c in cells], placed)
     if issues:
@@ -298,20 +297,8 @@ def _field_path(loc: Iterable[Any]) -> str:
 # --- cross-file rules -----------------------------------------------------------------------
 
 
-def _check_routing(path: Path, org: Organization) -> list[RegistryIssue]:
-    """The component that serves tenants is one of the components (JSON Schema cannot compare the two)."""
-    names = [c.name for c in org.components]
-    if not names or org.routing.component in names:
-        return []
-    reason = (
-        f"routing.component {org.routing.component!r} is not one of the components ({', '.join(names)}): "
-        "tenants are served by one of them"
-    )
-    return [RegistryIssue(str(path), "routing.component", reason)]
-
-
 def _check_organization(path: Path, org: Organization) -> list[RegistryIssue]:
-    issues = _check_routing(path, org)
+    issues = []
     for field, names in (
         ("waves", [w.name for w in org.waves]),
         ("groups", [g.name for g in org.groups]),
@@ -339,6 +326,25 @@ def _check_organization(path: Path, org: Organization) -> list[RegistryIssue]:
                 "registry.bucket",
                 f"{org.registry.bucket!r}: Cloud Storage refuses bucket names that start with 'goog' or contain "
                 "'google', and the registry's GCP copies are named after it",
+            )
+        )
+    routing = org.routing
+    names = [c.name for c in org.components]
+    if names and routing.component not in names:
+        issues.append(
+            RegistryIssue(
+                str(path),
+                "routing.component",
+                f"{routing.component!r} is not one of the components ({', '.join(names)}): tenants are served by one",
+            )
+        )
+    if not routing.moving_ttl_seconds <= routing.ttl_seconds <= routing.max_ttl_seconds:
+        issues.append(
+            RegistryIssue(
+                str(path),
+                "routing.ttl_seconds",
+                f"the TTLs must satisfy moving_ttl_seconds ({routing.moving_ttl_seconds}) <= ttl_seconds "
+                f"({routing.ttl_seconds}) <= max_ttl_seconds ({routing.max_ttl_seconds})",
             )
         )
     groups = {g.name for g in org.groups}

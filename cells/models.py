@@ -386,15 +386,6 @@ class Routing(Strict):
         default=5, ge=1, description="The TTL a tenant's record is lowered to while the tenant moves."
     )
 
-    @model_validator(mode="after")
-    def _ordered(self) -> Routing:
-        if not self.moving_ttl_seconds <= self.ttl_seconds <= self.max_ttl_seconds:
-            raise ValueError(
-                f"routing TTLs must satisfy moving_ttl_seconds ({self.moving_ttl_seconds}) <= ttl_seconds "
-                f"({self.ttl_seconds}) <= max_ttl_seconds ({self.max_ttl_seconds})"
-            )
-        return self
-
 
 class DeploymentsGcpOidc(Strict):
     """Workload identity federation that lets Pulumi Deployments act as a GCP service account (set up once)."""

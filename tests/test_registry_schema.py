@@ -564,16 +564,22 @@ CROSS_FILE_RULES: list[tuple[str, str, Callable[[dict[str, Any]], None], str]] =
     ),
     ("unique wave names", "organization.yaml", lambda d: d["waves"].append(d["waves"][0]), "more than once"),
     (
-        "tenants served by a known component",
-        "organization.yaml",
-        lambda d: d.setdefault("routing", {}).update(component="frontend"),
-        "is not one of the components",
-    ),
-    (
         "organization access group exists",
         "organization.yaml",
         lambda d: d["access"]["prod"].append({"group": "ghosts", "permission": "admin"}),
         "is not defined in groups",
+    ),
+    (
+        "the serving component exists",
+        "organization.yaml",
+        lambda d: d.update(routing={"component": "frontend"}),
+        "'frontend' is not one of the components",
+    ),
+    (
+        "routing TTLs in order",
+        "organization.yaml",
+        lambda d: d.update(routing={"ttl_seconds": 600}),
+        "ttl_seconds (600) <= max_ttl_seconds (300)",
     ),
 ]
 

@@ -1,17 +1,10 @@
-"""Tenant routes (`cells.routes`): names, origins, the router store's value, and the routing settings' rules."""
+"""Tenant routes (`cells.routes`): names, origins and the router store's value."""
 
 from __future__ import annotations
 
-import copy
-import json
-
 import pytest
-from pydantic import ValidationError
 
 from cells import routes
-from cells.export import registry_document
-from cells.loader import RegistryError, load_registry_data
-from cells.models import Organization
 
 
 def test_every_sample_tenant_has_one_route_to_its_cells_serving_host(registry):
@@ -44,24 +37,3 @@ def test_a_store_value_that_is_not_a_route_is_refused(text):
 def test_a_store_value_over_the_stores_limit_is_refused():
     with pytest.raises(ValueError, match="over 1 KB"):
         routes.store_value("a", "x" * 1100)
-
-
-def _org(registry, **routing):
-    data = json.loads(registry.organization.model_dump_json())
-    data["routing"] = {**data["routing"], **routing}
-    return copy.deepcopy(data)
-
-
-def test_ttls_out_of_order_are_refused(registry):
-    with pytest.raises(ValidationError, match=r"moving_ttl_seconds \(5\) <= ttl_seconds \(600\) <= max_ttl_seconds"):
-        Organization.model_validate(_org(registry, ttl_seconds=600))
-
-
-def test_the_serving_component_must_exist(registry):
-    """An organization-wide rule, so the loader's (the schema sees one field at a time)."""
-    document = registry_document(registry)
-    document["organization"] = _org(registry, component="frontend")
-    with pytest.raises(RegistryError, match=r"routing.component 'frontend' is not one of the components"):
-        load_registry_data(document)
-    document["organization"] = _org(registry, component="api")
-    assert load_registry_data(document).organization.routing.component == "api"
