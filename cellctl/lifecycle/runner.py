@@ -316,7 +316,11 @@ class LifecycleRunner:
         return self._each(LifecycleTarget.tenant_verify, tenant, env)
 
     def cleanup(self, tenant: str, source: str, destination: str) -> TargetResult:
-        """`tenant-cleanup` of every component in the source (after the grace period); every component is called."""
+        """`tenant-cleanup` of every component in `source`; every component is called.
+
+        A move calls it after its grace period; the undo of a failed mirror calls it with the cells
+        swapped, so that the destination's partial copy is released (HONEYCOMB_CELL is `source`).
+        """
         env = self._move_env(tenant, source, destination, cell=source)
         return self._each(LifecycleTarget.tenant_cleanup, tenant, env)
 
