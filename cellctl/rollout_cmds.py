@@ -23,11 +23,12 @@ from cellctl.common import EXIT_USAGE, JsonOption, RegistryOption, console, err_
 from cellctl.rollout.retry import RetryPolicy
 
 if TYPE_CHECKING:  # the engine loads when a command runs, not for `cellctl --help`
+    from cellctl.lifecycle import LifecycleRunner
     from cellctl.rollout.clock import Clock
     from cellctl.rollout.events import EventSink
     from cellctl.rollout.health import HealthGate
     from cellctl.rollout.journal import Journal
-    from cellctl.rollout.orchestrator import Orchestrator, Outcome
+    from cellctl.rollout.orchestrator import AfterUp, Orchestrator, Outcome
     from cellctl.rollout.plan import RolloutPlan
     from cellctl.rollout.runlock import RunLock
     from cellctl.rollout.runner import StackRunner
@@ -151,6 +152,13 @@ def make_clock() -> Clock:
     from cellctl.rollout.clock import RealClock
 
     return RealClock()
+
+
+def make_lifecycle(registry: Registry, project: Path, clock: Clock) -> LifecycleRunner:
+    """The runner of the components' lifecycle targets; checkouts and logs live under `project`/.honeycomb."""
+    from cellctl.lifecycle import LifecycleRunner
+
+    return LifecycleRunner(registry, project, clock)
 
 
 def make_deployments_runner(
@@ -376,7 +384,7 @@ def _execute(
     journals = project / ".honeycomb" / "rollouts"
     estimates = duration_estimates(journals)
     if dry_run:
-        _print_schedule(plan, estimates, as_json, remote)
+        _print_schedule(plan, estimates, as_json, remote, reg)
         return
     backend = detect_backend(project=project)
     if backend is None:
@@ -496,6 +504,7 @@ def _locked(
                 f"could not install the provider plugins ({_cause_text(exc)}). Nothing was started: fix the network "
                 "or plugin source, then retry."
             )
+        after_up = _cell_bootstrap_hook(plan, reg, project, clock)
         if plan.kind == "bootstrap" and remote is None and reg.organization.pulumi_deployments is not None:
             _create_cell_stacks(runner, plan)
         if resume is not None:
@@ -521,7 +530,23 @@ def _locked(
             as_json,
             backend,
             same_runner=remote is not None,
+            after_up=after_up,
         )
+
+
+def _cell_bootstrap_hook(plan: RolloutPlan, reg: Registry, project: Path, clock: Clock) -> AfterUp | None:
+    """A bootstrap's `cell-bootstrap` calls, after each cell's stack is up; every repository checked out first."""
+    from cellctl.lifecycle import LifecycleError, LifecycleTarget
+    from cellctl.lifecycle.bootstrap import bootstrap_hook
+
+    if (plan.kind, plan.mode) != ("bootstrap", "up") or not any(t.cell for t in plan.targets):
+        return None
+    lifecycle = make_lifecycle(reg, project, clock)
+    try:
+        lifecycle.prepare(LifecycleTarget.cell_bootstrap)
+    except LifecycleError as exc:
+        fail(f"{exc}. Nothing was started.")
+    return bootstrap_hook(lifecycle)
 
 
 def _cause_text(exc: BaseException) -> str:
@@ -544,6 +569,7 @@ def _run(
     backend: str | None = None,
     *,
     same_runner: bool = False,
+    after_up: AfterUp | None = None,
 ) -> Outcome:
     from cellctl.rollout.events import JsonLines, LiveView, PlainLines, Recorder, fan_out
     from cellctl.rollout.gitrev import GitWorktrees
@@ -572,6 +598,7 @@ def _run(
             if same_runner
             else (lambda path: make_runner(path, registry_dir, home=project, backend=backend)),
             venv=current_virtualenv(),
+            after_up=after_up,
         )
 
     if as_json:
@@ -622,13 +649,25 @@ def _print_report(outcome: Outcome) -> None:
 
 
 def _print_schedule(
-    plan: RolloutPlan, estimates: dict[str, float], as_json: bool, remote: PulumiDeployments | None = None
+    plan: RolloutPlan,
+    estimates: dict[str, float],
+    as_json: bool,
+    remote: PulumiDeployments | None = None,
+    reg: Registry | None = None,
 ) -> None:
     from rich.table import Table
 
+    from cellctl.lifecycle import LifecycleTarget, declared
     from cellctl.rollout.plan import describe
 
     schedule = describe(plan, estimates)
+    calls = (
+        declared(reg, LifecycleTarget.cell_bootstrap)
+        if reg is not None and (plan.kind, plan.mode) == ("bootstrap", "up")
+        else None
+    )
+    if calls is not None:
+        schedule["cell_bootstrap"] = calls
     schedule["runner"] = (
         {"kind": "deployments", "organization": remote.organization, "concurrency_limit": remote.concurrency}
         if remote is not None
@@ -652,7 +691,23 @@ def _print_schedule(
             wave["name"], stacks, f"{wave['bake_seconds'] / 60:.0f} min", "yes" if wave["health_gate"] else "no"
         )
     console.print(table)
+    if calls is not None:
+        _print_cell_bootstrap(calls)
     console.print("dry run: nothing was started", style="dim")
+
+
+def _print_cell_bootstrap(calls: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    table = Table(title="after each cell's stack is up: cell-bootstrap")
+    for column in ("component", "repository", "make target"):
+        table.add_column(column, overflow="fold")
+    for call in calls:
+        where = f"{call['repository']} @ {call['ref']}" if "repository" in call else ""
+        if where and call["directory"] != ".":
+            where += f" ({call['directory']})"
+        table.add_row(call["component"], where, call["make_target"] or call["note"])
+    console.print(table)
 
 
 def register(app: typer.Typer) -> None:

@@ -239,6 +239,68 @@ class ResourceSpec(Strict):
     memory: str = Field(pattern=r"^[0-9]+(Ki|Mi|Gi)$")
 
 
+class LifecycleTarget(StrEnum):
+    """The standardized Makefile targets Honeycomb calls on an application component (`cellctl.lifecycle`)."""
+
+    cell_bootstrap = "cell-bootstrap"  # after a cell's stack is up (`cellctl bootstrap`)
+    tenant_mirror = "tenant-mirror"  # a move: copy the tenant's data from source to destination
+    tenant_verify = "tenant-verify"  # a move: the destination serves the tenant correctly
+    tenant_cleanup = "tenant-cleanup"  # a move, after its grace period: release the source's copy
+
+
+#: A make target: no leading '-' (it would be read as an option), no spaces.
+MakeTarget = Annotated[
+    str,
+    Pattern(
+        r"^[A-Za-z0-9_][A-Za-z0-9_./-]{0,127}$",
+        "{value!r} is not a make target: up to 128 letters, digits, '_', '.', '/' and '-', not starting "
+        "with '-' or '.'",
+    ),
+]
+#: Where a component's repository is: a git URL (https://, ssh://, file://, user@host:path) or a path.
+Repository = Annotated[
+    str,
+    Pattern(
+        r"^[A-Za-z0-9_./~@+][A-Za-z0-9_./~@:+%=-]{0,499}$",
+        "{value!r} is not a repository: a git URL (https://, ssh://, file://, user@host:path) or a path, "
+        "without spaces and not starting with '-'",
+    ),
+]
+#: A branch, tag or commit: a safe subset of git's ref names (no leading '-' or '.', no '..').
+Ref = Annotated[
+    str,
+    Pattern(
+        r"^(?![A-Za-z0-9_./-]*[.][.])[A-Za-z0-9_][A-Za-z0-9_./-]{0,199}$",
+        "{value!r} is not a branch, tag or commit: letters, digits, '_', '.', '/' and '-', not starting with "
+        "'-' or '.', without '..'",
+    ),
+]
+
+
+class Lifecycle(Strict):
+    """Where an application component's lifecycle targets live and what they are called (`cellctl.lifecycle`)."""
+
+    repository: Repository = Field(
+        description="The component's git repository: a URL (https://, ssh://, file://, user@host:path) or a path "
+        "(a relative one from the Honeycomb project directory).",
+    )
+    ref: Ref = Field(default="main", description="Branch, tag or commit to check out (a branch is fetched anew).")
+    directory: str = Field(
+        default=".",
+        pattern=r"^(\.|[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*)$",
+        description="Directory of the Makefile inside the repository: relative, no segment starting with a dot.",
+    )
+    targets: dict[LifecycleTarget, MakeTarget | None] = Field(
+        default_factory=dict,
+        description="The make target for each standard target. One not listed is called by its standard name; "
+        "null says the component has nothing to do for it (reported, never called).",
+    )
+
+    def make_target(self, target: LifecycleTarget) -> str | None:
+        """The make target for `target`: the one declared, its standard name when none is, None when declared null."""
+        return self.targets[target] if target in self.targets else str(target)
+
+
 class AppComponent(Strict):
     """A workload of the application that every cell runs."""
 
@@ -256,6 +318,11 @@ class AppComponent(Strict):
         )
     )
     health_path: str = Field(default="/healthz", pattern=r"^/")
+    lifecycle: Lifecycle | None = Field(
+        default=None,
+        description="The component's repository and its lifecycle targets (cell-bootstrap, tenant-mirror, "
+        "tenant-verify, tenant-cleanup). Without it a move refuses to run, as nothing says its data is safe.",
+    )
 
     @field_validator("image")
     @classmethod

@@ -370,6 +370,22 @@ FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "clouds": st.one_of(st.none(), st.lists(st.sampled_from(["aws", "gcp", "azure", ""]), max_size=3)),
     "regions": st.one_of(st.none(), st.lists(st.sampled_from(sorted(AWS_REGIONS | {"mars-1", "europe-west1"})))),
     "pinned": st.one_of(st.booleans(), st.sampled_from(["yes", "true", 1, 0, None])),
+    # A component's lifecycle: git refs, Makefile directories and targets, repositories (no option look-alikes).
+    "ref": st.one_of(
+        st.sampled_from(["main", "v1.2", "feature/x", "-x", ".x", "a..b", "a" * 200, "a" * 201]), _short_text
+    ),
+    "directory": st.one_of(st.sampled_from([".", "deploy/honeycomb", "../up", "a//b", ".hidden", "a/"]), _short_text),
+    "targets": st.dictionaries(
+        st.sampled_from(["cell-bootstrap", "tenant-mirror", "tenant-move"]),
+        st.one_of(st.none(), st.sampled_from(["sync", "-n", ".x", "a b", "db/sync"]), _short_text),
+        max_size=3,
+    ),
+    "repository": st.one_of(
+        st.sampled_from(
+            ["https://github.com/acme/api.git", "git@github.com:acme/api.git", "../api", "--upload-pack=x"]
+        ),
+        _short_text,
+    ),
     **dict.fromkeys(
         ["max_tenants", "max_daily_requests", "bake_minutes", "port", "replicas", "small", "daily_requests"], _numbers
     ),

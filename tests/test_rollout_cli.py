@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from component_repos import component_repo, with_lifecycles, without_lifecycles
 from typer.testing import CliRunner
 
 from cellctl import rollout_cmds
+from cellctl.lifecycle import LifecycleRunner
 from cellctl.main import app
 from cellctl.rollout.clock import VirtualClock
 from cellctl.rollout.gitrev import GitWorktrees, current_revision
@@ -33,6 +35,10 @@ class Harness:
         self.revisions: dict[str, str] = {}
         self.prepared = 0
         self.prepare_error: Exception | None = None
+        #: Per component name, the lifecycle the bootstrap's runner uses (the sample's repositories are not here).
+        self.lifecycles: dict[str, Any] = {}
+        self.lifecycle_env: dict[str, str] = {}
+        self.lifecycle_registry: Any = None
 
     def make_runner(
         self, run_dir: Path, registry_dir: Path | None, *, home: Path, backend: str | None
@@ -65,6 +71,13 @@ class Harness:
     def make_clock(self) -> VirtualClock:
         return self.runners[-1].clock  # type: ignore[return-value]
 
+    def make_lifecycle(self, registry: Any, project: Path, clock: Any) -> LifecycleRunner:
+        """The real runner, on the components' repositories a test names in `lifecycles` (none by default)."""
+        self.lifecycle_registry = (
+            with_lifecycles(registry, self.lifecycles) if self.lifecycles else without_lifecycles(registry)
+        )
+        return LifecycleRunner(self.lifecycle_registry, project, clock, env=self.lifecycle_env)
+
     @property
     def calls(self) -> list[Any]:
         return [c for r in self.runners[:1] for c in r.calls]
@@ -88,6 +101,7 @@ def harness(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Harness:
     monkeypatch.setattr(rollout_cmds, "make_runner", made.make_runner)
     monkeypatch.setattr(rollout_cmds, "make_health", made.make_health)
     monkeypatch.setattr(rollout_cmds, "make_clock", made.make_clock)
+    monkeypatch.setattr(rollout_cmds, "make_lifecycle", made.make_lifecycle)
     monkeypatch.setenv("PULUMI_BACKEND_URL", f"file://{tmp_path}/state")
     return made
 
@@ -261,6 +275,57 @@ def test_bootstrap_runs_management_then_cells(invoke: Invoke, harness: Harness) 
         ("preview", "routing"),  # last, and only when it has changes
         ("up", "routing"),
     ]
+
+
+def test_bootstrap_dry_run_lists_the_cell_bootstrap_targets(invoke: Invoke, harness: Harness) -> None:
+    schedule = json.loads(invoke("bootstrap", "alpha", "--dry-run", "--json").output)
+    calls = {c["component"]: c for c in schedule["cell_bootstrap"]}
+    assert calls["api"]["make_target"] == "cell-bootstrap" and calls["api"]["ref"] == "v1.42.0"
+    assert calls["web"]["note"] == "no cell-bootstrap target declared (null)"
+    text = invoke("bootstrap", "alpha", "--dry-run")
+    words = " ".join(text.output.split())
+    assert "after each cell's stack is up: cell-bootstrap" in words and "│ api │ https://github.com/acme/api" in words
+    assert "cell_bootstrap" not in json.loads(invoke("rollout", "--dry-run", "--json").output)
+    assert harness.runners == []
+
+
+def test_bootstrap_calls_each_cells_bootstrap_targets(
+    invoke: Invoke, harness: Harness, project: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    repo = component_repo(tmp_path / "api-repo", "cell-bootstrap:\n\t@echo $(HONEYCOMB_CELL) >> $(OUT)/cells\n")
+    harness.lifecycles = {"api": {"repository": str(repo)}, "web": None}
+    harness.lifecycle_env = {"OUT": str(out)}
+    result = invoke("bootstrap", "beta", "alpha", "--json")
+    assert result.exit_code == 0, result.output
+    assert (out / "cells").read_text().split() == ["alpha", "beta"]
+    [journal] = journals(project)
+    cells = json.loads(journal.read_text())["cells"]
+    assert set(cells["cell-alpha"]["lifecycle"]) == {"api"}
+    assert (project / ".honeycomb" / "components" / "api" / "main" / "Makefile").is_file()
+
+
+def test_a_failing_cell_bootstrap_fails_its_cell(invoke: Invoke, harness: Harness, tmp_path: Path) -> None:
+    repo = component_repo(tmp_path / "api-repo", "cell-bootstrap:\n\t@echo schema migration 7 failed; exit 2\n")
+    harness.lifecycles = {"api": {"repository": str(repo)}}
+    result = invoke("bootstrap", "alpha", "--json")
+    assert result.exit_code == 1
+    report = json.loads(result.output.splitlines()[-1])["data"]
+    [alpha] = [c for c in report["cells"] if c["stack"] == "cell-alpha"]
+    assert alpha["state"] == "failed" and "api: `make cell-bootstrap` failed (exit 2)" in alpha["error"]
+    assert "schema migration 7 failed" in alpha["error"]
+
+
+def test_a_component_repository_that_cannot_be_cloned_stops_the_bootstrap_before_it_starts(
+    invoke: Invoke, harness: Harness, project: Path, tmp_path: Path
+) -> None:
+    harness.lifecycles = {"api": {"repository": f"file://{tmp_path}/gone.git"}}
+    result = invoke("bootstrap", "alpha")
+    assert result.exit_code == 2
+    assert f"component api: cannot check out 'main' of its repository file://{tmp_path}/gone.git" in result.output
+    assert "Nothing was started" in result.output and "Traceback" not in result.output
+    assert harness.calls == [] and journals(project) == []
 
 
 def test_live_view_run(invoke: Invoke, harness: Harness) -> None:

@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from component_repos import without_lifecycles
 from typer.testing import CliRunner
 
 from cellctl import rollout_cmds
+from cellctl.lifecycle import LifecycleRunner
 from cellctl.main import app
 from cellctl.rollout.health import Health
 from cellctl.rollout.retry import RetryPolicy
@@ -143,9 +145,15 @@ def world(tmp_path: Path, template: Path, monkeypatch: pytest.MonkeyPatch) -> It
         monkeypatch.setenv(key, value)
     monkeypatch.setattr(rollout_cmds, "ROLLOUT_RETRY", RetryPolicy(attempts=3, initial=0.2, maximum=0.5, jitter=0))
     monkeypatch.setattr(rollout_cmds, "make_health", healthy)
+    # The sample's component repositories are not reachable here: its components declare no lifecycle.
+    monkeypatch.setattr(rollout_cmds, "make_lifecycle", no_lifecycles)
     rollout_cmds._command.cache_clear()
     yield made
     rollout_cmds._command.cache_clear()
+
+
+def no_lifecycles(registry: Any, project: Path, clock: Any) -> LifecycleRunner:
+    return LifecycleRunner(without_lifecycles(registry), project, clock)
 
 
 def healthy(registry: Any, runner: Any, clouds: set[str]) -> Any:

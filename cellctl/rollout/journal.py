@@ -87,6 +87,11 @@ class CellEntry(BaseModel):
         description="Pulumi Deployments started for this stack, `<operation>:<revision>` -> deployment id: "
         "a resumed rollout follows them instead of starting new ones.",
     )
+    lifecycle: dict[str, str] = Field(
+        default_factory=dict,
+        description="Components whose cell-bootstrap target finished for this cell (component -> commit): "
+        "a resumed bootstrap does not call them again.",
+    )
 
 
 class WaveEntry(BaseModel):

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,9 @@ EXIT_OK, EXIT_HALTED, EXIT_CANCELLED = 0, 1, 130
 
 Worktrees = Callable[[str], AbstractContextManager[Path]]
 RunnerFactory = Callable[[Path], StackRunner]
+#: After a cell's stack is up in a bootstrap, on the worker thread: the cell's own setup (the components'
+#: `cell-bootstrap` targets, `cellctl.lifecycle.bootstrap`). Returns why the cell failed, or None.
+AfterUp = Callable[[Target, Journal], str | None]
 
 
 @dataclass
@@ -85,6 +88,7 @@ class Orchestrator:
         worktrees: Worktrees | None = None,
         runner_for: RunnerFactory | None = None,
         venv: Path | None = None,
+        after_up: AfterUp | None = None,
     ) -> None:
         self.plan = plan
         self.runner = runner
@@ -102,6 +106,7 @@ class Orchestrator:
         self.runner_for = runner_for
         #: The virtualenv the printed rollback commands link into their worktree.
         self.venv = venv
+        self.after_up = after_up
         self._stop = self.clock.signal()
         self._completed: Mailbox[_Done] = Mailbox(self.clock)
 
@@ -279,8 +284,29 @@ class Orchestrator:
         return self._completed.take(until=(lambda: self.stopping) if return_on_stop else None)
 
     def _deploy(self, target: Target) -> _Done:
-        """One stack, on a worker thread, with retries. Its previous revision is looked up only for a rollback."""
-        return self._attempt(target, self.runner, self.plan.revision, only_if_changes=target.only_if_changes)
+        """One stack, on a worker thread, with retries. Its previous revision is looked up only for a rollback.
+
+        In a bootstrap a cell whose stack is up then runs `after_up`; a failure there fails the cell as a
+        failed update would, and a stop before it leaves the cell cancelled (a resume runs it).
+        """
+        done = self._attempt(target, self.runner, self.plan.revision, only_if_changes=target.only_if_changes)
+        if (
+            self.after_up is None
+            or done.state not in DONE
+            or target.cell is None
+            or (self.plan.kind, self.plan.mode) != ("bootstrap", "up")
+        ):
+            return done
+        if self.stopping:
+            note = "stopped after its stack update, before its cell-bootstrap targets"
+            return replace(done, state=CellState.cancelled, error=note, stopped=note)
+        self.emit("cell", stack=target.stack, wave=target.wave, state="running", detail="cell-bootstrap targets")
+        began = self.clock.now()
+        error = self.after_up(target, self.journal)
+        seconds = done.seconds + self.clock.now() - began
+        if error is not None:
+            return replace(done, state=CellState.failed, error=error, seconds=seconds)
+        return replace(done, seconds=seconds)
 
     def _attempt(self, target: Target, runner: StackRunner, revision: str, *, only_if_changes: bool) -> _Done:
         attempts = 0
