@@ -69,8 +69,7 @@ STORE_ATTEMPTS = 8
 #: before the new one is everywhere. Route53's INSYNC covers its own servers only, resolvers keep
 #: the old answer for the moving TTL after it; CloudFront KeyValueStore writes reach the edges
 #: eventually, with nothing to wait on (`DescribeKeyValueStore`'s status is the store's own, not
-#: propagation), so a margin: one minute, well over the seconds the CloudFront Developer Guide
-#: gives for key value data to reach the edges.
+#: propagation) and no propagation time documented, so a margin of our own: one minute.
 PROPAGATION_SECONDS = 60.0
 
 
