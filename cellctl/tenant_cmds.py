@@ -241,6 +241,7 @@ def rebalance_cmd(
         bool, typer.Option("--apply", help="Run the plan as tenant moves (mirror, flip, verify, finalize).")
     ] = False,
     parallel: Annotated[int, typer.Option("--parallel", min=1, help="With --apply: moves at once.")] = 4,
+    project_dir: ProjectOption = None,
 ) -> None:
     """Propose the moves that bring every cell within its limits minus headroom.
 
@@ -264,7 +265,7 @@ def rebalance_cmd(
     reg = load(registry, over_limit_ok=True)
     plan = rebalance(engine_tenants(reg), engine_cells(reg))
     if apply and plan.feasible and plan.moves:
-        _apply(reg, registry, plan, parallel, as_json)
+        _apply(reg, registry, (project_dir or PROJECT_DIR).resolve(), plan, parallel, as_json)
         return
     edits = Edits()
     if write and plan.feasible and plan.moves:
@@ -282,7 +283,7 @@ def rebalance_cmd(
         raise typer.Exit(EXIT_FINDINGS)
 
 
-def _apply(reg: Registry, registry: Path | None, plan: Plan, parallel: int, as_json: bool) -> None:
+def _apply(reg: Registry, registry: Path | None, project: Path, plan: Plan, parallel: int, as_json: bool) -> None:
     """Run the plan's moves with the move workflow; the report, and exit 1 (a failure) or 130 (Ctrl-C)."""
     from cellctl.rollout.clock import RealClock
     from cellctl.tenants import batch
@@ -290,7 +291,7 @@ def _apply(reg: Registry, registry: Path | None, plan: Plan, parallel: int, as_j
 
     clock = RealClock()
     try:
-        mover = batch.default_mover(registry, clock=clock)
+        mover = batch.default_mover(registry, clock=clock, project=project)
     except batch.MoverUnavailableError as exc:
         fail(str(exc))
     out = err_console if as_json else console

@@ -62,7 +62,7 @@ from components.gcp.registry_copies import RegistryCopies
 from components.pulumi_cloud import DeploymentsSetup, StackDeployment
 from stacks import outputs
 from stacks.ci_identity import CI_PRINCIPALS_CONFIG, ci_identity
-from stacks.identity_center import assignments_for
+from stacks.identity_center import DNS_ACCOUNT, assignments_for
 
 CI_ROLE_NAME = "honeycomb-ci"
 #: Route53 is global; its API lives in us-east-1.
@@ -230,8 +230,9 @@ def program(registry: Registry) -> None:
         {
             "instance_arn": aws_org.sso_instance_arn,
             "identity_store_id": aws_org.identity_store_id,
-            "permission_sets": permission_set_specs(),
-            "account_ids": account_ids,
+            "permission_sets": permission_set_specs(routing_role.role_arn(aws_org.dns_account_id)),
+            # The DNS account too: the movers' cell-operator role there assumes the routing role.
+            "account_ids": {**account_ids, DNS_ACCOUNT: aws_org.dns_account_id},
             "assignments": assignments_for(registry),
             "tags": tags,
         },

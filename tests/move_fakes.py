@@ -67,11 +67,16 @@ class FakeRoutes:
     def get_record(self, name: str) -> Record | None:
         return self.records.get(name)
 
-    def upsert_record(self, name: str, record: Record) -> None:
+    def replace_record(self, name: str, expected: Record, new: Record) -> None:
+        """Route53's all-or-nothing DELETE expected + CREATE new: a record that is neither fails."""
+        if self.records.get(name) == new:
+            return
+        if self.records.get(name) != expected:
+            raise MoveError(f"record {name} changed: it is {self.records.get(name)}, not {expected}")
         if self.before_write:
-            self.before_write("record", name, record)
-        self.records[name] = record
-        self.writes.append(("record", name, record))
+            self.before_write("record", name, new)
+        self.records[name] = new
+        self.writes.append(("record", name, new))
 
 
 @dataclass

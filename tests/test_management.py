@@ -26,6 +26,7 @@ from components.gcp import monitoring_scope, projects
 from policies.evaluate import reveal
 from stacks import management
 from stacks import outputs as out
+from stacks.identity_center import DNS_ACCOUNT
 
 ACCOUNT = "aws:organizations/account:Account"
 OU = "aws:organizations/organizationalUnit:OrganizationalUnit"
@@ -354,14 +355,19 @@ def expected_assignments(registry: Registry, plan: StackPlan) -> Counter[tuple[s
         if cell.environment is Environment.dev:
             assert cell.owner
             expected[(accounts[cell.name], "USER", user_id(registry, cell.owner), arns["admin"])] += 1
+    dns = registry.organization.aws.dns_account_id
+    for rule in registry.organization.access[Environment.prod]:
+        if str(rule.permission) in {"cell-operator", "admin"}:  # who operates prod moves tenants
+            expected[(dns, "GROUP", group_id(registry, rule.group), arns["cell-operator"])] += 1
     return expected
 
 
 def test_assignments_are_exactly_the_cross_product_of_the_access_rules(plan: StackPlan, registry: Registry) -> None:
     found = plan.of_type(ASSIGNMENT)
     expected = expected_assignments(registry, plan)
-    # prod: 4 rules each (alpha, gamma), preprod: 3 (staging), dev: 2 + the owner's admin (dev-jdoe)
-    assert len(found) == sum(expected.values()) == 4 + 4 + 3 + 3
+    # prod: 4 rules each (alpha, gamma), preprod: 3 (staging), dev: 2 + the owner's admin (dev-jdoe);
+    # the DNS account: cell-operator for prod's cell-operators and platform-admins (tenant moves)
+    assert len(found) == sum(expected.values()) == 4 + 4 + 3 + 3 + 2
     actual = Counter(
         (r.inputs["targetId"], r.inputs["principalType"], r.inputs["principalId"], r.inputs["permissionSetArn"])
         for r in found
@@ -893,7 +899,12 @@ def test_adding_a_gcp_cell_adds_exactly_its_project_and_scope(
 def test_assignments_for_matches_the_registry(registry: Registry) -> None:
     found = management.assignments_for(registry)
     assert len(found) == len(set(found))
-    assert {a.cell for a in found} == {c.name for c in registry.aws_cells}
+    assert {a.cell for a in found} == {c.name for c in registry.aws_cells} | {DNS_ACCOUNT}
+    # The DNS account: cell-operator (never admin) for whoever operates prod, so they can run a move.
+    assert sorted((a.principal, a.permission) for a in found if a.cell == DNS_ACCOUNT) == [
+        ("cell-operators", "cell-operator"),
+        ("platform-admins", "cell-operator"),
+    ]
     assert [a for a in found if a.principal_type is identity.PrincipalType.user] == [
         identity.Assignment("dev-jdoe", identity.PrincipalType.user, "jane.doe@acme-corp.net", "admin")
     ]

@@ -156,7 +156,7 @@ def test_the_role_runs_the_router_in_its_own_account_only() -> None:
 
 
 def test_ci_assumes_the_role_as_the_stack_or_a_move_without_tags() -> None:
-    trust = routing_role.trust_policy(CI)
+    trust = routing_role.trust_policy(CI, DNS)
     assume = "sts:AssumeRole"
     assert trusts(trust, CI, assume, {"sts:RoleSessionName": "honeycomb-routing"})
     assert trusts(trust, CI, assume, {"sts:RoleSessionName": routing_role.move_session("acme-bank")})
@@ -179,6 +179,47 @@ def test_the_management_stack_makes_the_role_and_lets_ci_assume_it(registry: Reg
     assert {"Sid": "RoutingRole", "Effect": "Allow", "Action": "sts:AssumeRole", "Resource": role.outputs["arn"]} in ci[
         "Statement"
     ]
+
+
+def test_operators_in_the_dns_account_assume_the_role_for_a_move_only() -> None:
+    trust = routing_role.trust_policy(CI, DNS)
+    root = f"arn:aws:iam::{DNS}:root"
+    sso = f"arn:aws:iam::{DNS}:role/aws-reserved/sso.amazonaws.com"
+
+    def admits(principal_arn: str, session: str = "honeycomb-move-acme-bank", **more: Any) -> bool:
+        request = {"aws:PrincipalArn": principal_arn, "aws:PrincipalAccount": DNS, "sts:RoleSessionName": session}
+        return trusts(trust, root, "sts:AssumeRole", {**request, **more})
+
+    assert admits(f"{sso}/AWSReservedSSO_cell-operator_0123456789abcdef")
+    assert admits(f"{sso}/eu-west-1/AWSReservedSSO_admin_0123456789abcdef")
+    assert not admits(f"{sso}/AWSReservedSSO_read-only_0123456789abcdef")  # looking is not moving
+    assert not admits(f"{sso}/AWSReservedSSO_cell-operator_0123456789abcdef", session="honeycomb-routing")
+    assert not admits(f"{sso}/AWSReservedSSO_cell-operator_0123456789abcdef", **{"aws:TagKeys": ["cell"]})
+    assert not admits(f"arn:aws:iam::{DNS}:role/honeycomb-dns-delegation")
+    elsewhere = {"aws:PrincipalAccount": "999999999999"}
+    assert not admits(f"{sso}/AWSReservedSSO_cell-operator_0123456789abcdef", **elsewhere)
+
+
+def test_cell_operators_may_assume_the_routing_role_and_no_other() -> None:
+    from components.aws.identity import cell_operator_policy, permission_set_specs
+
+    policy = permission_set_specs(routing_role.role_arn(DNS))["cell-operator"].inline_policy
+    assert policy == cell_operator_policy(routing_role.role_arn(DNS))
+    assert allowed_by(policy, "sts:AssumeRole", {}, routing_role.role_arn(DNS))
+    assert not allowed_by(policy, "sts:AssumeRole", {}, f"arn:aws:iam::{DNS}:role/honeycomb-dns-delegation")
+    assert not allowed_by(cell_operator_policy(), "sts:AssumeRole", {}, routing_role.role_arn(DNS))
+
+
+def test_the_router_tags_its_function_and_store_and_reads_its_certificate() -> None:
+    for kind in ("function/f1", "key-value-store/k1"):
+        for action in routing_role.TAG_ACTIONS:
+            assert allowed_by(POLICY, action, {}, f"arn:aws:cloudfront::{DNS}:{kind}")
+            assert not allowed_by(POLICY, action, {}, f"arn:aws:cloudfront::999999999999:{kind}")
+    certificate = f"arn:aws:acm:us-east-1:{DNS}:certificate/c1"
+    for action in ("acm:DescribeCertificate", "acm:GetCertificate", "acm:ListTagsForCertificate"):
+        assert allowed_by(POLICY, action, {}, certificate)
+    assert allowed_by(POLICY, "acm:ListCertificates", {}, "*")
+    assert not allowed_by(POLICY, "acm:DescribeCertificate", {}, "arn:aws:acm:us-east-1:999999999999:certificate/c1")
 
 
 # --- order -------------------------------------------------------------------------------------------

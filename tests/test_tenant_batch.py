@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from cellctl.main import app
 from cellctl.rollout.clock import Clock, VirtualClock
+from cellctl.rollout_cmds import PROJECT_DIR
 from cellctl.tenants import batch
 from cellctl.tenants.batch import BatchError, BatchEvent, BatchReport, MoverUnavailableError, run_batch
 from cellctl.tenants.model import Cell, Tenant
@@ -350,12 +351,17 @@ def _files(registry: Path) -> dict[Path, str]:
     return {p: p.read_text() for p in (registry / "tenants").glob("*.yaml")}
 
 
+projects: list[Path] = []
+
+
 def _fake(monkeypatch: pytest.MonkeyPatch, scripts: dict[str, Script] | None = None) -> list[object]:
     """Replace the move workflow with a scripted mover on the CLI's own clock; returns the calls."""
     calls: list[object] = []
+    projects.clear()
 
-    def factory(registry: Path | None, *, clock: Clock) -> SimulatedMover:
+    def factory(registry: Path | None, *, clock: Clock, project: Path) -> SimulatedMover:
         calls.append(registry)
+        projects.append(project)
         return SimulatedMover(clock, scripts, default=Script(0.0), steps=NO_STEPS)
 
     monkeypatch.setattr(batch, "default_mover", factory)
@@ -371,6 +377,7 @@ def test_cli_apply_runs_the_plan_through_the_mover(registry_copy: Path, monkeypa
     registry = _overloaded(registry_copy)
     before = _files(registry)
     result = tenants("rebalance", "--apply", "--parallel", "2", "--json", registry=registry)
+    assert projects == [PROJECT_DIR.resolve()]
     assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
     doc = json.loads(result.stdout)  # type: ignore[attr-defined]
     assert calls == [registry]
@@ -403,7 +410,7 @@ def test_cli_apply_and_write_together_are_refused(registry_copy: Path, monkeypat
 
 
 def test_cli_apply_without_a_move_workflow_says_so(registry_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def unavailable(registry: Path | None, *, clock: Clock) -> SimulatedMover:
+    def unavailable(registry: Path | None, *, clock: Clock, project: Path) -> SimulatedMover:
         raise MoverUnavailableError("the tenant move workflow is not available in this build")
 
     monkeypatch.setattr(batch, "default_mover", unavailable)
@@ -427,7 +434,7 @@ def test_cli_ctrl_c_lets_the_running_move_end_and_exits_130(
     """A real Ctrl-C on the real clock: the first move presses it and ends well; the second never starts."""
     import _thread
 
-    def factory(registry: Path | None, *, clock: Clock) -> SimulatedMover:
+    def factory(registry: Path | None, *, clock: Clock, project: Path) -> SimulatedMover:
         inner = SimulatedMover(clock, default=Script(0.0), steps=NO_STEPS)
 
         def mover(request: MoveRequest):  # type: ignore[no-untyped-def]
@@ -447,3 +454,40 @@ def test_cli_ctrl_c_lets_the_running_move_end_and_exits_130(
     assert [m["tenant"] for m in applied["not_started"]] == ["granite-insure"]
     assert applied["stopped"] and applied["reason"] == "interrupted by Ctrl-C"
     assert "stopping: Ctrl-C: no new move starts" in result.stderr  # type: ignore[attr-defined]
+
+
+def test_default_mover_is_the_real_move_workflow_without_the_grace_wait(registry_copy: Path, tmp_path: Path) -> None:
+    from move_fakes import FakeHealth, FakeLifecycle, FakeRoutes
+
+    from cellctl.rollout.clock import VirtualClock
+    from cellctl.tenants.move import TenantMover
+    from cellctl.tenants.move_journal import MoveJournal, MoveStatus
+    from cells import load_registry
+
+    routes = FakeRoutes.of(load_registry(registry_copy))
+    lifecycle = FakeLifecycle(routes)
+    clock = VirtualClock()
+    mover = batch.default_mover(
+        registry_copy, clock=clock, project=tmp_path, routes=routes, lifecycle=lifecycle, health=FakeHealth()
+    )
+    assert isinstance(mover, TenantMover) and mover.deps.wait_grace is False
+    result = mover(MoveRequest("delta-retail", "alpha", "gamma"))
+    assert result.ok, result.message
+    # The slot is not held for the grace period: the move ends cleanup-pending, the source's copy kept.
+    doc = MoveJournal.load(tmp_path / ".honeycomb" / "moves", result.journal_id).doc
+    assert doc.status == MoveStatus.cleanup_pending and [c[0] for c in lifecycle.calls] == ["mirror", "verify"]
+
+
+def test_default_mover_that_cannot_be_made_is_unavailable(registry_copy: Path, tmp_path: Path) -> None:
+    from move_fakes import FakeHealth, FakeLifecycle, FakeRoutes
+
+    from cellctl.rollout.clock import VirtualClock
+
+    with pytest.raises(MoverUnavailableError, match="stack 'routing'"):
+        batch.default_mover(
+            registry_copy,
+            clock=VirtualClock(),
+            project=tmp_path / "nowhere",
+            lifecycle=FakeLifecycle(FakeRoutes()),
+            health=FakeHealth(),
+        )

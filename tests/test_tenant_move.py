@@ -11,7 +11,17 @@ import yaml
 from move_fakes import Crash, FakeHealth, FakeLifecycle, FakeRoutes, Outcome, deps, fail
 
 from cellctl.rollout.chained import JournalError
-from cellctl.tenants.move import MoveDeps, MoveInputError, Record, TenantMover, in_flight, moves_dir
+from cellctl.rollout.clock import VirtualClock
+from cellctl.rollout.health import Health
+from cellctl.tenants.move import (
+    PROPAGATION_SECONDS,
+    MoveDeps,
+    MoveInputError,
+    Record,
+    TenantMover,
+    in_flight,
+    moves_dir,
+)
 from cellctl.tenants.move_journal import MoveJournal, MoveStatus, StepState
 from cellctl.tenants.moves import Mover, MoveRequest, MoveResult, Step
 from cells import Registry, load_registry
@@ -89,8 +99,9 @@ def test_happy_path_runs_every_step_in_order(world: MoveDeps, registry_copy: Pat
         (NAME, Record(GAMMA, 60)),
     ]
     assert world.health.checked == [DEST]  # type: ignore[attr-defined]
-    # The old TTL (60 s) and the grace period (60 min) were waited out on the clock.
-    assert world.clock.now() == 60 + 3600
+    # The old TTL (60 s), the moving TTL plus the propagation margin, and the grace period (60 min)
+    # were waited out on the clock.
+    assert world.clock.now() == 60 + 5 + PROPAGATION_SECONDS + 3600
     # The tenant files: out of alpha, into gamma in id order, everything else byte for byte.
     assert TENANT not in tenant_ids(registry_copy, SOURCE)
     assert tenant_ids(registry_copy, DEST) == sorted([*tenant_ids(registry_copy, DEST)])
@@ -389,3 +400,173 @@ def test_dry_run_plan_names_every_step_and_changes_nothing(world: MoveDeps, regi
 
 def test_the_registry_fixture_is_untouched(registry: Registry) -> None:
     assert next(t for t in registry.tenants if t.id == TENANT).cell == SOURCE
+
+
+# --- review fixes: undo data kept, the store's marker, propagation, record compare-and-set -------
+
+
+class LowerThenCrash(FakeRoutes):
+    """The lowering write lands (and is in sync), then the process dies before `lowered_at` is journaled."""
+
+    crashed: bool = False
+
+    def replace_record(self, name: str, expected: Record, new: Record) -> None:
+        super().replace_record(name, expected, new)
+        if new == Record(ALPHA, 5) and not self.crashed:
+            self.crashed = True
+            raise Crash
+
+
+def test_a_lower_ttl_run_again_keeps_the_first_ttl_for_its_wait_and_its_undo(
+    registry_copy: Path, tmp_path: Path
+) -> None:
+    reg = load_registry(registry_copy)
+    routes = LowerThenCrash(**vars(FakeRoutes.of(reg)))
+    world = deps(reg, tmp_path / "project", registry_copy, routes=routes, lifecycle=FakeLifecycle(routes))
+    with pytest.raises(Crash):
+        TenantMover(world)(REQUEST)
+    [path] = moves_dir(world.home).glob("*.json")
+    world.health = FakeHealth([False])
+    started = world.clock.now()
+    waits: list[float] = []
+    real = world.clock
+
+    class Recorded(VirtualClock):
+        def now(self) -> float:
+            return real.now()
+
+        def sleep(self, seconds: float, signal: Any = None) -> bool:
+            waits.append(seconds)
+            return real.sleep(seconds, signal)
+
+    world.clock = Recorded()
+    result = TenantMover(world).resume(path.stem)
+    assert not result.ok and result.failed_step == Step.verify
+    doc = MoveJournal.load(moves_dir(world.home), path.stem).doc
+    assert doc.steps[Step.lower_ttl].data["ttl"] == 60  # not the 5 the first run left
+    assert waits[0] >= 60 and world.clock.now() - started >= 60
+    assert routes.records[NAME] == Record(ALPHA, 60)  # the undo restored the real TTL
+    assert routes.store[TENANT] == V0
+
+
+def test_a_check_run_again_keeps_the_value_before_the_move(world: MoveDeps) -> None:
+    routes = routes_of(world)
+
+    def die(what: str, key: str, value: Any) -> None:
+        if value == V1 and not routes.writes:
+            routes.store[key] = value  # the marker landed, then the process died
+            raise Crash
+
+    routes.before_write = die
+    with pytest.raises(Crash):
+        TenantMover(world)(REQUEST)
+    routes.before_write = None
+    [path] = moves_dir(world.home).glob("*.json")
+    journal_ = MoveJournal.load(moves_dir(world.home), path.stem)
+    journal_.note_data(Step.check, store=V1)  # a second run of check journals what it reads: ignored
+    assert journal_.doc.steps[Step.check].data["store"] == V0
+
+
+def test_a_recheck_that_cannot_read_stops_the_run_and_undoes_nothing(world: MoveDeps) -> None:
+    lifecycle = lifecycle_of(world)
+    lifecycle.after["mirror"] = crash
+    with pytest.raises(Crash):
+        TenantMover(world)(REQUEST)
+    del lifecycle.after["mirror"]
+
+    def unreadable() -> None:
+        raise RuntimeError("the components cannot be reached")
+
+    lifecycle.after["verify"] = unreadable
+    [path] = moves_dir(world.home).glob("*.json")
+    result = TenantMover(world).resume(path.stem)
+    assert not result.ok and "rechecking mirror failed: the components cannot be reached" in result.message
+    doc = MoveJournal.load(moves_dir(world.home), path.stem).doc
+    assert doc.status == MoveStatus.running and doc.steps[Step.mirror].state == StepState.running
+    assert routes_of(world).store[TENANT] == V1  # still marked: nothing undone, nothing redone
+    del lifecycle.after["verify"]
+    assert TenantMover(world).resume(path.stem).ok
+
+
+def test_a_tenant_the_store_says_is_moving_is_refused_at_check(world: MoveDeps) -> None:
+    routes = routes_of(world)
+    other = '{"cell":"alpha","moving_to":"zeta","origin":"web.alpha.cells.acme-corp.net"}'
+    routes.store[TENANT] = other  # another machine's move, which no local journal knows
+    result = TenantMover(world)(REQUEST)
+    assert not result.ok and result.failed_step == Step.check
+    assert "already moving" in result.message and "another machine" in result.message
+    assert routes.store[TENANT] == other and routes.writes == []
+
+
+def test_the_same_marker_from_another_machine_is_refused_too(world: MoveDeps) -> None:
+    routes = routes_of(world)
+    routes.store[TENANT] = V1  # the same move, started on a CI runner
+    result = TenantMover(world)(REQUEST)
+    assert not result.ok and result.failed_step == Step.check
+    assert routes.store[TENANT] == V1 and routes.writes == []
+
+
+def test_verify_waits_for_the_flip_to_propagate(world: MoveDeps) -> None:
+    routes = routes_of(world)
+    flipped_at: list[float] = []
+    checked_at: list[float] = []
+
+    def note(what: str, key: str, value: Any) -> None:
+        if value == Record(GAMMA, 5):
+            flipped_at.append(world.clock.now())
+
+    routes.before_write = note
+
+    class Timed(FakeHealth):
+        def check(self, cell: Any) -> Health:
+            checked_at.append(world.clock.now())
+            return super().check(cell)
+
+    world.health = Timed()
+    assert TenantMover(world)(REQUEST).ok
+    assert checked_at[0] - flipped_at[0] >= 5 + PROPAGATION_SECONDS
+
+
+def test_the_destination_copy_is_released_only_after_the_flip_back_propagates(world: MoveDeps) -> None:
+    routes = routes_of(world)
+    world.health = FakeHealth([False])
+    back_at: list[float] = []
+
+    def note(what: str, key: str, value: Any) -> None:
+        if value == Record(ALPHA, 5) and any(w[2] == Record(GAMMA, 5) for w in routes.writes):
+            back_at.append(world.clock.now())
+
+    routes.before_write = note
+    cleaned_at: list[float] = []
+    lifecycle = lifecycle_of(world)
+    lifecycle.after["cleanup"] = lambda: cleaned_at.append(world.clock.now())
+    result = TenantMover(world)(REQUEST)
+    assert not result.ok and lifecycle.calls[-1] == ("cleanup", (TENANT, DEST, SOURCE))
+    assert cleaned_at[0] - back_at[0] >= 5 + PROPAGATION_SECONDS
+
+
+def test_a_record_changed_by_someone_else_is_not_overwritten(world: MoveDeps) -> None:
+    routes = routes_of(world)
+    beta = Record("web.beta.cells.acme-corp.net", 5)
+
+    def meddle() -> None:
+        routes.records[NAME] = beta
+
+    lifecycle_of(world).after["mirror"] = meddle  # before lower-ttl: its compare-and-set fails
+    result = TenantMover(world)(REQUEST)
+    assert not result.ok and result.failed_step == Step.lower_ttl and "changed" in result.message
+    assert routes.records[NAME] == beta
+
+
+def test_a_record_changed_before_the_flip_fails_the_flip_and_stays(world: MoveDeps) -> None:
+    routes = routes_of(world)
+    beta = Record("web.beta.cells.acme-corp.net", 5)
+
+    def meddle(what: str, key: str, value: Any) -> None:
+        if value == V2:
+            routes.records[NAME] = beta  # a hand fix between lower-ttl and the flip's record write
+
+    routes.before_write = meddle
+    result = TenantMover(world)(REQUEST)
+    assert not result.ok and result.failed_step == Step.flip and "changed" in result.message
+    assert routes.records[NAME] == beta

@@ -56,6 +56,13 @@ def routes(kvs: KvsServer, zone_id: str, clock: Any = None) -> AwsRoutes:
     )
 
 
+def create(r: AwsRoutes, name: str, record: Record) -> None:
+    """The record as the routing stack creates it."""
+    change = {"Action": "CREATE", "ResourceRecordSet": {"Name": name, "Type": "CNAME", "TTL": record.ttl}}
+    change["ResourceRecordSet"]["ResourceRecords"] = [{"Value": record.target}]  # type: ignore[index]
+    r.route53.change_resource_record_sets(HostedZoneId=r.zone_id, ChangeBatch={"Changes": [change]})
+
+
 def test_store_reads_and_writes_with_the_stores_etag_signed_with_sigv4a(kvs: KvsServer, zone: str) -> None:
     r = routes(kvs, zone)
     value, etag = r.get_key("acme-bank")
@@ -87,9 +94,9 @@ def test_record_upsert_waits_for_insync_and_reads_back(kvs: KvsServer, zone: str
     clock = VirtualClock()
     r = routes(kvs, zone, clock)
     assert r.get_record(NAME) is None
-    r.upsert_record(NAME, Record("web.alpha.cells.acme-corp.net", 60))
+    create(r, NAME, Record("web.alpha.cells.acme-corp.net", 60))
     assert r.get_record(NAME) == Record("web.alpha.cells.acme-corp.net", 60)
-    r.upsert_record(NAME, Record("web.gamma.cells.acme-corp.net", 5))
+    r.replace_record(NAME, Record("web.alpha.cells.acme-corp.net", 60), Record("web.gamma.cells.acme-corp.net", 5))
     assert r.get_record(NAME) == Record("web.gamma.cells.acme-corp.net", 5)
     # A neighbour's record is not mistaken for this one.
     assert r.get_record("zz-other.cells.acme-corp.net") is None
@@ -115,37 +122,173 @@ def test_a_change_not_in_sync_is_polled_on_the_clock(kvs: KvsServer, zone: str) 
             assert Id == "c1"
             return next(answers)
 
+    create(r, NAME, Record("web.alpha.cells.acme-corp.net", 60))
     r.route53 = Slow()
-    r.upsert_record(NAME, Record("web.alpha.cells.acme-corp.net", 60))
+    r.replace_record(NAME, Record("web.alpha.cells.acme-corp.net", 60), Record("web.alpha.cells.acme-corp.net", 5))
     assert clock.now() == 60.0  # two polls, 30 s apart
 
 
-def test_aws_routes_assumes_the_routing_role_under_the_moves_session(registry: Registry, aws_env: str) -> None:
-    seen: list[dict[str, Any]] = []
-    real = boto3.Session
+class Recording:
+    """boto3.Session, recording each STS client's endpoint and its AssumeRole calls."""
 
-    class Recording:
-        def __init__(self, **kwargs: Any) -> None:
-            self.session = real(**kwargs)
+    seen: list[dict[str, Any]]
+    endpoints: list[str]
 
-        def client(self, name: str, **kwargs: Any) -> Any:
-            client = self.session.client(name, **kwargs)
-            if name == "sts":
-                assume = client.assume_role
+    def __init__(self, **kwargs: Any) -> None:
+        self.session = boto3.Session(**kwargs)
 
-                def recorded(**args: Any) -> Any:
-                    seen.append(args)
-                    return assume(**args)
+    def get_credentials(self) -> Any:
+        return self.session.get_credentials()
 
-                client.assume_role = recorded
-            return client
+    def client(self, name: str, **kwargs: Any) -> Any:
+        client = self.session.client(name, **kwargs)
+        if name == "sts":
+            Recording.endpoints.append(client.meta.endpoint_url)
+            assume = client.assume_role
 
-    r = aws_routes(registry, "acme-bank", STORE_ARN, VirtualClock(), session_factory=Recording)
-    assert seen == [
+            def recorded(**args: Any) -> Any:
+                Recording.seen.append(args)
+                if isinstance(Recording.deny, Exception):
+                    raise Recording.deny
+                return assume(**args)
+
+            client.assume_role = recorded
+        return client
+
+    deny: Exception | None = None
+
+
+@pytest.fixture
+def recording() -> type[Recording]:
+    Recording.seen, Recording.endpoints, Recording.deny = [], [], None
+    return Recording
+
+
+def test_aws_routes_assumes_the_routing_role_under_the_moves_session(
+    registry: Registry, aws_env: str, recording: type[Recording]
+) -> None:
+    r = aws_routes(registry, "acme-bank", STORE_ARN, VirtualClock(), session_factory=recording)
+    assert recording.seen == [
         {"RoleArn": "arn:aws:iam::100000000003:role/honeycomb-routing", "RoleSessionName": "honeycomb-move-acme-bank"}
     ]
     assert r.zone_id == registry.organization.aws.parent_zone_id and r.store_arn == STORE_ARN
     assert len(move_session("t" * 63)) == 64
+    # Route53 throttling: botocore's standard retry mode, more attempts than the legacy four.
+    retries = r.route53.meta.config.retries
+    assert retries["mode"] == "standard" and retries["total_max_attempts"] == 10 + 1
+
+
+def test_sts_is_never_the_global_endpoint_whose_tokens_sigv4a_rejects(
+    registry: Registry, aws_env: str, recording: type[Recording], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    monkeypatch.setenv("AWS_STS_REGIONAL_ENDPOINTS", "legacy")
+    recording.deny = RuntimeError("no network in tests")
+    with pytest.raises(RuntimeError):
+        aws_routes(registry, "acme-bank", STORE_ARN, VirtualClock(), session_factory=recording)
+    assert recording.endpoints[-1] == "https://sts.us-east-1.amazonaws.com"
+
+
+def test_the_routing_session_renews_itself_before_it_expires(
+    registry: Registry, aws_env: str, recording: type[Recording], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import datetime
+
+    import botocore.credentials
+
+    r = aws_routes(registry, "acme-bank", STORE_ARN, VirtualClock(), session_factory=recording)
+    assert len(recording.seen) == 1
+    credentials = r.route53._request_signer._credentials
+    assert isinstance(credentials, botocore.credentials.RefreshableCredentials)
+    # A long mirror later: 14 minutes before the session's end (botocore refreshes within 15).
+    later = credentials._expiry_time - datetime.timedelta(minutes=14)
+    monkeypatch.setattr(credentials, "_time_fetcher", lambda: later)
+    monkeypatch.setattr(botocore.credentials, "_local_now", lambda: later)  # the fetcher's cache ages too
+    credentials.get_frozen_credentials()  # what every call does before it signs
+    assert len(recording.seen) == 2 and recording.seen[1]["RoleSessionName"] == "honeycomb-move-acme-bank"
+
+
+def test_a_routing_role_these_credentials_may_not_assume_is_bad_input_before_any_journal(
+    registry_copy: Any, aws_env: str, recording: type[Recording], tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.exceptions import ClientError
+
+    from cellctl.tenants import aws_routes as module
+    from cellctl.tenants.move import MoveInputError
+    from cellctl.tenants.move_setup import make_mover
+    from cells import load_registry
+
+    recording.deny = ClientError({"Error": {"Code": "AccessDenied", "Message": "not trusted"}}, "AssumeRole")
+    real = module.aws_routes
+    monkeypatch.setattr(module, "aws_routes", lambda *a, **k: real(*a, **k, session_factory=recording))
+    with pytest.raises(MoveInputError, match=r"cannot assume the routing role .*AccessDenied.*Sign in as CI"):
+        make_mover(load_registry(registry_copy), tmp_path, store_arn=STORE_ARN, health=object())  # type: ignore[arg-type]
+    assert recording.seen[0]["RoleSessionName"] == "honeycomb-move-preflight"
+    assert not (tmp_path / ".honeycomb").exists()
+
+
+def test_the_last_answer_of_the_poll_is_looked_at(kvs: KvsServer, zone: str) -> None:
+    r = routes(kvs, zone, VirtualClock())
+    create(r, NAME, Record("web.alpha.cells.acme-corp.net", 60))
+    answers = iter(["PENDING"] * 59 + ["INSYNC"])  # the 60th GetChange, the waiter's last
+    r.route53 = Stubbed(r.route53, lambda: {"ChangeInfo": {"Id": "c1", "Status": next(answers)}})
+    r.replace_record(NAME, Record("web.alpha.cells.acme-corp.net", 60), Record("web.gamma.cells.acme-corp.net", 5))
+
+
+def test_throttling_while_polling_is_polled_again(kvs: KvsServer, zone: str) -> None:
+    from botocore.exceptions import ClientError
+
+    r = routes(kvs, zone, VirtualClock())
+    create(r, NAME, Record("web.alpha.cells.acme-corp.net", 60))
+    throttled = [ClientError({"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}, "GetChange")]
+
+    def answer() -> Any:
+        if throttled:
+            raise throttled.pop()
+        return {"ChangeInfo": {"Id": "c1", "Status": "INSYNC"}}
+
+    r.route53 = Stubbed(r.route53, answer)
+    r.replace_record(NAME, Record("web.alpha.cells.acme-corp.net", 60), Record("web.gamma.cells.acme-corp.net", 5))
+    assert r.get_record(NAME) == Record("web.gamma.cells.acme-corp.net", 5)
+
+
+def test_a_record_someone_else_changed_is_not_overwritten(kvs: KvsServer, zone: str) -> None:
+    r = routes(kvs, zone, VirtualClock())
+    create(r, NAME, Record("web.beta.cells.acme-corp.net", 5))  # a hand fix
+    with pytest.raises(MoveError, match="changed"):
+        r.replace_record(NAME, Record("web.alpha.cells.acme-corp.net", 5), Record("web.gamma.cells.acme-corp.net", 5))
+    assert r.get_record(NAME) == Record("web.beta.cells.acme-corp.net", 5)
+
+
+def test_a_store_that_cannot_be_reached_is_a_move_error_naming_it(zone: str) -> None:
+    from botocore.config import Config
+
+    client = boto3.client(
+        "cloudfront-keyvaluestore",
+        region_name="us-east-1",
+        endpoint_url="http://127.0.0.1:9",
+        config=Config(retries={"max_attempts": 1}, connect_timeout=1),
+    )
+    r = AwsRoutes(route53=boto3.client("route53"), kvs=client, zone_id=zone, store_arn=STORE_ARN, clock=VirtualClock())
+    with pytest.raises(MoveError, match="key-value-store/0f9a3c1e"):
+        r.put_key("acme-bank", "x", "E0")
+
+
+class Stubbed:
+    """A Route53 client whose change is PENDING until `get_change` (the stub's answers) says otherwise."""
+
+    def __init__(self, real: Any, get_change: Any) -> None:
+        self.real, self.answer = real, get_change
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    def change_resource_record_sets(self, **kwargs: Any) -> Any:
+        self.real.change_resource_record_sets(**kwargs)
+        return {"ChangeInfo": {"Id": "c1", "Status": "PENDING"}}
+
+    def get_change(self, Id: str) -> Any:  # noqa: N803 (boto3's parameter name)
+        return self.answer()
 
 
 def test_store_arn_comes_from_the_routing_stacks_outputs() -> None:
@@ -168,7 +311,7 @@ def test_a_whole_move_against_route53_and_the_store(
     r = routes(kvs, zone, clock)
     for route in every_route(reg):
         kvs.state.stores[STORE_ARN].items[route.tenant] = route.store_value()
-        r.upsert_record(route.name, Record(route.origin, route.ttl))
+        create(r, route.name, Record(route.origin, route.ttl))
     kvs.state.conflicts = 2  # other moves write other keys meanwhile
     mover = make_mover(
         reg,
@@ -212,11 +355,7 @@ def test_the_store_arn_from_the_routing_stack_or_a_clear_paragraph() -> None:
         routing_store_arn(Outputs(RuntimeError("the Pulumi CLI is not on PATH")))  # type: ignore[arg-type]
 
 
-def test_each_tenant_gets_its_own_session_renewed_before_the_credentials_expire(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    import time
-
+def test_each_tenant_gets_its_own_session() -> None:
     from cellctl.tenants.move_setup import _PerTenantRoutes
 
     opened: list[str] = []
@@ -231,13 +370,20 @@ def test_each_tenant_gets_its_own_session_renewed_before_the_credentials_expire(
         def get_record(self, name: str) -> Record | None:
             return None
 
-    now = [1000.0]
-    monkeypatch.setattr(time, "monotonic", lambda: now[0])
     per = _PerTenantRoutes(Stub)  # type: ignore[arg-type]
     per.get_key("acme-bank")
     per.get_record("acme-bank.cells.acme-corp.net")
     per.get_key("blue-harbor")
     assert opened == ["acme-bank", "blue-harbor"]
-    now[0] += 46 * 60  # an assumed role's session lasts an hour: renewed before
-    per.get_key("acme-bank")
-    assert opened == ["acme-bank", "blue-harbor", "acme-bank"]
+
+
+def test_the_boto3_floor_calls_regional_sts_whose_tokens_sigv4a_accepts() -> None:
+    import tomllib
+    from pathlib import Path
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
+    [boto] = [Requirement(r) for r in project["dependencies"] if Requirement(r).name == "boto3"]
+    assert "crt" in boto.extras
+    assert not boto.specifier.contains("1.39.99") and boto.specifier.contains("1.40.0")

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from cellctl import tenant_cmds
 from cellctl.main import app
-from cellctl.tenants.move import TenantMover, moves_dir
+from cellctl.tenants.move import PROPAGATION_SECONDS, TenantMover, moves_dir
 from cells import load_registry
 
 runner = CliRunner()
@@ -58,7 +58,7 @@ def test_move_runs_and_reports(fakes: dict[str, Any], registry_copy: Path, proje
     assert result.exit_code == 0, result.output
     assert "delta-retail: moved to gamma (journal " in result.stdout
     assert "mirror ..." in result.stderr and "waiting out the old TTL (60 s)" in result.stderr  # progress
-    assert fakes["made"][0]["grace_seconds"] == 300 and fakes["world"].clock.now() == 60 + 300
+    assert fakes["made"][0]["grace_seconds"] == 300 and fakes["world"].clock.now() == 60 + 5 + PROPAGATION_SECONDS + 300
     assert {t.id: t.cell for t in load_registry(registry_copy).tenants}["delta-retail"] == "gamma"
 
 

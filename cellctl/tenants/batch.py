@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from cellctl.rollout.clock import Clock, Mailbox, Signal
 from cellctl.tenants.moves import Mover, MoveRequest, MoveResult
@@ -180,18 +180,26 @@ def run_batch(
     return _Batch(moves, mover, parallel, clock, capacity, requests or {}, stop, progress, estimates or {}).run()
 
 
-def default_mover(registry: Path | None, *, clock: Clock) -> Mover:
-    """The real move workflow (`cellctl.tenants.move`), one journaled move per call, on `registry`.
+def default_mover(registry: Path | None, *, clock: Clock, project: Path, **injected: Any) -> Mover:
+    """The real move workflow (`cellctl.tenants.move_setup.make_mover`), one journaled move per call, on `registry`.
 
     The one seam between batches and the move workflow: the CLI and nothing else calls it, and the
-    tests replace it. This build has no move workflow yet, so it says so; wiring the workflow in
-    changes this function only (import `cellctl.tenants.move` here, lazily, and return its mover).
+    tests replace it (or inject the mover's dependencies through `injected`). Moves do not wait out
+    their grace period (`wait_grace=False`): a batch slot is not held for an hour, each move ends
+    cleanup-pending and `cellctl tenants move <tenant> --resume <journal>` releases the source later.
+    A mover that cannot be made (no credentials, no router store) is `MoverUnavailableError`.
     """
-    raise MoverUnavailableError(
-        "the tenant move workflow (cellctl.tenants.move) is not available in this build, so "
-        "`cellctl tenants rebalance --apply` cannot run moves: use `--write` to apply the plan to the "
-        "tenant files for review instead"
-    )
+    from cellctl.tenants.move import MoveInputError
+    from cellctl.tenants.move_setup import make_mover
+    from cells import RegistryError, load_registry
+
+    try:
+        reg = load_registry(registry, over_limit_ok=True)
+        return make_mover(reg, project, registry_dir=registry, clock=clock, wait_grace=False, **injected)
+    except MoveInputError as exc:
+        raise MoverUnavailableError(str(exc)) from None
+    except RegistryError as exc:
+        raise MoverUnavailableError(exc.report()) from None
 
 
 # --- the engine ---------------------------------------------------------------------------------

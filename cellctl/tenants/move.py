@@ -65,6 +65,12 @@ HEALTH_TIMEOUT_SECONDS = 300.0
 _FILES_LOCK = threading.Lock()
 #: Compare-and-set attempts on the router store when other writers keep changing its ETag.
 STORE_ATTEMPTS = 8
+#: After a flip (or a flip back), how long past the moving TTL the old route may still be used
+#: before the new one is everywhere. Route53's INSYNC covers its own servers only, resolvers keep
+#: the old answer for the moving TTL after it; CloudFront KeyValueStore writes reach the edges
+#: eventually, with nothing to wait on (`DescribeKeyValueStore`'s status is the store's own, not
+#: propagation) and no propagation time documented, so a margin of our own: one minute.
+PROPAGATION_SECONDS = 60.0
 
 
 class MoveError(RuntimeError):
@@ -73,6 +79,10 @@ class MoveError(RuntimeError):
 
 class MoveInputError(ValueError):
     """A move that cannot start (bad tenant or cell, no room, another move running): one paragraph."""
+
+
+class RecheckError(RuntimeError):
+    """A resumed step's effect could not be looked for (a read failed): the run stops, nothing undone."""
 
 
 class StoreConflictError(RuntimeError):
@@ -98,8 +108,9 @@ class Routes(Protocol):
 
     def get_record(self, name: str) -> Record | None: ...
 
-    def upsert_record(self, name: str, record: Record) -> None:
-        """Create or replace the CNAME and wait until the change is in sync."""
+    def replace_record(self, name: str, expected: Record, new: Record) -> None:
+        """Compare-and-set the CNAME: `expected` (or already `new`) becomes `new`, all or nothing, and
+        wait until the change is in sync; a record that is neither is a `MoveError` ("changed")."""
 
 
 class LifecycleOutcome(Protocol):
@@ -374,7 +385,7 @@ class _Run:
         self.undos: dict[Step, Callable[[], None]] = {
             Step.check: self.undo_check,
             Step.mirror: self.undo_mirror,
-            Step.lower_ttl: self.undo_record,
+            Step.lower_ttl: self.undo_lowered,
             Step.flip: self.undo_flip,
             Step.finalize: self.undo_finalize,
         }
@@ -393,7 +404,14 @@ class _Run:
                 entry = self.journal.step(step)
                 if entry.state == StepState.done:
                     continue
-                if entry.state == StepState.running and step in self.rechecks and self._recheck(step):
+                try:
+                    in_place = entry.state == StepState.running and step in self.rechecks and self._recheck(step)
+                except RecheckError as exc:
+                    message = f"{exc}. Nothing was undone: retry with `--resume {self.journal.id}`"
+                    self.journal.set_status(MoveStatus.running, message=message)
+                    self.say(message)
+                    return self.result(False)
+                if in_place:
                     self.say(f"{step}: already in place (rechecked after a stop)")
                     self.journal.update_step(step, state=StepState.done)
                     continue
@@ -412,10 +430,12 @@ class _Run:
         return self.cleanup()
 
     def _recheck(self, step: Step) -> bool:
+        """Whether a step that was running when the run stopped is in place; a read that fails is a
+        `RecheckError` (not "not done": running the step again would journal what it left behind)."""
         try:
             return self.rechecks[step]()
-        except Exception:
-            return False
+        except Exception as exc:
+            raise RecheckError(f"rechecking {step} failed: {exc}") from None
 
     def undo_all(self) -> MoveResult:
         """Undo every step that did (or may have done) something, last first; the source serves again."""
@@ -515,8 +535,16 @@ class _Run:
                 continue  # another key of the store changed; read ours again
         raise MoveError(f"the router store kept changing under {STORE_ATTEMPTS} writes of {self.tenant.id}'s key")
 
-    def put_record(self, target: str, ttl: int) -> None:
-        self.deps.routes.upsert_record(self.before.name, Record(target, ttl))
+    def put_record(self, expected: Record, new: Record) -> None:
+        """Compare-and-set the tenant's record: what this move left there becomes `new`."""
+        self.deps.routes.replace_record(self.before.name, expected, new)
+
+    def wait_propagation(self, since: float) -> None:
+        """Until resolvers and the router's edges have let go of the route before `since`'s flip."""
+        left = max(0.0, self.moving_ttl + PROPAGATION_SECONDS - (self.deps.wall() - since))
+        if left:
+            self.say(f"waiting for the route to propagate ({left:.0f} s)")
+            self.deps.clock.sleep(left)
 
     # --- steps ---------------------------------------------------------------------------------
 
@@ -535,6 +563,14 @@ class _Run:
             raise MoveError(
                 f"{self.tenant.id} does not route to {self.source.name} now (store value {value}, record "
                 f"{self.before.name} -> {record.target}): another move or a hand edit is in the way"
+            )
+        # The store is what every machine shares: a marker this journal did not write is another
+        # move's (another checkout, a CI runner), whatever the local journals say.
+        ours = "store" in self.journal.step(Step.check).data and value == self.moving.store_value()
+        if parse_store_value(value).get("moving_to") is not None and not ours:
+            raise MoveError(
+                f"the router store says {self.tenant.id} is already moving (store value {value}): another move, "
+                "maybe from another machine, is under way; let it finish (or undo it with --resume where it runs)"
             )
         self.journal.note_data(Step.check, store=value)
         self.swap(value, self.moving.store_value())
@@ -555,13 +591,22 @@ class _Run:
             raise MoveError(f"cleanup of the copy in {self.destination.name}: {outcome.message}")
 
     def lower_ttl(self) -> None:
+        """Journal the record once; a run again after a stop lowers the journaled record again (a
+        no-op write that waits for INSYNC) and waits out the journaled TTL, not the lowered one."""
         record = self._record()
         if record is None:
             raise MoveError(f"the record {self.before.name} is gone")
+        if record.target != self.before.origin:
+            raise MoveError(
+                f"the record {self.before.name} changed: it points at {record.target}, not {self.before.origin} "
+                "as check found it, so this move does not overwrite it"
+            )
         self.journal.note_data(Step.lower_ttl, target=record.target, ttl=record.ttl)
-        self.put_record(record.target, self.moving_ttl)
+        data = self.journal.step(Step.lower_ttl).data
+        old = Record(data["target"], data["ttl"])
+        self.put_record(old, Record(old.target, self.moving_ttl))
         self.journal.note_data(Step.lower_ttl, lowered_at=self.deps.wall())
-        self.wait_out(record.ttl, self.deps.wall())
+        self.wait_out(old.ttl, self.journal.step(Step.lower_ttl).data["lowered_at"])
 
     def wait_out(self, ttl: float, since: float) -> None:
         left = max(0.0, ttl - (self.deps.wall() - since))
@@ -577,23 +622,32 @@ class _Run:
         self.wait_out(data["ttl"], data["lowered_at"])
         return True
 
-    def undo_record(self, step: Step = Step.lower_ttl) -> None:
+    def undo_record(self, step: Step, now: Record) -> None:
+        """The record back to what `step` journaled, from `now` (what the step left there)."""
         data = self.journal.step(step).data
         if "target" in data:
-            self.put_record(data["target"], data["ttl"])
+            self.put_record(now, Record(data["target"], data["ttl"]))
 
     def flip(self) -> None:
-        record = self._record()
-        self.journal.note_data(Step.flip, target=record.target if record else self.before.origin, ttl=self.moving_ttl)
+        self.journal.note_data(Step.flip, target=self.before.origin, ttl=self.moving_ttl)
         self.swap(self.moving.store_value(), self.flipped.store_value())
-        self.put_record(self.flipped.origin, self.moving_ttl)
+        self.put_record(Record(self.before.origin, self.moving_ttl), Record(self.flipped.origin, self.moving_ttl))
+        self.journal.note_data(Step.flip, flipped_at=self.deps.wall())
 
     def undo_flip(self) -> None:
-        self.undo_record(Step.flip)
+        """Flip back, then wait until the destination gets no more of the tenant's traffic: the undos
+        after this one release the destination's copy."""
+        self.undo_record(Step.flip, Record(self.flipped.origin, self.moving_ttl))
         self.swap(self.flipped.store_value(), self.moving.store_value())
+        self.wait_propagation(self.deps.wall())
+
+    def undo_lowered(self) -> None:
+        self.undo_record(Step.lower_ttl, Record(self.before.origin, self.moving_ttl))
 
     def verify(self) -> None:
         clock = self.deps.clock
+        # The health gate means something once the tenant's traffic reaches the destination.
+        self.wait_propagation(self.journal.step(Step.flip).data.get("flipped_at", self.deps.wall()))
         deadline = clock.now() + self.deps.health_timeout
         while True:
             health = self.deps.health.check(self.destination)
@@ -611,7 +665,7 @@ class _Run:
     def finalize(self) -> None:
         self.journal.note_data(Step.finalize, target=self.flipped.origin, ttl=self.moving_ttl)
         self.swap(self.flipped.store_value(), self.after.store_value())
-        self.put_record(self.after.origin, self.ttl)
+        self.put_record(Record(self.flipped.origin, self.moving_ttl), Record(self.after.origin, self.ttl))
         if not self._files_say(self.destination.name):  # a resumed finalize may find them moved already
             self._move_files(self.source.name, self.destination.name)
         self.journal.note_data(Step.finalize, finalized_at=self.deps.wall())
@@ -629,7 +683,7 @@ class _Run:
     def undo_finalize(self) -> None:
         if self._files_say(self.destination.name):
             self._move_files(self.destination.name, self.source.name)
-        self.undo_record(Step.finalize)
+        self.undo_record(Step.finalize, Record(self.after.origin, self.ttl))
         self.swap(self.after.store_value(), self.flipped.store_value())
 
     # --- tenant files --------------------------------------------------------------------------

@@ -121,8 +121,14 @@ class MoveJournal(ChainedJournal[MoveDoc]):
             return updated
 
     def note_data(self, step: Step, **data: Any) -> None:
-        """Record what a step is about to replace, before it replaces it."""
-        self.update_step(step, data={**self.step(step).data, **data})
+        """Record what a step is about to replace, before it replaces it.
+
+        The first value of a key stands: a step run again after a stop reads the world its first
+        run already changed (the lowered TTL, the moving marker), and its undo must restore what
+        was there before the move, not that."""
+        fresh = {key: value for key, value in data.items() if key not in self.step(step).data}
+        if fresh:
+            self.update_step(step, data={**self.step(step).data, **fresh})
 
     def set_status(self, status: MoveStatus, **changes: Any) -> None:
         with self._lock:

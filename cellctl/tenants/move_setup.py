@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from cells import Registry
 
 ROUTING_STACK = "routing"
+#: The routing role is assumed once under `honeycomb-move-preflight` before any move starts.
+PREFLIGHT_SESSION = "preflight"
 
 
 class StackOutputs:
@@ -66,23 +68,18 @@ def routing_store_arn(stacks: StackOutputs) -> str:
 class _PerTenantRoutes:
     """AWS routes opened for each tenant on first use (a session per move, named after the tenant).
 
-    An assumed role's credentials last an hour and a mirror can take longer, so a session older
-    than `REOPEN_SECONDS` (real time: the credentials' clock) is opened again.
+    Each session's credentials refresh themselves before they expire (`aws_routes`), so a move
+    that outlasts the role's hour (a long mirror, a slow INSYNC) keeps its session.
     """
-
-    REOPEN_SECONDS = 45 * 60
 
     def __init__(self, factory: Callable[[str], AwsRoutes]) -> None:
         self.factory = factory
-        self.opened: dict[str, tuple[AwsRoutes, float]] = {}
+        self.opened: dict[str, AwsRoutes] = {}
 
     def _for(self, tenant: str) -> AwsRoutes:
-        import time
-
-        found = self.opened.get(tenant)
-        if found is None or time.monotonic() - found[1] > self.REOPEN_SECONDS:
-            found = self.opened[tenant] = (self.factory(tenant), time.monotonic())
-        return found[0]
+        if tenant not in self.opened:
+            self.opened[tenant] = self.factory(tenant)
+        return self.opened[tenant]
 
     def get_key(self, key: str) -> tuple[str | None, str]:
         return self._for(key).get_key(key)
@@ -93,8 +90,8 @@ class _PerTenantRoutes:
     def get_record(self, name: str) -> Record | None:
         return self._for(name.split(".", 1)[0]).get_record(name)
 
-    def upsert_record(self, name: str, record: Record) -> None:
-        self._for(name.split(".", 1)[0]).upsert_record(name, record)
+    def replace_record(self, name: str, expected: Record, new: Record) -> None:
+        self._for(name.split(".", 1)[0]).replace_record(name, expected, new)
 
 
 def make_mover(
@@ -126,11 +123,10 @@ def make_mover(
 
         arn = store_arn or routing_store_arn(StackOutputs(project, registry_dir))
         routes = _PerTenantRoutes(lambda tenant: aws_routes(registry, tenant, arn, clock))
+        _can_assume(lambda: aws_routes(registry, PREFLIGHT_SESSION, arn, clock))
     if lifecycle is None:
-        try:
-            from cellctl.lifecycle import LifecycleRunner  # type: ignore[import-not-found,unused-ignore]
-        except ImportError:
-            raise MoveInputError("this cellctl has no lifecycle runner (cellctl.lifecycle) to mirror tenants") from None
+        from cellctl.lifecycle import LifecycleRunner
+
         lifecycle = LifecycleRunner(registry, project, clock)
     if health is None:
         health = _health(registry, project, registry_dir, clouds or {c.cloud for c in registry.cells})
@@ -147,6 +143,16 @@ def make_mover(
         **extra,
     )
     return TenantMover(deps, force=force)
+
+
+def _can_assume(open_routes: Callable[[], object]) -> None:
+    """A routing role these credentials may not assume is bad input, before any journal is written."""
+    from cellctl.tenants.move import MoveError
+
+    try:
+        open_routes()
+    except MoveError as exc:
+        raise MoveInputError(f"{exc}. Sign in as CI or an operator the routing role trusts") from None
 
 
 def _health(registry: Registry, project: Path, registry_dir: Path | None, clouds: set[str]) -> HealthGate:

@@ -47,11 +47,22 @@ class PermissionSetSpec:
     inline_policy: str | None = None
 
 
-def cell_operator_policy() -> str:
+def cell_operator_policy(routing_role_arn: str | None = None) -> str:
     """Operate a cell's workloads (clusters, node groups, load balancers, logs, metrics) without
     touching identity, the organization, the audit trail or the monitoring link. No node shells
-    (`ssm:StartSession`): operators reach workloads through the cluster's access entries."""
-    return document(
+    (`ssm:StartSession`): operators reach workloads through the cluster's access entries. With
+    `routing_role_arn`: assume the routing role, which runs `cellctl tenants move` (its trust
+    names the DNS account, so the caller's own policy must allow the call as well)."""
+    moves = (
+        [{"Sid": "MoveTenants", "Effect": "Allow", "Action": "sts:AssumeRole", "Resource": routing_role_arn}]
+        if routing_role_arn
+        else []
+    )
+    return document(*moves, *_operate_cell())
+
+
+def _operate_cell() -> list[dict[str, Any]]:
+    return [
         {
             "Sid": "OperateCell",
             "Effect": "Allow",
@@ -95,11 +106,12 @@ def cell_operator_policy() -> str:
             ],
             "Resource": "*",
         },
-    )
+    ]
 
 
-def permission_set_specs() -> dict[str, PermissionSetSpec]:
-    """The permission sets by name (the registry's `Permission` values)."""
+def permission_set_specs(routing_role_arn: str | None = None) -> dict[str, PermissionSetSpec]:
+    """The permission sets by name (the registry's `Permission` values); `routing_role_arn`: the
+    routing role cell operators may assume (tenant moves)."""
     return {
         "read-only": PermissionSetSpec(
             description="Look at everything in a cell account, change nothing",
@@ -110,7 +122,7 @@ def permission_set_specs() -> dict[str, PermissionSetSpec]:
             description="Operate a cell: scale, inspect, read logs and metrics; no IAM, no guardrails",
             session_duration="PT4H",
             managed_policies=(READ_ONLY_ACCESS,),
-            inline_policy=cell_operator_policy(),
+            inline_policy=cell_operator_policy(routing_role_arn),
         ),
         "admin": PermissionSetSpec(
             description="Break-glass administrator of a cell account: one-hour sessions, every use is audited",

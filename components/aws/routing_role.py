@@ -13,9 +13,17 @@ beside the zone its names are in. So a second role, with its own narrow grants:
 - the router's CloudFront distribution, function and key-value store (read and write keys) and its
   ACM certificate, in this account only.
 
-Who may assume it: the CI role, under the session names `honeycomb-routing` (the stack) and
-`honeycomb-move-<tenant>` (a move's flip), with no session tags. The role names no tenant, so its
-documents keep their size for any number of tenants.
+Who may assume it, with no session tags: the CI role, under the session names `honeycomb-routing`
+(the stack) and `honeycomb-move-<tenant>` (a move's flip); and the operators who run
+`cellctl tenants move`, signed in to the DNS account through IAM Identity Center with the
+`cell-operator` (or break-glass `admin`) permission set, under a move's session name only (never
+the stack's). Identity Center's role names carry a hash unknown in advance, so the trust names
+the account and pins `aws:PrincipalArn` to those permission sets' roles
+(`components.aws.iam.sso_role_pattern`), as the cells' read-only roles do. Trusting the account
+in the same account means the caller's own policy must allow the `sts:AssumeRole` too: the
+cell-operator permission set does, for this role only (`components.aws.identity`); the management
+stack assigns it in the DNS account to the groups that operate prod (`stacks.identity_center`).
+The role names no tenant, so its documents keep their size for any number of tenants.
 """
 
 from __future__ import annotations
@@ -26,12 +34,14 @@ from typing import TypedDict
 import pulumi
 import pulumi_aws as aws
 
-from components.aws.iam import document
+from components.aws.iam import document, sso_role_pattern
 
 ROLE_NAME = "honeycomb-routing"
 #: The routing stack's session; a move's flip opens `honeycomb-move-<tenant>` (CloudTrail tells them apart).
 STACK_SESSION = "honeycomb-routing"
 MOVE_SESSION_PREFIX = "honeycomb-move-"
+#: The Identity Center permission sets whose roles in the DNS account may run a move.
+OPERATOR_PERMISSION_SETS = ("cell-operator", "admin")
 #: CloudFront and ACM for CloudFront are global services whose API lives in us-east-1.
 REGION = "us-east-1"
 ZONE_READS = ("route53:GetHostedZone", "route53:ListResourceRecordSets", "route53:ListTagsForResource")
@@ -45,6 +55,8 @@ DISTRIBUTION_ACTIONS = (
     "cloudfront:UntagResource",
     "cloudfront:ListTagsForResource",
 )
+#: Tags on the function and the store (the provider reads and writes them on every update).
+TAG_ACTIONS = ("cloudfront:TagResource", "cloudfront:UntagResource", "cloudfront:ListTagsForResource")
 FUNCTION_ACTIONS = (
     "cloudfront:CreateFunction",
     "cloudfront:DescribeFunction",
@@ -52,6 +64,7 @@ FUNCTION_ACTIONS = (
     "cloudfront:UpdateFunction",
     "cloudfront:PublishFunction",
     "cloudfront:DeleteFunction",
+    *TAG_ACTIONS,
 )
 STORE_ACTIONS = (
     "cloudfront:CreateKeyValueStore",
@@ -64,9 +77,11 @@ STORE_ACTIONS = (
     "cloudfront-keyvaluestore:PutKey",
     "cloudfront-keyvaluestore:DeleteKey",
     "cloudfront-keyvaluestore:UpdateKeys",
+    *TAG_ACTIONS,
 )
 CERTIFICATE_ACTIONS = (
     "acm:DescribeCertificate",
+    "acm:GetCertificate",
     "acm:DeleteCertificate",
     "acm:ListTagsForCertificate",
     "acm:AddTagsToCertificate",
@@ -83,8 +98,10 @@ def move_session(tenant_id: str) -> str:
     return f"{MOVE_SESSION_PREFIX}{tenant_id}"[:64]
 
 
-def trust_policy(ci_role_arn: str) -> str:
-    """CI may assume the role under the routing stack's or a move's session name, without session tags."""
+def trust_policy(ci_role_arn: str, dns_account_id: str) -> str:
+    """CI under the routing stack's or a move's session name; the operators' Identity Center roles in
+    the DNS account under a move's session name only; never with session tags."""
+    operators = [sso_role_pattern(dns_account_id, permission_set) for permission_set in OPERATOR_PERMISSION_SETS]
     return document(
         {
             "Sid": "RoutingStackAndMoves",
@@ -95,7 +112,19 @@ def trust_policy(ci_role_arn: str) -> str:
                 "StringLike": {"sts:RoleSessionName": [STACK_SESSION, f"{MOVE_SESSION_PREFIX}*"]},
                 "Null": {"aws:TagKeys": "true"},
             },
-        }
+        },
+        {
+            "Sid": "OperatorsMoves",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{dns_account_id}:root"},
+            "Action": "sts:AssumeRole",
+            "Condition": {
+                "StringEquals": {"aws:PrincipalAccount": dns_account_id},
+                "ArnLike": {"aws:PrincipalArn": operators},
+                "StringLike": {"sts:RoleSessionName": f"{MOVE_SESSION_PREFIX}*"},
+                "Null": {"aws:TagKeys": "true"},
+            },
+        },
     )
 
 
@@ -150,8 +179,14 @@ def routing_policy(*, dns_account_id: str, parent_zone_id: str, domain: str, rou
             "Action": list(STORE_ACTIONS),
             "Resource": f"{cloudfront}:key-value-store/*",
         },
-        # RequestCertificate names no certificate yet (no resource-level permission); the rest name this account's.
-        {"Sid": "RequestRouterCertificate", "Effect": "Allow", "Action": "acm:RequestCertificate", "Resource": "*"},
+        # RequestCertificate names no certificate yet and ListCertificates lists (no resource-level
+        # permission); the rest name this account's.
+        {
+            "Sid": "RequestRouterCertificate",
+            "Effect": "Allow",
+            "Action": ["acm:ListCertificates", "acm:RequestCertificate"],
+            "Resource": "*",
+        },
         {
             "Sid": "RouterCertificate",
             "Effect": "Allow",
@@ -187,7 +222,9 @@ class RoutingRole(pulumi.ComponentResource):
             f"{name}-role",
             name=ROLE_NAME,
             description="The routing stack and tenant moves write tenant names and the router",
-            assume_role_policy=pulumi.Output.from_input(args["ci_role_arn"]).apply(trust_policy),
+            assume_role_policy=pulumi.Output.from_input(args["ci_role_arn"]).apply(
+                lambda ci: trust_policy(ci, args["dns_account_id"])
+            ),
             max_session_duration=3600,
             tags=dict(args["tags"]),
             opts=child,
