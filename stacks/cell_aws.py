@@ -210,7 +210,7 @@ def program(registry: Registry, cell: AwsCell) -> None:
         tenants=workloads.TenantCertificates(
             route53=solver_settings(org.parent_zone_id, dns01_role),
             identity_ready=cert_manager.ready,
-            identity=cert_manager.role_arn,
+            identity=cert_manager.association_id,
         ),
     )
     # Every HPA may triple its pods: the node group grows up to the size's maximum to hold them.

@@ -71,7 +71,7 @@ class TenantCertificates:
     identity_ready: Sequence[pulumi.Resource] = ()
     """AWS: the Pod Identity association and the role's policy, which cert-manager's pods start after."""
     identity: pulumi.Input[str] | None = None
-    """AWS: the role cert-manager's pods get; a change restarts them."""
+    """AWS: the Pod Identity association of cert-manager's pods (its id); a new one restarts them."""
 
 
 @dataclass(frozen=True)
