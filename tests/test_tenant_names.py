@@ -203,6 +203,8 @@ def test_aws_cert_manager_gets_its_role_through_pod_identity(plans: dict[str, St
     values = release.inputs["values"]
     assert values["serviceAccount"] == {"create": True, "name": association.inputs["serviceAccount"]}
     assert {association.urn, grant.urn} <= set(release.depends_on)
+    # And after the agent that serves those credentials (cert-manager docs, Route53, "EKS Pod Identity": step 1).
+    assert plan.one("aws:eks/addon:Addon", f"{cell}-pod-identity-agent").urn in release.depends_on
     # Keyed on the association: a replaced one (even with the same role) restarts the pods, which get
     # their credentials at start.
     assert association.outputs["associationId"]
