@@ -454,3 +454,19 @@ def test_the_gke_issuer_trusted_in_the_dns_account_is_the_planned_clusters(
     issuer = acme_dns.gke_issuer(cluster["project"], cluster["location"], cluster["name"])
     assert management.one(OIDC, "acme-beta-gke").inputs["url"] == issuer
     assert plans["beta"].outputs["clusterName"] == cluster["name"]
+
+
+def test_cellctl_bootstrap_says_why_it_runs_fewer_cells_at_once(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cellctl.main import app
+
+    many = generated_registry(40, tmp_path / "org")
+    project = tmp_path / "project"
+    project.mkdir()
+    args = ["bootstrap", "--all", "-c", "25", "--dry-run", "--registry", str(many), "--project-dir", str(project)]
+    result = CliRunner().invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    assert "note: concurrency capped at 8 (asked 25)" in " ".join(result.stderr.split())
+    schedule = json.loads(result.stdout)
+    assert schedule["concurrency"] == 8 and "Route53" in schedule["notes"][0]
