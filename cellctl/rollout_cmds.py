@@ -291,6 +291,8 @@ def bootstrap(
         )
     except PlanError as exc:
         fail(str(exc))
+    for note in plan.notes:
+        err_console.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
     _execute(plan, reg, project, registry, dry_run, resume, False, as_json, break_lock)
 
 

@@ -202,19 +202,10 @@ def program(registry: Registry, cell: AwsCell) -> None:
         ),
         provider=provider,
     )
-    application = workloads.deploy(
-        registry,
-        cell,
-        cluster.kubeconfig,
-        nodes=[cluster.nodes],
-        tenants=workloads.TenantCertificates(
-            route53=solver_settings(org.parent_zone_id, dns01_role),
-            identity_ready=cert_manager.ready,
-            identity=cert_manager.role_arn,
-        ),
-    )
-    # Every HPA may triple its pods: the node group grows up to the size's maximum to hold them.
-    ClusterAutoscaler(
+    k8s_provider = workloads.provider(cell, cluster.kubeconfig)
+    # Every HPA may triple its pods: the node group grows up to the size's maximum to hold them. Made before
+    # the workloads because it brings the Pod Identity agent, which cert-manager's first Present needs too.
+    autoscaler = ClusterAutoscaler(
         cell.name,
         ClusterAutoscalerArgs(
             cluster_name=cluster.cluster_name,
@@ -224,7 +215,19 @@ def program(registry: Registry, cell: AwsCell) -> None:
             depends_on=[cluster],
         ),
         provider=provider,
-        k8s_provider=application.provider,
+        k8s_provider=k8s_provider,
+    )
+    application = workloads.deploy(
+        registry,
+        cell,
+        cluster.kubeconfig,
+        nodes=[cluster.nodes],
+        tenants=workloads.TenantCertificates(
+            route53=solver_settings(org.parent_zone_id, dns01_role),
+            identity_ready=[*cert_manager.ready, autoscaler.pod_identity_agent],
+            identity=cert_manager.association_id,
+        ),
+        k8s_provider=k8s_provider,
     )
     # Every application host (`<component>.<cell zone>`) resolves to the ingress controller's load balancer.
     ingress_dns = IngressDns(

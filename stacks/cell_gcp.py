@@ -22,7 +22,7 @@ from cells import Environment, GcpCell, Registry
 from components.aws.acme_dns import TOKEN_SERVICE_ACCOUNT, dns01_role_arn, solver_settings
 from components.aws.delegation import delegation_provider
 from components.cidr import gke_ranges, max_pods_per_node
-from components.gcp.cluster import CellCluster, CellClusterArgs
+from components.gcp.cluster import CellCluster, CellClusterArgs, cluster_name
 from components.gcp.dns import CellDns, CellDnsArgs
 from components.gcp.health import CellHealth, CellHealthArgs
 from components.gcp.iam import AccessGrant, CellIam, CellIamArgs
@@ -148,7 +148,7 @@ def program(registry: Registry, cell: GcpCell) -> None:
         name,
         CellHealthArgs(
             project=project,
-            cluster_name=f"{name}-gke",
+            cluster_name=cluster_name(name),
             labels=labels,
             notification_email=config.get("healthNotificationEmail"),
             depends_on=apis,

@@ -71,7 +71,7 @@ class TenantCertificates:
     identity_ready: Sequence[pulumi.Resource] = ()
     """AWS: the Pod Identity association and the role's policy, which cert-manager's pods start after."""
     identity: pulumi.Input[str] | None = None
-    """AWS: the role cert-manager's pods get; a change restarts them."""
+    """AWS: the Pod Identity association of cert-manager's pods (its id); a new one restarts them."""
 
 
 @dataclass(frozen=True)
@@ -103,12 +103,15 @@ def deploy(
     kubeconfig: pulumi.Input[str],
     nodes: Sequence[pulumi.Resource] = (),
     tenants: TenantCertificates | None = None,
+    k8s_provider: k8s.Provider | None = None,
 ) -> CellApplication:
     """Install the cluster add-ons, then every application component onto the cell's cluster.
 
     The add-ons wait for `nodes` (the node group or pool): on a first `up` their pods have nowhere to
     run until it exists, and Helm's wait (`RELEASE_TIMEOUT`) would otherwise start with the cluster.
     With `tenants`, the serving component also answers every tenant name of the organization.
+    `k8s_provider`: the cell's provider (`provider`) when the cell program made it first, for add-ons that
+    must exist before these (AWS: the Pod Identity agent cert-manager gets its credentials from).
     """
     org = registry.organization
     identity = cell_identity(cell, org.domain)
@@ -133,7 +136,7 @@ def deploy(
         if tenants.identity is not None:
             issuer["identity"] = tenants.identity
         addons_args["tenant_issuer"] = issuer
-    k8s_provider = provider(cell, kubeconfig)
+    k8s_provider = k8s_provider or provider(cell, kubeconfig)
     addons = ClusterAddons(f"{cell.name}-addons", addons_args, provider=k8s_provider)
     workloads = Workloads(
         f"{cell.name}-workloads",

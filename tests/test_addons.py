@@ -187,9 +187,9 @@ class TestAddons:
         assert issuer.inputs["spec"]["acme"]["server"] == addons.LETSENCRYPT
         # The CRD and the webhook that admits a ClusterIssuer come with the cert-manager release.
         assert release(plan, "cert-manager").urn in issuer.depends_on
-        # The tenants' Ingress names its certificate explicitly instead (tests/test_tenant_names.py).
-        ingresses = [r for r in workload_objects(plan, INGRESS) if "tenants" not in r.name]
-        assert len(ingresses) == 3
+        # The serving component's Ingresses use the tenants' explicit certificate instead (tests/test_tenant_names.py).
+        ingresses = [r for r in workload_objects(plan, INGRESS) if r.inputs["metadata"]["namespace"] != "web"]
+        assert len(ingresses) == 2
         for ingress in ingresses:
             annotation = ingress.inputs["metadata"]["annotations"]["cert-manager.io/cluster-issuer"]
             assert annotation == issuer.inputs["metadata"]["name"]

@@ -4,21 +4,28 @@ issued through DNS-01 in the parent zone by the cell's own role in the DNS accou
 from __future__ import annotations
 
 import json
+import re
+from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
 from iam_verdicts import allowed_by, trusts
+from test_management import generated_registry
 
 from cellctl.offline import PlannedResource, StackPlan, run_stack
-from cells import Registry
+from cellctl.rollout.plan import Target, WavePlan, bootstrap_plan, challenge_cap, describe
+from cells import Registry, load_registry
 from cells.routes import cell_origin, routes
 from components.aws import acme_dns
 from components.gcp.cluster import cluster_name as gke_cluster_name
 from components.k8s import addons
 from components.k8s.spec import (
     DUPLICATE_CERTIFICATE_LIMIT,
+    MAX_CONCURRENT_CHALLENGES,
     TenantNames,
     redundant_names,
+    renew_before,
     tenant_names,
     wildcard_host,
     wildcard_matches,
@@ -164,7 +171,12 @@ def test_the_tenants_certificate_comes_from_the_dns01_issuer(plans: dict[str, St
     route53 = dns01["dns01"]["route53"]
     assert route53["hostedZoneID"] == ZONE
     assert route53["role"] == f"arn:aws:iam::{DNS_ACCOUNT}:role/honeycomb-acme-dns01-{cell}"
-    assert route53["region"] == "us-east-1"
+    # Under EKS Pod Identity cert-manager ignores `region` (the agent sets AWS_REGION); a GKE cell's STS client
+    # for the web-identity exchange needs it.
+    if cell == "beta":
+        assert route53["region"] == acme_dns.ROUTE53_REGION
+    else:
+        assert "region" not in route53
     assert set(certificate.inputs["spec"]["dnsNames"]) == {f"*.{DOMAIN}", origin}
     assert plan.one(RELEASE, f"{cell}-addons-cert-manager").urn in issuer.depends_on
 
@@ -191,7 +203,12 @@ def test_aws_cert_manager_gets_its_role_through_pod_identity(plans: dict[str, St
     values = release.inputs["values"]
     assert values["serviceAccount"] == {"create": True, "name": association.inputs["serviceAccount"]}
     assert {association.urn, grant.urn} <= set(release.depends_on)
-    assert values["podAnnotations"] == {addons.IDENTITY_ANNOTATION: role.outputs["arn"]}
+    # And after the agent that serves those credentials (cert-manager docs, Route53, "EKS Pod Identity": step 1).
+    assert plan.one("aws:eks/addon:Addon", f"{cell}-pod-identity-agent").urn in release.depends_on
+    # Keyed on the association: a replaced one (even with the same role) restarts the pods, which get
+    # their credentials at start.
+    assert association.outputs["associationId"]
+    assert values["podAnnotations"] == {addons.IDENTITY_ANNOTATION: association.outputs["associationId"]}
     dns01 = f"arn:aws:iam::{DNS_ACCOUNT}:role/honeycomb-acme-dns01-{cell}"
     assert allowed_by(grant.inputs["policy"], "sts:AssumeRole", {}, dns01)
     assert allowed_by(grant.inputs["policy"], "sts:TagSession", {}, dns01)
@@ -252,6 +269,8 @@ def test_management_gives_each_cell_its_own_dns01_role(management: StackPlan, re
             issuer = acme_dns.gke_issuer(cell.project_id, cell.region, gke_cluster_name(cell.name))
             assert oidc.inputs["url"] == issuer
             assert oidc.inputs["clientIdLists"] == ["sts.amazonaws.com"]
+            # Google's documented thumbprint: IAM need not read an issuer whose cluster a later stack creates.
+            assert oidc.inputs["thumbprintLists"] == ["08745487e891c19e3078c1f2a07e452950ef36f6"]
             assert statement == json.loads(acme_dns.gcp_cell_trust_policy(oidc.outputs["arn"], issuer))["Statement"]
     assert management.outputs["acmeDnsRoleArns"] == {
         c.name: acme_dns.dns01_role_arn(DNS_ACCOUNT, c.name) for c in registry.cells
@@ -349,3 +368,105 @@ class TestTrustVerdicts:
         )
         assert not trusts(trust, provider, "sts:AssumeRoleWithWebIdentity", {**token, f"{host}:aud": "other"})
         assert not trusts(trust, provider, "sts:AssumeRole", token)
+
+
+# --- Let's Encrypt's budget and Route53's eight answers ----------------------------------------------
+
+SHIM = "cert-manager.io/cluster-issuer"
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_one_new_certificate_per_component(plans: dict[str, StackPlan], registry: Registry, cell: str) -> None:
+    """Let's Encrypt issues 50 new certificates per registered domain a week, whoever asks: the serving
+    component's own host comes from the tenants' certificate (which names it), not from one more of its own."""
+    plan = plans[cell]
+    shimmed = [i for i in plan.of_type(INGRESS) if SHIM in (i.inputs["metadata"].get("annotations") or {})]
+    assert len(shimmed) + len(plan.of_type(CERTIFICATE)) == len(registry.organization.components)
+    web = plan.one(INGRESS, f"{cell}-workloads-web-ingress")
+    assert SHIM not in (web.inputs["metadata"].get("annotations") or {})
+    assert web.inputs["spec"]["tls"] == [{"hosts": [f"web.{cell}.{DOMAIN}"], "secretName": TENANT_TLS_SECRET}]
+    assert f"web.{cell}.{DOMAIN}" in tenant_certificate(plan).inputs["spec"]["dnsNames"]
+    # The other components keep their own certificate.
+    api = plan.one(INGRESS, f"{cell}-workloads-api-ingress")
+    assert api.inputs["metadata"]["annotations"] == {SHIM: addons.CLUSTER_ISSUER}
+    assert api.inputs["spec"]["tls"][0]["secretName"] == "api-tls"
+
+
+def _hours(duration: str) -> float:
+    """A Go duration of hours and minutes (`720h5m`) in hours."""
+    match = re.fullmatch(r"(\d+)h(\d+)m", duration)
+    assert match, duration
+    return int(match[1]) + int(match[2]) / 60
+
+
+def test_cells_renew_their_tenant_certificates_at_different_times(plans: dict[str, StackPlan]) -> None:
+    """Cells issued together would renew together and present `_acme-challenge.<domain>` at once: each
+    cell's `renewBefore` is its own, stable, and under cert-manager's default 90-day `duration`."""
+    renewals = {cell: tenant_certificate(plan).inputs["spec"]["renewBefore"] for cell, plan in plans.items()}
+    assert len(set(renewals.values())) == len(renewals)
+    for cell, value in renewals.items():
+        assert value == renew_before(cell)
+        assert 720 <= _hours(value) < 744 < 90 * 24
+
+
+def test_renewals_spread_over_a_day_for_many_cells() -> None:
+    """A thousand cells: no renewal minute holds more than Route53's 8 answers."""
+    minutes = Counter(round(_hours(renew_before(f"c{i:04d}")) * 60) for i in range(1000))
+    assert max(minutes.values()) <= MAX_CONCURRENT_CHALLENGES
+    assert len(minutes) > 500
+
+
+def _wave(name: str, cells: int) -> WavePlan:
+    return WavePlan(name, 0.0, tuple(Target(f"cell-c{i}", name, f"c{i}") for i in range(cells)))
+
+
+def test_a_bootstrap_of_more_than_eight_new_cells_at_once_is_capped() -> None:
+    waves = [_wave("management", 1), _wave("prod-main", 12), _wave("routing", 1)]
+    concurrency, notes = challenge_cap(25, waves)
+    assert concurrency == MAX_CONCURRENT_CHALLENGES == 8
+    (note,) = notes
+    assert "capped at 8 (asked 25)" in note and "12 new cells" in note and "_acme-challenge" in note
+
+
+@pytest.mark.parametrize(("asked", "cells"), [(8, 12), (25, 8), (4, 30)])
+def test_a_bootstrap_within_eight_at_once_keeps_its_concurrency(asked: int, cells: int) -> None:
+    assert challenge_cap(asked, [_wave("management", 1), _wave("prod-main", cells)]) == (asked, ())
+
+
+def test_bootstrap_plans_cap_what_the_registry_would_start_at_once(registry: Registry, tmp_path: Path) -> None:
+    sample = bootstrap_plan(registry, [c.name for c in registry.cells], revision="c" * 40, concurrency=25)
+    assert (sample.concurrency, sample.notes) == (25, ())
+    many = load_registry(generated_registry(40, tmp_path / "org"))
+    plan = bootstrap_plan(many, [c.name for c in many.cells], revision="c" * 40, concurrency=25)
+    assert plan.concurrency == 8 and plan.notes
+    assert describe(plan, {})["notes"] == list(plan.notes)
+
+
+# --- the GKE issuer is the cluster's --------------------------------------------------------------------
+
+
+def test_the_gke_issuer_trusted_in_the_dns_account_is_the_planned_clusters(
+    plans: dict[str, StackPlan], management: StackPlan
+) -> None:
+    """Built from the cluster the cell stack really creates: a renamed cluster would otherwise leave the
+    OIDC trust matching no token's `iss`."""
+    cluster = plans["beta"].one("gcp:container/cluster:Cluster").inputs
+    issuer = acme_dns.gke_issuer(cluster["project"], cluster["location"], cluster["name"])
+    assert management.one(OIDC, "acme-beta-gke").inputs["url"] == issuer
+    assert plans["beta"].outputs["clusterName"] == cluster["name"]
+
+
+def test_cellctl_bootstrap_says_why_it_runs_fewer_cells_at_once(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cellctl.main import app
+
+    many = generated_registry(40, tmp_path / "org")
+    project = tmp_path / "project"
+    project.mkdir()
+    args = ["bootstrap", "--all", "-c", "25", "--dry-run", "--registry", str(many), "--project-dir", str(project)]
+    result = CliRunner().invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    assert "note: concurrency capped at 8 (asked 25)" in " ".join(result.stderr.split())
+    schedule = json.loads(result.stdout)
+    assert schedule["concurrency"] == 8 and "Route53" in schedule["notes"][0]

@@ -341,6 +341,19 @@ def eks_access_policy_association(ctx: MockContext) -> dict[str, Any]:
     return {"id": f"{inputs.get('clusterName')}#{inputs.get('principalArn')}#{inputs.get('policyArn')}"}
 
 
+@HANDLERS.resource("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+def eks_pod_identity_association(ctx: MockContext) -> dict[str, Any]:
+    """EKS names an association `a-` plus 17 lowercase characters; the provider's id is `<cluster>,<id>`."""
+    cluster = ctx.inputs.get("clusterName")
+    association = "a-" + digest("pod-identity", str(cluster), ctx.name, length=17)
+    return {
+        "id": f"{cluster},{association}",
+        "associationId": association,
+        "associationArn": arn(ctx, "eks", f"podidentityassociation/{cluster}/{association}"),
+        **with_tags(ctx),
+    }
+
+
 # --- Route53, OAM, CloudWatch ---------------------------------------------------------------
 
 

@@ -13,6 +13,7 @@ from typing import Literal
 
 from cells import ROUTING_STACK, AwsCell, Environment, GcpCell, Registry, UnknownCellError
 from cells.export import to_json
+from components.k8s.spec import MAX_CONCURRENT_CHALLENGES
 
 Kind = Literal["rollout", "bootstrap"]
 Mode = Literal["up", "preview"]
@@ -60,6 +61,8 @@ class RolloutPlan:
     concurrency: int
     revision: str
     registry_digest: str
+    #: Why the plan runs differently from what was asked (a concurrency cap), for the operator.
+    notes: tuple[str, ...] = ()
 
     @property
     def targets(self) -> list[Target]:
@@ -137,9 +140,23 @@ def bootstrap_plan(
         if targets:
             waves.append(WavePlan(w.name, 0.0, targets, health_gate=False))
     waves.append(routing_wave())
-    return RolloutPlan(
-        "bootstrap", mode, tuple(waves), _check_concurrency(concurrency), revision, registry_digest(registry)
+    capped, notes = challenge_cap(_check_concurrency(concurrency), waves)
+    return RolloutPlan("bootstrap", mode, tuple(waves), capped, revision, registry_digest(registry), notes)
+
+
+def challenge_cap(concurrency: int, waves: list[WavePlan]) -> tuple[int, tuple[str, ...]]:
+    """At most `MAX_CONCURRENT_CHALLENGES` new cells at once: each new cell's first update requests its
+    tenants' certificate, whose wildcard every cell proves through the one shared `_acme-challenge.<domain>`
+    multivalue record, and Route53 answers with 8 of its values at most."""
+    largest = max((len(w.targets) for w in waves if w.name not in (MANAGEMENT, ROUTING_STACK)), default=0)
+    if concurrency <= MAX_CONCURRENT_CHALLENGES or largest <= MAX_CONCURRENT_CHALLENGES:
+        return concurrency, ()
+    note = (
+        f"concurrency capped at {MAX_CONCURRENT_CHALLENGES} (asked {concurrency}): a wave brings up {largest} new "
+        f"cells, and each new cell's tenant certificate is proven through the shared _acme-challenge record, "
+        f"of which Route53 answers at most {MAX_CONCURRENT_CHALLENGES} values; more at once fail at random"
     )
+    return MAX_CONCURRENT_CHALLENGES, (note,)
 
 
 def routing_wave() -> WavePlan:
@@ -197,6 +214,7 @@ def describe(plan: RolloutPlan, estimates: dict[str, float]) -> dict[str, object
         "mode": plan.mode,
         "revision": plan.revision,
         "concurrency": plan.concurrency,
+        **({"notes": list(plan.notes)} if plan.notes else {}),
         "expected_seconds": round(expected_seconds(plan, estimates)),
         "waves": [
             {

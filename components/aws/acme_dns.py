@@ -53,8 +53,15 @@ TOKEN_SERVICE_ACCOUNT = "honeycomb-acme-dns01"  # noqa: S105 - a name, not a sec
 STS_AUDIENCE = "sts.amazonaws.com"
 #: What a solver writes: cert-manager UPSERTs its challenge value and DELETEs it afterwards, never CREATE.
 CHANGE_ACTIONS = ("UPSERT", "DELETE")
-#: The Route53 region: its API is global, STS (for the web-identity exchange) regional.
+#: The region of a GCP cell's solver: cert-manager's STS client for AssumeRoleWithWebIdentity needs one (no
+#: AWS_REGION outside AWS). AWS cells set none: under EKS Pod Identity the `route53.region` field is ignored
+#: because the agent adds `AWS_REGION` (cert-manager docs, Route53, "Region").
 ROUTE53_REGION = "us-east-1"
+#: The thumbprint of the Google service that serves every GKE issuer URI (Google Cloud docs, "Use workload
+#: identity with AWS": "always 08745487e891c19e3078c1f2a07e452950ef36f6"). IAM verifies Google's JWKS against
+#: its own trusted root CAs and does not use it, but given, IAM need not read the issuer when the provider is
+#: created: the management stack creates it before the cell stack creates the cluster.
+GKE_ISSUER_THUMBPRINT = "08745487e891c19e3078c1f2a07e452950ef36f6"
 
 
 def role_name(cell: str) -> str:
@@ -204,6 +211,7 @@ class AcmeDnsRoles(pulumi.ComponentResource):
                     f"{name}-{cell}-gke",
                     url=solver.issuer,
                     client_id_lists=[STS_AUDIENCE],
+                    thumbprint_lists=[GKE_ISSUER_THUMBPRINT],
                     tags=tags,
                     opts=child,
                 )
@@ -252,10 +260,12 @@ class CertManagerIdentity(pulumi.ComponentResource):
     """An AWS cell's `honeycomb-cert-manager` role, given to cert-manager's service account by EKS Pod Identity.
 
     Pod Identity injects credentials when a pod starts, so the cert-manager release must wait for
-    `ready` (the association and the role's policy) and restart when it changes.
+    `ready` (the association and the role's policy) and restart when the association changes: a
+    replaced association (even with the same role) has a new `association_id`.
     """
 
     role_arn: pulumi.Output[str]
+    association_id: pulumi.Output[str]
     ready: list[pulumi.Resource]
 
     def __init__(
@@ -289,8 +299,9 @@ class CertManagerIdentity(pulumi.ComponentResource):
             opts=child,
         )
         self.role_arn = role.arn
+        self.association_id = association.association_id
         self.ready = [grant, association]
-        self.register_outputs({"role_arn": self.role_arn})
+        self.register_outputs({"role_arn": self.role_arn, "association_id": self.association_id})
 
 
 def solver_settings(parent_zone_id: str, role: str, *, token_service_account: str | None = None) -> dict[str, Any]:
@@ -299,7 +310,8 @@ def solver_settings(parent_zone_id: str, role: str, *, token_service_account: st
     Without `token_service_account` cert-manager uses its ambient credentials (Pod Identity) to assume
     `role`; with it, it exchanges that service account's token for `role` (AssumeRoleWithWebIdentity).
     """
-    route53: dict[str, Any] = {"hostedZoneID": parent_zone_id, "role": role, "region": ROUTE53_REGION}
+    route53: dict[str, Any] = {"hostedZoneID": parent_zone_id, "role": role}
     if token_service_account is not None:
+        route53["region"] = ROUTE53_REGION
         route53["auth"] = {"kubernetes": {"serviceAccountRef": {"name": token_service_account}}}
     return route53

@@ -165,6 +165,8 @@ class ClusterAutoscalerArgs:
 
 class ClusterAutoscaler(pulumi.ComponentResource):
     role_arn: pulumi.Output[str]
+    pod_identity_agent: aws.eks.Addon
+    """The cluster's EKS Pod Identity agent: whatever else gets credentials through Pod Identity waits for it."""
 
     def __init__(
         self,
@@ -221,4 +223,5 @@ class ClusterAutoscaler(pulumi.ComponentResource):
             ),
         )
         self.role_arn = role.arn
+        self.pod_identity_agent = agent
         self.register_outputs({"role_arn": self.role_arn})

@@ -90,7 +90,8 @@ class TenantIssuerArgs(TypedDict):
     identity_ready: NotRequired[Sequence[pulumi.Resource]]
     """What cert-manager's pods must start after (EKS Pod Identity injects credentials at pod start)."""
     identity: NotRequired[pulumi.Input[str]]
-    """The cloud identity cert-manager's pods get (a pod annotation): pods restart when it changes."""
+    """What binds cert-manager's pods to their cloud identity (EKS: the Pod Identity association's id), as a pod
+    annotation: pods restart when it changes, since credentials are injected at pod start."""
 
 
 class ClusterAddonsArgs(TypedDict):

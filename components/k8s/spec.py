@@ -8,6 +8,7 @@ talks to a cluster; no Pulumi import here.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -168,6 +169,27 @@ class TenantNames:
 
     def certificate_names(self) -> list[str]:
         return [self.wildcard, self.origin]
+
+
+#: Route53 answers a query with at most this many records of a multivalue set: past it, resolvers (Let's
+#: Encrypt's and cert-manager's self-check) each see a random 8 of the cells' `_acme-challenge.<domain>`
+#: values, and authorizations fail at random (Route53 Developer Guide, "Multivalue answer routing").
+MAX_CONCURRENT_CHALLENGES = 8
+#: The tenants' certificate renews this long before it expires (Let's Encrypt's advice: a third of 90 days)...
+RENEW_BEFORE_BASE_HOURS = 720
+#: ...plus a per-cell offset under this many minutes, so cells issued together do not renew together.
+RENEW_BEFORE_SPREAD_MINUTES = 24 * 60
+
+
+def renew_before(cell: str) -> str:
+    """The cell's `spec.renewBefore` (a Go duration): 720 h plus a stable offset of up to 24 h from the
+    cell's name. Cells bootstrapped in one wave get their certificates within minutes of each other and,
+    with one shared `renewBefore`, would all present `_acme-challenge.<domain>` again at the same moment
+    every cycle; spread over a day, a renewal's few minutes of presentation rarely overlap. It stays far
+    under cert-manager's requirement `duration > renewBefore` (90 days by default)."""
+    offset = zlib.crc32(cell.encode()) % RENEW_BEFORE_SPREAD_MINUTES
+    hours, minutes = divmod(offset, 60)
+    return f"{RENEW_BEFORE_BASE_HOURS + hours}h{minutes}m"
 
 
 def tenant_names(domain: str, component: str, cell: CellIdentity) -> TenantNames:

@@ -22,7 +22,7 @@ from typing import Any, NotRequired, TypedDict
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.k8s.spec import CellIdentity, TenantNames, WorkloadSpec
+from components.k8s.spec import CellIdentity, TenantNames, WorkloadSpec, renew_before
 
 #: Pod Security admission: every application namespace enforces, audits and warns at `restricted`.
 POD_SECURITY_LEVEL = "restricted"
@@ -141,9 +141,10 @@ class Workloads(pulumi.ComponentResource):
         self._create_autoscaler(prefix, component, ns)
         self._create_disruption_budget(prefix, component, ns)
         self._create_network_policies(prefix, component, ns)
-        self._create_ingress(prefix, component, ns)
         tenants = self._args.get("tenant_names")
-        if tenants is not None and tenants.component == component.name:
+        serves_tenants = tenants is not None and tenants.component == component.name
+        self._create_ingress(prefix, component, ns, serves_tenants=serves_tenants)
+        if tenants is not None and serves_tenants:
             self._create_tenant_ingress(prefix, component, ns, tenants)
         return ns
 
@@ -364,12 +365,18 @@ class Workloads(pulumi.ComponentResource):
                 opts=self._opts(),
             )
 
-    def _create_ingress(self, prefix: str, component: WorkloadSpec, ns: pulumi.Output[str]) -> None:
+    def _create_ingress(
+        self, prefix: str, component: WorkloadSpec, ns: pulumi.Output[str], *, serves_tenants: bool = False
+    ) -> None:
+        """The component's own host. The serving component's comes from the tenants' certificate, which names
+        it already: an ingress-shim certificate of its own would cost one more of Let's Encrypt's 50 new
+        certificates per registered domain a week, for every cell."""
         issuer = self._args.get("cluster_issuer")
         metadata = self._meta(component, ns)
-        if issuer:
+        if issuer and not serves_tenants:
             metadata["annotations"] = {"cert-manager.io/cluster-issuer": issuer}
-        spec = self._ingress_spec(component, self._args["cell"].host(component.name), tls_secret_name(component.name))
+        secret = TENANT_TLS_SECRET if serves_tenants else tls_secret_name(component.name)
+        spec = self._ingress_spec(component, self._args["cell"].host(component.name), secret)
         k8s.networking.v1.Ingress(f"{prefix}-ingress", metadata=metadata, spec=spec, opts=self._after_addons())
 
     def _create_tenant_ingress(
@@ -386,6 +393,7 @@ class Workloads(pulumi.ComponentResource):
             spec={
                 "secretName": TENANT_TLS_SECRET,
                 "dnsNames": tenants.certificate_names(),
+                "renewBefore": renew_before(self._args["cell"].name),
                 "issuerRef": {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": self._args["tenant_issuer"]},
             },
             opts=self._after_addons(),
