@@ -48,6 +48,12 @@ CLOUDFRONT_ZONE_ID = "Z2FDTNDATAQYW2"
 SSL_SUPPORT_METHOD = "sni-only"
 MINIMUM_PROTOCOL_VERSION = "TLSv1.2_2021"
 ORIGIN_ID = "cell"
+#: The secret origin header CloudFront adds to every request it sends a cell: the cell trusts the
+#: router's `x-honeycomb-*` and `x-forwarded-*` headers only when this header holds the key. A viewer
+#: cannot set it (CloudFront replaces a viewer's header of a custom header's name), and the function
+#: never passes `customHeaders` to `updateRequestOrigin` (an empty object would drop it), so every
+#: origin the function picks inherits it ("Helper methods for origin modification").
+ROUTER_KEY_HEADER = "x-honeycomb-router-key"
 #: What the JavaScript runtime 2.0 of CloudFront Functions lacks ("JavaScript runtime 2.0 features
 #: for CloudFront Functions", "Restrictions on CloudFront Functions"), as source patterns and why.
 UNSUPPORTED = {
@@ -119,6 +125,8 @@ class TenantRouterArgs:
     default_origin: str
     """The distribution's origin: a cell's serving host. The function replaces its domain per request
     and keeps its connection settings; a request the function does not route never reaches it."""
+    router_key: pulumi.Input[str]
+    """The secret value of `ROUTER_KEY_HEADER` (a Pulumi secret: the stack's `routerOriginSecret`)."""
     price_class: str = "PriceClass_All"
     """CloudFront edge locations to serve from: tenants anywhere get their nearest edge."""
 
@@ -184,6 +192,11 @@ class TenantRouter(pulumi.ComponentResource):
                 aws.cloudfront.DistributionOriginArgs(
                     origin_id=ORIGIN_ID,
                     domain_name=args.default_origin,
+                    custom_headers=[
+                        aws.cloudfront.DistributionOriginCustomHeaderArgs(
+                            name=ROUTER_KEY_HEADER, value=pulumi.Output.secret(args.router_key)
+                        )
+                    ],
                     # Inherited by every origin the function picks (updateRequestOrigin keeps what it
                     # is not given): HTTPS to the cell's ingress on 443, TLS 1.2.
                     custom_origin_config=aws.cloudfront.DistributionOriginCustomOriginConfigArgs(
@@ -201,7 +214,8 @@ class TenantRouter(pulumi.ComponentResource):
                 cached_methods=["GET", "HEAD"],
                 cache_policy_id=CACHING_DISABLED,
                 origin_request_policy_id=ALL_VIEWER_EXCEPT_HOST_HEADER,
-                compress=True,
+                # No `compress`: CloudFront compresses only under a cache policy that enables gzip and
+                # Brotli ("Serve compressed files"), and CachingDisabled does not; cells compress.
                 function_associations=[
                     aws.cloudfront.DistributionDefaultCacheBehaviorFunctionAssociationArgs(
                         event_type="viewer-request", function_arn=function.arn
