@@ -73,10 +73,12 @@ test('a known tenant goes to its cell origin with the tenant and cell headers', 
 test('the origin learns the public host and the tenant prefix, whatever the viewer sent', async () => {
     const { handler } = load(fixture.store);
     const route = fixture.routes[0];
-    const spoofed = { 'x-forwarded-host': { value: 'evil.example' }, 'x-forwarded-prefix': { value: '/other' } };
+    const spoofed = { 'x-forwarded-host': { value: 'evil.example' }, 'x-forwarded-prefix': { value: '/other' },
+        'x-honeycomb-router-key': { value: 'guess' } };
     const out = await handler(viewer(`/${route.tenant}/x`, spoofed));
     assert.equal(out.headers['x-forwarded-host'].value, fixture.host);
     assert.equal(out.headers['x-forwarded-prefix'].value, `/${route.tenant}`);
+    assert.equal(out.headers['x-honeycomb-router-key'], undefined, 'only CloudFront sets the router key');
 });
 
 test('no origin update touches the custom headers (an empty object would drop the router key)', async () => {

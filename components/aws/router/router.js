@@ -130,6 +130,8 @@ async function handler(event) {
     // What the viewer used: the cell builds redirects, links and Origin checks from these.
     headers['x-forwarded-host'] = { value: headers.host.value };
     headers['x-forwarded-prefix'] = { value: '/' + tenant };
+    // CloudFront adds the real key as the origin's custom header; a viewer's own never passes.
+    delete headers['x-honeycomb-router-key'];
     if (route.moving_to) {
         headers['x-honeycomb-moving-to'] = { value: route.moving_to };
     } else {
