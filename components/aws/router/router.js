@@ -34,7 +34,8 @@ function page(status, description, message) {
         `<!doctype html><title>${status} ${description}</title><h1>${description}</h1><p>${message}</p>`);
 }
 
-// /<tenant> -> /<tenant>/ (308 keeps the method and body), the query string kept: without the
+// /<tenant> -> /<tenant>/ (308 keeps the method and body), the query string kept (its values as
+// the viewer sent them, rebuilt as AWS's own normalize-query-string example does): without the
 // slash a browser resolves relative links against /, outside the tenant.
 function withSlash(request, tenant) {
     const query = [];
@@ -43,7 +44,7 @@ function withSlash(request, tenant) {
         const item = qs[name];
         const values = item.multiValue ? item.multiValue : [item];
         for (const v of values) {
-            query.push(v.value === '' ? name : `${name}=${v.value}`);
+            query.push(`${name}=${v.value}`);
         }
     }
     const location = `/${tenant}/` + (query.length ? '?' + query.join('&') : '');
