@@ -56,9 +56,12 @@ def list_tenants(
     # Ids and figures are never cut or folded (a narrow terminal, a CI log); the prose columns fold.
     whole = {
         "id": max((len(t.id) for t in tenants), default=2),
+        "cell": max((len(t.cell) for t in tenants), default=4),
         "daily requests": 14,
         "moving": max((len(moving[t.id]) + 2 for t in tenants if t.id in moving), default=6),
     }
+    # The moving column only while a move is under way: it is empty otherwise and costs the prose room.
+    shown = [t for t in tenants if t.id in moving]
     for column, justify in (
         ("id", "left"),
         ("name", "left"),
@@ -68,7 +71,7 @@ def list_tenants(
         ("residency", "left"),
         ("custom domain", "left"),
         ("pinned", "left"),
-        ("moving", "left"),
+        *([("moving", "left")] if shown else []),
     ):
         table.add_column(
             column,
@@ -87,7 +90,7 @@ def list_tenants(
             t.residency.describe() if t.residency else "anywhere",
             t.custom_domain or "",
             "yes" if t.pinned else "",
-            f"→ {moving[t.id]}" if t.id in moving else "",
+            *([f"→ {moving[t.id]}" if t.id in moving else ""] if shown else []),
         )
     console.print(table)
     console.print(f"{len(tenants)} tenants, {sum(t.daily_requests for t in tenants):,} daily requests")

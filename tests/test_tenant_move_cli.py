@@ -184,6 +184,9 @@ def test_list_shows_the_tenant_moving_and_resume_finishes(
     assert resumed.exit_code == 0, resumed.output
     listed = run("list", "--cell", "gamma", "--json", registry=registry_copy, project=project)
     assert {r["id"]: r["moving_to"] for r in json.loads(listed.stdout)}["delta-retail"] is None
+    # With no move under way the table has no moving column.
+    quiet = run("list", "--cell", "gamma", registry=registry_copy, project=project)
+    assert "moving" not in quiet.stdout and "delta-retail" in quiet.stdout
 
 
 def test_a_corrupt_journal_is_one_paragraph_and_exit_1(
