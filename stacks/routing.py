@@ -77,7 +77,7 @@ def provider(registry: Registry) -> aws.Provider:
 def program(registry: Registry) -> None:
     zone_id = registry.organization.aws.parent_zone_id
     # Read first: a config error stops the program before any resource is registered.
-    key = router_key(pulumi.Config()) if registry.cells else None
+    secret = router_key(pulumi.Config()) if registry.cells else None
     dns = provider(registry)
     every = routes(registry)
     names = TenantNames(
@@ -87,8 +87,8 @@ def program(registry: Registry) -> None:
     )
     pulumi.export("tenantNames", names.fqdns)
     pulumi.export("routerHost", router_host(registry))
-    if key is not None:  # no cells: nothing to route to
-        router = _router(registry, every, zone_id, dns, key)
+    if secret is not None:  # no cells: nothing to route to
+        router = _router(registry, every, zone_id, dns, secret)
         # What a move's flip reads (the store's ARN) and operators look for, under the component's names.
         pulumi.export("router", {key: getattr(router, key) for key in ROUTER_OUTPUTS})
 
