@@ -172,8 +172,10 @@ def test_zone_id_prefix(region: str, prefix: str) -> None:
 def cloudfront_sample() -> None:
     opts = pulumi.ResourceOptions(provider=provider("edge", region="us-east-1"))
     store = aws.cloudfront.KeyValueStore("x-store", name="x-store", opts=opts)
-    aws.cloudfront.KeyvaluestoreKey("x-key", key_value_store_arn=store.arn, key="t1", value="vé", opts=opts)
-    aws.cloudfront.KeyvaluestoreKey("x-key2", key_value_store_arn=store.arn, key="t2", value="v", opts=opts)
+    first = aws.cloudfront.KeyvaluestoreKey("x-key", key_value_store_arn=store.arn, key="t1", value="vé", opts=opts)
+    # After the first, so that the store's running size is known at each put.
+    after = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[first]))
+    aws.cloudfront.KeyvaluestoreKey("x-key2", key_value_store_arn=store.arn, key="t2", value="v", opts=after)
     aws.cloudfront.Function("x-fn", name="x-fn", runtime="cloudfront-js-2.0", code="x", opts=opts)
     aws.cloudfront.Function("x-draft", name="x-draft", runtime="cloudfront-js-2.0", code="x", publish=False, opts=opts)
     aws.acm.Certificate(
