@@ -342,8 +342,16 @@ def run_stack(
     secret_keys: Collection[str] = (),
     stack_outputs: dict[str, dict[str, Any]] | None = None,
 ) -> StackPlan:
-    """Run the real program of `stack` (what `__main__.py` runs) offline."""
+    """Run the real program of `stack` (what `__main__.py` runs) offline.
+
+    Without `config`, the stack's committed `stacks/Pulumi.<stack>.yaml`, as `pulumi preview` reads it.
+    """
+    from cellctl import stack_config
     from stacks import build
+
+    if config is None:
+        committed = stack_config.load(stack)
+        config, secret_keys = committed.values, committed.secret_keys
 
     mocks = CloudMocks(registry, stack_outputs)
     return run_program(lambda: build(stack, registry), stack=stack, mocks=mocks, config=config, secret_keys=secret_keys)

@@ -106,7 +106,6 @@ def plan_stack(
     reads its own config), and evaluate the pack and the cloud rules on it; failures become `error`."""
     from cellctl.offline import run_stack
     from cellctl.programs import ProgramError
-    from cellctl.stack_config import StackConfig
     from cellctl.stack_order import stack_identities
     from policies import cloud
     from policies.evaluate import evaluate
@@ -116,8 +115,9 @@ def plan_stack(
     try:
         if run is not None:
             planned = run(stack, registry)
+        elif config is None:  # the committed stack file, as `pulumi preview` reads it
+            planned = run_stack(stack, registry)
         else:
-            config = config or StackConfig()
             planned = run_stack(stack, registry, config=config.values, secret_keys=config.secret_keys)
     except ProgramError as exc:
         result.error = str(exc)

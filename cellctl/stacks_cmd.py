@@ -36,6 +36,8 @@ FILE_PATTERN = re.compile(r"^Pulumi\.(?P<stack>[A-Za-z0-9_.-]+)\.yaml$")
 PROVIDER_NAMESPACES = ("aws", "gcp", "kubernetes", "pulumi")
 DISABLE_DEFAULT_PROVIDERS = "pulumi:disable-default-providers"
 ROUTING_STACK = "routing"  # `cells.ROUTING_STACK` (not imported here, as above)
+#: Secrets a stack's program requires (`stacks.routing.ROUTER_SECRET_CONFIG`): `sync` cannot write them.
+REQUIRED_SECRETS = {ROUTING_STACK: ("routerOriginSecret",)}
 
 
 @dataclass(frozen=True)
@@ -192,6 +194,12 @@ def check_file(registry: Registry, stack: str, path: Path) -> list[Finding]:
             findings.append(stale(f"lacks {key} (expected {value!r})"))
         elif key == DISABLE_DEFAULT_PROVIDERS and config[key] != value:
             findings.append(stale(f"{key} is {config[key]!r}, expected {value!r}: every resource needs its provider"))
+    for secret in REQUIRED_SECRETS.get(stack, ()):
+        full_key = f"{PROJECT}:{secret}"
+        if full_key not in config:  # a plain-text value is refused below
+            findings.append(
+                stale(f"lacks the secret {full_key}: pulumi config set --secret --stack {stack} {full_key} <value>")
+            )
     allowed = _allowed_project_keys(registry, stack)
     for key, value in sorted(config.items()):
         namespace = key.split(":", 1)[0] if ":" in key else PROJECT

@@ -1,7 +1,8 @@
 """The routing stack: every tenant's public name and the thin router, in the DNS account.
 
-`pulumi up --stack routing` owns, from the registry alone (no stack reference: the role's ARN and
-every origin follow from the registry):
+`pulumi up --stack routing` owns, from the registry (no stack reference: the role's ARN and every
+origin follow from it) and one secret of its stack config, `honeycomb:routerOriginSecret` (the
+router key CloudFront sends every cell in `x-honeycomb-router-key`; required, a Pulumi secret):
 
 - per tenant a CNAME `<tenant>.<domain>` -> its cell's origin `<routing.component>.<cell>.<domain>`
   (the cell's own zone answers it with its ingress) in the organization's parent zone, TTL
@@ -22,9 +23,6 @@ are in): `cellctl.rollout.plan` puts it last.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 import pulumi
 import pulumi_aws as aws
 
@@ -32,11 +30,32 @@ from cells import MANAGED_BY, Registry
 from cells.routes import Route, cell_origin, router_host, routes
 from components.aws import routing_role
 from components.aws.tenant_names import TenantName, TenantNames
+from components.aws.tenant_router import ROUTER_KEY_HEADER, TenantRouter, TenantRouterArgs
 
 PROVIDER_NAME = "routing"
 #: Child records are `route-<tenant>`: their names never depend on another tenant.
 RECORDS_NAME = "route"
-ROUTER_MODULE = "components.aws.tenant_router"
+#: Stack config (secret): the router's origin key, the value of `ROUTER_KEY_HEADER` cells check.
+ROUTER_SECRET_CONFIG = "routerOriginSecret"  # noqa: S105 - a config key, not a credential
+STACK_FILE = "stacks/Pulumi.routing.yaml"
+
+
+class RoutingConfigError(ValueError):
+    """The routing stack's config is wrong; the message names the file and key and says how to fix it."""
+
+
+def router_key(config: pulumi.Config) -> pulumi.Output[str]:
+    """The router's origin key: a required secret, so a missing or plaintext one stops the program."""
+    key = f"{config.name}:{ROUTER_SECRET_CONFIG}"
+    fix = (
+        f'set it with `pulumi config set --secret --stack routing {key} "$(openssl rand -hex 32)"` and commit '
+        f"{STACK_FILE}; every cell checks it in the {ROUTER_KEY_HEADER} header"
+    )
+    if config.get(ROUTER_SECRET_CONFIG) is None:
+        raise RoutingConfigError(f"{STACK_FILE}: {key} is missing: {fix}")
+    if not pulumi.runtime.is_config_secret(key):
+        raise RoutingConfigError(f"{STACK_FILE}: {key} is in plain text: {fix}")
+    return config.require_secret(ROUTER_SECRET_CONFIG)
 
 
 def provider(registry: Registry) -> aws.Provider:
@@ -57,6 +76,8 @@ def provider(registry: Registry) -> aws.Provider:
 
 def program(registry: Registry) -> None:
     zone_id = registry.organization.aws.parent_zone_id
+    # Read first: a config error stops the program before any resource is registered.
+    secret = router_key(pulumi.Config()) if registry.cells else None
     dns = provider(registry)
     every = routes(registry)
     names = TenantNames(
@@ -64,10 +85,10 @@ def program(registry: Registry) -> None:
         {"zone_id": zone_id, "names": {r.tenant: TenantName(r.name, r.origin, r.ttl) for r in every}},
         provider=dns,
     )
-    router = _router(registry, every, zone_id, dns)
     pulumi.export("tenantNames", names.fqdns)
     pulumi.export("routerHost", router_host(registry))
-    if router is not None:
+    if secret is not None:  # no cells: nothing to route to
+        router = _router(registry, every, zone_id, dns, secret)
         # What a move's flip reads (the store's ARN) and operators look for, under the component's names.
         pulumi.export("router", {key: getattr(router, key) for key in ROUTER_OUTPUTS})
 
@@ -76,27 +97,19 @@ def program(registry: Registry) -> None:
 ROUTER_OUTPUTS = ("store_arn", "store_id", "function_arn", "distribution_id", "distribution_domain", "url")
 
 
-def _router(registry: Registry, every: list[Route], zone_id: str, dns: aws.Provider) -> Any:
-    """The router component: `TenantRouter("router", TenantRouterArgs(routes, host, zone_id, default_origin))`.
+def _router(
+    registry: Registry, every: list[Route], zone_id: str, dns: aws.Provider, key: pulumi.Output[str]
+) -> TenantRouter:
+    """The router component.
 
-    Its module is written beside this stack; until it is in the tree the stack plans the records
-    alone (and says so), so the two land independently. The distribution's default origin is the
-    first cell's serving host: the function replaces it per request, so it only sets the
-    connection settings every origin inherits.
+    The distribution's default origin is the first cell's serving host: the function replaces it
+    per request, so it only sets the connection settings (and the router key) every origin inherits.
     """
-    if not registry.cells:
-        return None  # nothing to route to
-    try:
-        module = importlib.import_module(ROUTER_MODULE)
-    except ModuleNotFoundError as exc:
-        if exc.name != ROUTER_MODULE:
-            raise
-        pulumi.log.warn(f"{ROUTER_MODULE} is not in this tree: the routing stack plans the tenant records only")
-        return None
-    args = module.TenantRouterArgs(
+    args = TenantRouterArgs(
         routes=every,
         host=router_host(registry),
         zone_id=zone_id,
         default_origin=cell_origin(registry, registry.cells[0].name),
+        router_key=key,
     )
-    return module.TenantRouter("router", args, provider=dns)
+    return TenantRouter("router", args, provider=dns)

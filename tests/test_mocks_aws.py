@@ -172,7 +172,10 @@ def test_zone_id_prefix(region: str, prefix: str) -> None:
 def cloudfront_sample() -> None:
     opts = pulumi.ResourceOptions(provider=provider("edge", region="us-east-1"))
     store = aws.cloudfront.KeyValueStore("x-store", name="x-store", opts=opts)
-    aws.cloudfront.KeyvaluestoreKey("x-key", key_value_store_arn=store.arn, key="t1", value="vé", opts=opts)
+    first = aws.cloudfront.KeyvaluestoreKey("x-key", key_value_store_arn=store.arn, key="t1", value="vé", opts=opts)
+    # After the first, so that the store's running size is known at each put.
+    after = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[first]))
+    aws.cloudfront.KeyvaluestoreKey("x-key2", key_value_store_arn=store.arn, key="t2", value="v", opts=after)
     aws.cloudfront.Function("x-fn", name="x-fn", runtime="cloudfront-js-2.0", code="x", opts=opts)
     aws.cloudfront.Function("x-draft", name="x-draft", runtime="cloudfront-js-2.0", code="x", publish=False, opts=opts)
     aws.acm.Certificate(
@@ -190,8 +193,11 @@ def test_cloudfront_and_acm_outputs_look_like_the_provider_s(registry: Registry)
     # CloudFront ARNs carry the account, no region; the store's ends with its UUID (CreateFunction's pattern).
     assert re.fullmatch(rf"arn:aws:cloudfront::{ACCOUNT}:key-value-store/[0-9a-f-]{{36}}", store["arn"])
     assert store["id"] == store["name"] == "x-store" and store["etag"].startswith("E")
-    key = plan.one("aws:cloudfront/keyvaluestoreKey:KeyvaluestoreKey").outputs
+    key = plan.one("aws:cloudfront/keyvaluestoreKey:KeyvaluestoreKey", "x-key").outputs
     assert key["id"] == f"{store['arn']},t1" and key["totalSizeInBytes"] == len("t1vé".encode())
+    # The store's size after the put, as PutKey answers it, not the pair's own.
+    second = plan.one("aws:cloudfront/keyvaluestoreKey:KeyvaluestoreKey", "x-key2").outputs
+    assert second["totalSizeInBytes"] == len("t1vé".encode()) + len("t2v")
     function = plan.one("aws:cloudfront/function:Function", "x-fn").outputs
     assert function["arn"] == f"arn:aws:cloudfront::{ACCOUNT}:function/x-fn" and function["liveStageEtag"]
     assert plan.one("aws:cloudfront/function:Function", "x-draft").outputs["liveStageEtag"] == ""

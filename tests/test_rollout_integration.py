@@ -32,6 +32,7 @@ from cellctl.rollout.retry import RetryPolicy
 ROOT = Path(__file__).resolve().parent.parent
 FAKE = ROOT.parent / "shared" / "fake-pulumi" / "pulumi"
 CELLCTL = Path(sys.executable).parent / "cellctl"
+PASSPHRASE = "drill"
 
 pytestmark = pytest.mark.skipif(
     not FAKE.is_file(),
@@ -71,9 +72,28 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (repo / "cells" / "registry" / "cells" / "gamma.yaml").unlink()
     (repo / "cells" / "registry" / "tenants" / "gamma.yaml").unlink()  # a removed cell takes its tenants along
     (repo / "stacks" / "Pulumi.cell-gamma.yaml").unlink()
+    set_router_key(repo, tmp_path_factory.mktemp("keys"))
     git(repo, "init", "-q")
     commit(repo, "the project")
     return repo
+
+
+def set_router_key(repo: Path, scratch: Path) -> None:
+    """The routing stack's required secret, set as an operator does before the first `up`: `stack init`
+    writes the stack's salt into its file, `config set --secret` the ciphertext beside it (the sample's
+    placeholder ciphertext decrypts with no passphrase). The salt travels in the file to every backend."""
+    env = {
+        **os.environ,
+        "PULUMI_BACKEND_URL": f"file://{scratch / 'backend'}",
+        "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
+        "PULUMI_HOME": str(scratch / "home"),
+        "FAKE_PULUMI_STATE": str(scratch / "state"),
+    }
+    for argv in (
+        ["stack", "init", "routing"],
+        ["config", "set", "--secret", "--stack", "routing", "honeycomb:routerOriginSecret", "k" * 64],
+    ):
+        subprocess.run([str(FAKE), *argv], cwd=repo, env=env, check=True, capture_output=True)
 
 
 class World:
@@ -87,7 +107,7 @@ class World:
         self.env = {
             "PATH": f"{FAKE.parent}{os.pathsep}{os.environ['PATH']}",
             "PULUMI_BACKEND_URL": f"file://{root / 'backend'}",
-            "PULUMI_CONFIG_PASSPHRASE": "drill",
+            "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
             "PULUMI_HOME": str(root / "pulumi-home"),
             "FAKE_PULUMI_STATE": str(self.state),
             "FAKE_PULUMI_SLEEP": "0.05",

@@ -180,3 +180,18 @@ def test_cli_rejects_a_missing_directory(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["stacks", "sync", "--dir", str(tmp_path / "nope")])
     assert result.exit_code == 2
     assert "is not a directory" in result.output
+
+
+def test_a_routing_file_without_its_router_key_or_with_it_in_plain_text_is_stale(
+    registry: Registry, stack_dir: Path
+) -> None:
+    from stacks.routing import ROUTER_SECRET_CONFIG
+
+    key = f"honeycomb:{ROUTER_SECRET_CONFIG}"
+    assert stacks_cmd.REQUIRED_SECRETS["routing"] == (ROUTER_SECRET_CONFIG,)
+    set_config(stack_dir / "Pulumi.routing.yaml", **{key: None})
+    [reason] = reasons(stacks_cmd.compare(registry, stack_dir))["Pulumi.routing.yaml"]
+    assert f"lacks the secret {key}: pulumi config set --secret --stack routing {key}" in reason
+    set_config(stack_dir / "Pulumi.routing.yaml", **{key: "plain"})
+    [reason] = reasons(stacks_cmd.compare(registry, stack_dir))["Pulumi.routing.yaml"]
+    assert f"sets {key}, which is neither a provider setting nor a secret" in reason

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import replace
 from typing import Any
 
+import pulumi
 import pulumi_aws as aws
 import pytest
+from pulumi.runtime import rpc
 
 from cellctl.mocks import CloudMocks
 from cellctl.offline import PlannedResource, StackPlan, run_program
@@ -17,7 +20,7 @@ from components.aws.tenant_router import TenantRouter, TenantRouterArgs
 from policies import cloud
 from policies.base import tag_field
 from policies.cloud import botocore_shapes
-from policies.evaluate import evaluate
+from policies.evaluate import evaluate, reveal
 from policies.tagging import required_tags
 
 STORE = "aws:cloudfront/keyValueStore:KeyValueStore"
@@ -28,6 +31,7 @@ CERTIFICATE = "aws:acm/certificate:Certificate"
 VALIDATION = "aws:acm/certificateValidation:CertificateValidation"
 RECORD = "aws:route53/record:Record"
 ZONE_ID = "Z0PARENTZONE0000000"
+ROUTER_KEY = "k" * 64
 DNS_ROLE = "arn:aws:iam::111111111111:role/honeycomb-dns"
 
 
@@ -48,6 +52,7 @@ def router_plan(registry: Registry, route_list: list[routes.Route] | None = None
                 host=routes.router_host(registry),
                 zone_id=ZONE_ID,
                 default_origin=routes.cell_origin(registry, "alpha"),
+                router_key=pulumi.Output.secret(ROUTER_KEY),
             ),
             provider=provider,
         )
@@ -107,11 +112,21 @@ def test_the_distribution_serves_the_host_with_its_validated_certificate_and_the
     assert behavior["originRequestPolicyId"] == tenant_router.ALL_VIEWER_EXCEPT_HOST_HEADER
     assert behavior["viewerProtocolPolicy"] == "redirect-to-https"
     assert set(behavior["allowedMethods"]) == {"GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"}
-    (origin,) = distribution["origins"]
+    (origin,) = reveal(distribution["origins"])
     assert origin["domainName"] == "web.alpha.cells.acme-corp.net"
     assert origin["originId"] == behavior["targetOriginId"]
     assert origin["customOriginConfig"]["originProtocolPolicy"] == "https-only"
     assert origin["customOriginConfig"]["originSslProtocols"] == ["TLSv1.2"]
+    # CloudFront compresses only under a cache policy that enables it; CachingDisabled does not.
+    assert "compress" not in behavior
+
+
+def test_every_origin_request_carries_the_secret_router_key(plan):
+    raw = only(plan, DISTRIBUTION).inputs["origins"]
+    # Sent as a secret: the state and `pulumi preview` never show the key.
+    assert raw[rpc._special_sig_key] == rpc._special_secret_sig
+    (origin,) = reveal(raw)
+    assert origin["customHeaders"] == [{"name": "x-honeycomb-router-key", "value": ROUTER_KEY}]
 
 
 def test_the_certificate_is_validated_by_its_own_record_in_the_parent_zone(plan, registry):
@@ -285,3 +300,35 @@ def test_no_cloud_checker_crashes_on_odd_router_inputs(plan):
                 mutated = replace(record, inputs=_with(record.inputs, path, odd))
                 for check in cloud.CHECKERS.values():
                     check([mutated])
+
+
+# --- the routing stack's router key (stack config) ----------------------------------------------
+
+
+def test_the_routing_stack_sends_its_committed_secret_as_the_router_key(registry):
+    from cellctl.offline import run_stack
+
+    # The committed stack file's secure value: offline, the placeholder Pulumi shows for a secret.
+    plan = run_stack("routing", registry)
+    raw = only(plan, DISTRIBUTION).inputs["origins"]
+    assert raw[rpc._special_sig_key] == rpc._special_secret_sig
+    assert reveal(raw)[0]["customHeaders"] == [{"name": "x-honeycomb-router-key", "value": "[secret]"}]
+    assert plan.outputs["router"]["store_arn"] == only(plan, STORE).outputs["arn"]
+
+
+@pytest.mark.parametrize(
+    ("config", "secret_keys", "expected"),
+    [
+        ({}, (), "stacks/Pulumi.routing.yaml: honeycomb:routerOriginSecret is missing: set it with `pulumi config set"),
+        ({"routerOriginSecret": "k" * 64}, (), "honeycomb:routerOriginSecret is in plain text: set it with"),
+    ],
+)
+def test_a_missing_or_plaintext_router_key_stops_the_routing_stack(registry, config, secret_keys, expected):
+    from stacks import routing
+
+    def program() -> None:
+        routing.program(registry)
+
+    with pytest.raises(routing.RoutingConfigError, match=re.escape(expected)) as raised:
+        run_program(program, stack="routing", mocks=CloudMocks(registry), config=config, secret_keys=secret_keys)
+    assert "x-honeycomb-router-key" in str(raised.value)

@@ -101,6 +101,8 @@ class CloudMocks(pulumi.runtime.Mocks):
         #: Where ambient credentials and provider defaults point ("aws:account", "aws:region",
         #: "gcp:project", "gcp:region"); empty means the handlers' own defaults.
         self.ambient: dict[str, str] = {}
+        #: What each CloudFront KeyValueStore (by ARN) holds so far: a key's `totalSizeInBytes` is its store's.
+        self.kvs_bytes: dict[str, int] = {}
 
     def _context(
         self, token: str, name: str, inputs: dict[str, Any], provider: str | None, rid: str | None

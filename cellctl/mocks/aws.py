@@ -426,7 +426,8 @@ def _etag(ctx: MockContext, *salt: str) -> str:
 
 @HANDLERS.resource("aws:cloudfront/keyValueStore:KeyValueStore")
 def cloudfront_key_value_store(ctx: MockContext) -> dict[str, Any]:
-    # The provider's id is the store's name; its ARN ends with the store's own id, a UUID.
+    # The provider's id is the store's name (key_value_store.go `setID`: "API response has a field named
+    # 'Id' which isn't the resource's ID"); its ARN ends with the store's own id, a UUID.
     name = physical_name(ctx)
     return {
         "id": name,
@@ -441,10 +442,10 @@ def cloudfront_key_value_store(ctx: MockContext) -> dict[str, Any]:
 @HANDLERS.resource("aws:cloudfront/keyvaluestoreKey:KeyvaluestoreKey")
 def cloudfront_keyvaluestore_key(ctx: MockContext) -> dict[str, Any]:
     key, value = str(ctx.inputs.get("key") or ""), str(ctx.inputs.get("value") or "")
-    return {
-        "id": f"{ctx.inputs.get('keyValueStoreArn')},{key}",
-        "totalSizeInBytes": len(key.encode()) + len(value.encode()),
-    }
+    store = str(ctx.inputs.get("keyValueStoreArn"))
+    # PutKey answers the whole store's size ("Total size of the Key Value Store in bytes"), keys and values.
+    ctx.mocks.kvs_bytes[store] = ctx.mocks.kvs_bytes.get(store, 0) + len(key.encode()) + len(value.encode())
+    return {"id": f"{store},{key}", "totalSizeInBytes": ctx.mocks.kvs_bytes[store]}
 
 
 @HANDLERS.resource("aws:cloudfront/function:Function")

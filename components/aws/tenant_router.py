@@ -48,19 +48,33 @@ CLOUDFRONT_ZONE_ID = "Z2FDTNDATAQYW2"
 SSL_SUPPORT_METHOD = "sni-only"
 MINIMUM_PROTOCOL_VERSION = "TLSv1.2_2021"
 ORIGIN_ID = "cell"
+#: The secret origin header CloudFront adds to every request it sends a cell: the cell trusts the
+#: router's `x-honeycomb-*` and `x-forwarded-*` headers only when this header holds the key. A viewer
+#: cannot set it (CloudFront replaces a viewer's header of a custom header's name), and the function
+#: never passes `customHeaders` to `updateRequestOrigin` (an empty object would drop it), so every
+#: origin the function picks inherits it ("Helper methods for origin modification").
+ROUTER_KEY_HEADER = "x-honeycomb-router-key"
 #: What the JavaScript runtime 2.0 of CloudFront Functions lacks ("JavaScript runtime 2.0 features
-#: for CloudFront Functions", "Restrictions on CloudFront Functions"), as source patterns and why.
+#: for CloudFront Functions", "Restrictions on CloudFront Functions"), as patterns over the code with
+#: its comments, strings and regular expression literals blanked (`code_only`), and why.
 UNSUPPORTED = {
-    r"\?\.": "optional chaining (`?.`) is not among the runtime's features",
+    r"\?\.(?!\d)": "optional chaining (`?.`) is not among the runtime's features",
     r"\?\?": "nullish coalescing (`??`) is not among the runtime's features",
-    r"\basync\s*(\(|\w+\s*=>)": "async closures are not supported; only `async function` declarations",
+    # Only a top-level `async function` declaration (the handler) may be async.
+    r"(?<!^)\basync\b|^async\b(?!\s+function\s+\w)": (
+        "async closures are not supported; only top-level `async function` declarations"
+    ),
     r"\b(fetch|XMLHttpRequest)\b": "functions have no network access",
     r"\b(setTimeout|setInterval|setImmediate)\b": "functions have no timers",
     r"\beval\s*\(|\bnew\s+Function\b": "dynamic code evaluation is not allowed",
-    r"^\s*import\b(?!\s+\w+\s+from\s+'(cloudfront|crypto|querystring|buffer)';)": (
-        "the runtime's modules are cloudfront, crypto, querystring and buffer"
-    ),
 }
+#: The runtime's modules, loaded with `import x from '<module>';` or `require('<module>')`.
+MODULES = ("cloudfront", "crypto", "querystring", "buffer")
+_MODULE_USE = re.compile(r"^[ \t]*import\b|\brequire\s*\(", flags=re.MULTILINE)
+_MODULE_OK = re.compile(r"[ \t]*(?:import\s+\w+\s+from\s+|require\s*\(\s*)'(" + "|".join(MODULES) + r")'(?:;|\s*\))")
+#: After these (or at the start), `/` opens a regular expression literal rather than dividing.
+_REGEX_AFTER = set("(,=:[!&|?{};+-*%<>~^") | {""}
+_REGEX_KEYWORDS = ("return", "typeof", "case", "do", "else", "in", "of", "new", "delete", "void", "throw")
 ALL_METHODS = ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"]
 
 
@@ -100,12 +114,99 @@ def checked_code(code: str) -> str:
         raise ValueError(f"router function is {size} bytes, over CloudFront Functions' {FUNCTION_MAX_BYTES}")
     if not code.startswith("import cf from 'cloudfront';"):
         raise ValueError("router function must start with `import cf from 'cloudfront';` (cloudfront-js-2.0)")
+    bare = code_only(code)
+    found_at: list[tuple[int, str, str]] = []
     for pattern, why in UNSUPPORTED.items():
-        found = re.search(pattern, code, flags=re.MULTILINE)
+        found = re.search(pattern, bare, flags=re.MULTILINE)
         if found:
-            line = code.count("\n", 0, found.start()) + 1
-            raise ValueError(f"router function, line {line}: {found.group(0).strip()!r}: {why}")
+            found_at.append((found.start(), found.group(0), why))
+    for use in _MODULE_USE.finditer(bare):
+        start = bare.rfind("\n", 0, use.start()) + 1 if use.group(0).lstrip().startswith("import") else use.start()
+        if not _MODULE_OK.match(code, start):
+            found_at.append((use.start(), use.group(0), f"the runtime's modules are {', '.join(MODULES)}"))
+    if found_at:
+        start, text, why = min(found_at)
+        line = code.count("\n", 0, start) + 1
+        raise ValueError(f"router function, line {line}: {text.strip()!r}: {why}")
     return code
+
+
+def code_only(code: str) -> str:
+    """`code` with its comments, string and template texts and regular expression literals blanked.
+
+    Every blanked character becomes a space (newlines stay), so positions and line numbers hold and
+    the patterns of `UNSUPPORTED` see only code: `// a ?? b` or `/^v?.x$/` are not refused. A
+    template's `${...}` stays code. A lexer, not a parser: enough for one hand-written function.
+    """
+    out = list(code)
+    i, n = 0, len(code)
+    braces: list[int] = []  # per open template substitution, the depth of `{` inside it
+    last = ""  # the last significant code token's last character, or a keyword
+
+    def blank(start: int, end: int) -> None:
+        for k in range(start, end):
+            if out[k] != "\n":
+                out[k] = " "
+
+    def template(j: int) -> int:
+        """From inside a template's text at `j`: the index after its closing backtick or its `${`."""
+        while j < n and code[j] != "`":
+            if code[j] == "\\":
+                j += 1
+            elif code.startswith("${", j):
+                return j + 2
+            j += 1
+        return j + 1
+
+    while i < n:
+        c = code[i]
+        if code.startswith("//", i):
+            end = code.find("\n", i)
+            end = n if end < 0 else end
+            blank(i, end)
+            i = end
+        elif code.startswith("/*", i):
+            end = code.find("*/", i + 2)
+            end = n if end < 0 else end + 2
+            blank(i, end)
+            i = end
+        elif c in "'\"":
+            j = i + 1
+            while j < n and code[j] != c and code[j] != "\n":
+                j += 2 if code[j] == "\\" else 1
+            blank(i + 1, j)
+            i, last = j + 1, "x"
+        elif c == "`" or (c == "}" and braces and braces[-1] == 0):
+            if c == "}":
+                braces.pop()
+            end = template(i + 1)
+            blank(i + 1, end - (2 if code.startswith("${", end - 2) else 1))
+            if code.startswith("${", end - 2):
+                braces.append(0)
+            i, last = end, "x" if not code.startswith("${", end - 2) else "{"
+        elif c == "/" and (last in _REGEX_AFTER or last in _REGEX_KEYWORDS):
+            j, in_class = i + 1, False
+            while j < n and code[j] != "\n" and (in_class or code[j] != "/"):
+                if code[j] == "\\":
+                    j += 1
+                elif code[j] in "[]":
+                    in_class = code[j] == "["
+                j += 1
+            blank(i + 1, j)
+            i, last = j + 1, "x"
+        else:
+            if braces and c in "{}":
+                braces[-1] += 1 if c == "{" else -1
+            if c.isalnum() or c in "_$":
+                word = re.match(r"[\w$]+", code[i:])
+                assert word is not None
+                last = word.group(0) if word.group(0) in _REGEX_KEYWORDS else "x"
+                i += len(word.group(0))
+                continue
+            if not c.isspace():
+                last = c
+            i += 1
+    return "".join(out)
 
 
 @dataclass(frozen=True)
@@ -119,6 +220,8 @@ class TenantRouterArgs:
     default_origin: str
     """The distribution's origin: a cell's serving host. The function replaces its domain per request
     and keeps its connection settings; a request the function does not route never reaches it."""
+    router_key: pulumi.Input[str]
+    """The secret value of `ROUTER_KEY_HEADER` (a Pulumi secret: the stack's `routerOriginSecret`)."""
     price_class: str = "PriceClass_All"
     """CloudFront edge locations to serve from: tenants anywhere get their nearest edge."""
 
@@ -184,6 +287,11 @@ class TenantRouter(pulumi.ComponentResource):
                 aws.cloudfront.DistributionOriginArgs(
                     origin_id=ORIGIN_ID,
                     domain_name=args.default_origin,
+                    custom_headers=[
+                        aws.cloudfront.DistributionOriginCustomHeaderArgs(
+                            name=ROUTER_KEY_HEADER, value=pulumi.Output.secret(args.router_key)
+                        )
+                    ],
                     # Inherited by every origin the function picks (updateRequestOrigin keeps what it
                     # is not given): HTTPS to the cell's ingress on 443, TLS 1.2.
                     custom_origin_config=aws.cloudfront.DistributionOriginCustomOriginConfigArgs(
@@ -201,7 +309,8 @@ class TenantRouter(pulumi.ComponentResource):
                 cached_methods=["GET", "HEAD"],
                 cache_policy_id=CACHING_DISABLED,
                 origin_request_policy_id=ALL_VIEWER_EXCEPT_HOST_HEADER,
-                compress=True,
+                # No `compress`: CloudFront compresses only under a cache policy that enables gzip and
+                # Brotli ("Serve compressed files"), and CachingDisabled does not; cells compress.
                 function_associations=[
                     aws.cloudfront.DistributionDefaultCacheBehaviorFunctionAssociationArgs(
                         event_type="viewer-request", function_arn=function.arn

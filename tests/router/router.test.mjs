@@ -3,7 +3,8 @@
 //
 // CloudFront's `cloudfront` module exists only at the edge, so the harness removes the source's
 // one import line and hands the function a fake `cf` instead: kvs() reads the fixture (and can be
-// made to fail), updateRequestOrigin() records what it was asked.
+// made to fail), updateRequestOrigin() records what it was asked and refuses what the edge does not
+// know. The code runs in strict mode, as the edge always runs functions ("This cannot be changed").
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { test } from 'node:test';
@@ -12,8 +13,11 @@ import vm from 'node:vm';
 const fixture = JSON.parse(fs.readFileSync(process.env.ROUTER_FIXTURE, 'utf8'));
 const IMPORT = "import cf from 'cloudfront';\n";
 
-function load(store, { failing = false, getFails = false } = {}) {
-    const source = fs.readFileSync(fixture.source, 'utf8');
+// The fields updateRequestOrigin() takes ("Helper methods for origin modification").
+const ORIGIN_FIELDS = new Set(['domainName', 'originPath', 'customHeaders', 'connectionAttempts', 'originShield',
+    'originAccessControlConfig', 'timeouts', 'customOriginConfig']);
+
+function load(store, { failing = false, getFails = false, source = fs.readFileSync(fixture.source, 'utf8') } = {}) {
     assert.ok(source.startsWith(IMPORT), 'router.js starts with the cloudfront import');
     const origins = [];
     const logs = [];
@@ -31,9 +35,14 @@ function load(store, { failing = false, getFails = false } = {}) {
     };
     // Objects made inside the sandbox have its prototypes: copy them out before comparing.
     const copy = (value) => JSON.parse(JSON.stringify(value));
-    const cf = { kvs: () => kvs, updateRequestOrigin: (origin) => origins.push(copy(origin)) };
+    const updateRequestOrigin = (origin) => {
+        const unknown = Object.keys(origin).filter((k) => !ORIGIN_FIELDS.has(k));
+        if (unknown.length) throw new TypeError(`updateRequestOrigin: unknown fields ${unknown.join(', ')}`);
+        origins.push(copy(origin));
+    };
+    const cf = { kvs: () => kvs, updateRequestOrigin };
     const context = { cf, console: { log: (m) => logs.push(String(m)) } };
-    const run = vm.runInNewContext(`${source.slice(IMPORT.length)}\n;handler`, context);
+    const run = vm.runInNewContext(`'use strict';\n${source.slice(IMPORT.length)}\n;handler`, context);
     return { handler: async (event) => copy(await run(event)), origins, logs };
 }
 
@@ -59,6 +68,49 @@ test('a known tenant goes to its cell origin with the tenant and cell headers', 
     assert.equal(out.headers['x-honeycomb-cell'].value, route.cell);
     assert.equal(out.headers['x-honeycomb-moving-to'], undefined);
     assert.equal(out.headers.host.value, fixture.host, 'the Host header is left to CloudFront');
+});
+
+test('the origin learns the public host and the tenant prefix, whatever the viewer sent', async () => {
+    const { handler } = load(fixture.store);
+    const route = fixture.routes[0];
+    const spoofed = { 'x-forwarded-host': { value: 'evil.example' }, 'x-forwarded-prefix': { value: '/other' },
+        'x-honeycomb-router-key': { value: 'guess' } };
+    const out = await handler(viewer(`/${route.tenant}/x`, spoofed));
+    assert.equal(out.headers['x-forwarded-host'].value, fixture.host);
+    assert.equal(out.headers['x-forwarded-prefix'].value, `/${route.tenant}`);
+    assert.equal(out.headers['x-honeycomb-router-key'], undefined, 'only CloudFront sets the router key');
+});
+
+test('no origin update touches the custom headers (an empty object would drop the router key)', async () => {
+    const { handler, origins } = load(fixture.store);
+    for (const route of fixture.routes) {
+        await handler(viewer(`/${route.tenant}/`));
+    }
+    assert.equal(origins.length, fixture.routes.length);
+    assert.ok(origins.every((o) => !('customHeaders' in o)), JSON.stringify(origins));
+});
+
+test('a tenant without the trailing slash is redirected with 308, its query string kept', async () => {
+    const { handler, origins } = load(fixture.store);
+    const route = fixture.routes[0];
+    const out = await handler(viewer(`/${route.tenant}`));
+    assert.equal(out.statusCode, 308);
+    assert.equal(out.headers.location.value, `/${route.tenant}/`);
+    assert.equal(out.headers['cache-control'].value, 'no-store');
+    const query = { a: { value: '1' }, flag: { value: '' }, m: { value: 'x', multiValue: [{ value: 'x' }, { value: 'y' }] } };
+    const event = viewer(`/${route.tenant}`);
+    event.request.querystring = query;
+    assert.equal((await handler(event)).headers.location.value, `/${route.tenant}/?a=1&flag=&m=x&m=y`);
+    assert.deepEqual(origins, []);
+    assertAnswer(await handler(viewer('/no-such-tenant')), 404);
+});
+
+test('the harness refuses what the edge refuses: unknown origin fields, sloppy-mode code', async () => {
+    const source = fs.readFileSync(fixture.source, 'utf8');
+    const typo = load(fixture.store, { source: source.replace('{ domainName: route.origin }', '{ domain: route.origin }') });
+    await assert.rejects(typo.handler(viewer(`/${fixture.routes[0].tenant}/`)), /unknown fields domain/);
+    const sloppy = load(fixture.store, { source: source.replace('const request = event.request;', 'request = event.request;') });
+    await assert.rejects(sloppy.handler(viewer(`/${fixture.routes[0].tenant}/`)), /request is not defined/);
 });
 
 test('every registry tenant is routed to its own origin', async () => {

@@ -6,7 +6,10 @@ import cf from 'cloudfront';
 // A path names the tenant in every request, links and bookmarks included, with no state in
 // the browser (a cookie would need a sign-in step first and would be wrong on a shared device).
 // Every way out is an answer, never an exception: 404 for no or an unknown tenant, 503 when the
-// store or its value fails; both with cache-control: no-store.
+// store or its value fails, 308 from /<tenant> to /<tenant>/; all with cache-control: no-store.
+// The origin learns the public URL from x-forwarded-host and x-forwarded-prefix (set here,
+// whatever the viewer sent); it trusts them and x-honeycomb-* only with the distribution's
+// secret origin header (x-honeycomb-router-key), which CloudFront adds and a viewer cannot.
 
 const kvs = cf.kvs();
 // A tenant id is a DNS label (cells.tenants), so it can never exceed the store's 512-byte keys.
@@ -29,6 +32,27 @@ function reply(status, description, type, body) {
 function page(status, description, message) {
     return reply(status, description, 'text/html; charset=utf-8',
         `<!doctype html><title>${status} ${description}</title><h1>${description}</h1><p>${message}</p>`);
+}
+
+// /<tenant> -> /<tenant>/ (308 keeps the method and body), the query string kept (its values as
+// the viewer sent them, rebuilt as AWS's own normalize-query-string example does): without the
+// slash a browser resolves relative links against /, outside the tenant.
+function withSlash(request, tenant) {
+    const query = [];
+    const qs = request.querystring;
+    for (const name in qs) {
+        const item = qs[name];
+        const values = item.multiValue ? item.multiValue : [item];
+        for (const v of values) {
+            query.push(`${name}=${v.value}`);
+        }
+    }
+    const location = `/${tenant}/` + (query.length ? '?' + query.join('&') : '');
+    return {
+        statusCode: 308,
+        statusDescription: 'Permanent Redirect',
+        headers: { location: { value: location }, 'cache-control': { value: 'no-store' } },
+    };
 }
 
 function notFound(message) {
@@ -91,6 +115,9 @@ async function handler(event) {
         console.log(`router: malformed route for ${tenant}`);
         return unavailable();
     }
+    if (parts.length === 2) {
+        return withSlash(request, tenant);
+    }
     if (parts.slice(2).join('/') === ROUTE) {
         return reply(200, 'OK', 'application/json',
             JSON.stringify({ tenant: tenant, cell: route.cell, moving_to: route.moving_to }));
@@ -101,6 +128,11 @@ async function handler(event) {
     const headers = request.headers;
     headers['x-honeycomb-tenant'] = { value: tenant };
     headers['x-honeycomb-cell'] = { value: route.cell };
+    // What the viewer used: the cell builds redirects, links and Origin checks from these.
+    headers['x-forwarded-host'] = { value: headers.host.value };
+    headers['x-forwarded-prefix'] = { value: '/' + tenant };
+    // CloudFront adds the real key as the origin's custom header; a viewer's own never passes.
+    delete headers['x-honeycomb-router-key'];
     if (route.moving_to) {
         headers['x-honeycomb-moving-to'] = { value: route.moving_to };
     } else {
