@@ -172,6 +172,19 @@ def in_flight(home: Path) -> dict[str, str]:
     return {d.tenant: d.destination for d in docs}
 
 
+def move_routes(registry: Registry, tenant: Tenant, source: str, destination: str) -> tuple[Route, Route, Route, Route]:
+    """The tenant's route before the move, marked moving, flipped (still marked) and after: the values a
+    move writes, in order, so the dry run says what the run does."""
+    from cells.routes import route_for
+
+    return (
+        route_for(registry, tenant, cell=source),
+        route_for(registry, tenant, cell=source, moving_to=destination),
+        route_for(registry, tenant, cell=destination, moving_to=destination),
+        route_for(registry, tenant, cell=destination),
+    )
+
+
 class TenantMover:
     """Runs one move end to end (or its undo) and reports: a `Mover` for batches, and the command's engine."""
 
@@ -223,17 +236,14 @@ class TenantMover:
     def plan(self, request: MoveRequest) -> list[dict[str, Any]]:
         """What each step would do (a dry run): validated like a move, nothing read from the cloud or written."""
         from cells import load_registry
-        from cells.routes import route_for
 
         registry = load_registry(self.deps.registry_dir)
         tenant = self._validate(registry, request)
         self._check_capacity(registry, tenant, request.destination, moves_dir(self.deps.home))
         routing = registry.organization.routing
         src, dst = request.source, request.destination
-        old = route_for(registry, tenant)
-        moving = route_for(registry, tenant, cell=src, moving_to=dst).store_value()
-        flipped = route_for(registry, tenant, cell=dst, moving_to=dst)
-        final = route_for(registry, tenant, cell=dst)
+        old, marked, flipped, final = move_routes(registry, tenant, src, dst)
+        moving = marked.store_value()
         grace = self.deps.grace_seconds
         return [
             {"step": str(Step.check), "does": f"room and residency in {dst}; store value {moving} (moving)"},
@@ -347,8 +357,6 @@ class _Run:
     """One run of one journal: forward through the steps, or back through the undos."""
 
     def __init__(self, mover: TenantMover, journal: MoveJournal, registry: Registry) -> None:
-        from cells.routes import route_for
-
         self.deps = mover.deps
         self.journal = journal
         self.registry = registry
@@ -363,10 +371,7 @@ class _Run:
         self.cells = (found.id, doc.source, doc.destination)
         routing = registry.organization.routing
         self.ttl, self.moving_ttl = routing.ttl_seconds, routing.moving_ttl_seconds
-        self.before: Route = route_for(registry, found, cell=doc.source)
-        self.moving = route_for(registry, found, cell=doc.source, moving_to=doc.destination)
-        self.flipped = route_for(registry, found, cell=doc.destination, moving_to=doc.destination)
-        self.after = route_for(registry, found, cell=doc.destination)
+        self.before, self.moving, self.flipped, self.after = move_routes(registry, found, doc.source, doc.destination)
         self.forward: dict[Step, Callable[[], None]] = {
             Step.check: self.check,
             Step.mirror: self.mirror,
