@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from cells.deploy import RUNNER_KINDS, runner_problems
 from cells.models import CELL_ADAPTER, ROUTING_STACK, AwsCell, CellBase, Environment, GcpCell, Organization, Registry
+from cells.routes import tenant_host
 from cells.tenants import CELL_ENVIRONMENTS, TENANTS_DIR, Tenant, TenantFile, cell_capacity, limit_problems
 
 DEFAULT_REGISTRY = Path(__file__).parent / "registry"
@@ -471,7 +472,7 @@ def _name_collision(org: Organization, cells: Mapping[str, AwsCell | GcpCell], t
     A cell's name there is its delegation (NS records) and the router's host its alias; a CNAME
     cannot share its name with any other record (RFC 1034 3.6.2, Route53 refuses the change).
     """
-    name = f"{tenant_id}.{org.domain}"
+    name = tenant_host(tenant_id, org.domain)
     if tenant_id in cells:
         return (
             f"tenant id {tenant_id!r} is also a cell's name: the tenant's record {name} would collide with "
