@@ -34,7 +34,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -307,7 +307,7 @@ class TenantMover:
         tenants = cap.tenants + len(arriving) + 1
         requests = cap.daily_requests + sum(d.daily_requests for d in arriving) + tenant.daily_requests
         incoming = f" (with {len(arriving)} move(s) already headed there)" if arriving else ""
-        if tenants > cap.effective_max_tenants or requests > cap.effective_max_daily_requests:
+        if replace(cap, tenants=tenants, daily_requests=requests).over_headroom:
             raise MoveInputError(
                 f"cell {destination} has no room for {tenant.id}{incoming}: it would hold {tenants:,} tenants "
                 f"and {requests:,} daily requests, past its headroom line of {cap.effective_max_tenants:,} tenants "
