@@ -146,8 +146,8 @@ def _eks(provider: View, cluster: View, runner: CiRunner | InNetworkRunner, rule
         return f"no ingress rule on the cluster security group admits {', '.join(missing)} on port {API_PORT}"
     if unawaited:
         return (
-            f"the provider does not wait for the ingress rule(s) {', '.join(unawaited)}, so the first `pulumi up` "
-            f"may call the API before port {API_PORT} is open (make the kubeconfig depend on them)"
+            f"the provider does not wait for the ingress rule(s) {', '.join(sorted(unawaited))}, so the first "
+            f"`pulumi up` may call the API before port {API_PORT} is open (make the kubeconfig depend on them)"
         )
     return None
 
