@@ -142,7 +142,7 @@ def place(
     from cells.tenants import TenantEntry
 
     reg = load(registry)
-    existing = next((t for t in reg.tenants if t.id == tenant_id), None)
+    existing = reg.find_tenant(tenant_id)
     if existing is not None:
         fail(f"tenant {tenant_id!r} already exists in cell {existing.cell} (tenants/{existing.cell}.yaml)")
     data: dict[str, Any] = {
@@ -397,7 +397,7 @@ def move(
     from cellctl.tenants.moves import MoveRequest
 
     reg = load(registry)
-    tenant = next((t for t in reg.tenants if t.id == tenant_id), None)
+    tenant = reg.find_tenant(tenant_id)
     if resume is None and to is None:
         fail("say where to move the tenant with --to CELL (or continue a move with --resume JOURNAL_ID)")
     source = tenant.cell if tenant is not None else "?"

@@ -665,6 +665,10 @@ class Registry(Strict):
         known = ", ".join(sorted(c.name for c in self.cells)) or "none"
         raise UnknownCellError(f"no cell named {name!r} in the registry (known cells: {known})")
 
+    def find_tenant(self, tenant_id: str) -> Tenant | None:
+        """The tenant with this id, or None: callers word their own error (a file, a journal, a flag)."""
+        return next((t for t in self.tenants if t.id == tenant_id), None)
+
     @property
     def aws_cells(self) -> list[AwsCell]:
         return [c for c in self.cells if isinstance(c, AwsCell)]

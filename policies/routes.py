@@ -74,7 +74,7 @@ def _owner(name: str, registry: Registry) -> tuple[str | None, str | None]:
         return None, None
     if any(c.name == label for c in registry.cells):
         return "cell", label
-    if any(t.id == label for t in registry.tenants):
+    if registry.find_tenant(label) is not None:
         return "tenant", label
     return None, None
 
@@ -101,7 +101,9 @@ def parent_record(resource: View, ctx: Context, report: Callable[[str], None]) -
 
 
 def _tenant(ctx: Context, tenant_id: str) -> Tenant:
-    return next(t for t in ctx.registry.tenants if t.id == tenant_id)
+    tenant = ctx.registry.find_tenant(tenant_id)
+    assert tenant is not None, tenant_id  # owners come from the registry's own tenants (`_owner`)
+    return tenant
 
 
 @resource_rule(

@@ -472,7 +472,7 @@ class LifecycleRunner:
 
     def _move_env(self, tenant: str, source: str, destination: str, *, cell: str) -> dict[str, str]:
         """The environment of a move's target; `cell` (HONEYCOMB_CELL) is the cell the target works on."""
-        found = next((t for t in self.registry.tenants if t.id == tenant), None)
+        found = self.registry.find_tenant(tenant)
         if found is None:
             raise LifecycleError(f"no tenant {tenant!r} in the registry")
         documents = {name: self._cell_json(name) for name in (source, destination)}

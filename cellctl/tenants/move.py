@@ -266,7 +266,7 @@ class TenantMover:
 
     def _validate(self, registry: Registry, request: MoveRequest) -> Tenant:
         cells = {c.name for c in registry.cells}
-        tenant = next((t for t in registry.tenants if t.id == request.tenant), None)
+        tenant = registry.find_tenant(request.tenant)
         if tenant is None:
             raise MoveInputError(
                 f"no tenant {request.tenant!r} in the registry's tenant files (cells/registry/tenants/)"
@@ -363,7 +363,7 @@ class _Run:
         doc = journal.doc
         self.source = registry.cell(doc.source)
         self.destination = registry.cell(doc.destination)
-        found = next((t for t in registry.tenants if t.id == doc.tenant), None)
+        found = registry.find_tenant(doc.tenant)
         if found is None:
             raise MoveInputError(f"tenant {doc.tenant} of move {journal.id} is no longer in the registry")
         self.tenant: Tenant = found
