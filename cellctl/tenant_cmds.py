@@ -291,7 +291,7 @@ def _apply(reg: Registry, registry: Path | None, project: Path, plan: Plan, para
 
     clock = RealClock()
     try:
-        mover = batch.default_mover(registry, clock=clock, project=project)
+        mover = batch.default_mover(registry, clock=clock, project=project, loaded=reg)
     except batch.MoverUnavailableError as exc:
         fail(str(exc))
     out = err_console if as_json else console

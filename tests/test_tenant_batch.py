@@ -359,9 +359,10 @@ def _fake(monkeypatch: pytest.MonkeyPatch, scripts: dict[str, Script] | None = N
     calls: list[object] = []
     projects.clear()
 
-    def factory(registry: Path | None, *, clock: Clock, project: Path) -> SimulatedMover:
+    def factory(registry: Path | None, *, clock: Clock, project: Path, loaded: object = None) -> SimulatedMover:
         calls.append(registry)
         projects.append(project)
+        assert loaded is not None, "the command hands over the registry it has read, not a second read"
         return SimulatedMover(clock, scripts, default=Script(0.0), steps=NO_STEPS)
 
     monkeypatch.setattr(batch, "default_mover", factory)
@@ -410,7 +411,7 @@ def test_cli_apply_and_write_together_are_refused(registry_copy: Path, monkeypat
 
 
 def test_cli_apply_without_a_move_workflow_says_so(registry_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def unavailable(registry: Path | None, *, clock: Clock, project: Path) -> SimulatedMover:
+    def unavailable(registry: Path | None, *, clock: Clock, project: Path, loaded: object = None) -> SimulatedMover:
         raise MoverUnavailableError("the tenant move workflow is not available in this build")
 
     monkeypatch.setattr(batch, "default_mover", unavailable)
@@ -434,7 +435,7 @@ def test_cli_ctrl_c_lets_the_running_move_end_and_exits_130(
     """A real Ctrl-C on the real clock: the first move presses it and ends well; the second never starts."""
     import _thread
 
-    def factory(registry: Path | None, *, clock: Clock, project: Path) -> SimulatedMover:
+    def factory(registry: Path | None, *, clock: Clock, project: Path, loaded: object = None) -> SimulatedMover:
         inner = SimulatedMover(clock, default=Script(0.0), steps=NO_STEPS)
 
         def mover(request: MoveRequest):  # type: ignore[no-untyped-def]

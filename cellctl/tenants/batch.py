@@ -32,12 +32,15 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from cellctl.rollout.clock import Clock, Mailbox, Signal
 from cellctl.tenants.moves import Mover, MoveRequest, MoveResult
 from cellctl.tenants.rebalance import Move
 from cells.tenants import CellCapacity
+
+if TYPE_CHECKING:
+    from cells.models import Registry
 
 
 class BatchError(ValueError):
@@ -180,7 +183,9 @@ def run_batch(
     return _Batch(moves, mover, parallel, clock, capacity, requests or {}, stop, progress, estimates or {}).run()
 
 
-def default_mover(registry: Path | None, *, clock: Clock, project: Path, **injected: Any) -> Mover:
+def default_mover(
+    registry: Path | None, *, clock: Clock, project: Path, loaded: Registry | None = None, **injected: Any
+) -> Mover:
     """The real move workflow (`cellctl.tenants.move_setup.make_mover`), one journaled move per call, on `registry`.
 
     The one seam between batches and the move workflow: the CLI and nothing else calls it, and the
@@ -188,13 +193,14 @@ def default_mover(registry: Path | None, *, clock: Clock, project: Path, **injec
     their grace period (`wait_grace=False`): a batch slot is not held for an hour, each move ends
     cleanup-pending and `cellctl tenants move <tenant> --resume <journal>` releases the source later.
     A mover that cannot be made (no credentials, no router store) is `MoverUnavailableError`.
+    `loaded` is the registry the caller has already read from `registry` (a large one takes seconds).
     """
     from cellctl.tenants.move import MoveInputError
     from cellctl.tenants.move_setup import make_mover
     from cells import RegistryError, load_registry
 
     try:
-        reg = load_registry(registry, over_limit_ok=True)
+        reg = loaded if loaded is not None else load_registry(registry, over_limit_ok=True)
         return make_mover(reg, project, registry_dir=registry, clock=clock, wait_grace=False, **injected)
     except MoveInputError as exc:
         raise MoverUnavailableError(str(exc)) from None
